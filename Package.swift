@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Module graph (dependencies point one way, left to right):
+//   CZlib, CJSONC, CJPEG, CKernelsX86   system libraries and the C SIMD micro-kernels
+//   NumpyIO         .npy read/write                                      (none)
+//   Checkpoint      zip + legacy torch.save reader, pickle subset        (CZlib)
+//   WeightFormat    our memory-mapped .glw weight file                   (CZlib, CJSONC)
+//   Kernels         matmul/conv/norm/attention over raw buffers          (CKernelsX86)
+//   Imaging         PNG/JPEG decode, PNG encode, PIL-style resize        (CZlib, CJPEG)
+//   GlideModel      tokenizers, text transformer, UNet, CLIP, diffusion  (Kernels, WeightFormat)
+//   Converter       torch checkpoint -> .glw, quantization               (Checkpoint, WeightFormat)
+//   GlideCLI        the `glide` executable (swift-argument-parser only here)
+let package = Package(
+    name: "Glide",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "glide", targets: ["GlideCLI"]),
+        .library(name: "GlideKit", targets: [
+            "Checkpoint", "WeightFormat", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
+        ]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(name: "CJSONC", pkgConfig: "json-c",
+                       providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
+        .target(name: "CKernelsX86", cSettings: [.unsafeFlags(["-O3"])]),
+
+        .target(name: "NumpyIO"),
+        .target(name: "Checkpoint", dependencies: ["CZlib"]),
+        .target(name: "WeightFormat", dependencies: ["CZlib", "CJSONC"]),
+        .target(name: "Kernels", dependencies: ["CKernelsX86"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "Imaging", dependencies: ["CZlib", "CJPEG"]),
+        .target(name: "GlideModel", dependencies: ["Kernels", "WeightFormat", "NumpyIO"]),
+        .target(name: "Converter", dependencies: ["Checkpoint", "WeightFormat"]),
+        .executableTarget(name: "GlideCLI", dependencies: [
+            "Checkpoint", "WeightFormat", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "NumpyIOTests", dependencies: ["NumpyIO", "TestSupport"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
+        .testTarget(name: "WeightFormatTests", dependencies: ["WeightFormat", "TestSupport"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "GlideModelTests", dependencies: ["GlideModel", "WeightFormat", "Kernels", "TestSupport"]),
+        .testTarget(name: "ConverterTests", dependencies: ["Converter", "Checkpoint", "WeightFormat", "TestSupport"]),
+        .testTarget(name: "GlideCLITests", dependencies: ["GlideCLI", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

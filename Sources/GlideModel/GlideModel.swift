@@ -1,0 +1,1 @@
+// GlideModel module.

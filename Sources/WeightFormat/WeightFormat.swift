@@ -1,0 +1,1 @@
+// WeightFormat module.

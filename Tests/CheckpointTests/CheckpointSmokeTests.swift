@@ -1,0 +1,6 @@
+import XCTest
+@testable import Checkpoint
+
+final class CheckpointSmokeTests: XCTestCase {
+    func testModuleLoads() { XCTAssertTrue(true) }
+}

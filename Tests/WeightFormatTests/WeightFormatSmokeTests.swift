@@ -1,0 +1,6 @@
+import XCTest
+@testable import WeightFormat
+
+final class WeightFormatSmokeTests: XCTestCase {
+    func testModuleLoads() { XCTAssertTrue(true) }
+}
