@@ -9,6 +9,7 @@ int glide_cpu_has_avx2_fma(void) {
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     if ((lo & 6) != 6) return 0;
+    if (!((c >> 29) & 1)) return 0;   /* F16C (cpuid 1 ecx bit 29) */
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     return (b >> 5) & 1;
 }

@@ -1,6 +1,241 @@
+// `glide bench`: benchmark groups. `glide bench kernels` times the compute kernels on GLIDE's shapes.
+//
+// Adding a group (e.g. `glide bench step`): put `struct BenchStep: ParsableCommand` with
+// `commandName: "step"` in its own file (e.g. Sources/GlideCLI/BenchStep.swift) and add `BenchStep.self`
+// to `Bench.configuration.subcommands` below -- that one line is the only change needed here.
 import ArgumentParser
+import Foundation
+import Kernels
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks (not yet implemented)")
-    func run() throws { throw ValidationError("not yet implemented") }
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks.",
+        subcommands: [BenchKernels.self]
+    )
+}
+
+struct BenchKernels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "GFLOP/s of the matmul and convolution kernels on GLIDE's shapes, per weight dtype.",
+        discussion: """
+        Measures this machine's f32 FMA peak (all threads, same run) and reports each kernel's GFLOP/s and
+        fraction of that peak. Shapes: the base model's 3x3 convolutions (64x64x192 ... 8x8x768), the
+        upsampler's 256x256x192 convolution (batch 1), the UNet attention qkv projections, and the text
+        transformer's linear layers (T=128 tokens per batch item, width 512, 4x MLP). FLOPs = 2*M*N*K.
+        Compare with PyTorch: /tmp/venv/bin/python tools/bench_torch.py --json
+        """
+    )
+
+    @Flag(help: "Print a JSON list of {op, dtype, shape, gflops, peak_fraction, seconds} instead of a table.")
+    var json = false
+
+    @Option(help: "Worker threads (default: all CPUs).")
+    var threads: Int?
+
+    @Option(help: "Comma-separated weight dtypes to time (f32,f16,bf16,int8).")
+    var dtypes: String = "f32,f16,bf16,int8"
+
+    @Option(help: "Only shapes whose label contains this text (e.g. conv, linear, 64x64).")
+    var filter: String?
+
+    @Option(help: "Seconds of timing per case (after one warm-up run).")
+    var seconds: Double = 0.3
+
+    @Flag(help: "Skip the heavy upsampler 256x256 convolution.")
+    var skipUpsampler = false
+
+    @Option(help: "int8 GEMM activation quantization bound (127 = int8 x int8, 32767 = int8 x int16).")
+    var int8ActivationMax: Int = 127
+
+    mutating func run() throws {
+        if let threads { KernelSettings.threadCount = threads }
+        KernelSettings.int8ActivationMax = int8ActivationMax
+        let dtypeList = dtypes.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        for d in dtypeList where !["f32", "f16", "bf16", "int8"].contains(d) {
+            throw ValidationError("unknown dtype '\(d)' (use f32, f16, bf16, int8)")
+        }
+        let threadCount = KernelSettings.threadCount
+        let peak = measurePeak(threads: threadCount)
+        var records: [BenchRecord] = []
+        records.append(BenchRecord(op: "fma_peak", dtype: "f32", label: "fma peak", shape: [("threads", threadCount)],
+                                   gflops: peak, peakFraction: 1, seconds: 0))
+        if !json {
+            print("path \(KernelSettings.activePath), threads \(threadCount), FMA peak \(fmt(peak)) GFLOP/s")
+            print("op       dtype  shape                               GFLOP/s  of peak")
+        }
+        for c in BenchCase.all(skipUpsampler: skipUpsampler) {
+            if let filter, !c.label.contains(filter) { continue }
+            for dtype in dtypeList {
+                let (gflops, secs) = c.run(dtype: dtype, seconds: seconds)
+                let r = BenchRecord(op: c.op, dtype: dtype, label: c.label, shape: c.shape, gflops: gflops,
+                                    peakFraction: peak > 0 ? gflops / peak : 0, seconds: secs)
+                records.append(r)
+                if !json {
+                    print("\(pad(c.op, 8)) \(pad(dtype, 6)) \(pad(c.label, 35)) \(pad(fmt(gflops), 8))  \(fmt(r.peakFraction * 100))%")
+                    fflush(stdout)
+                }
+            }
+        }
+        if json { print("[\n" + records.map { $0.json }.joined(separator: ",\n") + "\n]") }
+    }
+
+    func measurePeak(threads: Int) -> Double {
+        // Run the single-thread probe on every thread at once; sum the rates.
+        let rates = UnsafeMutablePointer<Double>.allocate(capacity: threads)
+        defer { rates.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: threads) { i in rates[i] = measureFMAPeakGFLOPS(seconds: 0.3) }
+        return (0..<threads).reduce(0) { $0 + rates[$1] }
+    }
+}
+
+private func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
+private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+
+struct BenchRecord {
+    var op: String, dtype: String, label: String
+    var shape: [(String, Int)]
+    var gflops: Double, peakFraction: Double, seconds: Double
+    var json: String {
+        let shapeJSON = shape.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
+        return "  {\"op\": \"\(op)\", \"dtype\": \"\(dtype)\", \"label\": \"\(label)\", \"shape\": {\(shapeJSON)}, "
+            + "\"gflops\": \(String(format: "%.2f", gflops)), \"peak_fraction\": \(String(format: "%.4f", peakFraction)), "
+            + "\"seconds\": \(String(format: "%.6f", seconds))}"
+    }
+}
+
+/// One benchmark shape: a convolution (NCHW) or a matmul `[M, K] x [K, N]` (weights [M, K]).
+struct BenchCase {
+    enum Kind { case conv(Conv2dGeometry), matmul(m: Int, n: Int, k: Int, tokenMajor: Bool) }
+    var kind: Kind
+    var label: String
+
+    var op: String {
+        switch kind { case .conv: return "conv2d"; case .matmul: return "matmul" }
+    }
+    var shape: [(String, Int)] {
+        switch kind {
+        case .conv(let g):
+            return [("N", g.batch), ("C_in", g.inChannels), ("H", g.height), ("W", g.width), ("C_out", g.outChannels),
+                    ("kernel", g.kernelSize), ("stride", g.stride)]
+        case .matmul(let m, let n, let k, _): return [("M", m), ("N", n), ("K", k)]
+        }
+    }
+    var flops: Double {
+        switch kind {
+        case .conv(let g): return g.flops
+        case .matmul(let m, let n, let k, _): return 2 * Double(m) * Double(n) * Double(k)
+        }
+    }
+
+    static func all(skipUpsampler: Bool) -> [BenchCase] {
+        var cases: [BenchCase] = []
+        for batch in [1, 2] {
+            for (res, ch) in [(64, 192), (32, 384), (16, 576), (8, 768)] {
+                let g = Conv2dGeometry(batch: batch, inChannels: ch, height: res, width: res, outChannels: ch,
+                                       kernelSize: 3, stride: 1, padding: 1)
+                cases.append(BenchCase(kind: .conv(g), label: "conv3x3 \(res)x\(res)x\(ch) b\(batch)"))
+            }
+        }
+        if !skipUpsampler {
+            let g = Conv2dGeometry(batch: 1, inChannels: 192, height: 256, width: 256, outChannels: 192,
+                                   kernelSize: 3, stride: 1, padding: 1)
+            cases.append(BenchCase(kind: .conv(g), label: "conv3x3 256x256x192 b1 (upsampler)"))
+        }
+        for batch in [1, 2] {
+            // UNet attention qkv projection (1x1 conv over T = H*W tokens): [3C, C] x [C, T*batch]
+            for (res, ch) in [(32, 384), (16, 576), (8, 768)] {
+                cases.append(BenchCase(kind: .matmul(m: 3 * ch, n: res * res * batch, k: ch, tokenMajor: false),
+                                       label: "attn qkv \(res)x\(res)x\(ch) b\(batch)"))
+            }
+            // Text transformer (T = 128 tokens per item, width 512): qkv, MLP fc, MLP proj (token-major).
+            let t = 128 * batch
+            cases.append(BenchCase(kind: .matmul(m: 1536, n: t, k: 512, tokenMajor: true), label: "linear qkv 512->1536 T\(t)"))
+            cases.append(BenchCase(kind: .matmul(m: 2048, n: t, k: 512, tokenMajor: true), label: "linear fc 512->2048 T\(t)"))
+            cases.append(BenchCase(kind: .matmul(m: 512, n: t, k: 2048, tokenMajor: true), label: "linear proj 2048->512 T\(t)"))
+        }
+        return cases
+    }
+
+    /// Times the case; returns (GFLOP/s, seconds per run).
+    func run(dtype: String, seconds: Double) -> (Double, Double) {
+        let (m, k): (Int, Int)
+        switch kind {
+        case .conv(let g): (m, k) = (g.outChannels, g.reductionLength)
+        case .matmul(let mm, _, let kk, _): (m, k) = (mm, kk)
+        }
+        var rng = SplitMix(seed: 42)
+        let wf = (0..<(m * k)).map { _ in rng.nextFloat() * 0.05 }
+        let f16 = wf.map(f32ToF16), bf16 = wf.map(f32ToBF16)
+        var q = [Int8](repeating: 0, count: m * k), scales = [Float](repeating: 0, count: m)
+        quantizeRowsInt8(wf, rows: m, cols: k, quantized: &q, scales: &scales)
+        let inputCount: Int, outputCount: Int
+        switch kind {
+        case .conv(let g):
+            inputCount = g.batch * g.inChannels * g.height * g.width
+            outputCount = g.batch * g.outChannels * g.outHeight * g.outWidth
+        case .matmul(let mm, let n, let kk, _):
+            inputCount = kk * n; outputCount = mm * n
+        }
+        let x = (0..<inputCount).map { _ in rng.nextFloat() }
+        var y = [Float](repeating: 0, count: outputCount)
+        let bias = [Float](repeating: 0.1, count: m)
+
+        func withWeight<R>(_ body: (WeightMatrix) -> R) -> R {
+            switch dtype {
+            case "f16": return f16.withUnsafeBufferPointer { body(WeightMatrix(rows: m, cols: k, elements: .f16($0.baseAddress!))) }
+            case "bf16": return bf16.withUnsafeBufferPointer { body(WeightMatrix(rows: m, cols: k, elements: .bf16($0.baseAddress!))) }
+            case "int8":
+                return q.withUnsafeBufferPointer { qp in scales.withUnsafeBufferPointer { sp in
+                    body(WeightMatrix(rows: m, cols: k, elements: .int8(qp.baseAddress!, scales: sp.baseAddress!)))
+                } }
+            default: return wf.withUnsafeBufferPointer { body(WeightMatrix(rows: m, cols: k, elements: .f32($0.baseAddress!))) }
+            }
+        }
+        return withWeight { w in
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    let once: () -> Void
+                    switch kind {
+                    case .conv(let g):
+                        once = { conv2d(input: xp.baseAddress!, weight: w, bias: bias, output: yp.baseAddress!, geometry: g) }
+                    case .matmul(_, let n, _, let tokenMajor):
+                        if tokenMajor {
+                            once = { linear(input: xp.baseAddress!, rows: n, weight: w, bias: bias, output: yp.baseAddress!) }
+                        } else {
+                            once = {
+                                gemm(weight: w, input: MatrixOperand(xp.baseAddress!, rowStride: n), columns: n,
+                                     output: MutableMatrixOperand(yp.baseAddress!, rowStride: n), bias: bias)
+                            }
+                        }
+                    }
+                    once()   // warm-up
+                    var runs = 0
+                    var best = Double.infinity
+                    let start = monotonicSeconds()
+                    repeat {
+                        let t0 = monotonicSeconds()
+                        once()
+                        best = min(best, monotonicSeconds() - t0)
+                        runs += 1
+                    } while monotonicSeconds() - start < seconds || runs < 2
+                    return (flops / best / 1e9, best)
+                }
+            }
+        }
+    }
+}
+
+/// Tiny deterministic generator for benchmark data.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
 }

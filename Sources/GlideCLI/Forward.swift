@@ -1,6 +1,137 @@
+// `glide forward`: one model forward pass on .npy inputs, named with the reference's keywords.
 import ArgumentParser
+import Foundation
+import GlideModel
+import Kernels
+import NumpyIO
+import WeightFormat
 
+/// `glide forward MODEL.glw --input x=X.npy --input timesteps=T.npy ... -o OUT.npy`.
 struct Forward: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run one model forward pass on .npy inputs (not yet implemented)")
-    func run() throws { throw ValidationError("not yet implemented") }
+    static let configuration = CommandConfiguration(
+        abstract: "Run one model forward pass on .npy inputs (for checks against PyTorch).",
+        discussion: """
+        Computes model(x, timesteps, tokens=..., mask=..., low_res=..., inpaint_image=..., inpaint_mask=...) \
+        exactly as the reference's Text2ImUNet family does, and writes the float32 output [batch, 6, H, W] \
+        (channels 0-2: the predicted noise; 3-5: the variance interpolation).
+
+        Inputs (NAME=FILE.npy, repeatable; names are the reference's forward keywords):
+          x              float [batch, 3, H, W]                      required
+          timesteps      int or float [batch]                        required
+          tokens         int [batch, text_ctx]                       required unless xf_width is 0
+          mask           bool (or 0/1 ints) [batch, text_ctx]        required when the model has xf_padding
+          low_res        float [batch, 3, h, w]                      super-resolution models (resized bilinearly)
+          inpaint_image  float [batch, 3, H, W]                      inpainting models (default zeros)
+          inpaint_mask   float [batch, 1, H, W]                      inpainting models (default zeros)
+
+        Example:
+          glide forward base.glw --input x=x.npy --input timesteps=t.npy --input tokens=tok.npy \\
+              --input mask=mask.npy -o eps.npy
+        """
+    )
+
+    static let inputNames = ["x", "timesteps", "tokens", "mask", "low_res", "inpaint_image", "inpaint_mask"]
+
+    @Argument(help: ArgumentHelp("The converted model (.glw).", valueName: "model.glw"))
+    var model: String
+
+    @Option(name: .customLong("input"), help: ArgumentHelp("A model input: NAME=FILE.npy (repeatable).", valueName: "name=file.npy"))
+    var inputs: [String] = []
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Where to write the output .npy.", valueName: "out.npy"))
+    var output: String
+
+    @Option(help: "Worker threads (default: GLIDE_THREADS or all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print nothing but errors.")
+    var quiet = false
+
+    func validate() throws {
+        var seen = Set<String>()
+        for item in inputs {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[1].isEmpty else {
+                throw ValidationError("--input expects NAME=FILE.npy, got '\(item)'")
+            }
+            guard Forward.inputNames.contains(parts[0]) else {
+                throw ValidationError("--input: unknown name '\(parts[0])' (expected one of \(Forward.inputNames.joined(separator: ", ")))")
+            }
+            guard seen.insert(parts[0]).inserted else { throw ValidationError("--input \(parts[0]) given twice") }
+        }
+        for required in ["x", "timesteps"] where !seen.contains(required) {
+            throw ValidationError("missing --input \(required)=FILE.npy")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { KernelSettings.threadCount = threads }
+        var files: [String: String] = [:]
+        for item in inputs {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            files[parts[0]] = parts[1]
+        }
+        func read(_ name: String) throws -> NpyArray? {
+            guard let path = files[name] else { return nil }
+            do { return try Npy.read(path: path) } catch { throw ForwardError("--input \(name)=\(path): \(error)") }
+        }
+        func floats(_ name: String) throws -> FloatTensor? {
+            guard let a = try read(name) else { return nil }
+            guard [.float32, .float64].contains(a.dtype) else {
+                throw ForwardError("--input \(name): expected float32 or float64, got \(a.dtype.rawValue)")
+            }
+            return FloatTensor(shape: a.shape, values: try a.floatValues())
+        }
+
+        let started = Date()
+        let unet = try Text2ImUNet(path: model)
+        let o = unet.options
+        let x = try floats("x")!
+        guard x.shape.count == 4 else { throw ForwardError("--input x: shape \(x.shape), expected [batch, 3, H, W]") }
+        let batch = x.shape[0]
+        let timesteps: [Float] = try {
+            let a = try read("timesteps")!
+            guard a.shape == [batch] else { throw ForwardError("--input timesteps: shape \(a.shape), expected [\(batch)]") }
+            return try a.floatValues()
+        }()
+
+        var text: TextConditioning?
+        if o.xfWidth > 0 {
+            guard let tokenArray = try read("tokens") else {
+                throw ForwardError("missing --input tokens=FILE.npy (int [\(batch), \(o.textCtx)])")
+            }
+            guard tokenArray.shape == [batch, o.textCtx] else {
+                throw ForwardError("--input tokens: shape \(tokenArray.shape), expected [\(batch), \(o.textCtx)]")
+            }
+            let tokens = try tokenArray.intValues()
+            var mask = [Bool](repeating: true, count: tokens.count)
+            if let maskArray = try read("mask") {
+                guard maskArray.shape == [batch, o.textCtx] else {
+                    throw ForwardError("--input mask: shape \(maskArray.shape), expected [\(batch), \(o.textCtx)]")
+                }
+                mask = maskArray.dtype == .bool ? try maskArray.boolValues() : try maskArray.intValues().map { $0 != 0 }
+            } else if o.xfPadding {
+                throw ForwardError("missing --input mask=FILE.npy (bool [\(batch), \(o.textCtx)]): the model has xf_padding")
+            }
+            text = try unet.encodeText(tokens: tokens, mask: mask, batch: batch)
+        } else if files["tokens"] != nil {
+            throw ForwardError("--input tokens: the model has no text transformer (xf_width 0)")
+        }
+
+        let out = try unet.forward(x: x, timesteps: timesteps, text: text, lowRes: try floats("low_res"),
+                                   inpaintImage: try floats("inpaint_image"), inpaintMask: try floats("inpaint_mask"))
+        try Npy.write(try NpyArray(float32: out.values, shape: out.shape), path: output)
+        if !quiet {
+            FileHandle.standardError.write(String(format: "%@ forward in %.2f s\n", o.referenceClassName,
+                                                  Date().timeIntervalSince(started)).data(using: .utf8)!)
+            print("wrote \(output) (float32 \(out.shape))")
+        }
+    }
+}
+
+/// A one-line failure of `glide forward`.
+private struct ForwardError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }

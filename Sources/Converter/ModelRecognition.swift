@@ -1,0 +1,264 @@
+// Recognising GLIDE models from tensor names and shapes, and filling in their hyperparameters
+// with the reference's option names (model_and_diffusion_defaults() for UNets, clip/config.yaml for CLIP).
+import WeightFormat
+
+/// Which kind of network a set of tensors is.
+public enum ModelFamily: String, Sendable {
+    case unet, clipImageEncoder = "clip-image-encoder", clipTextEncoder = "clip-text-encoder", plain = "tensors"
+}
+
+/// The result of recognition: what the model is and its hyperparameters.
+public struct ModelDescription: Sendable {
+    /// `base`, `upsample`, `base-inpaint`, `upsample-inpaint`, `clip/image-enc`, `clip/text-enc`, or the family name.
+    public var model: String
+    public var family: ModelFamily
+    /// Options with the reference's names and types.
+    public var hyperparameters: [String: HyperValue]
+    /// Tokenizer kind (`glide-bpe`, `clip-bpe`) and the files it reads; nil for plain tensors.
+    public var tokenizerKind: String?
+    public var tokenizerFiles: [String]
+    /// Things the user should know (e.g. options taken from defaults).
+    public var warnings: [String]
+}
+
+/// Recognises GLIDE checkpoints from their tensors.
+public enum ModelRecognizer {
+    /// The reference's `model_and_diffusion_defaults()` (with `use_fp16` false: the file records precision per tensor).
+    public static let unetDefaults: [String: HyperValue] = [
+        "image_size": .int(64), "num_channels": .int(192), "num_res_blocks": .int(3), "channel_mult": .string(""),
+        "num_heads": .int(1), "num_head_channels": .int(64), "num_heads_upsample": .int(-1),
+        "attention_resolutions": .string("32,16,8"), "dropout": .double(0.1), "text_ctx": .int(128),
+        "xf_width": .int(512), "xf_layers": .int(16), "xf_heads": .int(8), "xf_final_ln": .bool(true),
+        "xf_padding": .bool(true), "diffusion_steps": .int(1000), "noise_schedule": .string("squaredcos_cap_v2"),
+        "timestep_respacing": .string(""), "use_scale_shift_norm": .bool(true), "resblock_updown": .bool(true),
+        "use_fp16": .bool(false), "cache_text_emb": .bool(false), "inpaint": .bool(false), "super_res": .bool(false),
+    ]
+    /// `model_and_diffusion_defaults_upsampler()`.
+    public static var upsamplerDefaults: [String: HyperValue] {
+        var d = unetDefaults
+        d["image_size"] = .int(256); d["num_res_blocks"] = .int(2); d["noise_schedule"] = .string("linear"); d["super_res"] = .bool(true)
+        return d
+    }
+    /// The reference's `clip/config.yaml`.
+    public static let clipDefaults: [String: HyperValue] = [
+        "logit_scale": .double(100.0), "beta_schedule": .string("squaredcos_cap_v2"), "n_timesteps": .int(1000),
+        "image_size": .int(64), "patch_size": .int(4), "n_vocab": .int(65536), "max_text_len": .int(77), "n_embd": .int(512),
+        "n_head_state_text": .int(64), "n_head_text": .int(8), "n_xf_blocks_text": .int(12),
+        "n_head_state_image": .int(64), "n_head_image": .int(12), "n_xf_blocks_image": .int(12),
+    ]
+    /// Tensor count and parameter count of the released checkpoints (from the reference's state_dict()).
+    static let releasedFingerprints: [String: (tensors: Int, parameters: Int)] = [
+        "base": (783, 385_030_726), "upsample": (797, 398_361_286),
+        "base-inpaint": (783, 385_037_638), "upsample-inpaint": (797, 398_368_198),
+        "clip/image-enc": (188, 86_443_776), "clip/text-enc": (185, 71_679_488),
+    ]
+    static let glideTokenizerFiles = ["encoder.json.gz", "vocab.bpe.gz"]
+    static let clipTokenizerFiles = ["bpe_simple_vocab_16e6.txt.gz"]
+    /// Options of a UNet that cannot be read off the tensor shapes.
+    static let unetNonStructural = ["num_heads", "num_head_channels", "num_heads_upsample", "xf_heads", "dropout",
+                                    "diffusion_steps", "noise_schedule", "timestep_respacing", "use_fp16", "cache_text_emb"]
+
+    /// Recognises `tensors` (name, shape, in file order). With `config` (options by the reference's names),
+    /// a non-released GLIDE model is described; options that disagree with the tensors throw `configMismatch`.
+    public static func describe(tensors: [(name: String, shape: [Int])], config: [String: HyperValue]?) throws -> ModelDescription {
+        var shapes: [String: [Int]] = [:]
+        for t in tensors { shapes[t.name] = t.shape }
+        let count = tensors.count
+        let params = tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
+
+        if let (inferred, evidence) = inferUNet(shapes) {
+            let released: [(String, [String: HyperValue])] = [
+                ("base", unetDefaults), ("upsample", upsamplerDefaults),
+                ("base-inpaint", unetDefaults.merging(["inpaint": .bool(true)]) { $1 }),
+                ("upsample-inpaint", upsamplerDefaults.merging(["inpaint": .bool(true)]) { $1 }),
+            ]
+            if config == nil {
+                for (name, opts) in released where releasedFingerprints[name]! == (count, params)
+                    && inferred.allSatisfy({ opts[$0.key] == $0.value || $0.key == "n_vocab" }) && inferred["n_vocab"] == .int(50257) {
+                    var hp = opts
+                    hp["n_vocab"] = .int(50257)
+                    return ModelDescription(model: name, family: .unet, hyperparameters: hp, tokenizerKind: "glide-bpe",
+                                            tokenizerFiles: glideTokenizerFiles, warnings: [])
+                }
+            }
+            if let config {
+                let (hp, warnings) = try merge(config: config, inferred: inferred, evidence: evidence,
+                                               defaults: inferred["super_res"] == .bool(true) ? upsamplerDefaults : unetDefaults)
+                return ModelDescription(model: ModelFamily.unet.rawValue, family: .unet, hyperparameters: hp,
+                                        tokenizerKind: "glide-bpe", tokenizerFiles: glideTokenizerFiles, warnings: warnings)
+            }
+            return plain(warning: "the tensors look like a GLIDE UNet (\(describeInferred(inferred))) but not a released one; converted as plain tensors. Give its options with --config OPTIONS.json to record them.")
+        }
+        for family in [ModelFamily.clipImageEncoder, .clipTextEncoder] {
+            guard let (inferred, evidence) = inferCLIP(shapes, family: family) else { continue }
+            let name = family == .clipImageEncoder ? "clip/image-enc" : "clip/text-enc"
+            if config == nil, releasedFingerprints[name]! == (count, params),
+               inferred.allSatisfy({ clipDefaults[$0.key] == $0.value }) {
+                return ModelDescription(model: name, family: family, hyperparameters: clipDefaults, tokenizerKind: "clip-bpe",
+                                        tokenizerFiles: clipTokenizerFiles, warnings: [])
+            }
+            if let config {
+                let (hp, warnings) = try merge(config: config, inferred: inferred, evidence: evidence, defaults: clipDefaults)
+                return ModelDescription(model: family.rawValue, family: family, hyperparameters: hp, tokenizerKind: "clip-bpe",
+                                        tokenizerFiles: clipTokenizerFiles, warnings: warnings)
+            }
+            return plain(warning: "the tensors look like a CLIP \(family == .clipImageEncoder ? "image" : "text") encoder (\(describeInferred(inferred))) but not the released one; converted as plain tensors. Give its options with --config OPTIONS.json to record them.")
+        }
+        var d = plain(warning: "the tensors are not a GLIDE UNet or CLIP encoder; converted as plain named tensors without hyperparameters")
+        if config != nil { d.warnings.append("--config ignored: no GLIDE architecture recognised") }
+        return d
+    }
+
+    private static func plain(warning: String) -> ModelDescription {
+        ModelDescription(model: ModelFamily.plain.rawValue, family: .plain, hyperparameters: [:], tokenizerKind: nil,
+                         tokenizerFiles: [], warnings: [warning])
+    }
+
+    private static func describeInferred(_ h: [String: HyperValue]) -> String {
+        h.keys.sorted().map { "\($0)=\(h[$0]!)" }.joined(separator: ", ")
+    }
+
+    /// Config values override defaults; structural options must agree with the tensors.
+    private static func merge(config: [String: HyperValue], inferred: [String: HyperValue], evidence: [String: String],
+                              defaults: [String: HyperValue]) throws -> ([String: HyperValue], [String]) {
+        var hp = defaults
+        for (k, v) in inferred { hp[k] = v }
+        for (k, v) in config {
+            if let i = inferred[k], !sameOption(k, v, i) {
+                throw ConverterError.configMismatch(option: k, config: v.description, checkpoint: i.description, evidence: evidence[k] ?? "tensor shapes")
+            }
+            hp[k] = inferred[k] ?? v
+        }
+        var warnings: [String] = []
+        let unknown = config.keys.filter { defaults[$0] == nil && inferred[$0] == nil }.sorted()
+        if !unknown.isEmpty { warnings.append("--config options not used by this model kept as given: \(unknown.joined(separator: ", "))") }
+        for k in unknown { hp[k] = config[k] }
+        let defaulted = defaults.keys.filter { config[$0] == nil && inferred[$0] == nil }.sorted()
+        if !defaulted.isEmpty { warnings.append("options not in --config and not visible in the tensors, taken from the reference defaults: \(defaulted.joined(separator: ", "))") }
+        return (hp, warnings)
+    }
+
+    /// Option equality, treating "" channel_mult as the reference's default for the image size, and attention
+    /// resolutions as a set.
+    private static func sameOption(_ key: String, _ a: HyperValue, _ b: HyperValue) -> Bool {
+        if a == b { return true }
+        if key == "attention_resolutions", let x = a.stringValue, let y = b.stringValue {
+            return Set(x.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) == Set(y.split(separator: ",").map { String($0) })
+        }
+        if key == "channel_mult", let x = a.stringValue, let y = b.stringValue {
+            let norm = { (s: String) in s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ",") }
+            return norm(x) == norm(y)
+        }
+        if let x = a.doubleValue, let y = b.doubleValue { return x == y }
+        return false
+    }
+
+    static func standardChannelMult(imageSize: Int) -> [Int]? {
+        switch imageSize {
+        case 256: return [1, 1, 2, 2, 4, 4]
+        case 128: return [1, 1, 2, 3, 4]
+        case 64: return [1, 2, 3, 4]
+        default: return nil
+        }
+    }
+
+    /// Reads the structural UNet options off the tensors (see glide_text2im/unet.py and text2im_model.py).
+    static func inferUNet(_ s: [String: [Int]]) -> ([String: HyperValue], [String: String])? {
+        guard let time = s["time_embed.0.weight"], time.count == 2, let first = s["input_blocks.0.0.weight"], first.count == 4,
+              let out = s["out.2.weight"], out.count == 4, out[0] == 6 else { return nil }
+        let mc = time[1]
+        let inCh = first[1]
+        var h: [String: HyperValue] = [:]
+        var ev: [String: String] = [:]
+        h["num_channels"] = .int(mc); ev["num_channels"] = "time_embed.0.weight \(time)"
+        switch inCh {
+        case 3: h["inpaint"] = .bool(false); h["super_res"] = .bool(false)
+        case 6: h["inpaint"] = .bool(false); h["super_res"] = .bool(true)
+        case 7: h["inpaint"] = .bool(true); h["super_res"] = .bool(false)
+        case 10: h["inpaint"] = .bool(true); h["super_res"] = .bool(true)
+        default: return nil
+        }
+        ev["inpaint"] = "input_blocks.0.0.weight \(first)"; ev["super_res"] = ev["inpaint"]
+        func blockCount(_ prefix: String) -> Int {
+            var i = 0
+            while s.keys.contains(where: { $0.hasPrefix("\(prefix).\(i).") }) { i += 1 }
+            return i
+        }
+        let outBlocks = blockCount("output_blocks")
+        guard outBlocks > 0 else { return nil }
+        var nrb = outBlocks - 1
+        for j in 0..<outBlocks {
+            if (1...2).contains(where: { k in s["output_blocks.\(j).\(k).in_layers.0.weight"] != nil || s["output_blocks.\(j).\(k).conv.weight"] != nil }) {
+                nrb = j; break
+            }
+        }
+        guard outBlocks % (nrb + 1) == 0 else { return nil }
+        let levels = outBlocks / (nrb + 1)
+        h["num_res_blocks"] = .int(nrb); ev["num_res_blocks"] = "\(outBlocks) output blocks, first upsampling block output_blocks.\(nrb)"
+        var mult: [Int] = []
+        var attnRes: [Int] = []
+        let imageSize = 1 << (levels + 2)
+        for l in 0..<levels {
+            let b = 1 + l * (nrb + 1)
+            guard let w = s["input_blocks.\(b).0.out_layers.3.weight"], w[0] % mc == 0 else { return nil }
+            mult.append(w[0] / mc)
+            if s["input_blocks.\(b).1.qkv.weight"] != nil { attnRes.append(imageSize >> l) }
+        }
+        h["image_size"] = .int(imageSize); ev["image_size"] = "\(levels) resolution levels"
+        h["channel_mult"] = .string(standardChannelMult(imageSize: imageSize) == mult ? "" : mult.map(String.init).joined(separator: ","))
+        ev["channel_mult"] = "out_layers.3.weight of the first block of each level: \(mult.map { $0 * mc })"
+        h["attention_resolutions"] = .string(attnRes.map(String.init).joined(separator: ","))
+        ev["attention_resolutions"] = "qkv.weight present at resolutions \(attnRes)"
+        if let emb = s["input_blocks.1.0.emb_layers.1.weight"], let o = s["input_blocks.1.0.out_layers.3.weight"] {
+            h["use_scale_shift_norm"] = .bool(emb[0] == 2 * o[0])
+            ev["use_scale_shift_norm"] = "input_blocks.1.0.emb_layers.1.weight \(emb)"
+        }
+        if levels > 1 {
+            let down = 1 + nrb
+            h["resblock_updown"] = .bool(s["input_blocks.\(down).0.in_layers.0.weight"] != nil)
+            ev["resblock_updown"] = "input_blocks.\(down)"
+        }
+        if let tok = s["token_embedding.weight"], tok.count == 2 {
+            h["xf_width"] = .int(tok[1]); ev["xf_width"] = "token_embedding.weight \(tok)"
+            h["n_vocab"] = .int(tok[0]); ev["n_vocab"] = ev["xf_width"]
+            if let pos = s["positional_embedding"] { h["text_ctx"] = .int(pos[0]); ev["text_ctx"] = "positional_embedding \(pos)" }
+            h["xf_layers"] = .int(blockCount("transformer.resblocks")); ev["xf_layers"] = "transformer.resblocks.N count"
+            h["xf_final_ln"] = .bool(s["final_ln.weight"] != nil); ev["xf_final_ln"] = "final_ln.weight present or not"
+            h["xf_padding"] = .bool(s["padding_embedding"] != nil); ev["xf_padding"] = "padding_embedding present or not"
+        } else {
+            h["xf_width"] = .int(0); ev["xf_width"] = "no token_embedding.weight"
+        }
+        return (h, ev)
+    }
+
+    /// Reads the structural CLIP options off the tensors (see glide_text2im/clip/encoders.py).
+    static func inferCLIP(_ s: [String: [Int]], family: ModelFamily) -> ([String: HyperValue], [String: String])? {
+        var h: [String: HyperValue] = [:]
+        var ev: [String: String] = [:]
+        var blocks = 0
+        while s["blocks.block_\(blocks).f_attn.f_q.w"] != nil { blocks += 1 }
+        guard let outF = s["blocks.output.f.w"], outF.count == 2 else { return nil }
+        h["n_embd"] = .int(outF[0]); ev["n_embd"] = "blocks.output.f.w \(outF)"
+        if family == .clipTextEncoder {
+            guard let voc = s["blocks.input.w_voc"], voc.count == 2, let pos = s["blocks.input.w_pos"], pos.count == 2 else { return nil }
+            h["n_vocab"] = .int(voc[0]); ev["n_vocab"] = "blocks.input.w_voc \(voc)"
+            h["max_text_len"] = .int(pos[0]); ev["max_text_len"] = "blocks.input.w_pos \(pos)"
+            h["n_xf_blocks_text"] = .int(blocks); ev["n_xf_blocks_text"] = "\(blocks) blocks"
+            if voc[1] == 512 { h["n_head_text"] = .int(8); h["n_head_state_text"] = .int(64) }   // only the product is visible
+            else { h["n_head_text"] = nil }
+        } else {
+            guard let pp = s["blocks.input.patch_proj"], pp.count == 4, let pos = s["blocks.input.w_pos"], pos.count == 2 else { return nil }
+            let patch = pp[3]
+            let side = Int(Double(pos[0] - 1).squareRoot().rounded())
+            guard side * side == pos[0] - 1 else { return nil }
+            h["patch_size"] = .int(patch); ev["patch_size"] = "blocks.input.patch_proj \(pp)"
+            h["image_size"] = .int(side * patch); ev["image_size"] = "blocks.input.w_pos \(pos)"
+            h["n_timesteps"] = .int(s["blocks.input.w_t"]?[0] ?? 0); ev["n_timesteps"] = "blocks.input.w_t"
+            h["n_xf_blocks_image"] = .int(blocks); ev["n_xf_blocks_image"] = "\(blocks) blocks"
+            if pp[0] == 768 { h["n_head_image"] = .int(12); h["n_head_state_image"] = .int(64) }
+        }
+        return (h, ev)
+    }
+}
+
+import Foundation

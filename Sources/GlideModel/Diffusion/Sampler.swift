@@ -1,0 +1,148 @@
+// Port of the sampling loops (p_sample_loop, ddim_sample_loop) with the text2im notebook's
+// classifier-free guidance wrapper, driven by a model closure so any network plugs in.
+
+/// The denoising network as the sampler sees it.
+///
+/// Receives x_t as NCHW float32 `[rows, C, H, W]` and one ORIGINAL timestep per row (already mapped through
+/// `timestepMap`, as the reference's `_WrappedModel` does); returns `[rows, 2*C, H, W]`: ε in the first C
+/// channels, the variance interpolation values in [-1, 1] in the last C. With guidance, `rows` is twice the
+/// batch: the first half are the conditional rows, the second half the unconditional ones (same x).
+public typealias DiffusionModel = (_ x: [Float], _ timesteps: [Int]) throws -> [Float]
+
+/// Sampling settings.
+public struct SamplingOptions: Sendable {
+    /// DDPM (`p_sample_loop`) or DDIM (`ddim_sample_loop`).
+    public var sampler: SamplerKind
+    /// DDIM eta (0 is deterministic); ignored for DDPM.
+    public var eta: Float
+    /// Clip x_0 predictions to [-1, 1] (the notebooks always do).
+    public var clipDenoised: Bool
+    /// Classifier-free guidance scale, or nil for a plain conditional model (e.g. the upsamplers).
+    /// With a scale the model is called on `[x; x]` and
+    /// ε = ε_uncond + scale * (ε_cond - ε_uncond); the variance channels come from the conditional rows.
+    public var guidanceScale: Float?
+    /// Multiplies the start noise (the upsample notebook uses 0.997); applies to replayed start noise too.
+    public var startNoiseScale: Float
+
+    public init(sampler: SamplerKind = .ddpm, eta: Float = 0, clipDenoised: Bool = true,
+                guidanceScale: Float? = nil, startNoiseScale: Float = 1) {
+        self.sampler = sampler; self.eta = eta; self.clipDenoised = clipDenoised
+        self.guidanceScale = guidanceScale; self.startNoiseScale = startNoiseScale
+    }
+}
+
+/// Where the sampler's Gaussian noise comes from: our seeded generator, optionally overridden by
+/// replayed arrays (e.g. `.npy` files dumped from the reference).
+public struct SamplingNoise: Sendable {
+    /// Generator for anything not replayed.
+    public var rng: GaussianRNG
+    /// Replayed x_T: `[rows, C, H, W]` with rows >= batch; the first `batch` rows are used (the reference draws
+    /// noise for the doubled guidance batch, whose first half is what the notebook keeps).
+    public var start: [Float]?
+    /// Replayed per-iteration noise: `[steps, rows, C, H, W]`, iteration k (k = 0 is the noisiest step)
+    /// uses slice k; first `batch` rows of each slice.
+    public var steps: [Float]?
+
+    public init(seed: UInt64, start: [Float]? = nil, steps: [Float]? = nil) {
+        self.rng = GaussianRNG(seed: seed); self.start = start; self.steps = steps
+    }
+}
+
+/// Progress report after each sampling iteration.
+public struct SamplingProgress {
+    /// Iterations done (1...count).
+    public var completed: Int
+    /// Total iterations.
+    public var count: Int
+    /// The spaced timestep just taken (count-1 down to 0).
+    public var timestep: Int
+    /// x_{t-1}, `[batch, C, H, W]`.
+    public var sample: [Float]
+    /// The x_0 prediction of this step.
+    public var predXstart: [Float]
+}
+
+extension GaussianDiffusion {
+    /// Runs the whole reverse process and returns x_0 as `[batch, C, H, W]` in [-1, 1] (with clipping).
+    /// - Parameters:
+    ///   - shape: `[batch, C, H, W]` of the result (batch without the guidance doubling).
+    ///   - model: the network (see `DiffusionModel`).
+    ///   - denoisedFn: hook on the x_0 prediction `[batch, C, H, W]` before clipping (inpainting).
+    ///   - progress: called after every iteration.
+    public func sample(shape: [Int], options: SamplingOptions = SamplingOptions(), noise: SamplingNoise,
+                       model: DiffusionModel, denoisedFn: ((inout [Float]) -> Void)? = nil,
+                       progress: ((SamplingProgress) -> Void)? = nil) throws -> [Float] {
+        guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else { throw DiffusionError.badShape(shape: shape) }
+        let batch = shape[0], channels = shape[1], plane = shape[2] * shape[3]
+        let perRow = channels * plane
+        let count = batch * perRow
+
+        var x: [Float]
+        if let start = noise.start {
+            x = try GaussianDiffusion.firstRows(start, name: "start", outer: 1, batch: batch, perRow: perRow, shape: shape)
+        } else {
+            x = noise.rng.batch(rows: batch, perRow: perRow, stream: 0)
+        }
+        if options.startNoiseScale != 1 { for i in 0..<count { x[i] *= options.startNoiseScale } }
+
+        let replaySteps = try noise.steps.map {
+            try GaussianDiffusion.firstRows($0, name: "step", outer: steps, batch: batch, perRow: perRow, shape: shape)
+        }
+        let modelRows = options.guidanceScale == nil ? batch : 2 * batch
+        for (k, t) in (0..<steps).reversed().enumerated() {
+            let modelInput = options.guidanceScale == nil ? x : x + x
+            let out = try model(modelInput, [Int](repeating: timestepMap[t], count: modelRows))
+            guard out.count == modelRows * 2 * perRow else {
+                throw DiffusionError.modelOutputSize(expected: modelRows * 2 * perRow, actual: out.count)
+            }
+            var eps = [Float](repeating: 0, count: count)
+            var varValues = [Float](repeating: 0, count: count)
+            for b in 0..<batch {
+                let src = b * 2 * perRow, dst = b * perRow
+                if let s = options.guidanceScale {
+                    let usrc = (batch + b) * 2 * perRow
+                    for i in 0..<perRow {
+                        let cond = out[src + i], uncond = out[usrc + i]
+                        eps[dst + i] = uncond + s * (cond - uncond)
+                    }
+                } else {
+                    for i in 0..<perRow { eps[dst + i] = out[src + i] }
+                }
+                for i in 0..<perRow { varValues[dst + i] = out[src + perRow + i] }
+            }
+            let needNoise = t != 0 && (options.sampler == .ddpm || options.eta != 0)
+            var stepNoise: [Float] = []
+            if needNoise {
+                if let r = replaySteps {
+                    stepNoise = Array(r[(k * count)..<((k + 1) * count)])
+                } else {
+                    stepNoise = noise.rng.batch(rows: batch, perRow: perRow, stream: UInt64(k + 1))
+                }
+            }
+            let step = reverseStep(x: x, t: t, eps: eps, varValues: varValues, noise: stepNoise,
+                                   sampler: options.sampler, eta: options.eta,
+                                   clipDenoised: options.clipDenoised, denoisedFn: denoisedFn)
+            x = step.sample
+            progress?(SamplingProgress(completed: k + 1, count: steps, timestep: t, sample: x, predXstart: step.predXstart))
+        }
+        return x
+    }
+
+    // Takes the first `batch` rows of each of `outer` slices of a replay array shaped [outer, rows, C, H, W].
+    static func firstRows(_ values: [Float], name: String, outer: Int, batch: Int, perRow: Int, shape: [Int]) throws -> [Float] {
+        let expected = (outer == 1 ? [] : [outer]) + [batch] + Array(shape.dropFirst())
+        guard values.count % (outer * perRow) == 0, !values.isEmpty else {
+            throw DiffusionError.noiseShapeMismatch(name: name, expected: expected, actualCount: values.count)
+        }
+        let rows = values.count / (outer * perRow)
+        guard rows >= batch else { throw DiffusionError.noiseBatchTooSmall(name: name, needed: batch, available: rows) }
+        if rows == batch { return values }
+        var out: [Float] = []
+        out.reserveCapacity(outer * batch * perRow)
+        for o in 0..<outer {
+            let base = o * rows * perRow
+            out += values[base..<(base + batch * perRow)]
+        }
+        return out
+    }
+}

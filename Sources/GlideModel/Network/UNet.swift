@@ -1,0 +1,250 @@
+// The UNet of glide_text2im.unet: ResBlock, AttentionBlock (with text keys/values), resampling, UNetModel.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Kernels
+
+// Port of glide_text2im.unet.ResBlock (dims 2, use_conv false, dropout inactive at inference).
+struct ResBlock: @unchecked Sendable {
+    enum Resample { case none, up, down }
+    let inNorm: GroupNorm32          // in_layers.0, swish
+    let inConv: Conv2d               // in_layers.2: [out, in, 3, 3]
+    let embLinear: Linear            // emb_layers.1: [2*out or out, emb]
+    let outNorm: GroupNorm32         // out_layers.0 (swish folded: SiLU is out_layers.1 or the norm's own)
+    let outConv: Conv2d              // out_layers.3: [out, out, 3, 3]
+    let skip: Conv2d?                // skip_connection: [out, in, 1, 1] when the width changes
+    let resample: Resample
+    let useScaleShiftNorm: Bool
+    let outChannels: Int
+
+    /// `embSilu` is `SiLU(emb)` `[batch, emb]`, shared by every block (emb_layers.0 is that SiLU).
+    func callAsFunction(_ x: Activation, embSilu: UnsafePointer<Float>) -> Activation {
+        let batch = x.batch
+        var h = inNorm(x)
+        var xs = x
+        switch resample {
+        case .none: break
+        case .up:
+            h = upsampled(h)
+            xs = upsampled(x)
+        case .down:
+            h = downsampled(h)
+            xs = downsampled(x)
+        }
+        h = inConv(h)
+
+        let embWidth = embLinear.outFeatures
+        let embOut = UnsafeMutablePointer<Float>.allocate(capacity: batch * embWidth)
+        defer { embOut.deallocate() }
+        embLinear(embSilu, rows: batch, into: embOut)
+        if useScaleShiftNorm {
+            let scale = UnsafeMutablePointer<Float>.allocate(capacity: batch * outChannels)
+            let shift = UnsafeMutablePointer<Float>.allocate(capacity: batch * outChannels)
+            defer { scale.deallocate(); shift.deallocate() }
+            for n in 0..<batch {
+                (scale + n * outChannels).update(from: embOut + n * embWidth, count: outChannels)
+                (shift + n * outChannels).update(from: embOut + n * embWidth + outChannels, count: outChannels)
+            }
+            h = outNorm(h, scale: scale, shift: shift)
+        } else {
+            addChannelBias(h.pointer, bias: embOut, biasBatchStride: embWidth, h.pointer,
+                           batch: batch, channels: outChannels, spatial: h.spatial)
+            h = outNorm(h)
+        }
+        let result: Activation
+        if let skip {
+            result = skip(xs)
+        } else {
+            result = Activation(shape: xs.shape)
+            result.pointer.update(from: xs.pointer, count: xs.count)
+        }
+        outConv.accumulate(h, into: result)
+        return result
+    }
+}
+
+func upsampled(_ x: Activation) -> Activation {
+    let y = Activation(shape: [x.batch, x.channels, x.height * 2, x.width * 2])
+    upsampleNearest2x(x.pointer, y.pointer, planes: x.batch * x.channels, height: x.height, width: x.width)
+    return y
+}
+
+func downsampled(_ x: Activation) -> Activation {
+    let y = Activation(shape: [x.batch, x.channels, x.height / 2, x.width / 2])
+    avgPool2x2(x.pointer, y.pointer, planes: x.batch * x.channels, height: x.height, width: x.width)
+    return y
+}
+
+// Port of glide_text2im.unet.Upsample with use_conv (nearest 2x, then a 3x3 conv).
+struct Upsample: @unchecked Sendable {
+    let conv: Conv2d                 // conv: [ch, ch, 3, 3]
+    func callAsFunction(_ x: Activation) -> Activation { conv(upsampled(x)) }
+}
+
+// Port of glide_text2im.unet.Downsample with use_conv (3x3 conv, stride 2).
+struct Downsample: @unchecked Sendable {
+    let conv: Conv2d                 // op: [ch, ch, 3, 3], stride 2
+    func callAsFunction(_ x: Activation) -> Activation { conv(x) }
+}
+
+// Port of glide_text2im.unet.AttentionBlock + QKVAttention: self-attention over positions with the text
+// sequence prepended as extra keys/values (encoder_kv).
+struct AttentionBlock: @unchecked Sendable {
+    let norm: GroupNorm32            // norm (no swish)
+    let qkv: Linear                  // qkv: [3*ch, ch, 1]
+    let encoderKV: Linear?           // encoder_kv: [2*ch, xf_width, 1]
+    let projOut: Linear              // proj_out: [ch, ch, 1]
+    let channels: Int
+    let heads: Int
+
+    /// The encoder keys/values of this block for a text sequence `xfOut` `[batch, length, xf_width]`
+    /// (token-major): `[batch, 2*ch, length]`. Depends only on the text, so computed once per sample.
+    func encoderKeysValues(_ xfOut: Activation) -> Activation? {
+        guard let encoderKV else { return nil }
+        let batch = xfOut.shape[0], length = xfOut.shape[1], width = xfOut.shape[2]
+        let kv = Activation(shape: [batch, 2 * channels, length])
+        for n in 0..<batch {
+            encoderKV.channels(MatrixOperand(xfOut.pointer + n * length * width, rowStride: 1, colStride: width),
+                               length: length, into: kv.pointer + n * 2 * channels * length)
+        }
+        return kv
+    }
+
+    func callAsFunction(_ x: Activation, encoderKV kv: Activation?) -> Activation {
+        let batch = x.batch, t = x.spatial, c = channels
+        let normed = norm(x)
+        let qkvOut = Activation(shape: [batch, 3 * c, t])
+        for n in 0..<batch {
+            qkv.channels(MatrixOperand(normed.pointer + n * c * t, rowStride: t), length: t,
+                         into: qkvOut.pointer + n * 3 * c * t)
+        }
+        let ch = c / heads
+        let scale = Float(1 / (Double(ch).squareRoot()).squareRoot())
+        let attended = Activation(shape: [batch, c, t])
+        for n in 0..<batch {
+            let base = UnsafePointer(qkvOut.pointer + n * 3 * c * t)
+            let q = AttentionOperand(base, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
+            let k = AttentionOperand(base + ch * t, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
+            let v = AttentionOperand(base + 2 * ch * t, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
+            let out = AttentionOutput(attended.pointer + n * c * t, headStride: ch * t, tokenStride: 1, channelStride: t)
+            if let kv {
+                let length = kv.shape[2]
+                let eb = UnsafePointer(kv.pointer + n * 2 * c * length)
+                let ek = AttentionOperand(eb, headStride: 2 * ch * length, tokenStride: 1, channelStride: length)
+                let ev = AttentionOperand(eb + ch * length, headStride: 2 * ch * length, tokenStride: 1,
+                                          channelStride: length)
+                attention(heads: heads, headDim: ch, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                          encoderCount: length, encoderKey: ek, encoderValue: ev, qkScale: scale, output: out)
+            } else {
+                attention(heads: heads, headDim: ch, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                          qkScale: scale, output: out)
+            }
+        }
+        let result = Activation(shape: x.shape)
+        result.pointer.update(from: x.pointer, count: x.count)
+        for n in 0..<batch {
+            projOut.channels(MatrixOperand(attended.pointer + n * c * t, rowStride: t), length: t,
+                             into: result.pointer + n * c * t, accumulate: true)
+        }
+        return result
+    }
+}
+
+// Port of glide_text2im.unet.TimestepEmbedSequential: one entry of input_blocks / middle_block / output_blocks.
+struct UNetStage: @unchecked Sendable {
+    enum Layer {
+        case conv(Conv2d)
+        case res(ResBlock)
+        case attention(AttentionBlock, index: Int)   // index into the per-sample encoder keys/values
+        case up(Upsample)
+        case down(Downsample)
+    }
+    let layers: [Layer]
+
+    func callAsFunction(_ x: Activation, embSilu: UnsafePointer<Float>, encoderKV: [Activation?]) -> Activation {
+        var h = x
+        for layer in layers {
+            switch layer {
+            case .conv(let conv): h = conv(h)
+            case .res(let block): h = block(h, embSilu: embSilu)
+            case .attention(let block, let index): h = block(h, encoderKV: encoderKV.isEmpty ? nil : encoderKV[index])
+            case .up(let up): h = up(h)
+            case .down(let down): h = down(h)
+            }
+        }
+        return h
+    }
+}
+
+// Port of glide_text2im.unet.UNetModel's body: time_embed, input_blocks, middle_block, output_blocks, out.
+struct UNetBody: @unchecked Sendable {
+    let modelChannels: Int
+    let timeEmbed0: Linear           // time_embed.0: [4*mc, mc]
+    let timeEmbed2: Linear           // time_embed.2: [4*mc, 4*mc]
+    let inputBlocks: [UNetStage]
+    let middleBlock: UNetStage
+    let outputBlocks: [UNetStage]
+    let outNorm: GroupNorm32         // out.0, swish
+    let outConv: Conv2d              // out.2: [6, input_ch, 3, 3]
+    let attentionBlocks: [AttentionBlock]  // every attention block, in `index` order
+
+    /// `time_embed(timestep_embedding(t))`: `[batch, 4*mc]`.
+    func timeEmbedding(_ timesteps: [Float]) -> [Float] {
+        let batch = timesteps.count, mc = modelChannels, e = timeEmbed0.outFeatures
+        var sinusoid = [Float](repeating: 0, count: batch * mc)
+        var hidden = [Float](repeating: 0, count: batch * e)
+        var emb = [Float](repeating: 0, count: batch * e)
+        timesteps.withUnsafeBufferPointer { t in
+            sinusoid.withUnsafeMutableBufferPointer {
+                timestepEmbedding(t.baseAddress!, count: batch, dim: mc, output: $0.baseAddress!)
+            }
+        }
+        sinusoid.withUnsafeBufferPointer { s in
+            hidden.withUnsafeMutableBufferPointer { timeEmbed0(s.baseAddress!, rows: batch, into: $0.baseAddress!) }
+        }
+        hidden.withUnsafeMutableBufferPointer { silu($0.baseAddress!, $0.baseAddress!, count: batch * e) }
+        hidden.withUnsafeBufferPointer { hb in
+            emb.withUnsafeMutableBufferPointer { timeEmbed2(hb.baseAddress!, rows: batch, into: $0.baseAddress!) }
+        }
+        return emb
+    }
+
+    /// The UNet from the (already concatenated) input, given `emb` `[batch, 4*mc]` and the per-sample
+    /// encoder keys/values (empty without text). `observe` sees every stage's output (for tests).
+    func callAsFunction(_ x: Activation, emb: [Float], encoderKV: [Activation?],
+                        observe: ((String, Activation) -> Void)? = nil) -> Activation {
+        var embSilu = emb
+        embSilu.withUnsafeMutableBufferPointer { silu($0.baseAddress!, $0.baseAddress!, count: $0.count) }
+        return embSilu.withUnsafeBufferPointer { es -> Activation in
+            let e = es.baseAddress!
+            var skips: [Activation] = []
+            var h = x
+            for (i, stage) in inputBlocks.enumerated() {
+                h = stage(h, embSilu: e, encoderKV: encoderKV)
+                observe?("input_block\(i)", h)
+                skips.append(h)
+            }
+            h = middleBlock(h, embSilu: e, encoderKV: encoderKV)
+            observe?("middle_block", h)
+            for (i, stage) in outputBlocks.enumerated() {
+                h = stage(concatChannels(h, skips.removeLast()), embSilu: e, encoderKV: encoderKV)
+                observe?("output_block\(i)", h)
+            }
+            return outConv(outNorm(h))
+        }
+    }
+}
+
+/// `th.cat([a, b], dim=1)` for NCHW activations with equal batch and spatial size.
+func concatChannels(_ a: Activation, _ b: Activation) -> Activation {
+    precondition(a.batch == b.batch && a.spatial == b.spatial)
+    let s = a.spatial, ca = a.channels, cb = b.channels
+    var shape = a.shape
+    shape[1] = ca + cb
+    let y = Activation(shape: shape)
+    for n in 0..<a.batch {
+        (y.pointer + n * (ca + cb) * s).update(from: a.pointer + n * ca * s, count: ca * s)
+        (y.pointer + (n * (ca + cb) + ca) * s).update(from: b.pointer + n * cb * s, count: cb * s)
+    }
+    return y
+}

@@ -1,0 +1,72 @@
+// Conversions between 8-bit images and the models' float NCHW tensors in [-1, 1], and image grids.
+
+/// RGB image -> float32 planar [3, H, W] (one batch item of NCHW) with `x / 127.5 - 1`,
+/// exactly as the reference notebook's `read_image` (`th.from_numpy(img).float() / 127.5 - 1`).
+/// Grey images are replicated to three channels; a fourth (alpha) channel is dropped.
+public func imageToTensor(_ image: Image) -> [Float] {
+    let hw = image.width * image.height
+    var out = [Float](repeating: 0, count: 3 * hw)
+    let ch = image.channels
+    for i in 0..<hw {
+        for c in 0..<3 {
+            let v = image.pixels[i * ch + (ch >= 3 ? c : 0)]
+            out[c * hw + i] = Float(v) / 127.5 - 1
+        }
+    }
+    return out
+}
+
+/// One NCHW float32 tensor [batch, 3, height, width] in [-1, 1] -> `batch` RGB images, with the notebook's
+/// `((x + 1) * 127.5).round().clamp(0, 255)` (round half to even, as torch does; NaN becomes 0).
+public func tensorToImages(_ tensor: [Float], batch: Int, height: Int, width: Int) throws -> [Image] {
+    guard batch > 0, height > 0, width > 0, tensor.count == batch * 3 * height * width else {
+        throw ImagingError.invalidArgument("tensor has \(tensor.count) values, expected \(batch)x3x\(height)x\(width)")
+    }
+    let hw = height * width
+    return (0..<batch).map { n in
+        var px = [UInt8](repeating: 0, count: hw * 3)
+        for c in 0..<3 {
+            let base = (n * 3 + c) * hw
+            for i in 0..<hw { px[i * 3 + c] = floatToByte(tensor[base + i]) }
+        }
+        return Image(unchecked: width, height, 3, px)
+    }
+}
+
+/// A single [3, H, W] (or [1, 3, H, W]) tensor -> image; see `tensorToImages`.
+public func tensorToImage(_ tensor: [Float], height: Int, width: Int) throws -> Image {
+    try tensorToImages(tensor, batch: 1, height: height, width: width)[0]
+}
+
+@inline(__always) func floatToByte(_ x: Float) -> UInt8 {
+    let v = ((x + 1) * 127.5).rounded(.toNearestOrEven)
+    if !(v > 0) { return 0 }   // also NaN
+    if v >= 255 { return 255 }
+    return UInt8(v)
+}
+
+/// Lays images of one size side by side in a single row, as the notebook's `show_images` does
+/// (`batch.permute(2, 0, 3, 1).reshape([H, N * W, 3])`).
+public func makeGrid(_ images: [Image]) throws -> Image {
+    guard let first = images.first else { throw ImagingError.invalidArgument("makeGrid needs at least one image") }
+    let w = first.width, h = first.height, ch = first.channels
+    for im in images where im.width != w || im.height != h || im.channels != ch {
+        throw ImagingError.invalidArgument("makeGrid: image \(im.width)x\(im.height)x\(im.channels) differs from \(w)x\(h)x\(ch)")
+    }
+    let n = images.count
+    var out = [UInt8](repeating: 0, count: n * w * h * ch)
+    for y in 0..<h {
+        for (k, im) in images.enumerated() {
+            let src = y * w * ch
+            let dst = (y * n * w + k * w) * ch
+            for i in 0..<(w * ch) { out[dst + i] = im.pixels[src + i] }
+        }
+    }
+    return Image(unchecked: n * w, h, ch, out)
+}
+
+/// The notebook's `read_image(path, size)` on decoded pixels: resize to `size`x`size` with Pillow's bicubic
+/// and convert to a [3, size, size] float tensor in [-1, 1].
+public func referenceImageTensor(_ image: Image, size: Int) throws -> [Float] {
+    imageToTensor(try resizeBicubicPIL(image, width: size, height: size))
+}

@@ -1,0 +1,57 @@
+// Element-wise activations and helpers: SiLU, exact GELU, softmax, add.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// SiLU `x * sigmoid(x)` over `count` floats. In place allowed.
+public func silu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { let v = input[i]; output[i] = v / (1 + expf(-v)) }
+}
+
+/// Exact GELU `0.5 * x * (1 + erf(x / sqrt(2)))` (PyTorch's default `nn.GELU()`). In place allowed.
+public func gelu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    let invSqrt2: Float = 0.70710678118654752440
+    parallelFor(chunks(count)) { ch in
+        let (lo, hi) = chunkRange(ch, count)
+        for i in lo..<hi { let v = input[i]; output[i] = 0.5 * v * (1 + erff(v * invSqrt2)) }
+    }
+}
+
+/// Softmax over each row of a `[rows, cols]` f32 matrix in place (max-subtracted, f32 sums).
+public func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    for r in 0..<rows { softmaxRow(data + r * cols, count: cols) }
+}
+
+/// Softmax of one contiguous row in place.
+@inline(__always)
+func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    if count == 0 { return }
+    var m = -Float.infinity
+    for i in 0..<count { m = max(m, x[i]) }
+    if m == -Float.infinity { m = 0 }      // fully masked row: exp(-inf) = 0 -> NaN, as PyTorch
+    var sum: Float = 0
+    for i in 0..<count { let e = expf(x[i] - m); x[i] = e; sum += e }
+    let inv = 1 / sum
+    for i in 0..<count { x[i] *= inv }
+}
+
+/// `output[i] = a[i] + b[i]` (in place allowed).
+public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+                count: Int) {
+    for i in 0..<count { output[i] = a[i] + b[i] }
+}
+
+/// `output[n, c, s] = input[n, c, s] + bias[n * channelsBiasStride + c]` over `[batch, channels, spatial]`
+/// (e.g. adding a per-channel embedding to a feature map; `biasBatchStride` 0 shares one bias across the batch).
+public func addChannelBias(_ input: UnsafePointer<Float>, bias: UnsafePointer<Float>, biasBatchStride: Int,
+                           _ output: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
+    for n in 0..<batch {
+        for c in 0..<channels {
+            let b = bias[n * biasBatchStride + c]
+            let off = (n * channels + c) * spatial
+            for i in 0..<spatial { output[off + i] = input[off + i] + b }
+        }
+    }
+}

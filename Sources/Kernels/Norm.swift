@@ -1,0 +1,67 @@
+// Normalizations: group norm (GLIDE's GroupNorm32, with optional scale-shift and SiLU) and layer norm.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `GroupNorm32` over NCHW f32 (statistics in f64, biased variance, as `nn.GroupNorm` in f32), then optionally
+/// GLIDE's scale-shift `y = y * (1 + scale[n, c]) + shift[n, c]`, then optionally SiLU. In place is allowed
+/// (`output == input`).
+///
+/// - `input`/`output`: `[batch, channels, spatial]` (spatial = H*W).
+/// - `gamma`/`beta`: `[channels]` affine parameters (nil = 1 / 0).
+/// - `scale`/`shift`: `[batch, channels]` (the two halves of ResBlock's `emb_out`), or nil.
+public func groupNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                      batch: Int, channels: Int, spatial: Int, groups: Int = 32, eps: Float = 1e-5,
+                      gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+                      scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, silu: Bool = false) {
+    precondition(groups > 0 && channels % groups == 0, "groupNorm: \(channels) channels not divisible by \(groups)")
+    let cpg = channels / groups
+    let count = cpg * spatial
+    let work = batch * groups
+    parallelFor(work) { item in
+        let n = item / groups, g = item % groups
+        let base = (n * channels + g * cpg) * spatial
+        let x = input + base
+        var sum = 0.0
+        for i in 0..<count { sum += Double(x[i]) }
+        let mean = sum / Double(count)
+        var sq = 0.0
+        for i in 0..<count { let d = Double(x[i]) - mean; sq += d * d }
+        let variance = sq / Double(count)
+        let rstd = 1.0 / (variance + Double(eps)).squareRoot()
+        for cc in 0..<cpg {
+            let c = g * cpg + cc
+            var a = Float(rstd) * (gamma?[c] ?? 1)
+            var b = (beta?[c] ?? 0) - Float(mean) * a
+            if let scale { let s = 1 + scale[n * channels + c]; a *= s; b *= s }
+            if let shift { b += shift[n * channels + c] }
+            let xi = x + cc * spatial, yo = output + base + cc * spatial
+            if silu {
+                for i in 0..<spatial { let v = xi[i] * a + b; yo[i] = v / (1 + expf(-v)) }
+            } else {
+                for i in 0..<spatial { yo[i] = xi[i] * a + b }
+            }
+        }
+    }
+}
+
+/// `nn.LayerNorm` over the last dimension of a `[rows, width]` f32 matrix (statistics in f64, biased
+/// variance). In place is allowed. `gamma`/`beta`: `[width]` or nil.
+public func layerNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int, width: Int,
+                      gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float = 1e-5) {
+    parallelFor(rows) { r in
+        let x = input + r * width, y = output + r * width
+        var sum = 0.0
+        for i in 0..<width { sum += Double(x[i]) }
+        let mean = sum / Double(width)
+        var sq = 0.0
+        for i in 0..<width { let d = Double(x[i]) - mean; sq += d * d }
+        let rstd = 1.0 / (sq / Double(width) + Double(eps)).squareRoot()
+        for i in 0..<width {
+            let v = Float((Double(x[i]) - mean) * rstd)
+            y[i] = v * (gamma?[i] ?? 1) + (beta?[i] ?? 0)
+        }
+    }
+}

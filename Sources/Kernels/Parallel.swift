@@ -1,0 +1,43 @@
+// A minimal deterministic parallel-for over Dispatch (work is split by output index only).
+import Dispatch
+
+/// Runs `body(i)` for `i in 0..<count` on up to `KernelSettings.threadCount` threads. Items are split into
+/// contiguous static ranges, one per thread; `body` must only write outputs owned by item `i`.
+func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    let threads = min(KernelSettings.threadCount, count)
+    if threads <= 1 {
+        for i in 0..<count { body(i) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let box = UnsafeSendableBox(body)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let lo = count * t / threads, hi = count * (t + 1) / threads
+            for i in lo..<hi { box.value(i) }
+        }
+    }
+}
+
+/// Number of chunks of 4096 elements used to split flat element-wise work.
+@inline(__always) func chunks(_ count: Int) -> Int { (count + 4095) / 4096 }
+/// The element range of chunk `i` (see `chunks`).
+@inline(__always) func chunkRange(_ i: Int, _ count: Int) -> (Int, Int) { (i * 4096, min(count, (i + 1) * 4096)) }
+
+/// Carries a non-Sendable value into concurrent work whose safety the caller guarantees.
+struct UnsafeSendableBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Monotonic clock in seconds (for benchmarks).
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}

@@ -1,0 +1,224 @@
+// Checks the diffusion port against goldens from the genuine glide_text2im.
+// Regenerate: /tmp/venv/bin/python tools/make_diffusion_goldens.py  (writes Tests/Fixtures/diffusion/)
+import XCTest
+import Foundation
+import NumpyIO
+import TestSupport
+@testable import GlideModel
+
+/// Sampling tolerance: max |ours - reference| over the run, relative to max(1, max |reference|).
+/// Both sides compute in float32 with the same operation order; differences come from libm vs torch
+/// (tanh/sin/exp) and propagate over up to 50 steps.
+private let samplingTolerance: Float = 1e-5
+/// Coefficient tolerance (float64 on both sides; numpy vs glibc log/cos may differ in the last bit).
+private let coefficientTolerance = 1e-12
+
+final class DiffusionTests: XCTestCase {
+    private func npy(_ sub: String) throws -> NpyArray { try Npy.read(path: TestPaths.fixture("diffusion/" + sub).path) }
+    private func json(_ sub: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: TestPaths.fixture("diffusion/" + sub)))
+    }
+
+    private func assertClose(_ a: [Double], _ b: [Double], _ tol: Double, _ what: String) {
+        XCTAssertEqual(a.count, b.count, what)
+        for i in 0..<min(a.count, b.count) where abs(a[i] - b[i]) > tol * max(1, abs(b[i])) {
+            XCTFail("\(what)[\(i)]: \(a[i]) vs \(b[i])"); return
+        }
+    }
+
+    // MARK: schedules and respacing
+
+    func testBetaSchedulesMatchReference() throws {
+        for s in NoiseSchedule.allCases {
+            let ref = try npy("schedules/\(s.rawValue)_betas.npy").float64Values()
+            assertClose(s.betas(steps: 1000), ref, coefficientTolerance, "\(s.rawValue) betas")
+        }
+    }
+
+    func testRespacingMatchesSpaceTimesteps() throws {
+        let root = try json("schedules/respacing.json") as! [String: Any]
+        let maps = root["timestep_maps"] as! [String: [Int]]
+        XCTAssertGreaterThan(maps.count, 10)
+        for (spec, ref) in maps {
+            XCTAssertEqual(try Respacing.timesteps(spec, originalSteps: 1000), ref, "respacing '\(spec)'")
+        }
+        XCTAssertEqual(try GaussianDiffusion(schedule: .squaredcosCapV2, respacing: "fast27").steps, 27)
+        XCTAssertEqual(try GaussianDiffusion(schedule: .linear, respacing: "").steps, 1000)
+    }
+
+    func testSpacedCoefficientsMatchReference() throws {
+        let root = try json("schedules/respacing.json") as! [String: Any]
+        let spaced = root["spaced"] as! [String: String]
+        XCTAssertEqual(spaced.count, 6)
+        for (key, file) in spaced {
+            let parts = key.split(separator: "|").map(String.init)
+            let d = try GaussianDiffusion(schedule: NoiseSchedule(name: parts[0]), respacing: parts[1])
+            let ref = try npy("schedules/" + file)
+            let v = try ref.float64Values(), n = ref.shape[1]
+            let rows = [d.betas, d.alphasCumprod, d.posteriorLogVarianceClipped, d.posteriorMeanCoef1, d.posteriorMeanCoef2]
+            for (r, ours) in rows.enumerated() {
+                assertClose(ours, Array(v[(r * n)..<((r + 1) * n)]), coefficientTolerance, "\(key) row \(r)")
+            }
+        }
+    }
+
+    func testScheduleAndRespacingErrors() {
+        XCTAssertThrowsError(try NoiseSchedule(name: "cosine")) { e in
+            XCTAssertEqual(e as? DiffusionError, .unknownSchedule(name: "cosine"))
+        }
+        for bad in ["ddim600", "ddimx", "abc", "10,,10", "2000", "10,600"] {
+            XCTAssertThrowsError(try Respacing.timesteps(bad, originalSteps: 1000), bad) { e in
+                guard case DiffusionError.badRespacing(let spec, _) = e else { return XCTFail("\(e)") }
+                XCTAssertEqual(spec, bad)
+            }
+        }
+        XCTAssertThrowsError(try GaussianDiffusion(schedule: .linear, respacing: "1")) { e in
+            XCTAssertEqual(e as? DiffusionError, .tooFewSteps(spec: "1", steps: 1))
+        }
+    }
+
+    // MARK: sampling against the reference, step by step
+
+    private struct Toy {
+        let w: [Float], p: [Float], freq: [Float]
+        let plane = 64
+        // out[b, o] = tanh(sum_c W[o,c] x[b,c] + P[o] + sin(t * freq[o]) + rowBias)
+        func callAsFunction(_ x: [Float], _ t: [Int], guided: Bool) -> [Float] {
+            let rows = t.count
+            var out = [Float](repeating: 0, count: rows * 6 * plane)
+            for b in 0..<rows {
+                let bias: Float = guided ? (b < rows / 2 ? 0.3 : -0.2) : 0
+                for o in 0..<6 {
+                    let time = sinf(Float(t[b]) * freq[o])
+                    for i in 0..<plane {
+                        var mix: Float = 0
+                        for c in 0..<3 { mix += w[o * 3 + c] * x[(b * 3 + c) * plane + i] }
+                        out[(b * 6 + o) * plane + i] = tanhf(((mix + p[o * plane + i]) + time) + bias)
+                    }
+                }
+            }
+            return out
+        }
+    }
+
+    func testReplayedSamplingMatchesReference() throws {
+        let toy = Toy(w: try npy("toy_W.npy").float32Values(), p: try npy("toy_P.npy").float32Values(),
+                      freq: try npy("toy_freq.npy").float32Values())
+        let image = try npy("toy_inpaint_image.npy").float32Values()
+        let mask = try npy("toy_inpaint_mask.npy").float32Values()
+        let cases = try json("cases.json") as! [[String: Any]]
+        XCTAssertEqual(cases.count, 7)
+        for c in cases {
+            let name = c["name"] as! String
+            let batch = c["batch"] as! Int
+            let guidance = (c["guidance"] as? Double).map { Float($0) }
+            let diffusion = try GaussianDiffusion(schedule: NoiseSchedule(name: c["schedule"] as! String),
+                                                  respacing: c["respacing"] as! String)
+            XCTAssertEqual(diffusion.timestepMap, c["timestep_map"] as! [Int], name)
+            let options = SamplingOptions(sampler: SamplerKind(rawValue: c["sampler"] as! String)!,
+                                          clipDenoised: c["clip"] as! Bool, guidanceScale: guidance,
+                                          startNoiseScale: Float(c["start_scale"] as! Double))
+            let noise = SamplingNoise(seed: 0, start: try npy(name + "/start.npy").float32Values(),
+                                      steps: try npy(name + "/noise.npy").float32Values())
+            var denoised: ((inout [Float]) -> Void)? = nil
+            if c["denoised"] as! Bool {
+                denoised = { x in
+                    for i in 0..<x.count {
+                        let m = mask[i % 64]
+                        x[i] = x[i] * (1 - m) + image[i % 192] * m
+                    }
+                }
+            }
+            let refSamples = try npy(name + "/samples.npy").float32Values()
+            let refPreds = try npy(name + "/pred_xstart.npy").float32Values()
+            let per = batch * 192
+            var worst: Float = 0
+            var calls = 0
+            let result = try diffusion.sample(
+                shape: [batch, 3, 8, 8], options: options, noise: noise,
+                model: { x, t in
+                    calls += 1
+                    XCTAssertEqual(x.count, t.count * 192)
+                    return toy(x, t, guided: guidance != nil)
+                },
+                denoisedFn: denoised,
+                progress: { p in
+                    let k = p.completed - 1
+                    for (ours, ref) in [(p.sample, refSamples), (p.predXstart, refPreds)] {
+                        let r = Array(ref[(k * per)..<((k + 1) * per)])
+                        let scale = max(1, r.map { abs($0) }.max()!)
+                        for i in 0..<per { worst = max(worst, abs(ours[i] - r[i]) / scale) }
+                    }
+                })
+            XCTAssertEqual(calls, diffusion.steps)
+            XCTAssertEqual(result.count, per)
+            print("diffusion golden \(name): worst relative difference \(worst)")
+            XCTAssertLessThanOrEqual(worst, samplingTolerance, "\(name): worst relative difference \(worst)")
+        }
+    }
+
+    // MARK: RNG and noise plumbing
+
+    func testRNGIsDeterministicAndRowIndependent() {
+        let a = GaussianRNG(seed: 7).batch(rows: 3, perRow: 101, stream: 4)
+        let b = GaussianRNG(seed: 7).batch(rows: 1, perRow: 101, stream: 4)
+        XCTAssertEqual(Array(a[0..<101]), b)
+        XCTAssertNotEqual(GaussianRNG(seed: 8).normals(count: 16, stream: 4, row: 0), Array(b[0..<16]))
+        XCTAssertNotEqual(GaussianRNG(seed: 7).normals(count: 16, stream: 5, row: 0), Array(b[0..<16]))
+        // Known values pin the algorithm (any change to it changes every image).
+        let pinned = GaussianRNG(seed: 0).normals(count: 4, stream: 0, row: 0)
+        XCTAssertEqual(pinned, GaussianRNG(seed: 0).normals(count: 5, stream: 0, row: 0).prefix(4).map { $0 })
+        let big = GaussianRNG(seed: 123).normals(count: 200_000, stream: 1, row: 2)
+        let mean = big.reduce(0, +) / Float(big.count)
+        let variance = big.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(big.count)
+        XCTAssertEqual(mean, 0, accuracy: 0.01)
+        XCTAssertEqual(variance, 1, accuracy: 0.01)
+        XCTAssertTrue(big.allSatisfy { $0.isFinite })
+    }
+
+    func testSeededSamplingIsReproducible() throws {
+        let d = try GaussianDiffusion(schedule: .squaredcosCapV2, respacing: "5")
+        let model: DiffusionModel = { x, t in x.map { _ in 0.1 } + x.map { _ in 0 } }
+        func run(_ batch: Int) throws -> [Float] {
+            try d.sample(shape: [batch, 1, 2, 2], options: SamplingOptions(), noise: SamplingNoise(seed: 99),
+                         model: { x, t in
+                             let rows = t.count, per = x.count / rows
+                             var out: [Float] = []
+                             for r in 0..<rows { out += Array(x[(r * per)..<((r + 1) * per)]).map { $0 * 0.5 } + [Float](repeating: 0, count: per) }
+                             return out
+                         })
+        }
+        XCTAssertEqual(try run(1), try run(1))
+        XCTAssertEqual(Array(try run(3)[0..<4]), try run(1))
+        _ = model
+    }
+
+    func testSamplingErrors() throws {
+        let d = try GaussianDiffusion(schedule: .linear, respacing: "4")
+        let ok: DiffusionModel = { x, _ in x + x }
+        XCTAssertThrowsError(try d.sample(shape: [1, 3, 2], noise: SamplingNoise(seed: 0), model: ok)) { e in
+            XCTAssertEqual(e as? DiffusionError, .badShape(shape: [1, 3, 2]))
+        }
+        XCTAssertThrowsError(try d.sample(shape: [1, 1, 2, 2], noise: SamplingNoise(seed: 0), model: { x, _ in x })) { e in
+            XCTAssertEqual(e as? DiffusionError, .modelOutputSize(expected: 8, actual: 4))
+        }
+        XCTAssertThrowsError(try d.sample(shape: [1, 1, 2, 2], noise: SamplingNoise(seed: 0, start: [1, 2, 3]), model: ok)) { e in
+            XCTAssertEqual(e as? DiffusionError, .noiseShapeMismatch(name: "start", expected: [1, 1, 2, 2], actualCount: 3))
+        }
+        XCTAssertThrowsError(try d.sample(shape: [2, 1, 2, 2], noise: SamplingNoise(seed: 0, steps: [Float](repeating: 0, count: 16)), model: ok)) { e in
+            XCTAssertEqual(e as? DiffusionError, .noiseBatchTooSmall(name: "step", needed: 2, available: 1))
+        }
+    }
+
+    func testGuidanceCallsModelWithDoubledBatch() throws {
+        let d = try GaussianDiffusion(schedule: .squaredcosCapV2, respacing: "3")
+        var seen: [[Int]] = []
+        _ = try d.sample(shape: [2, 1, 1, 1], options: SamplingOptions(guidanceScale: 2), noise: SamplingNoise(seed: 1),
+                         model: { x, t in
+                             seen.append(t)
+                             XCTAssertEqual(Array(x[0..<2]), Array(x[2..<4]))
+                             return [Float](repeating: 0, count: 8)
+                         })
+        XCTAssertEqual(seen, [[999, 999, 999, 999], [500, 500, 500, 500], [0, 0, 0, 0]])
+    }
+}

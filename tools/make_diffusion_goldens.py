@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Goldens for our diffusion port (Sources/GlideModel/Diffusion), made with the genuine glide_text2im.
+
+Usage:  python tools/make_diffusion_goldens.py [--out Tests/Fixtures/diffusion]
+Needs torch, numpy and glide_text2im (pip install -e path/to/glide-text2im).
+
+Writes:
+  schedules/<name>_betas.npy, <name>_alphas_cumprod.npy        1000-step schedules (float64)
+  schedules/respacing.json   {spec: timestep_map} from space_timesteps + SpacedDiffusion, and
+                             spaced alphas_cumprod for a few (schedule, spec) pairs in schedules/spaced_*.npy
+  toy model: toy_W.npy [6,3], toy_P.npy [6,8,8], toy_freq.npy [6]  (float32); the denoised_fn's
+             toy_inpaint_image.npy [1,3,8,8] and toy_inpaint_mask.npy [1,1,8,8]
+  <case>/start.npy    x_T as passed to the reference loop (full, possibly guidance-doubled, batch)
+  <case>/noise.npy    every randn_like the loop drew: [steps, rows, 3, 8, 8]
+  <case>/samples.npy  x after each iteration, first `batch` rows: [steps, batch, 3, 8, 8]
+  <case>/pred_xstart.npy  the x_0 prediction of each iteration, same shape
+  cases.json          per case: schedule, respacing, sampler, guidance, clip, denoised, start_scale, batch
+
+The toy model (the Swift test implements the same formula):
+  out[b, o] = tanh( sum_c W[o, c] * x[b, c] + P[o] + sin(float(t[b]) * freq[o]) + row_bias[b] )
+with row_bias = +0.3 for conditional rows and -0.2 for unconditional rows when guided, else 0;
+t is the ORIGINAL timestep (the reference's _WrappedModel maps spaced -> original).
+The inpainting-style denoised_fn keeps pixels where mask==1 at a fixed image: see `denoised` below.
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+import torch as th
+
+from glide_text2im.gaussian_diffusion import get_named_beta_schedule
+from glide_text2im.respace import SpacedDiffusion, space_timesteps
+
+H = W_ = 8
+C = 3
+
+
+def toy_params():
+    rng = np.random.RandomState(1234)
+    W = (rng.randn(6, 3) * 0.6).astype(np.float32)
+    P = (rng.randn(6, H, W_) * 0.3).astype(np.float32)
+    freq = np.array([0.001, 0.0023, 0.0041, 0.0007, 0.0013, 0.0031], dtype=np.float32)
+    return W, P, freq
+
+
+def make_model(W, P, freq, guided):
+    Wt, Pt, Ft = th.from_numpy(W), th.from_numpy(P), th.from_numpy(freq)
+
+    def model(x, t):
+        rows = x.shape[0]
+        mix = th.einsum("oc,bchw->bohw", Wt, x)
+        time = th.sin(t.float()[:, None] * Ft[None, :])[:, :, None, None]
+        if guided:
+            bias = th.tensor([0.3] * (rows // 2) + [-0.2] * (rows // 2), dtype=th.float32)
+        else:
+            bias = th.zeros(rows, dtype=th.float32)
+        return th.tanh(mix + Pt[None] + time + bias[:, None, None, None])
+
+    return model
+
+
+def guided_fn(model, scale):
+    # Exactly the notebook's classifier-free guidance wrapper.
+    def model_fn(x_t, ts, **kwargs):
+        half = x_t[: len(x_t) // 2]
+        combined = th.cat([half, half], dim=0)
+        model_out = model(combined, ts, **kwargs)
+        eps, rest = model_out[:, :3], model_out[:, 3:]
+        cond_eps, uncond_eps = th.split(eps, len(eps) // 2, dim=0)
+        half_eps = uncond_eps + scale * (cond_eps - uncond_eps)
+        eps = th.cat([half_eps, half_eps], dim=0)
+        return th.cat([eps, rest], dim=1)
+
+    return model_fn
+
+
+def inpaint_tensors(rows):
+    mask = th.zeros(rows, 1, H, W_)
+    mask[:, :, :, : W_ // 2] = 1.0
+    image = th.linspace(-0.9, 0.9, C * H * W_).reshape(1, C, H, W_).repeat(rows, 1, 1, 1)
+    return image, mask
+
+
+CASES = [
+    # name, schedule, respacing, sampler, guidance, clip, denoised, start_scale, batch
+    ("ddpm_10", "squaredcos_cap_v2", "10", "ddpm", None, True, False, 1.0, 2),
+    ("ddpm_fast27_linear", "linear", "fast27", "ddpm", None, True, False, 1.0, 1),
+    ("ddpm_guided_10", "squaredcos_cap_v2", "10", "ddpm", 3.0, True, False, 1.0, 1),
+    ("ddpm_guided_inpaint_25", "squaredcos_cap_v2", "25", "ddpm", 4.0, True, True, 1.0, 1),
+    ("ddim_10_noclip", "squaredcos_cap_v2", "ddim10", "ddim", None, False, False, 1.0, 1),
+    ("ddim_50_linear_temp", "linear", "ddim50", "ddim", None, True, False, 0.997, 1),
+    ("ddim_guided_10_3x3", "squaredcos_cap_v2", "10,10,10", "ddim", 2.5, True, False, 1.0, 2),
+]
+
+RESPACINGS = ["", "100", "fast27", "ddim50", "ddim25", "ddim10", "10", "27", "250", "10,10,10", "1,2,3",
+              "50,50", "7,0,5", "10,10,3,2,2", "ddim7"]
+
+
+def save(path, arr):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.save(path, arr)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="Tests/Fixtures/diffusion")
+    out = ap.parse_args().out
+
+    # Schedules and respacing.
+    for name in ["squaredcos_cap_v2", "linear"]:
+        betas = get_named_beta_schedule(name, 1000)
+        save(f"{out}/schedules/{name}_betas.npy", betas.astype(np.float64))
+    maps = {}
+    for spec in RESPACINGS:
+        maps[spec] = sorted(space_timesteps(1000, spec if spec else [1000]))
+    spaced = {}
+    for name in ["squaredcos_cap_v2", "linear"]:
+        for spec in ["100", "fast27", "ddim50"]:
+            d = SpacedDiffusion(space_timesteps(1000, spec), betas=get_named_beta_schedule(name, 1000))
+            assert d.timestep_map == maps[spec]
+            fn = f"spaced_{name}_{spec}.npy"
+            # rows: betas, alphas_cumprod, posterior_log_variance_clipped, posterior_mean_coef1, coef2
+            save(f"{out}/schedules/{fn}", np.stack([d.betas, d.alphas_cumprod, d.posterior_log_variance_clipped,
+                                                    d.posterior_mean_coef1, d.posterior_mean_coef2]))
+            spaced[f"{name}|{spec}"] = fn
+    with open(f"{out}/schedules/respacing.json", "w") as f:
+        json.dump({"timestep_maps": maps, "spaced": spaced}, f)
+
+    W, P, freq = toy_params()
+    save(f"{out}/toy_W.npy", W)
+    save(f"{out}/toy_P.npy", P)
+    save(f"{out}/toy_freq.npy", freq)
+    image, mask = inpaint_tensors(1)
+    save(f"{out}/toy_inpaint_image.npy", image.numpy())
+    save(f"{out}/toy_inpaint_mask.npy", mask.numpy())
+
+    index = []
+    for case_index, (name, schedule, spec, sampler, guidance, clip, denoised, start_scale, batch) in enumerate(CASES):
+        th.manual_seed(1000 + case_index)
+        diffusion = SpacedDiffusion(space_timesteps(1000, spec), betas=get_named_beta_schedule(schedule, 1000))
+        rows = batch * (2 if guidance is not None else 1)
+        shape = (rows, C, H, W_)
+        model = make_model(W, P, freq, guidance is not None)
+        fn = guided_fn(model, guidance) if guidance is not None else model
+        start = th.randn(*shape)
+        denoised_fn = None
+        if denoised:
+            image, mask = inpaint_tensors(rows)
+
+            def denoised_fn(x_start, image=image, mask=mask):
+                return x_start * (1 - mask) + image * mask
+
+        drawn = []
+        real_randn_like = th.randn_like
+
+        def recording_randn_like(x, *a, **k):
+            n = real_randn_like(x, *a, **k)
+            drawn.append(n.clone())
+            return n
+
+        th.randn_like = recording_randn_like
+        samples, preds = [], []
+        try:
+            loop = diffusion.p_sample_loop_progressive if sampler == "ddpm" else diffusion.ddim_sample_loop_progressive
+            kwargs = dict(noise=start * start_scale, clip_denoised=clip, denoised_fn=denoised_fn,
+                          device=th.device("cpu"))
+            for o in loop(fn, shape, **kwargs):
+                samples.append(o["sample"][:batch].numpy().copy())
+                preds.append(o["pred_xstart"][:batch].numpy().copy())
+        finally:
+            th.randn_like = real_randn_like
+        assert len(drawn) == len(samples) == diffusion.num_timesteps
+        save(f"{out}/{name}/start.npy", start.numpy().astype(np.float32))
+        save(f"{out}/{name}/noise.npy", th.stack(drawn).numpy().astype(np.float32))
+        save(f"{out}/{name}/samples.npy", np.stack(samples).astype(np.float32))
+        save(f"{out}/{name}/pred_xstart.npy", np.stack(preds).astype(np.float32))
+        index.append(dict(name=name, schedule=schedule, respacing=spec, sampler=sampler, guidance=guidance,
+                          clip=clip, denoised=denoised, start_scale=start_scale, batch=batch,
+                          steps=diffusion.num_timesteps, timestep_map=diffusion.timestep_map))
+    with open(f"{out}/cases.json", "w") as f:
+        json.dump(index, f, indent=1)
+    print(f"wrote {len(index)} cases to {out}")
+
+
+if __name__ == "__main__":
+    main()
