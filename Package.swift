@@ -38,9 +38,9 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CKernelsX86"], exclude: ["README.md"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(name: "CImagingShims", dependencies: ["CJPEG"]),
-        .target(name: "Imaging", dependencies: ["CZlib", "CJPEG", "CImagingShims"]),
+        .target(name: "Imaging", dependencies: ["CZlib", "CJPEG", "CImagingShims"], exclude: ["README.md"]),
         .target(name: "GlideModel", dependencies: ["Kernels", "WeightFormat", "NumpyIO", "CZlib"],
-                exclude: ["Diffusion/README.md"]),
+                exclude: ["Diffusion/README.md", "Tokenizer/README.md"]),
         .target(name: "Converter", dependencies: ["Checkpoint", "WeightFormat"]),
         .executableTarget(name: "GlideCLI", dependencies: [
             "Checkpoint", "WeightFormat", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",

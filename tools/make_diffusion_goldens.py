@@ -5,8 +5,9 @@ Usage:  python tools/make_diffusion_goldens.py [--out Tests/Fixtures/diffusion]
 Needs torch, numpy and glide_text2im (pip install -e path/to/glide-text2im).
 
 Writes:
-  schedules/<name>_betas.npy, <name>_alphas_cumprod.npy        1000-step schedules (float64)
-  schedules/respacing.json   {spec: timestep_map} from space_timesteps + SpacedDiffusion, and
+  schedules/<name>_betas.npy, <name>_betas_100.npy     1000- and 100-step schedules (float64)
+  schedules/respacing.json   {spec: timestep_map} from space_timesteps + SpacedDiffusion ("other_counts":
+                             "steps|spec" for original step counts other than 1000), and
                              spaced alphas_cumprod for a few (schedule, spec) pairs in schedules/spaced_*.npy
   toy model: toy_W.npy [6,3], toy_P.npy [6,8,8], toy_freq.npy [6]  (float32); the denoised_fn's
              toy_inpaint_image.npy [1,3,8,8] and toy_inpaint_mask.npy [1,1,8,8]
@@ -21,6 +22,10 @@ The toy model (the Swift test implements the same formula):
 with row_bias = +0.3 for conditional rows and -0.2 for unconditional rows when guided, else 0;
 t is the ORIGINAL timestep (the reference's _WrappedModel maps spaced -> original).
 The inpainting-style denoised_fn keeps pixels where mask==1 at a fixed image: see `denoised` below.
+
+Also, end to end with a real network: tiny_base_guided_10/ holds a guided ("10" steps, scale 3) DDPM run of
+the tiny_base UNet from Tests/Fixtures/model/ (tokens.npy, mask.npy [2, text_ctx]: prompt row then the empty
+row; start.npy [2,3,16,16]; noise.npy [10,2,3,16,16]; samples.npy [10,1,3,16,16]; case.json).
 """
 import argparse
 import json
@@ -102,10 +107,85 @@ def save(path, arr):
     np.save(path, arr)
 
 
+class _SmallVocab:
+    def __init__(self, n_vocab):
+        self.n_vocab = n_vocab
+
+
+def tiny_base_guided(model_dir, out, respacing="10", guidance=3.0):
+    """A guided DDPM run of the real tiny_base network (Tests/Fixtures/model/tiny_base, made by
+    tools/make_model_goldens.py) through the genuine sampler, exactly as notebooks/text2im.ipynb does it."""
+    import glide_text2im.model_creation as mc
+
+    with open(os.path.join(model_dir, "options.json")) as f:
+        options = json.load(f)
+    n_vocab = options["n_vocab"]
+    saved = mc.get_encoder
+    mc.get_encoder = lambda: _SmallVocab(n_vocab)
+    try:
+        keys = mc.create_model.__code__.co_varnames[: mc.create_model.__code__.co_argcount]
+        model = mc.create_model(**{k: options[k] for k in keys})
+    finally:
+        mc.get_encoder = saved
+    model.load_state_dict(th.load(os.path.join(model_dir, "model.pt"), map_location="cpu"))
+    model.eval()
+
+    ctx, size, end = options["text_ctx"], options["image_size"], n_vocab - 1
+    prompt = [5, 17, 3]                       # padded_tokens_and_mask(prompt, text_ctx) with end_token n_vocab-1
+    tokens = [prompt + [end] * (ctx - len(prompt)), [end] * ctx]
+    mask = [[True] * len(prompt) + [False] * (ctx - len(prompt)), [False] * ctx]
+    model_kwargs = dict(tokens=th.tensor(tokens), mask=th.tensor(mask, dtype=th.bool))
+
+    def model_fn(x_t, ts, **kwargs):
+        half = x_t[: len(x_t) // 2]
+        combined = th.cat([half, half], dim=0)
+        model_out = model(combined, ts, **kwargs)
+        eps, rest = model_out[:, :3], model_out[:, 3:]
+        cond_eps, uncond_eps = th.split(eps, len(eps) // 2, dim=0)
+        half_eps = uncond_eps + guidance * (cond_eps - uncond_eps)
+        eps = th.cat([half_eps, half_eps], dim=0)
+        return th.cat([eps, rest], dim=1)
+
+    diffusion = SpacedDiffusion(space_timesteps(options["diffusion_steps"], respacing),
+                                betas=get_named_beta_schedule(options["noise_schedule"], options["diffusion_steps"]))
+    th.manual_seed(77)
+    shape = (2, 3, size, size)
+    start = th.randn(*shape)
+    drawn = []
+    real_randn_like = th.randn_like
+
+    def recording_randn_like(x, *a, **k):
+        n = real_randn_like(x, *a, **k)
+        drawn.append(n.clone())
+        return n
+
+    th.randn_like = recording_randn_like
+    samples = []
+    try:
+        with th.no_grad():
+            for o in diffusion.p_sample_loop_progressive(model_fn, shape, noise=start, clip_denoised=True,
+                                                         model_kwargs=model_kwargs, device=th.device("cpu")):
+                samples.append(o["sample"][:1].numpy().copy())
+    finally:
+        th.randn_like = real_randn_like
+    d = os.path.join(out, "tiny_base_guided_10")
+    save(f"{d}/tokens.npy", np.array(tokens, dtype=np.int64))
+    save(f"{d}/mask.npy", np.array(mask, dtype=bool))
+    save(f"{d}/start.npy", start.numpy().astype(np.float32))
+    save(f"{d}/noise.npy", th.stack(drawn).numpy().astype(np.float32))
+    save(f"{d}/samples.npy", np.stack(samples).astype(np.float32))
+    with open(f"{d}/case.json", "w") as f:
+        json.dump(dict(respacing=respacing, guidance=guidance, schedule=options["noise_schedule"],
+                       diffusion_steps=options["diffusion_steps"], model="model/tiny_base"), f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="Tests/Fixtures/diffusion")
-    out = ap.parse_args().out
+    ap.add_argument("--model-fixtures", default="Tests/Fixtures/model",
+                    help="folder holding tiny_base/ (from tools/make_model_goldens.py)")
+    args = ap.parse_args()
+    out = args.out
 
     # Schedules and respacing.
     for name in ["squaredcos_cap_v2", "linear"]:
@@ -124,8 +204,14 @@ def main():
             save(f"{out}/schedules/{fn}", np.stack([d.betas, d.alphas_cumprod, d.posterior_log_variance_clipped,
                                                     d.posterior_mean_coef1, d.posterior_mean_coef2]))
             spaced[f"{name}|{spec}"] = fn
+    # Other original step counts (small models may train with fewer steps).
+    other = {}
+    for n, spec in [(200, "fast27"), (200, "ddim10"), (100, "25,25"), (100, "10"), (50, "ddim7"), (37, "5,4,3")]:
+        other[f"{n}|{spec}"] = sorted(space_timesteps(n, spec))
+    for name in ["squaredcos_cap_v2", "linear"]:
+        save(f"{out}/schedules/{name}_betas_100.npy", get_named_beta_schedule(name, 100).astype(np.float64))
     with open(f"{out}/schedules/respacing.json", "w") as f:
-        json.dump({"timestep_maps": maps, "spaced": spaced}, f)
+        json.dump({"timestep_maps": maps, "spaced": spaced, "other_counts": other}, f)
 
     W, P, freq = toy_params()
     save(f"{out}/toy_W.npy", W)
@@ -180,6 +266,11 @@ def main():
                           steps=diffusion.num_timesteps, timestep_map=diffusion.timestep_map))
     with open(f"{out}/cases.json", "w") as f:
         json.dump(index, f, indent=1)
+    tiny = os.path.join(args.model_fixtures, "tiny_base")
+    if os.path.exists(os.path.join(tiny, "model.pt")):
+        tiny_base_guided(tiny, out)
+    else:
+        print(f"skipping the tiny_base sampling golden: {tiny}/model.pt not found")
     print(f"wrote {len(index)} cases to {out}")
 
 

@@ -29,21 +29,31 @@ import sys
 import zipfile
 import zlib
 
-import torch
+try:
+    import torch
+except ImportError:   # make_hostile_corpus.py imports only the zip writer from here
+    torch = None
 
 
 # ---------------------------------------------------------------------------------------------
 # A small zip writer (also used by make_hostile_corpus.py) so we control every header field.
 
-def write_zip(path, entries, deflate=False, zip64=False, data_descriptor=True, align=64, comment=b""):
-    """entries: list of (name, bytes). Writes a zip like torch's: local headers with zero CRC/sizes and a
-    data descriptor (when data_descriptor), data aligned to `align` via a padding extra field."""
+def write_zip(path, entries, **kwargs):
+    """Writes zip_bytes(entries, **kwargs) to path."""
+    with open(path, "wb") as f:
+        f.write(zip_bytes(entries, **kwargs))
+
+
+def zip_bytes(entries, deflate=False, zip64=False, data_descriptor=True, align=64, comment=b""):
+    """entries: list of (name, bytes). A zip like torch's: local headers with zero CRC/sizes and a
+    data descriptor (when data_descriptor), data aligned to `align` via a padding extra field.
+    `deflate` may be True (all entries) or a set of names to deflate."""
     out = io.BytesIO()
     central = []
     for name, data in entries:
         nb = name.encode()
         crc = zlib.crc32(data) & 0xFFFFFFFF
-        if deflate:
+        if deflate is True or (deflate and name in deflate):
             c = zlib.compressobj(9, zlib.DEFLATED, -15)
             payload = c.compress(data) + c.flush()
             method = 8
@@ -97,8 +107,7 @@ def write_zip(path, entries, deflate=False, zip64=False, data_descriptor=True, a
     else:
         out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, cd_size, cd_offset, len(comment)))
     out.write(comment)
-    with open(path, "wb") as f:
-        f.write(out.getvalue())
+    return out.getvalue()
 
 
 def read_zip_entries(path):
@@ -167,17 +176,16 @@ def nested_obj():
     }
 
 
-class TinyNet(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
-        self.norm = torch.nn.GroupNorm(2, 4)
-        self.proj = torch.nn.Linear(4, 2)
-        self.emb = torch.nn.Embedding(5, 2)
-        self.register_buffer("steps", torch.arange(3))
-
-
 def module_obj():
+    class TinyNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.norm = torch.nn.GroupNorm(2, 4)
+            self.proj = torch.nn.Linear(4, 2)
+            self.emb = torch.nn.Embedding(5, 2)
+            self.register_buffer("steps", torch.arange(3))
+
     torch.manual_seed(5)
     m = TinyNet()
     with torch.no_grad():
@@ -197,11 +205,8 @@ def parameters_obj():
 # ---------------------------------------------------------------------------------------------
 # Expectations.
 
-DTYPE_NAMES = {
-    torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float64: "float64",
-    torch.int64: "int64", torch.int32: "int32", torch.int16: "int16", torch.int8: "int8", torch.uint8: "uint8",
-    torch.bool: "bool",
-}
+def dtype_name(dtype):
+    return str(dtype).replace("torch.", "")
 
 
 def packed_hex(t):
@@ -241,7 +246,7 @@ def expectation(obj, path, fmt, state_dict_key=None):
             continue
         tensors.append({
             "name": name,
-            "dtype": DTYPE_NAMES[t.dtype],
+            "dtype": dtype_name(t.dtype),
             "shape": list(t.shape),
             "strides": list(t.stride()),
             "storage_offset": t.storage_offset(),

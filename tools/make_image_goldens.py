@@ -233,6 +233,8 @@ def make_tensor_goldens(manifest, shared):
     batch.tofile(os.path.join(OUT, "tensor_2x3x4x5.f32"))
     with open(os.path.join(OUT, "tensor_2x3x4x5_grid.rgb"), "wb") as f:
         f.write(grid.tobytes())
+    # the upsampler's low_res = ((samples + 1) * 127.5).round() / 127.5 - 1
+    (((t + 1) * 127.5).round() / 127.5 - 1).numpy().astype("<f4").tofile(os.path.join(OUT, "tensor_2x3x4x5_quantized.f32"))
     # read_image('grass.png', 64) from the inpaint notebook
     grass = os.path.join(shared, "images", "grass.png")
     if os.path.exists(grass):

@@ -13,6 +13,7 @@ import argparse
 import html.entities
 import json
 import os
+import random
 
 from glide_text2im.tokenizer.bpe import get_encoder
 from glide_text2im.tokenizer.simple_tokenizer import SimpleTokenizer
@@ -42,6 +43,8 @@ PROMPTS = [
     "curly “quotes” and ‘single’ ones — dash – en",
     "ﬁne ﬂour ligatures and ＦＵＬＬＷＩＤＴＨ ｔｅｘｔ ０１２",
     "html &amp; entities &lt;b&gt; &eacute; &#233; &#x263A; &copy 2024",
+    "P&EACUTE;REZ BUNDESSTRA&SZLIG;E &NTILDE; &nTILDE; &AMP;amp; &amp;amp;lt; &Jscr;ohn",
+    "a <b> tag &amp; &lt;i&gt; on a line with a bracket",
     "control\x07chars\x1b[31mred\x1b[0m and zero\u200bwidth",
     "<|endoftext|> inside text <|startoftext|>",
     "Ⅻ roman numeral ½ fraction ² superscript",
@@ -60,6 +63,41 @@ PROMPTS = [
 ]
 
 
+# Random strings over pools of tricky characters (scripts, spaces, combining marks, emoji, entities,
+# controls, ligatures, fullwidth forms). CLIP cases skip strings with Latin-1/cp1252 characters, where
+# ftfy's mojibake repair (not reimplemented, see Sources/GlideModel/Tokenizer/README.md) may act.
+FUZZ_POOLS = [
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789", " ",
+    "  \t\n\r\x0b\x0c\x85\xa0\u2000\u3000\u2028", "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", "'sltdmvre",
+    "\u00e9\u00e8\u00ea\u00eb\u00c0\u00c1\u00c7\u00f1\u00f6\u00f8\u00df\u00ff\u0132\u0133\u0149\u01c4\u01c5\u01c6\ufb01\ufb02\ufb00\ufb03",
+    "\u0391\u0392\u0393\u03a3\u03c3\u03c2\u039f\u0394\u03a5\u0395", "\u0410\u0411\u0412\u0430\u0431\u0432",
+    "\u65e5\u672c\u8a9e\u4e2d\u6587\ud55c\uad6d\u30c6\u30b9", "\U0001f436\U0001f431\U0001f984\U0001f44d\U0001f3fd\U0001f1eb\U0001f1f7\u200d\ufe0f",
+    "\u0301\u0308\u0345\u200b\u200c", "\u201c\u201d\u2018\u2019\u201a\u201e\u2039\u203a\u2014\u2013\u2026",
+    "\uff21\uff22\uff41\uff42\uff10\uff11\uff01\uff1f\u3000\uff76\uff80\uff85", "\u00bd\u00b2\u00b3\u216b\u2460\u2474",
+    "&amp;&lt;&gt;&quot;&#39;&#x41;&copy;&eacute;&nbsp;&notin;&", "\x00\x01\x07\x1b[31m\x7f\x80\x93\x94\x9d",
+    "\u0130\u0131\u1e9e\u1f88\u2126\u212a\u212b",
+]
+_CP1252 = set("\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d\u2018\u2019"
+              "\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178")
+
+
+def fuzz_prompts(count=300, seed=5, clip=False):
+    rng = random.Random(seed)
+    pools = FUZZ_POOLS
+    if clip:
+        pools = ["".join(c for c in p if clip_safe(c)) for p in FUZZ_POOLS]
+        pools = [p for p in pools if p]
+    out = []
+    for _ in range(count):
+        k = rng.randint(1, 40)
+        out.append("".join(rng.choice(rng.choice(pools)) for _ in range(k)))
+    return out
+
+
+def clip_safe(text):
+    return not any(0x80 <= ord(c) <= 0xFF or c in _CP1252 for c in text)
+
+
 def gpt2_goldens(text_ctx=128):
     enc = get_encoder()
     out = []
@@ -67,7 +105,8 @@ def gpt2_goldens(text_ctx=128):
         toks = enc.encode(p)
         padded, mask = enc.padded_tokens_and_mask(toks, text_ctx)
         out.append(dict(text=p, tokens=toks, padded=padded, mask=mask))
-    return dict(text_ctx=text_ctx, n_vocab=enc.n_vocab, end_token=enc.end_token, cases=out)
+    fuzz = [dict(text=p, tokens=enc.encode(p)) for p in fuzz_prompts()]
+    return dict(text_ctx=text_ctx, n_vocab=enc.n_vocab, end_token=enc.end_token, cases=out, fuzz=fuzz)
 
 
 def clip_goldens(text_ctx=77):
@@ -77,7 +116,8 @@ def clip_goldens(text_ctx=77):
         toks = tok.encode(p)
         padded, length = tok.padded_tokens_and_len(toks, text_ctx)
         out.append(dict(text=p, tokens=toks, padded=padded, len=length))
-    return dict(text_ctx=text_ctx, start_token=tok.start_token, end_token=tok.end_token, cases=out)
+    fuzz = [dict(text=p, tokens=tok.encode(p)) for p in fuzz_prompts(clip=True)]
+    return dict(text_ctx=text_ctx, start_token=tok.start_token, end_token=tok.end_token, cases=out, fuzz=fuzz)
 
 
 def swift_tables(path):

@@ -8,7 +8,8 @@ goes through before it is judged:
     8x8 counts (0..16)  --to_16x16-->  16x16 image in [-1, 1] (dark ink on light ground)
     16x16 image          --to_8x8  -->  8x8 ink features in [0, 16] (2x2 average pooling)
 
-Its weights are exported as JSON (Tests/Fixtures/digits/classifier.json) so a plain-Swift test
+Its weights, and ten real digits as 16x16 images (one per class, grey, [-1, 1], 4 decimals) with
+their logits from this script ("examples"), are exported as JSON (Tests/Fixtures/digits/classifier.json) so a plain-Swift test
 can apply it:  features f[64] = to_8x8(image);  z = (f - mean) / scale;  logits = W z + b;
 prediction = argmax(logits).
 
@@ -127,6 +128,18 @@ def main():
     clf, acc = train()
     obj = clf.to_json()
     obj["held_out_accuracy"] = round(acc, 4)
+    # A few real digits through to_16x16 with this script's logits, so the Swift port can be checked against it.
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    picks = [int(np.nonzero(digits.target == d)[0][0]) for d in range(10)]
+    images16 = np.round(to_16x16(digits.images[picks]), 4)
+    logits = clf.logits(images16)
+    obj["examples"] = [
+        {"label": int(digits.target[i]), "image16": [float(v) for v in images16[k].reshape(-1)],
+         "logits": [round(float(v), 5) for v in logits[k]]}
+        for k, i in enumerate(picks)
+    ]
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(obj, f, separators=(",", ":"))

@@ -46,18 +46,32 @@ TGT static void pack_a_f32(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdif
         }
         }
     }
-    // transpose [MR][kc] -> [kc][MR]
+    // transpose [MR][kc] -> [kc][MR]: 8x8 register transpose of 6 real rows + 2 zero rows; each output
+    // vector k holds [r0..r5, 0, 0] and is stored 8 wide at dst + k*MR (the next store overwrites the
+    // 2 extra lanes; the caller leaves 8 floats of slack after the panel).
     int k = 0;
+    const __m256 z = _mm256_setzero_ps();
     for (; k + 8 <= kc; k += 8) {
         __m256 r0 = _mm256_loadu_ps(tmp + 0 * KC + k), r1 = _mm256_loadu_ps(tmp + 1 * KC + k);
         __m256 r2 = _mm256_loadu_ps(tmp + 2 * KC + k), r3 = _mm256_loadu_ps(tmp + 3 * KC + k);
         __m256 r4 = _mm256_loadu_ps(tmp + 4 * KC + k), r5 = _mm256_loadu_ps(tmp + 5 * KC + k);
-        float b[6][8];
-        _mm256_storeu_ps(b[0], r0); _mm256_storeu_ps(b[1], r1); _mm256_storeu_ps(b[2], r2);
-        _mm256_storeu_ps(b[3], r3); _mm256_storeu_ps(b[4], r4); _mm256_storeu_ps(b[5], r5);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+        __m256 t6 = z, t7 = z;
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
         float *o = dst + k * MR;
-        for (int j = 0; j < 8; j++)
-            for (int r = 0; r < MR; r++) o[j * MR + r] = b[r][j];
+        _mm256_storeu_ps(o + 0 * MR, _mm256_permute2f128_ps(u0, u4, 0x20));
+        _mm256_storeu_ps(o + 1 * MR, _mm256_permute2f128_ps(u1, u5, 0x20));
+        _mm256_storeu_ps(o + 2 * MR, _mm256_permute2f128_ps(u2, u6, 0x20));
+        _mm256_storeu_ps(o + 3 * MR, _mm256_permute2f128_ps(u3, u7, 0x20));
+        _mm256_storeu_ps(o + 4 * MR, _mm256_permute2f128_ps(u0, u4, 0x31));
+        _mm256_storeu_ps(o + 5 * MR, _mm256_permute2f128_ps(u1, u5, 0x31));
+        _mm256_storeu_ps(o + 6 * MR, _mm256_permute2f128_ps(u2, u6, 0x31));
+        _mm256_storeu_ps(o + 7 * MR, _mm256_permute2f128_ps(u3, u7, 0x31));
     }
     for (; k < kc; k++)
         for (int r = 0; r < MR; r++) dst[k * MR + r] = tmp[r * KC + k];
@@ -286,7 +300,7 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
     ptrdiff_t mcap = m1 - m0 < MC ? m1 - m0 : MC;
     ptrdiff_t mpanels = (mcap + MR - 1) / MR;
     float *bpack = aligned(sizeof(float) * KC * NR * (quant ? 1 : npanels));
-    float *apack = quant ? NULL : aligned(sizeof(float) * KC * MR * mpanels);
+    float *apack = quant ? NULL : aligned(sizeof(float) * (KC * MR * mpanels + 8));
     float *atmp = aligned(sizeof(float) * KC * MR);
     int16_t *bq = quant ? aligned(sizeof(int16_t) * (KC + 2) * NR * npanels) : NULL;
     float *bscale = quant ? aligned(sizeof(float) * NR * npanels) : NULL;
@@ -333,6 +347,11 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
                     for (int ip = 0; ip < mp; ip++) {
                         ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                         int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
+                        if (d->y_cs == 1)
+                            for (int r = 0; r < mr; r++) {
+                                const char *yp = (const char *)(d->y + (m + r) * d->y_rs + n);
+                                _mm_prefetch(yp, _MM_HINT_T0); _mm_prefetch(yp + 60, _MM_HINT_T0);
+                            }
                         if (quant)
                             kernel_i16(kp, aq + (ptrdiff_t)ip * kp * MR * 2, bq + (ptrdiff_t)jp * kp * NR * 2,
                                        wscale + ip * MR, bscale + jp * NR, c);

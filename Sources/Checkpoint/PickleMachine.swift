@@ -4,16 +4,54 @@ import Glibc
 
 // MARK: - Values on the machine's stack
 
-final class TupleBox { var items: [Value]; init(_ items: [Value]) { self.items = items } }
-final class ListBox { var items: [Value]; let isSet: Bool; init(_ items: [Value], isSet: Bool = false) { self.items = items; self.isSet = isSet } }
+// Containers release their children through a shared queue (see `ReleaseQueue`), so tearing down
+// 100,000 nested lists never recurses deeply.
+final class TupleBox {
+    var items: [Value]
+    let queue: ReleaseQueue
+    init(_ items: [Value], queue: ReleaseQueue) { self.items = items; self.queue = queue }
+    deinit { queue.absorb(&items) }
+}
+final class ListBox {
+    var items: [Value]
+    let isSet: Bool
+    let queue: ReleaseQueue
+    init(_ items: [Value], isSet: Bool = false, queue: ReleaseQueue) { self.items = items; self.isSet = isSet; self.queue = queue }
+    deinit { queue.absorb(&items) }
+}
 final class DictBox {
     var keys: [Value] = []
     var values: [Value] = []
     var index: [HashKey: Int] = [:]
     /// State applied by BUILD (an OrderedDict's `__dict__`, e.g. torch's `_metadata`).
     var attributes: [Value] = []
+    let queue: ReleaseQueue
+    init(queue: ReleaseQueue) { self.queue = queue }
+    deinit { queue.absorb(&keys); queue.absorb(&values); queue.absorb(&attributes) }
 }
-final class ObjectBox { let type: String; var args: [Value]; init(type: String, args: [Value]) { self.type = type; self.args = args } }
+final class ObjectBox {
+    let type: String
+    var args: [Value]
+    let queue: ReleaseQueue
+    init(type: String, args: [Value], queue: ReleaseQueue) { self.type = type; self.args = args; self.queue = queue }
+    deinit { queue.absorb(&args) }
+}
+
+/// Releases values iteratively: a box's deinit hands its children to the queue instead of releasing
+/// them in place, and only the outermost release drains the queue.
+final class ReleaseQueue {
+    private var pending: [Value] = []
+    private var draining = false
+    func absorb(_ values: inout [Value]) {
+        if values.isEmpty { return }
+        pending.append(contentsOf: values)
+        values = []
+        guard !draining else { return }
+        draining = true
+        while let v = pending.popLast() { withExtendedLifetime(v) {} }   // may re-enter absorb, which only appends
+        draining = false
+    }
+}
 
 /// Stack values. Containers are reference boxes so memo entries share them as Python objects do.
 enum Value {
@@ -109,22 +147,29 @@ final class TorchObjects {
     init(legacy: Bool) { self.legacy = legacy }
 }
 
-/// Keeps every container box alive until the end, then empties them one by one, so that
-/// tearing down deeply nested or cyclic structures never recurses.
+/// Owns the release queue and breaks reference cycles at the end. Only a list or dict that was memoised
+/// or DUPed can close a cycle (a container can be reached again only through the memo or DUP), so
+/// emptying those when the file is done frees everything, cycles included.
 final class BoxArena {
-    private var tuples: [TupleBox] = []
-    private var lists: [ListBox] = []
-    private var dicts: [DictBox] = []
-    private var objects: [ObjectBox] = []
-    func add(_ b: TupleBox) { tuples.append(b) }
-    func add(_ b: ListBox) { lists.append(b) }
-    func add(_ b: DictBox) { dicts.append(b) }
-    func add(_ b: ObjectBox) { objects.append(b) }
+    let queue = ReleaseQueue()
+    private var cycleCandidates: [Value] = []
+    private var seen = Set<ObjectIdentifier>()
+    func noteShared(_ v: Value) {
+        switch v {
+        case .list(let l): if seen.insert(ObjectIdentifier(l)).inserted { cycleCandidates.append(v) }
+        case .dict(let d): if seen.insert(ObjectIdentifier(d)).inserted { cycleCandidates.append(v) }
+        default: break
+        }
+    }
     deinit {
-        for b in tuples { b.items = [] }
-        for b in lists { b.items = [] }
-        for b in dicts { b.keys = []; b.values = []; b.attributes = [] }
-        for b in objects { b.args = [] }
+        for v in cycleCandidates {
+            switch v {
+            case .list(let l): queue.absorb(&l.items)
+            case .dict(let d): queue.absorb(&d.keys); queue.absorb(&d.values); queue.absorb(&d.attributes)
+            default: break
+            }
+        }
+        queue.absorb(&cycleCandidates)
     }
 }
 
@@ -133,7 +178,7 @@ final class BoxArena {
 struct PickleMachine {
     /// Limits that keep hostile input from exhausting memory.
     static let maxStack = 1 << 20
-    static let maxValuesCreated = 1 << 24
+    static let maxValuesCreated = 1 << 23
     static let maxRank = 64
     static let maxLongDigits = 1000
 
@@ -191,9 +236,10 @@ struct PickleMachine {
         return items
     }
 
-    private mutating func newTuple(_ items: [Value]) -> Value { let b = TupleBox(items); arena.add(b); return .tuple(b) }
-    private mutating func newList(_ items: [Value], isSet: Bool = false) -> Value { let b = ListBox(items, isSet: isSet); arena.add(b); return .list(b) }
-    private mutating func newDict() -> DictBox { let b = DictBox(); arena.add(b); return b }
+    private func newTuple(_ items: [Value]) -> Value { .tuple(TupleBox(items, queue: arena.queue)) }
+    private func newList(_ items: [Value], isSet: Bool = false) -> Value { .list(ListBox(items, isSet: isSet, queue: arena.queue)) }
+    private func newDict() -> DictBox { DictBox(queue: arena.queue) }
+
 
     // MARK: Reading bytes
 
@@ -269,7 +315,9 @@ struct PickleMachine {
             case 0x31:  // POP_MARK
                 _ = try popToMark("POP_MARK")
             case 0x32:  // DUP
-                try push(try top("DUP"))
+                let v = try top("DUP")
+                arena.noteShared(v)
+                try push(v)
 
             // Constants and numbers
             case 0x4E: try push(.none)                       // NONE
@@ -366,10 +414,10 @@ struct PickleMachine {
             // Memo
             case 0x70:  // PUT
                 let key = try memoKeyFromLine(try line("PUT"), "PUT")
-                memo[key] = try top("PUT")
-            case 0x71: let k = try u8("BINPUT"); memo[k] = try top("BINPUT")
-            case 0x72: let k = Int(try u32("LONG_BINPUT")); memo[k] = try top("LONG_BINPUT")
-            case 0x94: let v = try top("MEMOIZE"); memo[memo.count] = v
+                try put(key, "PUT")
+            case 0x71: try put(try u8("BINPUT"), "BINPUT")
+            case 0x72: try put(Int(try u32("LONG_BINPUT")), "LONG_BINPUT")
+            case 0x94: try put(memo.count, "MEMOIZE")
             case 0x67: try get(try memoKeyFromLine(try line("GET"), "GET"))
             case 0x68: try get(try u8("BINGET"))
             case 0x6A: try get(Int(try u32("LONG_BINGET")))
@@ -411,6 +459,12 @@ struct PickleMachine {
     }
 
     // MARK: Opcode helpers
+
+    private mutating func put(_ key: Int, _ op: String) throws {
+        let v = try top(op)
+        arena.noteShared(v)
+        memo[key] = v
+    }
 
     private mutating func get(_ key: Int) throws {
         guard let v = memo[key] else { throw CheckpointError.invalidMemoKey(key: key, offset: at) }
@@ -528,9 +582,7 @@ struct PickleMachine {
             if args.count == 2 {
                 switch args[1] { case .int, .none: break; default: throw bad("device index is \(args[1].typeName)") }
             }
-            let o = ObjectBox(type: "torch.device", args: args)
-            arena.add(o)
-            return .object(o)
+            return .object(ObjectBox(type: "torch.device", args: args, queue: arena.queue))
         case .storageType:
             throw CheckpointError.forbiddenCall(callable: name, offset: at)
         }
@@ -613,8 +665,24 @@ struct PickleMachine {
 
     // MARK: Literals
 
-    private func longFromBytes(_ b: UnsafeRawBufferPointer) -> Value {
-        if b.isEmpty { return .int(0) }
+    /// Drops redundant sign-extension bytes so equal integers always have equal bytes.
+    private func minimalTwosComplement(_ bytes: [UInt8]) -> [UInt8] {
+        var b = bytes
+        while b.count > 1 {
+            let last = b[b.count - 1], prev = b[b.count - 2]
+            if (last == 0 && prev & 0x80 == 0) || (last == 0xFF && prev & 0x80 != 0) { b.removeLast() } else { break }
+        }
+        return b
+    }
+
+    private func longFromBytes(_ raw: UnsafeRawBufferPointer) -> Value {
+        if raw.isEmpty { return .int(0) }
+        if raw.count > 8 {
+            let m = minimalTwosComplement(Array(raw))
+            if m.count > 8 { return .bigInt(m) }
+            return m.withUnsafeBytes { longFromBytes($0) }
+        }
+        let b = raw
         if b.count <= 8 {
             var v: UInt64 = 0
             for i in 0..<b.count { v |= UInt64(b[i]) << (8 * UInt64(i)) }
@@ -663,7 +731,7 @@ struct PickleMachine {
                 carry = v >> 8
             }
         }
-        return .bigInt(out)
+        return .bigInt(minimalTwosComplement(out))
     }
 
     private func parseFloat(_ l: UnsafeRawBufferPointer) throws -> Double {

@@ -50,8 +50,18 @@ public final class TorchCheckpoint: @unchecked Sendable {
 
     /// Opens and validates a checkpoint. With `verifyChecksums`, the CRC-32 of every stored zip entry is
     /// checked (this reads the whole file); deflated entries and the pickle are always checked.
-    public init(path: String, verifyChecksums: Bool = true) throws {
-        let region = try ByteRegion(mapping: path)
+    public convenience init(path: String, verifyChecksums: Bool = true) throws {
+        try self.init(region: try ByteRegion(mapping: path), path: path, verifyChecksums: verifyChecksums)
+    }
+
+    /// Reads a checkpoint held in memory (the bytes are copied). `path` is only used in messages.
+    public convenience init(bytes: [UInt8], path: String = "<memory>", verifyChecksums: Bool = true) throws {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        bytes.withUnsafeBytes { if let base = $0.baseAddress { buffer.copyMemory(from: base, byteCount: bytes.count) } }
+        try self.init(region: ByteRegion(owning: buffer, count: bytes.count), path: path, verifyChecksums: verifyChecksums)
+    }
+
+    private init(region: ByteRegion, path: String, verifyChecksums: Bool) throws {
         let b = region.bytes
         self.path = path
         self.region = region
@@ -116,7 +126,10 @@ public final class TorchCheckpoint: @unchecked Sendable {
         archiveInfo = info
         globalsReferenced = objects.globals
 
-        // Name tensors and convert everything else.
+        // Name tensors and convert everything else, after bounding the size of the structure as a tree
+        // (shared memo references would otherwise expand exponentially).
+        var sizes: [ObjectIdentifier: Int] = [:]
+        _ = try Namer.treeSize(root, depth: 0, sizes: &sizes)
         var namer = Namer(objects: objects)
         var metadata: [String: PickleValue] = [:]
         var metadataKeys: [String] = []
@@ -307,10 +320,26 @@ public final class TorchCheckpoint: @unchecked Sendable {
     }
 }
 
+/// Decodes one standalone pickle with the same allowlist and limits as checkpoints use
+/// (for tools, tests and fuzzing). Tensors cannot be materialised without an archive; they appear as
+/// `.tensor(path)` named by where they sit.
+public enum PickleDecoder {
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> PickleValue {
+        let objects = TorchObjects(legacy: false)
+        let arena = BoxArena()
+        var machine = PickleMachine(data: bytes, start: 0, base: 0, objects: objects, arena: arena)
+        let root = try machine.run()
+        var sizes: [ObjectIdentifier: Int] = [:]
+        _ = try Namer.treeSize(root, depth: 0, sizes: &sizes)
+        var namer = Namer(objects: objects)
+        return try namer.convert(root, path: "", depth: 0)
+    }
+}
+
 /// Assigns tensor names and converts machine values to `PickleValue`, with bounded depth and size.
-private struct Namer {
+struct Namer {
     static let maxDepth = 200
-    static let maxNodes = 1 << 22
+    static let maxNodes = 1 << 21
     let objects: TorchObjects
     var named: [(String, Int)] = []
     var names: Set<String> = []
@@ -329,6 +358,33 @@ private struct Namer {
         }
     }
     static func join(_ path: String, _ sub: String) -> String { path.isEmpty ? sub : path + "." + sub }
+
+    /// Number of values `v` expands to as a tree, computed once per container; throws past `maxNodes`
+    /// or `maxDepth` (which also catches reference cycles).
+    static func treeSize(_ v: Value, depth: Int, sizes: inout [ObjectIdentifier: Int]) throws -> Int {
+        guard depth <= maxDepth else {
+            throw CheckpointError.limitExceeded(what: "levels of nesting (or a reference cycle)", limit: maxDepth, offset: 0)
+        }
+        let id: ObjectIdentifier
+        let children: [Value]
+        switch v {
+        case .tuple(let t): id = ObjectIdentifier(t); children = t.items
+        case .list(let l): id = ObjectIdentifier(l); children = l.items
+        case .dict(let d): id = ObjectIdentifier(d); children = d.keys + d.values
+        case .object(let o): id = ObjectIdentifier(o); children = o.args
+        default: return 1
+        }
+        if let known = sizes[id] { return known }
+        var total = 1
+        for c in children {
+            total += try treeSize(c, depth: depth + 1, sizes: &sizes)
+            if total > maxNodes {
+                throw CheckpointError.limitExceeded(what: "values in the decoded structure", limit: maxNodes, offset: 0)
+            }
+        }
+        sizes[id] = total
+        return total
+    }
 
     mutating func register(name: String, record: Int) throws {
         guard names.insert(name).inserted else { throw CheckpointError.duplicateTensorName(name) }

@@ -13,8 +13,6 @@ public enum ConverterError: Error, Equatable, Sendable, CustomStringConvertible 
     case configMismatch(option: String, config: String, checkpoint: String, evidence: String)
     /// A tensor's values cannot be represented in the target type (NaN/infinity for int8, beyond ±65504 for f16).
     case valueOutOfRange(tensor: String, target: String, value: Float)
-    /// A tensor has an element type the converter cannot store.
-    case unsupportedSourceDType(tensor: String, dtype: String)
     /// A tokenizer file the model needs is not in the --tokenizer directory.
     case tokenizerFileMissing(path: String)
     /// The stored zip CRC-32 of a checkpoint entry does not match its bytes.
@@ -30,7 +28,6 @@ public enum ConverterError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .configMismatch(option, config, checkpoint, evidence):
             return "--config says \(option) = \(config), but the checkpoint has \(checkpoint) (\(evidence))"
         case let .valueOutOfRange(tensor, target, value): return "tensor '\(tensor)': value \(value) cannot be stored as \(target)"
-        case let .unsupportedSourceDType(tensor, dtype): return "tensor '\(tensor)': element type \(dtype) is not supported"
         case let .tokenizerFileMissing(path): return "tokenizer file \(path) not found"
         case let .sourceChecksumMismatch(entry, expected, actual):
             return "checkpoint entry \(entry) is damaged: stored CRC-32 \(String(expected, radix: 16)), computed \(String(actual, radix: 16))"

@@ -87,11 +87,13 @@ public indirect enum JSONValue: Equatable, Sendable, Codable {
         }
     }
 
-    subscript(key: String) -> JSONValue? {
+    /// The member `key` of an object, or nil.
+    public subscript(key: String) -> JSONValue? {
         if case let .object(o) = self { return o[key] }
         return nil
     }
-    var stringValue: String? { if case let .string(s) = self { return s }; return nil }
+    /// The string, or nil.
+    public var stringValue: String? { if case let .string(s) = self { return s }; return nil }
 }
 
 extension HyperValue {

@@ -99,6 +99,13 @@ public enum ModelRecognizer {
             }
             if let config {
                 let (hp, warnings) = try merge(config: config, inferred: inferred, evidence: evidence, defaults: clipDefaults)
+                // Only the width n_head * n_head_state is visible in the tensors.
+                let side = family == .clipImageEncoder ? "image" : "text"
+                let width = shapes["blocks.output.f.w"]![1]
+                if let heads = hp["n_head_\(side)"]?.intValue, let state = hp["n_head_state_\(side)"]?.intValue, heads * state != width {
+                    throw ConverterError.configMismatch(option: "n_head_\(side) * n_head_state_\(side)", config: String(heads * state),
+                                                        checkpoint: String(width), evidence: "blocks.output.f.w \(shapes["blocks.output.f.w"]!)")
+                }
                 return ModelDescription(model: family.rawValue, family: family, hyperparameters: hp, tokenizerKind: "clip-bpe",
                                         tokenizerFiles: clipTokenizerFiles, warnings: warnings)
             }
@@ -244,8 +251,6 @@ public enum ModelRecognizer {
             h["n_vocab"] = .int(voc[0]); ev["n_vocab"] = "blocks.input.w_voc \(voc)"
             h["max_text_len"] = .int(pos[0]); ev["max_text_len"] = "blocks.input.w_pos \(pos)"
             h["n_xf_blocks_text"] = .int(blocks); ev["n_xf_blocks_text"] = "\(blocks) blocks"
-            if voc[1] == 512 { h["n_head_text"] = .int(8); h["n_head_state_text"] = .int(64) }   // only the product is visible
-            else { h["n_head_text"] = nil }
         } else {
             guard let pp = s["blocks.input.patch_proj"], pp.count == 4, let pos = s["blocks.input.w_pos"], pos.count == 2 else { return nil }
             let patch = pp[3]
@@ -255,7 +260,6 @@ public enum ModelRecognizer {
             h["image_size"] = .int(side * patch); ev["image_size"] = "blocks.input.w_pos \(pos)"
             h["n_timesteps"] = .int(s["blocks.input.w_t"]?[0] ?? 0); ev["n_timesteps"] = "blocks.input.w_t"
             h["n_xf_blocks_image"] = .int(blocks); ev["n_xf_blocks_image"] = "\(blocks) blocks"
-            if pp[0] == 768 { h["n_head_image"] = .int(12); h["n_head_state_image"] = .int(64) }
         }
         return (h, ev)
     }

@@ -89,3 +89,62 @@ public struct SHA256 {
 extension UInt32 {
     @inline(__always) fileprivate func rotr(_ n: UInt32) -> UInt32 { (self >> n) | (self << (32 - n)) }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SHA-256 that uses the system's libcrypto (OpenSSL 3, which uses the CPU's SHA instructions) when it can be
+/// loaded at run time, and the pure-Swift `SHA256` otherwise. Same digests either way (tested).
+public final class FastSHA256 {
+    private typealias InitFn = @convention(c) (UnsafeMutableRawPointer) -> Int32
+    private typealias UpdateFn = @convention(c) (UnsafeMutableRawPointer, UnsafeRawPointer?, Int) -> Int32
+    private typealias FinalFn = @convention(c) (UnsafeMutablePointer<UInt8>, UnsafeMutableRawPointer) -> Int32
+    private struct Library { let update: UpdateFn; let final: FinalFn; let initialize: InitFn }
+    nonisolated(unsafe) private static var library: Library? = {
+        for name in ["libcrypto.so.3", "libcrypto.so"] {
+            guard let h = dlopen(name, RTLD_NOW | RTLD_LOCAL),
+                  let i = dlsym(h, "SHA256_Init"), let u = dlsym(h, "SHA256_Update"), let f = dlsym(h, "SHA256_Final") else { continue }
+            return Library(update: unsafeBitCast(u, to: UpdateFn.self), final: unsafeBitCast(f, to: FinalFn.self),
+                           initialize: unsafeBitCast(i, to: InitFn.self))
+        }
+        return nil
+    }()
+
+    private var swift = SHA256()
+    private let context: UnsafeMutableRawPointer?   // SHA256_CTX (112 bytes in OpenSSL 3; 256 reserved)
+    private let lib: Library?
+
+    /// Which implementation is in use: "libcrypto" or "swift".
+    public let backend: String
+
+    /// - Parameter allowLibrary: false forces the pure-Swift implementation.
+    public init(allowLibrary: Bool = true) {
+        lib = allowLibrary ? FastSHA256.library : nil
+        if let lib {
+            let c = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 16)
+            c.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+            _ = lib.initialize(c)
+            context = c
+            backend = "libcrypto"
+        } else {
+            context = nil
+            backend = "swift"
+        }
+    }
+    deinit { context?.deallocate() }
+
+    /// Adds bytes.
+    public func update(_ bytes: UnsafeRawBufferPointer) {
+        if let lib, let context { _ = lib.update(context, bytes.baseAddress, bytes.count) } else { swift.update(bytes) }
+    }
+
+    /// Finishes and returns the digest as 64 lowercase hex digits.
+    public func finalizeHex() -> String {
+        guard let lib, let context else { return swift.finalizeHex() }
+        var md = [UInt8](repeating: 0, count: 32)
+        _ = lib.final(&md, context)
+        let digits = Array("0123456789abcdef")
+        return String(md.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
+    }
+}

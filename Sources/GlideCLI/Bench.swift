@@ -73,7 +73,6 @@ struct BenchKernels: ParsableCommand {
                 records.append(r)
                 if !json {
                     print("\(pad(c.op, 8)) \(pad(dtype, 6)) \(pad(c.label, 35)) \(pad(fmt(gflops), 8))  \(fmt(r.peakFraction * 100))%")
-                    fflush(stdout)
                 }
             }
         }
@@ -82,11 +81,17 @@ struct BenchKernels: ParsableCommand {
 
     func measurePeak(threads: Int) -> Double {
         // Run the single-thread probe on every thread at once; sum the rates.
-        let rates = UnsafeMutablePointer<Double>.allocate(capacity: threads)
-        defer { rates.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: threads) { i in rates[i] = measureFMAPeakGFLOPS(seconds: 0.3) }
-        return (0..<threads).reduce(0) { $0 + rates[$1] }
+        let rates = RateSlots(count: threads)
+        defer { rates.pointer.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: threads) { i in rates.pointer[i] = measureFMAPeakGFLOPS(seconds: 0.3) }
+        return (0..<threads).reduce(0) { $0 + rates.pointer[$1] }
     }
+}
+
+/// One result slot per thread of the peak probe (each thread writes only its own slot).
+private struct RateSlots: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Double>
+    init(count: Int) { pointer = .allocate(capacity: count); pointer.initialize(repeating: 0, count: count) }
 }
 
 private func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
@@ -194,7 +199,8 @@ struct BenchCase {
         }
         return withWeight { w in
             x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in
+                y.withUnsafeMutableBufferPointer { ybuf in
+                    let yp = ybuf
                     let once: () -> Void
                     switch kind {
                     case .conv(let g):

@@ -93,7 +93,7 @@ struct Forward: ParsableCommand {
         let timesteps: [Float] = try {
             let a = try read("timesteps")!
             guard a.shape == [batch] else { throw ForwardError("--input timesteps: shape \(a.shape), expected [\(batch)]") }
-            return try a.floatValues()
+            return [.float32, .float64].contains(a.dtype) ? try a.floatValues() : try a.intValues().map { Float($0) }
         }()
 
         var text: TextConditioning?

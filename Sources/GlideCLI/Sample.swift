@@ -30,12 +30,13 @@ struct Sample: ParsableCommand {
         fast27, or section counts such as 10,10,10. The same --seed gives the same image on any \
         thread count; without --seed a random seed is drawn and printed.
 
-        Equivalence hooks (replaying the reference's inputs and noise exactly):
-          --input tokens=T.npy --input mask=M.npy   int64/bool [rows, text_ctx]; rows = 2*batch with guidance
-                                                    (prompt rows first, then the empty-prompt rows), else batch
-          --start-noise X.npy                       x_T, [rows >= batch, 3, H, W] (first batch rows used)
-          --step-noise N.npy                        [steps, rows >= batch, 3, H, W], one slice per iteration
-          --npy-out OUT.npy                         the final sample, float32 [batch, 3, H, W] in [-1, 1]
+        Equivalence hooks (replay the reference's inputs and noise exactly):
+          --input tokens=T.npy --input mask=M.npy
+              int64 and bool [rows, text_ctx]; rows = 2 * batch: the prompt rows, then the empty-prompt rows
+              (the PROMPT argument is then ignored)
+          --start-noise X.npy     x_T, [rows >= batch, 3, H, W] (the first batch rows are used)
+          --step-noise N.npy      [steps, rows >= batch, 3, H, W], one slice per iteration
+          --npy-out OUT.npy       the final sample, float32 [batch, 3, H, W] in [-1, 1]
 
         Examples:
           glide sample "a handwritten digit 7"
@@ -230,17 +231,12 @@ struct Sample: ParsableCommand {
 
     /// The GPT-2 tokenizer embedded in the model file, or read from `--vocab`.
     private func loadTokenizer(file: WeightFile) throws -> GlideTokenizer {
-        if let vocab {
-            let dir = URL(fileURLWithPath: vocab)
-            let encoder = try readFileBytes(path: dir.appendingPathComponent("encoder.json.gz").path)
-            let merges = try readFileBytes(path: dir.appendingPathComponent("vocab.bpe.gz").path)
-            return try GlideTokenizer(encoderJSONGz: encoder, vocabBPEGz: merges)
-        }
-        guard let encoder = file.tokenizerFiles["encoder.json.gz"], let merges = file.tokenizerFiles["vocab.bpe.gz"] else {
+        if let vocab { return try GlideTokenizer(directory: vocab) }
+        guard !file.tokenizerFiles.isEmpty else {
             throw SampleError("\(file.path) has no embedded GPT-2 tokenizer; pass --vocab DIR (the folder holding "
                               + "encoder.json.gz and vocab.bpe.gz, e.g. from `glide download --tokenizer`)")
         }
-        return try GlideTokenizer(encoderJSONGz: [UInt8](encoder), vocabBPEGz: [UInt8](merges))
+        return try GlideTokenizer(files: file.tokenizerFiles)
     }
 }
 

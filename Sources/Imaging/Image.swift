@@ -53,6 +53,7 @@ public enum ImagingError: Error, Equatable, CustomStringConvertible {
     /// An argument is out of range (zero output size, mismatched tensor length, ...).
     case invalidArgument(String)
 
+    /// One line suitable for a CLI error message.
     public var description: String {
         switch self {
         case .notAnImage(let sig): return "not a PNG or JPEG image (starts with \(sig))"

@@ -16,7 +16,10 @@ func decodeJPEG(_ bytes: [UInt8], maxPixels: Int) throws -> Image {
         case Int32(IMAGING_JPEG_OK): return
         case Int32(IMAGING_JPEG_TRUNCATED): throw ImagingError.truncated(format: "JPEG", detail: "premature end of data")
         case Int32(IMAGING_JPEG_BUFFER): throw ImagingError.corruptData(format: "JPEG", detail: "output size changed while decoding")
-        default: throw ImagingError.corruptData(format: "JPEG", detail: jpegMessage(&info))
+        default:
+            let message = jpegMessage(&info)
+            if message.hasPrefix("Unsupported") { throw ImagingError.unsupported(format: "JPEG", detail: message) }
+            throw ImagingError.corruptData(format: "JPEG", detail: message)
         }
     }
     try check(bytes.withUnsafeBufferPointer { imaging_jpeg_read_header($0.baseAddress, UInt($0.count), &info) })

@@ -172,6 +172,7 @@ func decodePNG(_ b: [UInt8], maxPixels: Int) throws -> (Image, [UInt8]?) {
     }
     if h.colorType == 3 && palette.isEmpty { throw ImagingError.missingChunk("PLTE") }
     var raw = inf.output
+    inf.output = []   // keep a single copy of the inflated bytes
     let pixels = try reconstructPNG(&raw, h, palette: palette)
     return (Image(unchecked: h.width, h.height, 3, pixels), exif)
 }

@@ -8,37 +8,44 @@ public func encodePNG(_ image: Image, compressionLevel: Int = 6) -> [UInt8] {
     let colorType: UInt8 = [1: 0, 2: 4, 3: 2, 4: 6][ch] ?? 2
     let rowBytes = w * ch
     var filtered = [UInt8](repeating: 0, count: h * (rowBytes + 1))
-    var candidate = [UInt8](repeating: 0, count: rowBytes)
+    let zeroRow = [UInt8](repeating: 0, count: rowBytes)
+    // Five candidate rows (filters 0...4) side by side; the one with the smallest sum of |signed byte| wins.
+    var candidates = [UInt8](repeating: 0, count: 5 * rowBytes)
     image.pixels.withUnsafeBufferPointer { px in
-        for y in 0..<h {
-            let row = px.baseAddress! + y * rowBytes
-            let up: UnsafePointer<UInt8>? = y > 0 ? row - rowBytes : nil
-            var bestFilter: UInt8 = 0
-            var bestScore = Int.max
-            var best = [UInt8](repeating: 0, count: rowBytes)
-            for f in UInt8(0)...4 {
-                var score = 0
-                for i in 0..<rowBytes {
-                    let a = i >= ch ? row[i - ch] : 0
-                    let b = up?[i] ?? 0
-                    let c = (i >= ch ? up?[i - ch] : nil) ?? 0
-                    let predictor: UInt8
-                    switch f {
-                    case 0: predictor = 0
-                    case 1: predictor = a
-                    case 2: predictor = b
-                    case 3: predictor = UInt8((Int(a) + Int(b)) >> 1)
-                    default: predictor = paeth(a, b, c)
+        zeroRow.withUnsafeBufferPointer { zero in
+            candidates.withUnsafeMutableBufferPointer { cand in
+                filtered.withUnsafeMutableBufferPointer { outBuf in
+                    let c = cand.baseAddress!
+                    for y in 0..<h {
+                        let row = px.baseAddress! + y * rowBytes
+                        let up = y > 0 ? row - rowBytes : zero.baseAddress!
+                        var scores = (0, 0, 0, 0, 0)
+                        for i in 0..<rowBytes {
+                            let x = row[i], b = up[i]
+                            let a: UInt8 = i >= ch ? row[i - ch] : 0
+                            let cc: UInt8 = i >= ch ? up[i - ch] : 0
+                            let v0 = x
+                            let v1 = x &- a
+                            let v2 = x &- b
+                            let v3 = x &- UInt8((Int(a) + Int(b)) >> 1)
+                            let v4 = x &- paeth(a, b, cc)
+                            c[i] = v0; c[rowBytes + i] = v1; c[2 * rowBytes + i] = v2
+                            c[3 * rowBytes + i] = v3; c[4 * rowBytes + i] = v4
+                            scores.0 += Int(Int8(bitPattern: v0).magnitude)
+                            scores.1 += Int(Int8(bitPattern: v1).magnitude)
+                            scores.2 += Int(Int8(bitPattern: v2).magnitude)
+                            scores.3 += Int(Int8(bitPattern: v3).magnitude)
+                            scores.4 += Int(Int8(bitPattern: v4).magnitude)
+                        }
+                        let all = [scores.0, scores.1, scores.2, scores.3, scores.4]
+                        var best = 0
+                        for f in 1..<5 where all[f] < all[best] { best = f }
+                        let o = outBuf.baseAddress! + y * (rowBytes + 1)
+                        o[0] = UInt8(best)
+                        (o + 1).update(from: c + best * rowBytes, count: rowBytes)
                     }
-                    let v = row[i] &- predictor
-                    candidate[i] = v
-                    score += v < 128 ? Int(v) : 256 - Int(v)
                 }
-                if score < bestScore { bestScore = score; bestFilter = f; swap(&best, &candidate) }
             }
-            let o = y * (rowBytes + 1)
-            filtered[o] = bestFilter
-            for i in 0..<rowBytes { filtered[o + 1 + i] = best[i] }
         }
     }
     let compressed = zlibCompress(filtered, level: compressionLevel)

@@ -45,6 +45,12 @@ public func tensorToImage(_ tensor: [Float], height: Int, width: Int) throws -> 
     return UInt8(v)
 }
 
+/// The upsampling notebooks' `((x + 1) * 127.5).round() / 127.5 - 1` in float32 (round half to even, no clamp):
+/// a sample snapped to the 8-bit levels a saved image would have, still in [-1, 1].
+public func quantizeTo8BitLevels(_ tensor: [Float]) -> [Float] {
+    tensor.map { (($0 + 1) * 127.5).rounded(.toNearestOrEven) / 127.5 - 1 }
+}
+
 /// Lays images of one size side by side in a single row, as the notebook's `show_images` does
 /// (`batch.permute(2, 0, 3, 1).reshape([H, N * W, 3])`).
 public func makeGrid(_ images: [Image]) throws -> Image {

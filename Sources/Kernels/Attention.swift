@@ -4,6 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CKernelsX86
 
 /// Where one operand of `attention` lives: element (head h, token t, channel c) of one batch item is at
 /// `base[h * headStride + t * tokenStride + c * channelStride]`.
@@ -53,16 +54,48 @@ public func attention(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                       bias: UnsafePointer<Float>? = nil, biasHeadStride: Int = 0,
                       qkScale: Float, output: AttentionOutput) {
     precondition(encoderCount == 0 || (encoderKey != nil && encoderValue != nil))
-    let s = encoderCount + keyCount, t = queryCount, c = headDim
-    // Per head: gather q' [T, C], k' [S, C], v [S, C] densely, then two GEMMs.
-    parallelFor(heads) { h in
+    attentionImpl(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
+                  key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
+                  encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
+                  output: output, fast: KernelSettings.useAVX2)
+}
+
+/// Scalar twin of `attention`.
+public func attentionScalar(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
+                            query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
+                            encoderCount: Int = 0, encoderKey: AttentionOperand? = nil,
+                            encoderValue: AttentionOperand? = nil,
+                            bias: UnsafePointer<Float>? = nil, biasHeadStride: Int = 0,
+                            qkScale: Float, output: AttentionOutput) {
+    precondition(encoderCount == 0 || (encoderKey != nil && encoderValue != nil))
+    attentionImpl(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
+                  key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
+                  encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
+                  output: output, fast: false)
+}
+
+/// Query rows per work item of `attention` (items = heads x query blocks run in parallel).
+let attentionQueryBlock = 128
+
+func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
+                   query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
+                   encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
+                   bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
+                   fast: Bool) {
+    let s = encoderCount + keyCount, c = headDim
+    let blocks = fast ? max(1, (queryCount + attentionQueryBlock - 1) / attentionQueryBlock) : 1
+    // Per item: gather q' [Tb, C], k' [S, C], v [S, C] densely, then scores, softmax, and weights . v.
+    parallelFor(heads * blocks) { item in
+        let h = item / blocks, blk = item % blocks
+        let t0 = fast ? blk * attentionQueryBlock : 0
+        let t = fast ? min(queryCount, t0 + attentionQueryBlock) - t0 : queryCount
         let q = UnsafeMutablePointer<Float>.allocate(capacity: max(t * c, 1))
         let k = UnsafeMutablePointer<Float>.allocate(capacity: max(s * c, 1))
         let v = UnsafeMutablePointer<Float>.allocate(capacity: max(s * c, 1))
         let w = UnsafeMutablePointer<Float>.allocate(capacity: max(t * s, 1))
         let o = UnsafeMutablePointer<Float>.allocate(capacity: max(t * c, 1))
         defer { q.deallocate(); k.deallocate(); v.deallocate(); w.deallocate(); o.deallocate() }
-        for i in 0..<t { for j in 0..<c { q[i * c + j] = query.at(h, i, j) * qkScale } }
+        for i in 0..<t { for j in 0..<c { q[i * c + j] = query.at(h, t0 + i, j) * qkScale } }
         for i in 0..<encoderCount {
             for j in 0..<c {
                 k[i * c + j] = encoderKey!.at(h, i, j) * qkScale
@@ -75,18 +108,29 @@ public func attention(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                 v[(encoderCount + i) * c + j] = value.at(h, i, j)
             }
         }
-        // scores [T, S] = q' [T, C] . k'^T
-        attentionProduct(m: t, n: s, k: c, a: q, b: MatrixOperand(k, rowStride: 1, colStride: c), c: w)
+        if fast {
+            // scores [Tb, S] = q' [Tb, C] . k'^T ; out [Tb, C] = w [Tb, S] . v [S, C]  (single-threaded GEMMs)
+            gemmAVX2(weight: WeightMatrix(rows: t, cols: c, f32: q), source: .matrix(MatrixOperand(k, rowStride: 1, colStride: c)),
+                     columns: s, output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false, threads: 1)
+        } else {
+            attentionProduct(m: t, n: s, k: c, a: q, b: MatrixOperand(k, rowStride: 1, colStride: c), c: w)
+        }
         if let bias {
-            let bh = bias + h * biasHeadStride
+            let bh = bias + h * biasHeadStride + t0 * s
             for i in 0..<(t * s) { w[i] += bh[i] }
         }
-        for i in 0..<t { softmaxRow(w + i * s, count: s) }
-        // out [T, C] = w [T, S] . v [S, C]
-        attentionProduct(m: t, n: c, k: s, a: w, b: MatrixOperand(v, rowStride: c, colStride: 1), c: o)
+        for i in 0..<t {
+            if fast { glide_softmax_row_avx2(w + i * s, s) } else { softmaxRowScalar(w + i * s, count: s) }
+        }
+        if fast {
+            gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
+                     columns: c, output: MutableMatrixOperand(o, rowStride: c), bias: nil, accumulate: false, threads: 1)
+        } else {
+            attentionProduct(m: t, n: c, k: s, a: w, b: MatrixOperand(v, rowStride: c, colStride: 1), c: o)
+        }
         for i in 0..<t {
             for j in 0..<c {
-                output.base[h * output.headStride + i * output.tokenStride + j * output.channelStride] = o[i * c + j]
+                output.base[h * output.headStride + (t0 + i) * output.tokenStride + j * output.channelStride] = o[i * c + j]
             }
         }
     }

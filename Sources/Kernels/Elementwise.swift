@@ -4,14 +4,39 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CKernelsX86
 
 /// SiLU `x * sigmoid(x)` over `count` floats. In place allowed.
 public func silu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    if KernelSettings.useAVX2 {
+        parallelFor(chunks(count)) { ch in
+            let (lo, hi) = chunkRange(ch, count)
+            glide_silu_avx2(input + lo, output + lo, hi - lo)
+        }
+        return
+    }
+    siluScalar(input, output, count: count)
+}
+
+/// Scalar twin of `silu`.
+public func siluScalar(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
     for i in 0..<count { let v = input[i]; output[i] = v / (1 + expf(-v)) }
 }
 
 /// Exact GELU `0.5 * x * (1 + erf(x / sqrt(2)))` (PyTorch's default `nn.GELU()`). In place allowed.
 public func gelu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    if KernelSettings.useAVX2 {
+        parallelFor(chunks(count)) { ch in
+            let (lo, hi) = chunkRange(ch, count)
+            glide_gelu_avx2(input + lo, output + lo, hi - lo)
+        }
+        return
+    }
+    geluScalar(input, output, count: count)
+}
+
+/// Scalar twin of `gelu` (libm `erff`).
+public func geluScalar(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
     let invSqrt2: Float = 0.70710678118654752440
     parallelFor(chunks(count)) { ch in
         let (lo, hi) = chunkRange(ch, count)
@@ -21,12 +46,23 @@ public func gelu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<F
 
 /// Softmax over each row of a `[rows, cols]` f32 matrix in place (max-subtracted, f32 sums).
 public func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-    for r in 0..<rows { softmaxRow(data + r * cols, count: cols) }
+    parallelFor(rows) { r in softmaxRow(data + r * cols, count: cols) }
 }
 
-/// Softmax of one contiguous row in place.
+/// Scalar twin of `softmaxRows`.
+public func softmaxRowsScalar(_ data: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    for r in 0..<rows { softmaxRowScalar(data + r * cols, count: cols) }
+}
+
+/// Softmax of one contiguous row in place (vectorized when available).
 @inline(__always)
 func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    if KernelSettings.useAVX2 { glide_softmax_row_avx2(x, count); return }
+    softmaxRowScalar(x, count: count)
+}
+
+/// Scalar softmax of one contiguous row in place.
+func softmaxRowScalar(_ x: UnsafeMutablePointer<Float>, count: Int) {
     if count == 0 { return }
     var m = -Float.infinity
     for i in 0..<count { m = max(m, x[i]) }

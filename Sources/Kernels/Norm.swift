@@ -4,6 +4,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CKernelsX86
 
 /// `GroupNorm32` over NCHW f32 (statistics in f64, biased variance, as `nn.GroupNorm` in f32), then optionally
 /// GLIDE's scale-shift `y = y * (1 + scale[n, c]) + shift[n, c]`, then optionally SiLU. In place is allowed
@@ -16,6 +17,24 @@ public func groupNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<
                       batch: Int, channels: Int, spatial: Int, groups: Int = 32, eps: Float = 1e-5,
                       gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
                       scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, silu: Bool = false) {
+    groupNormImpl(input: input, output: output, batch: batch, channels: channels, spatial: spatial, groups: groups,
+                  eps: eps, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu,
+                  vector: KernelSettings.useAVX2)
+}
+
+/// Scalar twin of `groupNorm`.
+public func groupNormScalar(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                            batch: Int, channels: Int, spatial: Int, groups: Int = 32, eps: Float = 1e-5,
+                            gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+                            scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, silu: Bool = false) {
+    groupNormImpl(input: input, output: output, batch: batch, channels: channels, spatial: spatial, groups: groups,
+                  eps: eps, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu, vector: false)
+}
+
+func groupNormImpl(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                   batch: Int, channels: Int, spatial: Int, groups: Int, eps: Float,
+                   gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+                   scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, silu: Bool, vector: Bool) {
     precondition(groups > 0 && channels % groups == 0, "groupNorm: \(channels) channels not divisible by \(groups)")
     let cpg = channels / groups
     let count = cpg * spatial
@@ -24,11 +43,17 @@ public func groupNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<
         let n = item / groups, g = item % groups
         let base = (n * channels + g * cpg) * spatial
         let x = input + base
-        var sum = 0.0
-        for i in 0..<count { sum += Double(x[i]) }
-        let mean = sum / Double(count)
-        var sq = 0.0
-        for i in 0..<count { let d = Double(x[i]) - mean; sq += d * d }
+        var sum = 0.0, sq = 0.0, mean = 0.0
+        if vector {
+            var unused = 0.0
+            glide_sum_sq_avx2(x, count, 0, &sum, &unused)
+            mean = sum / Double(count)
+            glide_sum_sq_avx2(x, count, mean, &unused, &sq)
+        } else {
+            for i in 0..<count { sum += Double(x[i]) }
+            mean = sum / Double(count)
+            for i in 0..<count { let d = Double(x[i]) - mean; sq += d * d }
+        }
         let variance = sq / Double(count)
         let rstd = 1.0 / (variance + Double(eps)).squareRoot()
         for cc in 0..<cpg {
@@ -38,7 +63,9 @@ public func groupNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<
             if let scale { let s = 1 + scale[n * channels + c]; a *= s; b *= s }
             if let shift { b += shift[n * channels + c] }
             let xi = x + cc * spatial, yo = output + base + cc * spatial
-            if silu {
+            if vector {
+                glide_affine_silu_avx2(xi, yo, spatial, a, b, silu ? 1 : 0)
+            } else if silu {
                 for i in 0..<spatial { let v = xi[i] * a + b; yo[i] = v / (1 + expf(-v)) }
             } else {
                 for i in 0..<spatial { yo[i] = xi[i] * a + b }

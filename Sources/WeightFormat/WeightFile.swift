@@ -424,21 +424,46 @@ public final class WeightFile: @unchecked Sendable {
         var h: OpaquePointer? = nil
         if json_object_object_get_ex(obj, "hyperparameters", &h) != 0 {
             guard json_object_get_type(h) == json_type_object else { throw WeightFormatError.badMetadata(reason: "\"hyperparameters\" is not an object") }
-            var it = json_object_iter_begin(h)
-            var end = json_object_iter_end(h)
-            while json_object_iter_equal(&it, &end) == 0 {
-                let key = String(cString: json_object_iter_peek_name(&it))
-                let v = json_object_iter_peek_value(&it)
-                switch json_object_get_type(v) {
-                case json_type_int: hp[key] = .int(Int(json_object_get_int64(v)))
-                case json_type_double: hp[key] = .double(json_object_get_double(v))
-                case json_type_boolean: hp[key] = .bool(json_object_get_boolean(v) != 0)
-                case json_type_string: hp[key] = .string(String(cString: json_object_get_string(v)))
-                default: throw WeightFormatError.badMetadata(reason: "hyperparameter \(key) is not a number, string or bool")
-                }
-                json_object_iter_next(&it)
-            }
+            hp = try scalarMembers(h)
         }
         return Metadata(json: json, hyperparameters: hp, model: model)
+    }
+
+    /// The members of a json-c object whose values are numbers, strings or bools (ints and doubles kept apart).
+    static func scalarMembers(_ h: OpaquePointer?) throws -> [String: HyperValue] {
+        var hp: [String: HyperValue] = [:]
+        var it = json_object_iter_begin(h)
+        var end = json_object_iter_end(h)
+        while json_object_iter_equal(&it, &end) == 0 {
+            let key = String(cString: json_object_iter_peek_name(&it))
+            let v = json_object_iter_peek_value(&it)
+            switch json_object_get_type(v) {
+            case json_type_int: hp[key] = .int(Int(json_object_get_int64(v)))
+            case json_type_double: hp[key] = .double(json_object_get_double(v))
+            case json_type_boolean: hp[key] = .bool(json_object_get_boolean(v) != 0)
+            case json_type_string: hp[key] = .string(String(cString: json_object_get_string(v)))
+            default: throw WeightFormatError.badMetadata(reason: "hyperparameter \(key) is not a number, string or bool")
+            }
+            json_object_iter_next(&it)
+        }
+        return hp
+    }
+
+    /// Parses a JSON object of option name -> number, string or bool with json-c, keeping `1` (int) and `1.0`
+    /// (double) apart. Used for --config files; throws `badMetadata` for anything else.
+    public static func parseHyperparameters(json: String) throws -> [String: HyperValue] {
+        let bytes = Array(json.utf8)
+        guard let tok = json_tokener_new_ex(64) else { throw WeightFormatError.badMetadata(reason: "json-c could not allocate a tokenizer") }
+        defer { json_tokener_free(tok) }
+        let obj = bytes.withUnsafeBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { json_tokener_parse_ex(tok, $0.baseAddress, Int32(b.count)) }
+        }
+        guard let obj, json_tokener_get_error(tok) == json_tokener_success, json_tokener_get_parse_end(tok) == bytes.count
+              || bytes[json_tokener_get_parse_end(tok)...].allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) else {
+            throw WeightFormatError.badMetadata(reason: "not valid JSON")
+        }
+        defer { json_object_put(obj) }
+        guard json_object_get_type(obj) == json_type_object else { throw WeightFormatError.badMetadata(reason: "not a JSON object") }
+        return try scalarMembers(obj)
     }
 }

@@ -129,10 +129,7 @@ public final class WeightFileWriter {
         totalBytes = Int(cursor)
 
         // Temporary file beside the destination.
-        let slash = destination.lastIndex(of: "/")
-        let dir = slash.map { String(destination[..<$0]) } ?? "."
-        let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
-        temporaryPath = (dir.isEmpty ? "" : dir + "/") + "." + base + ".tmp-\(getpid())"
+        temporaryPath = WeightFileWriter.temporaryPath(for: destination)
         var f = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if f < 0, errno == EEXIST {   // left by a dead process with our pid
             unlink(temporaryPath)
@@ -149,6 +146,14 @@ public final class WeightFileWriter {
     deinit {
         staging.deallocate()
         if !finished { discard() }
+    }
+
+    /// The temporary path a writer for `destination` uses in this process: `<dir>/.<name>.tmp-<pid>`.
+    public static func temporaryPath(for destination: String) -> String {
+        let slash = destination.lastIndex(of: "/")
+        let dir = slash.map { String(destination[..<$0]) } ?? ""
+        let base = slash.map { String(destination[destination.index(after: $0)...]) } ?? destination
+        return (slash == nil ? "" : dir + "/") + "." + base + ".tmp-\(getpid())"
     }
 
     /// Name of the entry that the next `write` goes to, or nil when all entries are written.

@@ -108,6 +108,13 @@ final class ImagingErrorTests: XCTestCase {
         }
     }
 
+    func testUnsupportedJPEG() {
+        // SOI, baseline SOF declaring 9-bit samples, SOS (the precision is checked when the scan starts)
+        let bytes: [UInt8] = [0xFF, 0xD8, 0xFF, 0xC0, 0, 11, 9, 0, 1, 0, 1, 1, 1, 0x11, 0,
+                              0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 0x3F, 0]
+        assertThrows(.unsupported(format: "JPEG", detail: "Unsupported JPEG data precision 9")) { try decodeImage(bytes: bytes) }
+    }
+
     func testTooLargeRejectedBeforeAllocation() {
         // 2^31-1 squared would need exabytes; the header alone is rejected.
         assertThrows(.tooLarge(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF, maxPixels: defaultMaxPixels)) {

@@ -12,6 +12,12 @@ final class TensorAndPNGEncoderTests: XCTestCase {
         XCTAssertEqual(grid.pixels, try fixtureBytes("tensor_2x3x4x5_grid.rgb"))
     }
 
+    func testQuantizeTo8BitLevelsMatchesTorch() throws {
+        let floats = try fixtureBytes("tensor_2x3x4x5.f32").withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let golden = try fixtureBytes("tensor_2x3x4x5_quantized.f32").withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        XCTAssertEqual(quantizeTo8BitLevels(floats), golden)
+    }
+
     func testImageTensorRoundTrip() throws {
         let pixels = (0..<48).map { UInt8(($0 * 37) % 256) }
         let image = try Image(width: 4, height: 4, channels: 3, pixels: pixels)

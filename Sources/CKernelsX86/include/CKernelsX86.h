@@ -46,3 +46,14 @@ enum { GLIDE_GEMM_MR = 6, GLIDE_GEMM_NR = 16, GLIDE_GEMM_KC = 256 };
 
 /// FMA throughput probe: runs `iterations` x 12 independent 8-wide FMAs; returns a value to defeat DCE.
 float glide_fma_peak_probe(long iterations);
+
+/// In-place softmax of one contiguous row (max-subtracted, f32 sum), AVX2 exp (rel. error < 2e-7).
+void glide_softmax_row_avx2(float *x, ptrdiff_t n);
+/// y = x * sigmoid(x), in place allowed.
+void glide_silu_avx2(const float *x, float *y, ptrdiff_t n);
+/// y = 0.5 x (1 + erf(x / sqrt 2)), erf with |error| < 2e-7; in place allowed.
+void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n);
+/// y = x * a + b, then SiLU when `silu` != 0; in place allowed.
+void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu);
+/// Sum and sum of squares of (x - shift) in double precision (for mean/variance).
+void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq);

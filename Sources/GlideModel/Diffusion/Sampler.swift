@@ -95,21 +95,8 @@ extension GaussianDiffusion {
             guard out.count == modelRows * 2 * perRow else {
                 throw DiffusionError.modelOutputSize(expected: modelRows * 2 * perRow, actual: out.count)
             }
-            var eps = [Float](repeating: 0, count: count)
-            var varValues = [Float](repeating: 0, count: count)
-            for b in 0..<batch {
-                let src = b * 2 * perRow, dst = b * perRow
-                if let s = options.guidanceScale {
-                    let usrc = (batch + b) * 2 * perRow
-                    for i in 0..<perRow {
-                        let cond = out[src + i], uncond = out[usrc + i]
-                        eps[dst + i] = uncond + s * (cond - uncond)
-                    }
-                } else {
-                    for i in 0..<perRow { eps[dst + i] = out[src + i] }
-                }
-                for i in 0..<perRow { varValues[dst + i] = out[src + perRow + i] }
-            }
+            let (eps, varValues) = GaussianDiffusion.splitModelOutput(out, batch: batch, perRow: perRow,
+                                                                      guidanceScale: options.guidanceScale)
             let needNoise = t != 0 && (options.sampler == .ddpm || options.eta != 0)
             var stepNoise: [Float] = []
             if needNoise {
@@ -126,6 +113,30 @@ extension GaussianDiffusion {
             progress?(SamplingProgress(completed: k + 1, count: steps, timestep: t, sample: x, predXstart: step.predXstart))
         }
         return x
+    }
+
+    /// Splits a model output `[rows, 2C, H, W]` into ε and variance values `[batch, C, H, W]`. With a guidance
+    /// scale (rows = 2*batch: conditional rows, then unconditional), ε = uncond + scale * (cond - uncond) and
+    /// the variance values come from the conditional rows, as the notebook's `model_fn`.
+    public static func splitModelOutput(_ out: [Float], batch: Int, perRow: Int,
+                                        guidanceScale: Float?) -> (eps: [Float], varValues: [Float]) {
+        let count = batch * perRow
+        var eps = [Float](repeating: 0, count: count)
+        var varValues = [Float](repeating: 0, count: count)
+        for b in 0..<batch {
+            let src = b * 2 * perRow, dst = b * perRow
+            if let s = guidanceScale {
+                let usrc = (batch + b) * 2 * perRow
+                for i in 0..<perRow {
+                    let cond = out[src + i], uncond = out[usrc + i]
+                    eps[dst + i] = uncond + s * (cond - uncond)
+                }
+            } else {
+                for i in 0..<perRow { eps[dst + i] = out[src + i] }
+            }
+            for i in 0..<perRow { varValues[dst + i] = out[src + perRow + i] }
+        }
+        return (eps, varValues)
     }
 
     // Takes the first `batch` rows of each of `outer` slices of a replay array shaped [outer, rows, C, H, W].

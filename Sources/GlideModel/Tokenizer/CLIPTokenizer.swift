@@ -3,9 +3,8 @@
 
 /// CLIP's tokenizer, as GLIDE's noised CLIP text encoder uses it.
 ///
-/// Cleanup differences from the reference (only exotic input is affected; see README.md): ftfy's
-/// mojibake repair (`fix_encoding`) and its all-caps entity variants (`&EACUTE;`) are not implemented, and
-/// IGNORECASE matching of case-folding marks such as U+0345 is not reproduced.
+/// Cleanup difference from the reference (only exotic input is affected; see README.md): ftfy's
+/// mojibake repair (`fix_encoding`) is not implemented.
 public struct CLIPTokenizer: Sendable {
     let encoder: [String: Int]
     let decoder: [Int: String]
@@ -16,7 +15,7 @@ public struct CLIPTokenizer: Sendable {
 
     /// Builds the tokenizer from `bpe_simple_vocab_16e6.txt` (gzip-compressed or plain).
     public init(merges data: [UInt8]) throws {
-        let text = String(decoding: try TokenizerFiles.gunzipIfNeeded(data, name: CLIPTokenizer.mergesFileName), as: UTF8.self)
+        let text = try TokenizerFiles.gunzipIfNeeded(data, name: CLIPTokenizer.mergesFileName)
         let merges = try TokenizerFiles.parseMerges(text, name: CLIPTokenizer.mergesFileName, lines: (1, 49152 - 256 - 2 + 1))
         var vocab = ByteUnicodeMap.orderedSymbols
         vocab += vocab.map { $0 + "</w>" }
@@ -71,18 +70,22 @@ public struct CLIPTokenizer: Sendable {
 
     /// Text of token ids, `</w>` turned into spaces, as `SimpleTokenizer.decode`.
     public func decode(_ tokens: [Int]) -> String {
+        String(decoding: decodeBytes(tokens), as: UTF8.self)
+    }
+
+    /// The raw bytes token ids stand for, `</w>` as a space (a token may hold part of a UTF-8 sequence).
+    public func decodeBytes(_ tokens: [Int]) -> [UInt8] {
         var bytes: [UInt8] = []
         for t in tokens {
             guard let piece = decoder[t] else { continue }
             var s = piece
-            if s.hasSuffix("</w>") { s.removeLast(4); s += " " } else if s == "<|startoftext|>" || s == "<|endoftext|>" {
-                bytes += Array(s.utf8); continue
-            }
-            for sc in s.unicodeScalars {
-                if sc == " " { bytes.append(0x20) } else if let b = ByteUnicodeMap.scalarToByte[sc.value] { bytes.append(b) }
-            }
+            if s == "<|startoftext|>" || s == "<|endoftext|>" { bytes += Array(s.utf8); continue }
+            let endOfWord = s.hasSuffix("</w>")
+            if endOfWord { s.removeLast(4) }
+            for sc in s.unicodeScalars { if let b = ByteUnicodeMap.scalarToByte[sc.value] { bytes.append(b) } }
+            if endOfWord { bytes.append(0x20) }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     /// `padded_tokens_and_len`: `[start] + tokens[:context-2] + [end]`, zero-padded to `context`; the length
@@ -104,8 +107,10 @@ public struct CLIPTokenizer: Sendable {
         var out: [Range<Int>] = []
         var i = 0
         let specials: [[Unicode.Scalar]] = [Array("<|startoftext|>".unicodeScalars), Array("<|endoftext|>".unicodeScalars)]
+        // With IGNORECASE, U+0345 (which case-folds to a Greek iota) matches neither [\p{L}] nor
+        // [^\s\p{L}\p{N}] in the `regex` module, so it matches nothing; it is the only such code point.
         func isOther(_ c: Unicode.Scalar) -> Bool {
-            !UnicodeClasses.isSpace(c) && !UnicodeClasses.isLetter(c) && !UnicodeClasses.isNumber(c)
+            c.value != 0x345 && !UnicodeClasses.isSpace(c) && !UnicodeClasses.isLetter(c) && !UnicodeClasses.isNumber(c)
         }
         outer: while i < n {
             for sp in specials where i + sp.count <= n && Array(s[i..<(i + sp.count)]) == sp {
@@ -299,7 +304,7 @@ enum TextCleanup {
                 if j > bodyStart, j < s.count, s[j] == ";" {
                     let entity = Array(s[i...j])
                     let name = String(String.UnicodeScalarView(entity.dropFirst()))
-                    if entity[1] != "#", let v = html5[name] {
+                    if entity[1] != "#", let v = html5[name] ?? upperCaseEntity(entity) {
                         out += v.unicodeScalars; i = j + 1; continue
                     }
                     if entity[1] == "#" {
@@ -311,6 +316,18 @@ enum TextCleanup {
             out.append(s[i]); i += 1
         }
         return out
+    }
+
+    // ftfy also decodes all-caps spellings of lowercase entity names (`&EACUTE;` -> "É", `&SZLIG;` -> "SS")
+    // when html.unescape would leave that spelling alone; the replacement is uppercased.
+    static func upperCaseEntity(_ entity: Scalars) -> String? {
+        let name = String(String.UnicodeScalarView(entity.dropFirst()))
+        guard !name.unicodeScalars.contains(where: { $0.value >= 0x61 && $0.value <= 0x7A }) else { return nil }
+        let lower = String(String.UnicodeScalarView(name.unicodeScalars.map { s in
+            s.value >= 0x41 && s.value <= 0x5A ? Unicode.Scalar(s.value + 32)! : s
+        }))
+        guard lower != name, let value = html5[lower], htmlUnescape(entity) == entity else { return nil }
+        return String(String.UnicodeScalarView(value.unicodeScalars.flatMap { $0.properties.uppercaseMapping.unicodeScalars }))
     }
 
     // MARK: Python's html.unescape

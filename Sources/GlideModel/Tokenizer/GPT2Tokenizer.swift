@@ -23,8 +23,13 @@ public struct GPT2Tokenizer: Sendable {
         var d: [Int: String] = [:]
         for (k, v) in encoder { d[v] = k }
         decoder = d
-        let merges = try TokenizerFiles.parseMerges(String(decoding: bpe, as: UTF8.self), name: "vocab.bpe", lines: (1, nil))
+        let merges = try TokenizerFiles.parseMerges(bpe, name: "vocab.bpe", lines: (1, nil))
         merger = BPEMerger(merges: merges)
+        // Every byte symbol and merge result must have an id, so `encode` never meets an unknown piece.
+        for symbol in ByteUnicodeMap.orderedSymbols where encoder[symbol] == nil {
+            throw TokenizerError.tokenNotInVocabulary(token: symbol)
+        }
+        for (a, b) in merges where encoder[a + b] == nil { throw TokenizerError.tokenNotInVocabulary(token: a + b) }
     }
 
     /// Loads `encoder.json.gz` and `vocab.bpe.gz` (or the uncompressed `encoder.json`, `vocab.bpe`) from a folder.
@@ -60,8 +65,7 @@ public struct GPT2Tokenizer: Sendable {
         for range in GPT2Tokenizer.preTokenize(scalars) {
             let symbols = ByteUnicodeMap.symbols(of: scalars[range])
             for piece in merger.merge(symbols) {
-                // Every merge result and byte symbol of the released files is in the vocabulary.
-                if let id = encoder[piece] { tokens.append(id) }
+                if let id = encoder[piece] { tokens.append(id) }   // always present: checked when loading
             }
         }
         return tokens
@@ -69,12 +73,17 @@ public struct GPT2Tokenizer: Sendable {
 
     /// Text of token ids (invalid UTF-8 replaced by U+FFFD), as `Encoder.decode`.
     public func decode(_ tokens: [Int]) -> String {
+        String(decoding: decodeBytes(tokens), as: UTF8.self)
+    }
+
+    /// The raw bytes token ids stand for (a single token may hold part of a UTF-8 sequence).
+    public func decodeBytes(_ tokens: [Int]) -> [UInt8] {
         var bytes: [UInt8] = []
         for t in tokens {
             guard let piece = decoder[t] else { continue }
             for s in piece.unicodeScalars { if let b = ByteUnicodeMap.scalarToByte[s.value] { bytes.append(b) } }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     /// `padded_tokens_and_mask`: truncates to `context`, pads with `endToken`; mask is true for real tokens.
@@ -127,5 +136,20 @@ public struct GPT2Tokenizer: Sendable {
             if e == n || e - i == 1 { out.append(i..<e); i = e } else { out.append(i..<(e - 1)); i = e - 1 }
         }
         return out
+    }
+}
+
+/// The text models' tokenizer under the name `glide sample` uses.
+public typealias GlideTokenizer = GPT2Tokenizer
+
+extension GPT2Tokenizer {
+    /// Same as `init(encoderJSON:vocabBPE:)` (gzip data is detected either way).
+    public init(encoderJSONGz: [UInt8], vocabBPEGz: [UInt8]) throws {
+        try self.init(encoderJSON: encoderJSONGz, vocabBPE: vocabBPEGz)
+    }
+
+    /// Same as `paddedTokensAndMask(_:context:)`, with the reference's `text_ctx` name.
+    public func paddedTokensAndMask(_ tokens: [Int], textCtx: Int) -> (tokens: [Int], mask: [Bool]) {
+        paddedTokensAndMask(tokens, context: textCtx)
     }
 }

@@ -147,17 +147,32 @@ enum TokenizerFiles {
         }
     }
 
-    /// Splits a merges file (after its first line) into symbol pairs, as `line.split()` does.
-    static func parseMerges(_ text: String, name: String, lines range: (first: Int, end: Int?)) throws -> [(String, String)] {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let end = min(range.end ?? (lines.count - 1), lines.count)
+    /// Splits lines `first..<end` of a merges file into symbol pairs, as `line.split()` does
+    /// (`end` nil: up to the last line, which the reference drops because the file ends with a newline).
+    static func parseMerges(_ bytes: [UInt8], name: String, lines range: (first: Int, end: Int?)) throws -> [(String, String)] {
+        var lineStarts: [Int] = [0]
+        for (i, b) in bytes.enumerated() where b == 0x0A {
+            lineStarts.append(i + 1)
+            if let e = range.end, lineStarts.count > e { break }
+        }
+        let lineCount = lineStarts.count   // the last "line" is whatever follows the final newline
+        let end = min(range.end ?? (lineCount - 1), lineCount)
         var merges: [(String, String)] = []
         guard range.first < end else { return merges }
         merges.reserveCapacity(end - range.first)
         for n in range.first..<end {
-            let parts = lines[n].split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            let a = lineStarts[n]
+            let b = n + 1 < lineStarts.count ? lineStarts[n + 1] - 1 : bytes.count
+            var parts: [String] = []
+            var i = a
+            while i < b {
+                while i < b, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0D { i += 1 }
+                let s = i
+                while i < b, bytes[i] != 0x20, bytes[i] != 0x09, bytes[i] != 0x0D { i += 1 }
+                if i > s { parts.append(String(decoding: bytes[s..<i], as: UTF8.self)) }
+            }
             guard parts.count == 2 else { throw TokenizerError.badMergeLine(name: name, line: n + 1) }
-            merges.append((String(parts[0]), String(parts[1])))
+            merges.append((parts[0], parts[1]))
         }
         return merges
     }

@@ -1,0 +1,143 @@
+// AVX2 element-wise math: exp, softmax, SiLU, GELU (erf), affine+SiLU, sums. Scalar twins in Kernels.
+#include "CKernelsX86.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+#define TGT __attribute__((target("avx2,fma,f16c")))
+
+// exp(x) for x in [-87.3, 88.7]: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial (Cephes expf coefficients).
+TGT static inline __m256 exp256(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365478515625f);
+    __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+    __m256 x2 = _mm256_mul_ps(x, x);
+    y = _mm256_fmadd_ps(y, x2, _mm256_add_ps(x, _mm256_set1_ps(1.f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(under, y);   // exp(-inf) and tiny -> 0
+}
+
+TGT static inline __m256 sigmoid_mul(__m256 v) {   // v * sigmoid(v) = v / (1 + exp(-v))
+    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), v));
+    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.f), e));
+}
+
+TGT static inline __m256 mask_tail(ptrdiff_t n) {
+    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx));
+}
+
+TGT void glide_softmax_row_avx2(float *x, ptrdiff_t n) {
+    if (n <= 0) return;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    float m = -INFINITY;
+    float t[8]; _mm256_storeu_ps(t, mv);
+    for (int j = 0; j < 8; j++) m = t[j] > m ? t[j] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    if (m == -INFINITY) m = 0;
+    __m256 mb = _mm256_set1_ps(m), sv = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+        _mm256_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    if (i < n) {
+        __m256 msk = mask_tail(n - i);
+        __m256 e = _mm256_and_ps(msk, exp256(_mm256_sub_ps(_mm256_maskload_ps(x + i, _mm256_castps_si256(msk)), mb)));
+        _mm256_maskstore_ps(x + i, _mm256_castps_si256(msk), e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    _mm256_storeu_ps(t, sv);
+    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+    __m256 inv = _mm256_set1_ps(1.f / s);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++) x[i] *= 1.f / s;
+}
+
+TGT void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, sigmoid_mul(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i msk = _mm256_castps_si256(mask_tail(n - i));
+        _mm256_maskstore_ps(y + i, msk, sigmoid_mul(_mm256_maskload_ps(x + i, msk)));
+    }
+}
+
+// erf via Abramowitz & Stegun 7.1.26 refined: use erf(x) = sign(x) (1 - poly(t) exp(-x^2)), t = 1/(1 + p|x|).
+// A&S 7.1.26 has |error| <= 1.5e-7.
+TGT static inline __m256 gelu256(__m256 x) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f));
+    __m256 az = _mm256_and_ps(z, absmask);
+    __m256 t = _mm256_div_ps(_mm256_set1_ps(1.f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, _mm256_set1_ps(1.f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
+    __m256 erfabs = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.f));
+    __m256 erf = _mm256_or_ps(erfabs, _mm256_andnot_ps(absmask, z));   // copy sign of z
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.f), erf));
+}
+
+TGT void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, gelu256(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        __m256i msk = _mm256_castps_si256(mask_tail(n - i));
+        _mm256_maskstore_ps(y + i, msk, gelu256(_mm256_maskload_ps(x + i, msk)));
+    }
+}
+
+TGT void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu) {
+    __m256 av = _mm256_set1_ps(a), bv = _mm256_set1_ps(b);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), av, bv);
+        _mm256_storeu_ps(y + i, silu ? sigmoid_mul(v) : v);
+    }
+    if (i < n) {
+        __m256i msk = _mm256_castps_si256(mask_tail(n - i));
+        __m256 v = _mm256_fmadd_ps(_mm256_maskload_ps(x + i, msk), av, bv);
+        _mm256_maskstore_ps(y + i, msk, silu ? sigmoid_mul(v) : v);
+    }
+}
+
+TGT void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
+    __m256d sh = _mm256_set1_pd(shift);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256d a = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), sh);
+        __m256d b = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), sh);
+        s0 = _mm256_add_pd(s0, a); s1 = _mm256_add_pd(s1, b);
+        q0 = _mm256_fmadd_pd(a, a, q0); q1 = _mm256_fmadd_pd(b, b, q1);
+    }
+    double t[4], u[4];
+    _mm256_storeu_pd(t, _mm256_add_pd(s0, s1)); _mm256_storeu_pd(u, _mm256_add_pd(q0, q1));
+    double s = (t[0] + t[1]) + (t[2] + t[3]), q = (u[0] + u[1]) + (u[2] + u[3]);
+    for (; i < n; i++) { double d = (double)x[i] - shift; s += d; q += d * d; }
+    *sum = s; *sumsq = q;
+}
+#else
+void glide_softmax_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; }
+void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }
+void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }
+void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu) { (void)x; (void)y; (void)n; (void)a; (void)b; (void)silu; }
+void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) { (void)x; (void)n; (void)shift; *sum = 0; *sumsq = 0; }
+#endif

@@ -1,0 +1,309 @@
+// Element-wise, norm, attention, resampling, embedding and conversion kernels: fast vs scalar twins and
+// values from PyTorch.
+//
+// The PyTorch reference values below were printed by (regenerate with the same script):
+//   /tmp/venv/bin/python -c "import torch, torch.nn.functional as F; from glide_text2im.nn import timestep_embedding
+//   x=torch.arange(15,dtype=torch.float32).reshape(1,1,3,5)*0.37-1.2
+//   print(F.interpolate(x,(7,4),mode='bilinear',align_corners=False).flatten().tolist())
+//   print(timestep_embedding(torch.tensor([0.,1.5,999.]),7).flatten().tolist())
+//   print(F.gelu(torch.tensor([1.0,-3.0,0.5,-0.7])).tolist())"
+import XCTest
+@testable import Kernels
+
+/// Tolerances of the element-wise kernels.
+enum OpTolerance {
+    /// Vectorized exp/erf polynomials vs libm (absolute, on values of order 1).
+    static let transcendental: Float = 2e-6
+    /// Norms: vectorized sums vs scalar (relative to max output).
+    static let norm: Float = 1e-5
+    /// Against PyTorch printed values (absolute).
+    static let torch: Float = 2e-6
+}
+
+final class ActivationTests: XCTestCase {
+    func testGeluMatchesTorchAndScalar() {
+        let x: [Float] = [1.0, -3.0, 0.5, -0.7]
+        let expected: [Float] = [0.8413447141647339, -0.004049867391586304, 0.3457311987876892, -0.1693745106458664]
+        var y = [Float](repeating: 0, count: 4), ys = y
+        gelu(x, &y, count: 4)
+        geluScalar(x, &ys, count: 4)
+        for i in 0..<4 {
+            XCTAssertEqual(y[i], expected[i], accuracy: OpTolerance.torch)
+            XCTAssertEqual(ys[i], expected[i], accuracy: OpTolerance.torch)
+        }
+        var rng = TestRNG(seed: 1)
+        let big = rng.floats(1003, scale: 8)
+        var f = [Float](repeating: 0, count: big.count), s = f
+        gelu(big, &f, count: big.count); geluScalar(big, &s, count: big.count)
+        for i in 0..<big.count { XCTAssertEqual(f[i], s[i], accuracy: OpTolerance.transcendental * max(1, abs(s[i]))) }
+    }
+
+    func testSiluFastMatchesScalar() {
+        var rng = TestRNG(seed: 2)
+        var x = rng.floats(1001, scale: 20)
+        x[0] = -100; x[1] = 100; x[2] = 0
+        var f = [Float](repeating: 0, count: x.count), s = f
+        silu(x, &f, count: x.count); siluScalar(x, &s, count: x.count)
+        for i in 0..<x.count { XCTAssertEqual(f[i], s[i], accuracy: OpTolerance.transcendental * max(1, abs(s[i])), "\(x[i])") }
+        // in place
+        var inPlace = x
+        inPlace.withUnsafeMutableBufferPointer { silu($0.baseAddress!, $0.baseAddress!, count: $0.count) }
+        XCTAssertEqual(inPlace, f)
+    }
+
+    func testSoftmaxFastMatchesScalarAndMasks() {
+        var rng = TestRNG(seed: 3)
+        for cols in [1, 7, 8, 33, 1152] {
+            let x = rng.floats(3 * cols, scale: 10)
+            var f = x, s = x
+            softmaxRows(&f, rows: 3, cols: cols)
+            softmaxRowsScalar(&s, rows: 3, cols: cols)
+            XCTAssertLessThanOrEqual(relativeError(f, s), OpTolerance.transcendental, "cols \(cols)")
+            for r in 0..<3 { XCTAssertEqual(f[(r * cols)..<((r + 1) * cols)].reduce(0, +), 1, accuracy: 1e-5) }
+        }
+        var masked: [Float] = [1, -.infinity, 2, -.infinity, 0.5, 3, -.infinity, -.infinity, 1]
+        softmaxRows(&masked, rows: 1, cols: 9)
+        XCTAssertEqual(masked[1], 0); XCTAssertEqual(masked[3], 0)
+        XCTAssertEqual(masked.reduce(0, +), 1, accuracy: 1e-6)
+    }
+}
+
+final class NormTests: XCTestCase {
+    func naiveGroupNorm(_ x: [Float], batch: Int, channels: Int, spatial: Int, gamma: [Float], beta: [Float]) -> [Float] {
+        var y = x
+        let cpg = channels / 32
+        for n in 0..<batch {
+            for g in 0..<32 {
+                let base = (n * channels + g * cpg) * spatial
+                let vals = x[base..<(base + cpg * spatial)].map(Double.init)
+                let mean = vals.reduce(0, +) / Double(vals.count)
+                let variance = vals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(vals.count)
+                for i in 0..<(cpg * spatial) {
+                    let c = g * cpg + i / spatial
+                    y[base + i] = Float((Double(x[base + i]) - mean) / (variance + 1e-5).squareRoot()) * gamma[c] + beta[c]
+                }
+            }
+        }
+        return y
+    }
+
+    func testGroupNormVariants() {
+        var rng = TestRNG(seed: 4)
+        let (batch, channels, spatial) = (2, 64, 37)
+        let x = rng.floats(batch * channels * spatial, scale: 3).map { $0 + 0.5 }
+        let gamma = rng.floats(channels), beta = rng.floats(channels)
+        let scale = rng.floats(batch * channels), shift = rng.floats(batch * channels)
+        let naive = naiveGroupNorm(x, batch: batch, channels: channels, spatial: spatial, gamma: gamma, beta: beta)
+        for useScaleShift in [false, true] {
+            for useSilu in [false, true] {
+                var f = [Float](repeating: 0, count: x.count), s = f
+                scale.withUnsafeBufferPointer { sc in shift.withUnsafeBufferPointer { sh in
+                    let scp = useScaleShift ? sc.baseAddress : nil, shp = useScaleShift ? sh.baseAddress : nil
+                    groupNorm(input: x, output: &f, batch: batch, channels: channels, spatial: spatial,
+                              gamma: gamma, beta: beta, scale: scp, shift: shp, silu: useSilu)
+                    groupNormScalar(input: x, output: &s, batch: batch, channels: channels, spatial: spatial,
+                                    gamma: gamma, beta: beta, scale: scp, shift: shp, silu: useSilu)
+                } }
+                XCTAssertLessThanOrEqual(relativeError(f, s), OpTolerance.norm, "ss=\(useScaleShift) silu=\(useSilu)")
+                var expected = naive
+                for i in 0..<expected.count {
+                    let n = i / (channels * spatial), c = (i / spatial) % channels
+                    if useScaleShift { expected[i] = expected[i] * (1 + scale[n * channels + c]) + shift[n * channels + c] }
+                    if useSilu { expected[i] = expected[i] / (1 + expf(-expected[i])) }
+                }
+                XCTAssertLessThanOrEqual(relativeError(s, expected), OpTolerance.norm, "naive ss=\(useScaleShift) silu=\(useSilu)")
+            }
+        }
+        // in place equals out of place
+        var inPlace = x
+        inPlace.withUnsafeMutableBufferPointer { p in
+            groupNorm(input: p.baseAddress!, output: p.baseAddress!, batch: batch, channels: channels, spatial: spatial,
+                      gamma: gamma, beta: beta)
+        }
+        var outOfPlace = [Float](repeating: 0, count: x.count)
+        groupNorm(input: x, output: &outOfPlace, batch: batch, channels: channels, spatial: spatial, gamma: gamma, beta: beta)
+        XCTAssertEqual(inPlace, outOfPlace)
+    }
+
+    func testLayerNorm() {
+        var rng = TestRNG(seed: 5)
+        let (rows, width) = (5, 19)
+        let x = rng.floats(rows * width, scale: 4), g = rng.floats(width), b = rng.floats(width)
+        var y = [Float](repeating: 0, count: x.count)
+        layerNorm(input: x, output: &y, rows: rows, width: width, gamma: g, beta: b)
+        for r in 0..<rows {
+            let row = x[(r * width)..<((r + 1) * width)]
+            let mean = row.reduce(0, +) / Float(width)
+            let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(width)
+            for i in 0..<width {
+                let e = (x[r * width + i] - mean) / (variance + 1e-5).squareRoot() * g[i] + b[i]
+                XCTAssertEqual(y[r * width + i], e, accuracy: 1e-5)
+            }
+        }
+    }
+}
+
+final class AttentionTests: XCTestCase {
+    /// UNet layout: qkv [H*3*C, T], encoder kv [H*2*C, S]; output [H*C, T].
+    func runUNetLayout(heads: Int, c: Int, t: Int, s: Int, fast: Bool, withBias: Bool, seed: UInt64) -> [Float] {
+        var rng = TestRNG(seed: seed)
+        let qkv = rng.floats(heads * 3 * c * t, scale: 2)
+        let ekv = rng.floats(heads * 2 * c * max(s, 1), scale: 2)
+        let bias = rng.floats(heads * t * (s + t))
+        var out = [Float](repeating: 0, count: heads * c * t)
+        qkv.withUnsafeBufferPointer { qp in ekv.withUnsafeBufferPointer { ep in bias.withUnsafeBufferPointer { bp in
+            out.withUnsafeMutableBufferPointer { op in
+                let base = qp.baseAddress!
+                let q = AttentionOperand(base, headStride: 3 * c * t, tokenStride: 1, channelStride: t)
+                let k = AttentionOperand(base + c * t, headStride: 3 * c * t, tokenStride: 1, channelStride: t)
+                let v = AttentionOperand(base + 2 * c * t, headStride: 3 * c * t, tokenStride: 1, channelStride: t)
+                let ek = AttentionOperand(ep.baseAddress!, headStride: 2 * c * s, tokenStride: 1, channelStride: s)
+                let ev = AttentionOperand(ep.baseAddress! + c * s, headStride: 2 * c * s, tokenStride: 1, channelStride: s)
+                let o = AttentionOutput(op.baseAddress!, headStride: c * t, tokenStride: 1, channelStride: t)
+                let scale = 1 / Float(c).squareRoot().squareRoot()
+                let b = withBias ? bp.baseAddress : nil
+                if fast {
+                    attention(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                              encoderCount: s, encoderKey: s > 0 ? ek : nil, encoderValue: s > 0 ? ev : nil,
+                              bias: b, biasHeadStride: t * (s + t), qkScale: scale, output: o)
+                } else {
+                    attentionScalar(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                                    encoderCount: s, encoderKey: s > 0 ? ek : nil, encoderValue: s > 0 ? ev : nil,
+                                    bias: b, biasHeadStride: t * (s + t), qkScale: scale, output: o)
+                }
+            }
+        } } }
+        return out
+    }
+
+    func testAttentionFastMatchesScalar() {
+        for (heads, c, t, s, bias) in [(2, 8, 5, 0, false), (3, 16, 150, 7, true), (1, 64, 130, 0, false), (2, 5, 9, 3, true)] {
+            let f = runUNetLayout(heads: heads, c: c, t: t, s: s, fast: true, withBias: bias, seed: 9)
+            let r = runUNetLayout(heads: heads, c: c, t: t, s: s, fast: false, withBias: bias, seed: 9)
+            XCTAssertLessThanOrEqual(relativeError(f, r), 1e-5, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+        }
+    }
+
+    func testAttentionScalarMatchesFormula() {
+        // Token-major layout (text transformer), 1 head, encoder keys first.
+        let (t, c, s) = (3, 2, 2)
+        var rng = TestRNG(seed: 10)
+        let qkv = rng.floats(t * 3 * c), ekv = rng.floats(s * 2 * c)
+        var out = [Float](repeating: 0, count: t * c)
+        let scale: Float = 0.7
+        qkv.withUnsafeBufferPointer { qp in ekv.withUnsafeBufferPointer { ep in out.withUnsafeMutableBufferPointer { op in
+            let b = qp.baseAddress!
+            attentionScalar(heads: 1, headDim: c, queryCount: t, keyCount: t,
+                            query: AttentionOperand(b, headStride: 0, tokenStride: 3 * c, channelStride: 1),
+                            key: AttentionOperand(b + c, headStride: 0, tokenStride: 3 * c, channelStride: 1),
+                            value: AttentionOperand(b + 2 * c, headStride: 0, tokenStride: 3 * c, channelStride: 1),
+                            encoderCount: s,
+                            encoderKey: AttentionOperand(ep.baseAddress!, headStride: 0, tokenStride: 2 * c, channelStride: 1),
+                            encoderValue: AttentionOperand(ep.baseAddress! + c, headStride: 0, tokenStride: 2 * c, channelStride: 1),
+                            qkScale: scale, output: AttentionOutput(op.baseAddress!, headStride: 0, tokenStride: c, channelStride: 1))
+        } } }
+        // keys: encoder first
+        var keys: [[Float]] = [], values: [[Float]] = []
+        for i in 0..<s { keys.append(Array(ekv[(i * 2 * c)..<(i * 2 * c + c)])); values.append(Array(ekv[(i * 2 * c + c)..<(i * 2 * c + 2 * c)])) }
+        for i in 0..<t { keys.append(Array(qkv[(i * 3 * c + c)..<(i * 3 * c + 2 * c)])); values.append(Array(qkv[(i * 3 * c + 2 * c)..<(i * 3 * c + 3 * c)])) }
+        for i in 0..<t {
+            let q = Array(qkv[(i * 3 * c)..<(i * 3 * c + c)])
+            let logits = keys.map { k in zip(q, k).map { $0 * scale * $1 * scale }.reduce(0, +) }
+            let m = logits.max()!
+            let e = logits.map { expf($0 - m) }
+            let z = e.reduce(0, +)
+            for j in 0..<c {
+                let expected = zip(e, values).map { $0 / z * $1[j] }.reduce(0, +)
+                XCTAssertEqual(out[i * c + j], expected, accuracy: 1e-5)
+            }
+        }
+    }
+}
+
+final class ResampleTests: XCTestCase {
+    func testBilinearMatchesTorch() {
+        let x = (0..<15).map { Float($0) * 0.37 - 1.2 }
+        let expected: [Float] = [-1.1537501, -0.69125, -0.22875, 0.23375, -0.8894643, -0.4269643, 0.0355357, 0.4980357,
+                                 -0.0966071, 0.3658929, 0.8283929, 1.2908928, 0.69625, 1.1587501, 1.62125, 2.0837498,
+                                 1.4891073, 1.9516072, 2.4141071, 2.8766072, 2.2819645, 2.7444644, 3.2069645, 3.6694646,
+                                 2.5462499, 3.0087502, 3.4712498, 3.9337502]
+        var y = [Float](repeating: 0, count: 28)
+        resizeBilinear(x, &y, planes: 1, inHeight: 3, inWidth: 5, outHeight: 7, outWidth: 4)
+        for i in 0..<28 { XCTAssertEqual(y[i], expected[i], accuracy: 1e-6) }
+    }
+
+    func testPoolAndNearestUpsample() {
+        let x: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]   // 2 planes 2x5 -> pool 1x2
+        var p = [Float](repeating: 0, count: 4)
+        avgPool2x2(x, &p, planes: 2, height: 2, width: 5)
+        XCTAssertEqual(p, [4.5, 6.5, 14.5, 16.5])
+        var u = [Float](repeating: 0, count: 16)
+        upsampleNearest2x([1, 2, 3, 4], &u, planes: 1, height: 2, width: 2)
+        XCTAssertEqual(u, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
+    }
+
+    func testTimestepEmbeddingMatchesTorch() {
+        let expected: [Float] = [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.07073719799518585, 0.9975772500038147,
+                                 0.9999947547912598, 0.9974949955940247, 0.06956759840250015, 0.003231646493077278, 0.0,
+                                 0.9996498227119446, -0.7286733388900757, -0.549264669418335, -0.02646075189113617,
+                                 0.684861421585083, 0.8356484770774841, 0.0]
+        var y = [Float](repeating: 0, count: 21)
+        timestepEmbedding([0, 1.5, 999], count: 3, dim: 7, output: &y)
+        for i in 0..<21 { XCTAssertEqual(y[i], expected[i], accuracy: 2e-5, "index \(i)") }
+    }
+}
+
+final class ConversionTests: XCTestCase {
+    func testHalfRoundingCases() {
+        XCTAssertEqual(f32ToF16(1.0), 0x3C00)
+        XCTAssertEqual(f32ToF16(65504), 0x7BFF)
+        XCTAssertEqual(f32ToF16(65520), 0x7C00)                       // rounds to infinity
+        XCTAssertEqual(f32ToF16(1 + 1.0 / 2048), 0x3C00)               // tie -> even
+        XCTAssertEqual(f32ToF16(1 + 3.0 / 2048), 0x3C02)               // tie -> even (up)
+        XCTAssertEqual(f32ToF16(Float(bitPattern: 0x3380_0000)), 0x0001)   // 2^-24 smallest subnormal
+        XCTAssertEqual(f32ToF16(Float(bitPattern: 0x3300_0000)), 0x0000)   // 2^-25 tie -> 0
+        XCTAssertEqual(f32ToF16(-0.0), 0x8000)
+        XCTAssertTrue(f16ToF32(f32ToF16(.nan)).isNaN)
+        XCTAssertEqual(f32ToBF16(1.0), 0x3F80)
+        XCTAssertEqual(f32ToBF16(Float(bitPattern: 0x3F80_8000)), 0x3F80)  // tie -> even
+        XCTAssertEqual(f32ToBF16(Float(bitPattern: 0x3F81_8000)), 0x3F82)  // tie -> even (up)
+        XCTAssertTrue(bf16ToF32(f32ToBF16(.nan)).isNaN)
+    }
+
+    func testF16CMatchesScalarOnAllHalfsAndRandomFloats() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "no F16C on this CPU")
+        let halfs = (0...0xFFFF).map { UInt16($0) }
+        var a = [Float](repeating: 0, count: halfs.count), b = a
+        convertF16ToF32(halfs, &a, count: halfs.count)
+        convertF16ToF32Scalar(halfs, &b, count: halfs.count)
+        for i in 0..<halfs.count where !(a[i].isNaN && b[i].isNaN) {
+            XCTAssertEqual(a[i].bitPattern, b[i].bitPattern, "half \(i)")
+        }
+        var rng = TestRNG(seed: 12)
+        let floats: [Float] = (0..<200_003).map { i in
+            let bits = UInt32(truncatingIfNeeded: rng.next())
+            // mostly in and around the half range, incl. subnormals and overflow
+            return Float(bitPattern: (bits & 0x8FFF_FFFF) | (i % 3 == 0 ? 0x3000_0000 : 0x3800_0000))
+        }
+        var h1 = [UInt16](repeating: 0, count: floats.count), h2 = h1
+        convertF32ToF16(floats, &h1, count: floats.count)
+        convertF32ToF16Scalar(floats, &h2, count: floats.count)
+        XCTAssertEqual(h1, h2)
+    }
+
+    func testInt8RoundTrip() {
+        var rng = TestRNG(seed: 13)
+        let (rows, cols) = (7, 33)
+        var x = rng.floats(rows * cols, scale: 3)
+        for c in 0..<cols { x[2 * cols + c] = 0 }                      // an all-zero row
+        var q = [Int8](repeating: 0, count: x.count), s = [Float](repeating: 0, count: rows)
+        quantizeRowsInt8(x, rows: rows, cols: cols, quantized: &q, scales: &s)
+        var back = [Float](repeating: 0, count: x.count)
+        dequantizeRowsInt8(q, scales: s, rows: rows, cols: cols, output: &back)
+        XCTAssertEqual(s[2], 0)
+        for r in 0..<rows {
+            XCTAssertEqual(q[(r * cols)..<((r + 1) * cols)].map { abs(Int($0)) }.max()!, r == 2 ? 0 : 127)
+            for c in 0..<cols { XCTAssertLessThanOrEqual(abs(back[r * cols + c] - x[r * cols + c]), s[r] / 2 * 1.0001) }
+        }
+    }
+}
