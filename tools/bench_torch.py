@@ -3,6 +3,9 @@
 
 Usage:
     /tmp/venv/bin/python tools/bench_torch.py [--json] [--threads 2] [--dtypes f32,bf16] [--skip-upsampler]
+    /tmp/venv/bin/python tools/bench_torch.py --compare ours.json [--torch-json torch.json]
+        (ours.json from `glide bench kernels --json`; prints a side-by-side Markdown table with ratios to
+         PyTorch f32; without --torch-json PyTorch is timed now)
 
 FLOPs = 2*M*N*K (convolution: 2*N*C_out*H_out*W_out*C_in*k*k). Timing: one warm-up run, then the best of
 repeated runs within --seconds. bf16 runs the op with bf16 weights AND bf16 activations (PyTorch's CPU
@@ -59,18 +62,67 @@ def make_fn(case, dtype):
     return (lambda: F.conv1d(x, w3, b)), flops
 
 
+CLOCK = time.perf_counter
+
+
 def time_fn(fn, seconds):
     with torch.inference_mode():
         fn()
         best = float("inf")
-        start = time.perf_counter()
+        start = CLOCK()
         runs = 0
-        while time.perf_counter() - start < seconds or runs < 2:
-            t0 = time.perf_counter()
+        while CLOCK() - start < seconds or runs < 2:
+            t0 = CLOCK()
             fn()
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, CLOCK() - t0)
             runs += 1
     return best
+
+
+def run_all(args):
+    dtypes = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+    records = []
+    for case in cases(args.skip_upsampler):
+        if args.filter and args.filter not in case["label"]:
+            continue
+        for name in args.dtypes.split(","):
+            fn, flops = make_fn(case, dtypes[name.strip()])
+            secs = time_fn(fn, args.seconds)
+            records.append(dict(op=case["op"], dtype=name.strip(), label=case["label"], shape=case["shape"],
+                                gflops=round(flops / secs / 1e9, 2), seconds=round(secs, 6)))
+    return records
+
+
+def compare(args):
+    with open(args.compare) as f:
+        ours = json.load(f)
+    if args.torch_json:
+        with open(args.torch_json) as f:
+            theirs = json.load(f)
+    else:
+        theirs = run_all(args)
+    peak = next((r["gflops"] for r in ours if r["op"] == "fma_peak"), None)
+    torch_f32 = {r["label"]: r["gflops"] for r in theirs if r["dtype"] == "f32"}
+    torch_bf16 = {r["label"]: r["gflops"] for r in theirs if r["dtype"] == "bf16"}
+    by_label = {}
+    for r in ours:
+        if r["op"] == "fma_peak":
+            continue
+        by_label.setdefault(r["label"], {})[r["dtype"]] = r["gflops"]
+    if peak:
+        print(f"FMA peak measured in our run: {peak:.1f} GFLOP/s (all threads)\n")
+    cols = ["f32", "f16", "bf16", "int8"]
+    print("| shape | " + " | ".join(f"ours {c}" for c in cols) + " | torch f32 | " +
+          ("torch bf16 | " if torch_bf16 else "") + " | ".join(f"{c}/torch" for c in cols) + " | ours f32 % peak |")
+    print("|---" * (2 + 2 * len(cols) + (2 if torch_bf16 else 1)) + "|")
+    for label, d in by_label.items():
+        t = torch_f32.get(label)
+        cells = [f"{d[c]:.1f}" if c in d else "-" for c in cols]
+        ratios = [f"{d[c] / t:.2f}x" if (c in d and t) else "-" for c in cols]
+        tb = [f"{torch_bf16[label]:.1f}" if label in torch_bf16 else "-"] if torch_bf16 else []
+        pk = f"{100 * d['f32'] / peak:.0f}%" if (peak and "f32" in d) else "-"
+        print(f"| {label} | " + " | ".join(cells) + f" | {t if t is not None else '-'} | " + "".join(x + " | " for x in tb)
+              + " | ".join(ratios) + f" | {pk} |")
 
 
 def main():
@@ -81,8 +133,20 @@ def main():
     ap.add_argument("--filter", default=None)
     ap.add_argument("--seconds", type=float, default=0.3)
     ap.add_argument("--skip-upsampler", action="store_true")
+    ap.add_argument("--compare", metavar="OURS_JSON", help="print a table comparing with `glide bench kernels --json` output")
+    ap.add_argument("--torch-json", metavar="TORCH_JSON", help="with --compare: use these PyTorch results instead of timing")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time with the calling thread's CPU time (requires --threads 1); insensitive to other load")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        if args.threads != 1:
+            ap.error("--cpu-time needs --threads 1")
+        global CLOCK
+        CLOCK = time.thread_time
+    if args.compare:
+        compare(args)
+        return
     dtypes = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
     records = []
     if not args.json:

@@ -166,6 +166,53 @@ def run_variant(out_dir, name, options, seed, activations=False):
     print(f"{name}: {n_params} params, out {tuple(out.shape)} scale {out.abs().max().item():.3f}")
 
 
+TINY_CLIP = dict(
+    logit_scale=100.0, beta_schedule="squaredcos_cap_v2", n_timesteps=1000, image_size=8, patch_size=2,
+    n_vocab=50, max_text_len=10, n_embd=16, n_head_state_text=16, n_head_text=2, n_xf_blocks_text=2,
+    n_head_state_image=16, n_head_image=2, n_xf_blocks_image=2,
+)
+
+
+def run_clip(out_dir, seed=50):
+    """Tiny CLIP text and image encoders (glide_text2im.clip.encoders), forward outputs (not normalised)."""
+    from glide_text2im.clip.encoders import ImageEncoder, TextEncoder
+
+    c = TINY_CLIP
+    cpu = th.device("cpu")
+    encoders = {
+        "clip_text": TextEncoder(n_bpe_vocab=c["n_vocab"], max_text_len=c["max_text_len"], n_embd=c["n_embd"],
+                                 n_head=c["n_head_text"], n_xf_blocks=c["n_xf_blocks_text"],
+                                 n_head_state=c["n_head_state_text"], device=cpu),
+        "clip_image": ImageEncoder(image_size=c["image_size"], patch_size=c["patch_size"], n_embd=c["n_embd"],
+                                   n_head=c["n_head_image"], n_xf_blocks=c["n_xf_blocks_image"],
+                                   n_head_state=c["n_head_state_image"], n_timestep=c["n_timesteps"], device=cpu),
+    }
+    for i, (name, enc) in enumerate(encoders.items()):
+        d = os.path.join(out_dir, name)
+        os.makedirs(d, exist_ok=True)
+        enc.eval()
+        perturb(enc, seed + i)
+        th.save(enc.state_dict(), os.path.join(d, "model.pt"))
+        with open(os.path.join(d, "options.json"), "w") as f:
+            json.dump(c, f, indent=1, sort_keys=True)
+        g = th.Generator().manual_seed(seed + 10 + i)
+        with th.no_grad():
+            if name == "clip_text":
+                tokens = th.randint(0, c["n_vocab"], (2, c["max_text_len"]), generator=g)
+                lens = th.tensor([4, c["max_text_len"]])
+                out = enc(tokens, lens)
+                save(d, "tokens", tokens.numpy())
+                save(d, "text_len", lens.numpy())
+            else:
+                image = (th.rand(2, 3, c["image_size"], c["image_size"], generator=g) * 2 - 1 + 1) * 127.5
+                t = th.tensor([3, 999])
+                out = enc(image, t)
+                save(d, "image", image.numpy())
+                save(d, "timesteps", t.numpy())
+        save(d, "out", out.numpy())
+        print(f"{name}: {sum(p.numel() for p in enc.parameters())} params, out {tuple(out.shape)}")
+
+
 def run_fullsize(ckpt, out_dir, seed=1234):
     os.makedirs(out_dir, exist_ok=True)
     options = dict(mc.model_and_diffusion_defaults(), use_fp16=False)
@@ -195,13 +242,17 @@ def main():
     ap.add_argument("--fullsize", help="full-size base checkpoint (.pt) to run")
     ap.add_argument("--fullsize-out", default="/tmp/glide-goldens/base-forward")
     ap.add_argument("--skip-tiny", action="store_true")
+    ap.add_argument("--clip-only", action="store_true", help="only the tiny CLIP encoders")
     args = ap.parse_args()
     th.manual_seed(0)
-    if not args.skip_tiny:
+    if args.clip_only:
+        run_clip(args.out)
+    elif not args.skip_tiny:
         run_variant(args.out, "tiny_base", TINY_BASE, seed=10, activations=True)
         run_variant(args.out, "tiny_super_res", TINY_SUPER_RES, seed=20)
         run_variant(args.out, "tiny_inpaint", TINY_INPAINT, seed=30)
         run_variant(args.out, "tiny_super_res_inpaint", TINY_SUPER_RES_INPAINT, seed=40)
+        run_clip(args.out)
     if args.fullsize:
         run_fullsize(args.fullsize, args.fullsize_out)
 

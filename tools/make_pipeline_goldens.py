@@ -21,12 +21,12 @@ notebooks/inpaint.ipynb for inpainting) with tiny perturbed models and replayed 
 Also written (used by the end-to-end and CLI tests, which sample with our own RNG and check the kept region):
   tokenizer/encoder.json.gz, tokenizer/vocab.bpe.gz   a GPT-2-format BPE vocabulary: the 256 byte symbols,
                          a few merges and <|endoftext|> (n_vocab 264), so the real tokenizer code runs on a tiny model
-  e2e_base_inpaint/      InpaintText2ImUNet, image_size 64 in its options, 2 levels, attention at ds 2, xf 32
-  e2e_upsample_inpaint/  SuperResInpaintText2ImUnet, image_size 256, 4 levels, attention at ds 8 (32x32 at 256)
-  e2e_upsample/          SuperResText2ImUNet, same layout as e2e_upsample_inpaint
+  e2e_base_inpaint/      InpaintText2ImUNet, 64x64, channel_mult 1,1,1,1, attention at 8x8, xf width 32
+  e2e_upsample_inpaint/  SuperResInpaintText2ImUnet, 256x256, channel_mult 1,1,1,1,1,1, attention at 8x8
+  e2e_upsample/          SuperResText2ImUNet, a small 8 -> 32 upsampler (channel_mult 1,1,1) for `glide upsample`
+  (all three: 32 channels, additive timestep conditioning and conv resampling, the smallest layouts)
   (model.pt stored as float16 to keep the repository small; the goldens use exactly those f16 values in f32;
-   options.json holds the create_model options plus n_vocab. The 256 models are built with the reference
-   classes directly because create_model insists on 6 levels at 256.)
+   options.json holds the create_model options plus n_vocab.)
 
 Per case folder: inputs (tokens.npy int64, mask.npy bool, low_res.npy raw before quantization,
 inpaint_image.npy unmasked source, inpaint_mask.npy), start.npy (x_T BEFORE the upsample_temp scaling, first
@@ -53,11 +53,6 @@ from PIL import Image
 import glide_text2im.model_creation as mc
 from glide_text2im.gaussian_diffusion import get_named_beta_schedule
 from glide_text2im.respace import SpacedDiffusion, space_timesteps
-from glide_text2im.text2im_model import (
-    InpaintText2ImUNet,
-    SuperResInpaintText2ImUnet,
-    SuperResText2ImUNet,
-)
 from glide_text2im.tokenizer.bpe import Encoder, bytes_to_unicode
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -122,40 +117,30 @@ def perturb(model, seed):
 
 E2E_BASE = dict(
     mc.model_and_diffusion_defaults(),
-    image_size=64, num_channels=32, num_res_blocks=1, channel_mult="1,1", attention_resolutions="32",
+    image_size=64, num_channels=32, num_res_blocks=1, channel_mult="1,1,1,1", attention_resolutions="8",
     num_heads=1, num_head_channels=16, num_heads_upsample=-1, dropout=0.0, text_ctx=16,
     xf_width=32, xf_layers=1, xf_heads=2, use_fp16=False, inpaint=True,
+    use_scale_shift_norm=False, resblock_updown=False,
 )
-E2E_UP = dict(
+E2E_UP_INPAINT = dict(
     mc.model_and_diffusion_defaults_upsampler(),
-    image_size=256, num_channels=32, num_res_blocks=1, channel_mult="1,1,1,1", attention_resolutions="32",
+    image_size=256, num_channels=32, num_res_blocks=1, channel_mult="1,1,1,1,1,1", attention_resolutions="8",
     num_heads=1, num_head_channels=16, num_heads_upsample=-1, dropout=0.0, text_ctx=16,
-    xf_width=32, xf_layers=1, xf_heads=2, use_fp16=False,
+    xf_width=32, xf_layers=1, xf_heads=2, use_fp16=False, use_scale_shift_norm=False, resblock_updown=False,
+    inpaint=True,
 )
-E2E_UP_INPAINT = dict(E2E_UP, inpaint=True)
+E2E_UP = dict(E2E_UP_INPAINT, image_size=32, channel_mult="1,1,1", inpaint=False)
 
 
 def build(options, tokenizer):
-    """The reference class create_model would pick, built directly (create_model's assert ties the level count
-    to image_size; ours are shallower)."""
-    mult = tuple(int(m) for m in options["channel_mult"].split(","))
-    ds = tuple(options["image_size"] // int(r) for r in options["attention_resolutions"].split(","))
-    if options["inpaint"] and options["super_res"]:
-        cls = SuperResInpaintText2ImUnet
-    elif options["inpaint"]:
-        cls = InpaintText2ImUNet
-    else:
-        cls = SuperResText2ImUNet
-    model = cls(
-        text_ctx=options["text_ctx"], xf_width=options["xf_width"], xf_layers=options["xf_layers"],
-        xf_heads=options["xf_heads"], xf_final_ln=options["xf_final_ln"], tokenizer=tokenizer,
-        xf_padding=options["xf_padding"], in_channels=3, model_channels=options["num_channels"],
-        out_channels=6, num_res_blocks=options["num_res_blocks"], attention_resolutions=ds,
-        dropout=options["dropout"], channel_mult=mult, use_fp16=False, num_heads=options["num_heads"],
-        num_head_channels=options["num_head_channels"], num_heads_upsample=options["num_heads_upsample"],
-        use_scale_shift_norm=options["use_scale_shift_norm"], resblock_updown=options["resblock_updown"],
-        cache_text_emb=False,
-    )
+    """create_model with our small tokenizer standing in for the released one."""
+    saved = mc.get_encoder
+    mc.get_encoder = lambda: tokenizer
+    try:
+        keys = mc.create_model.__code__.co_varnames[: mc.create_model.__code__.co_argcount]
+        model = mc.create_model(**{k: options[k] for k in keys})
+    finally:
+        mc.get_encoder = saved
     model.eval()
     return model
 

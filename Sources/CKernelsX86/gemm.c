@@ -12,9 +12,15 @@
 
 #define MR 6
 #define NR 16
+#ifndef KC
 #define KC 256
+#endif
+#ifndef MC
 #define MC 144
+#endif
+#ifndef NC
 #define NC 2048
+#endif
 #define TGT __attribute__((target("avx2,fma,f16c")))
 
 // ---------------------------------------------------------------- packing A (weights)
@@ -137,9 +143,9 @@ TGT static void pack_b_f32(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdi
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i wv = _mm256_set1_epi32(W);
     int c = (int)(k0 / kk), r = (int)(k0 % kk);
+    int ky = r / ks, kx = r % ks;
+    const float *plane = d->x + (ptrdiff_t)c * H * W;
     for (int k = 0; k < kc; k++) {
-        int ky = r / ks, kx = r % ks;
-        const float *plane = d->x + (ptrdiff_t)c * H * W;
         float *o = dst + k * NR;
         for (int s = 0; s < 2; s++) {
             int j0 = s * 8;
@@ -148,6 +154,7 @@ TGT static void pack_b_f32(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdi
                 if (iy < 0 || iy >= H) { _mm256_store_ps(o + j0, _mm256_setzero_ps()); continue; }
                 int ix = ix0[j0] + kx;
                 const float *src = plane + (ptrdiff_t)iy * W + ix;
+                _mm_prefetch((const char *)(src + 16), _MM_HINT_T0);   // the next panel's columns
                 if (ix >= 0 && ix + 8 <= W) {
                     _mm256_store_ps(o + j0, _mm256_loadu_ps(src));
                 } else {
@@ -163,7 +170,7 @@ TGT static void pack_b_f32(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdi
                 }
             }
         }
-        if (++r == kk) { r = 0; c++; }
+        if (++kx == ks) { kx = 0; if (++ky == ks) { ky = 0; plane += (ptrdiff_t)H * W; } }
     }
 }
 
@@ -247,6 +254,27 @@ TGT static inline void kernel_f32(int kc, const float *a, const float *b, __m256
     c[6] = c30; c[7] = c31; c[8] = c40; c[9] = c41; c[10] = c50; c[11] = c51;
 }
 
+// Same as kernel_f32 but A is read straight from 6 weight rows (f32 weights, no packing): used when the
+// column range is short and packing A could not be amortized. Same FMA order as kernel_f32.
+TGT static inline void kernel_f32_rows(int kc, const float *const rows[MR], const float *b, __m256 c[2 * MR]) {
+    const float *a0p = rows[0], *a1p = rows[1], *a2p = rows[2], *a3p = rows[3], *a4p = rows[4], *a5p = rows[5];
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __m256 a0 = _mm256_broadcast_ss(a0p + k); c00 = _mm256_fmadd_ps(a0, b0, c00); c01 = _mm256_fmadd_ps(a0, b1, c01);
+        __m256 a1 = _mm256_broadcast_ss(a1p + k); c10 = _mm256_fmadd_ps(a1, b0, c10); c11 = _mm256_fmadd_ps(a1, b1, c11);
+        __m256 a2 = _mm256_broadcast_ss(a2p + k); c20 = _mm256_fmadd_ps(a2, b0, c20); c21 = _mm256_fmadd_ps(a2, b1, c21);
+        __m256 a3 = _mm256_broadcast_ss(a3p + k); c30 = _mm256_fmadd_ps(a3, b0, c30); c31 = _mm256_fmadd_ps(a3, b1, c31);
+        __m256 a4 = _mm256_broadcast_ss(a4p + k); c40 = _mm256_fmadd_ps(a4, b0, c40); c41 = _mm256_fmadd_ps(a4, b1, c41);
+        __m256 a5 = _mm256_broadcast_ss(a5p + k); c50 = _mm256_fmadd_ps(a5, b0, c50); c51 = _mm256_fmadd_ps(a5, b1, c51);
+        b += NR;
+    }
+    c[0] = c00; c[1] = c01; c[2] = c10; c[3] = c11; c[4] = c20; c[5] = c21;
+    c[6] = c30; c[7] = c31; c[8] = c40; c[9] = c41; c[10] = c50; c[11] = c51;
+}
+
 // int16 pairs: a[(p) * MR*2 + r*2 + {0,1}], b[p * NR*2 + j*2 + {0,1}]; result scaled to f32:
 // c = acc * wscale[r] * bscale[j].
 TGT static inline void kernel_i16(int kp, const int16_t *a, const int16_t *b, const float *wscale,
@@ -282,8 +310,35 @@ static void *aligned(size_t bytes) {
     return p;
 }
 
+static size_t elem_size(int dtype) { return dtype == GLIDE_W_F32 ? 4 : dtype == GLIDE_W_INT8 ? 1 : 2; }
+
 TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
     if (m1 <= m0 || n1 <= n0) return 0;
+    if (d->y_cs != 1 && d->src_kind == GLIDE_SRC_STRIDED && d->K > 0) {
+        // Output with m contiguous (token-major linear layers): compute the block into a dense [m][n] stage,
+        // then transpose it into y. Writing 16 columns that are 4-8 KB apart straight from the register tile
+        // thrashes L1 sets and halves the speed.
+        ptrdiff_t mm = m1 - m0, nn = n1 - n0;
+        float *stage = aligned(sizeof(float) * mm * nn);
+        if (!stage) return -1;
+        glide_gemm_desc s2 = *d;
+        s2.M = mm; s2.N = nn;
+        s2.w = (const char *)d->w + (size_t)m0 * d->ldw * elem_size(d->w_dtype);
+        if (d->w_scales) s2.w_scales = d->w_scales + m0;
+        if (d->bias) s2.bias = d->bias + m0;
+        s2.x = d->x + n0 * d->x_cs;
+        s2.y = stage; s2.y_rs = nn; s2.y_cs = 1; s2.accumulate = 0;
+        int rc = glide_gemm_avx2(&s2, 0, mm, 0, nn);
+        if (rc == 0) {
+            for (ptrdiff_t n = 0; n < nn; n++) {
+                float *y = d->y + (n0 + n) * d->y_cs + m0 * d->y_rs;
+                if (d->accumulate) for (ptrdiff_t m = 0; m < mm; m++) y[m * d->y_rs] += stage[m * nn + n];
+                else for (ptrdiff_t m = 0; m < mm; m++) y[m * d->y_rs] = stage[m * nn + n];
+            }
+        }
+        free(stage);
+        return rc;
+    }
     const ptrdiff_t K = d->K;
     const int quant = d->w_dtype == GLIDE_W_INT8;
     if (K == 0) {   // y = bias (or unchanged + bias)
@@ -311,6 +366,9 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
         return -1;
     }
     __m256 c[2 * MR];
+    // f32 weights with few columns: read A rows directly instead of packing them.
+    const int direct = d->w_dtype == GLIDE_W_F32 && (n1 - n0) <= 8 * NR;
+    static const float zeros[KC] __attribute__((aligned(64)));
     for (ptrdiff_t jc = n0; jc < n1; jc += NC) {
         ptrdiff_t nc = n1 - jc < NC ? n1 - jc : NC;
         int np = (int)((nc + NR - 1) / NR);
@@ -334,7 +392,9 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
                 for (int ip = 0; ip < mp; ip++) {
                     ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                     int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
-                    if (quant) {
+                    if (direct) {
+                        continue;
+                    } else if (quant) {
                         pack_a_i16(d, m, mr, pc, kc, aq + (ptrdiff_t)ip * kp * MR * 2);
                         for (int r = 0; r < MR; r++) wscale[ip * MR + r] = r < mr ? d->w_scales[m + r] : 0.f;
                     } else {
@@ -355,7 +415,12 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
                         if (quant)
                             kernel_i16(kp, aq + (ptrdiff_t)ip * kp * MR * 2, bq + (ptrdiff_t)jp * kp * NR * 2,
                                        wscale + ip * MR, bscale + jp * NR, c);
-                        else
+                        else if (direct) {
+                            const float *rows[MR];
+                            for (int r = 0; r < MR; r++)
+                                rows[r] = r < mr ? (const float *)d->w + (m + r) * d->ldw + pc : zeros;
+                            kernel_f32_rows(kc, rows, bpack + (ptrdiff_t)jp * KC * NR, c);
+                        } else
                             kernel_f32(kc, apack + (ptrdiff_t)ip * KC * MR, bpack + (ptrdiff_t)jp * KC * NR, c);
                         store_tile(d, c, m, mr, n, nr, first);
                     }

@@ -3,6 +3,7 @@ import Glibc
 
 /// The element types a `torch.save` checkpoint can hold here.
 public enum TorchDType: String, Sendable, CaseIterable, Equatable {
+    /// Raw values are torch's names without the `torch.` prefix.
     case float32, float16, bfloat16, float64, int64, int32, int16, int8, uint8, bool
 
     /// Bytes per element.
@@ -34,7 +35,10 @@ public enum TorchDType: String, Sendable, CaseIterable, Equatable {
 
 /// Whether the file was a zip archive (torch >= 1.6 default) or the older legacy pickle stream.
 public enum ArchiveFormat: String, Sendable, Equatable {
-    case zip, legacy
+    /// A zip archive: `<prefix>/data.pkl` plus one `<prefix>/data/<key>` entry per storage.
+    case zip
+    /// Consecutive pickles (magic, protocol 1001, sys_info, object, storage keys) followed by raw storages.
+    case legacy
 }
 
 /// One named tensor of a checkpoint. `storageBytes` is a zero-copy view of the whole storage the
@@ -43,7 +47,9 @@ public enum ArchiveFormat: String, Sendable, Equatable {
 public struct CheckpointTensor: @unchecked Sendable {
     /// The state-dict key, or a dotted path for tensors found outside the state dict.
     public let name: String
+    /// Element type (the storage's type).
     public let dtype: TorchDType
+    /// Sizes per dimension; empty for a 0-d tensor.
     public let shape: [Int]
     /// Strides in elements, as torch records them.
     public let strides: [Int]

@@ -32,8 +32,9 @@ public final class TorchCheckpoint: @unchecked Sendable {
     public let zipEntries: [ZipEntryInfo]
     /// Size of the file in bytes.
     public let fileSize: Int
-    /// Distinct storages and their total bytes (shared storages counted once).
+    /// Number of distinct storages (shared storages counted once).
     public let storageCount: Int
+    /// Total bytes of the distinct storages.
     public let storageByteCount: Int
 
     private let region: ByteRegion
@@ -324,6 +325,7 @@ public final class TorchCheckpoint: @unchecked Sendable {
 /// (for tools, tests and fuzzing). Tensors cannot be materialised without an archive; they appear as
 /// `.tensor(path)` named by where they sit.
 public enum PickleDecoder {
+    /// Runs the pickle in `bytes` up to its STOP and returns the value, or throws the refusal.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws -> PickleValue {
         let objects = TorchObjects(legacy: false)
         let arena = BoxArena()

@@ -10,7 +10,9 @@ public struct ZipEntryInfo: Sendable, Equatable {
     public let method: Int
     /// CRC-32 of the uncompressed bytes; 0 means "not computed" and is not checked.
     public let crc32: UInt32
+    /// Bytes of the entry's data in the file.
     public let compressedSize: Int
+    /// Bytes after inflating (equal to `compressedSize` when stored).
     public let uncompressedSize: Int
     /// Offset of the entry's data in the file (after its local header).
     public let dataOffset: Int

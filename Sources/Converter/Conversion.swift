@@ -59,14 +59,19 @@ public func convertCheckpoint(source: String, destination: String, options: Conv
     let dir = ckpt.archivePrefix.map { $0.isEmpty ? "" : $0 + "/" } ?? ""
     let storedEntries = ckpt.zipEntries.filter { $0.method == 0 && $0.crc32 != 0 && $0.name.hasPrefix(dir + "data/") }
         .map { (name: $0.name, offset: $0.dataOffset, size: $0.uncompressedSize, crc: $0.crc32) }
-    let (sha, size) = try hashFile(source, checking: storedEntries, progress: options.progress)
+    // This runs on a second thread while the tensors are converted; the digest is filled in at the end.
+    let hasher = BackgroundHasher(path: source, checking: storedEntries)
+    let size = ckpt.fileSize
 
-    var provenance: [String: JSONValue] = [
-        "converter": .string(converterVersion),
-        "source": .object(["name": .string((source as NSString).lastPathComponent), "size": .int(size),
-                           "sha256": .string(sha), "format": .string(ckpt.format.rawValue)]),
-    ]
-    if let prefix = ckpt.archivePrefix, !prefix.isEmpty { provenance["archive_prefix"] = .string(prefix) }
+    let provenance: (String) -> JSONValue = { sha in
+        var p: [String: JSONValue] = [
+            "converter": .string(converterVersion),
+            "source": .object(["name": .string((source as NSString).lastPathComponent), "size": .int(size),
+                               "sha256": .string(sha), "format": .string(ckpt.format.rawValue)]),
+        ]
+        if let prefix = ckpt.archivePrefix, !prefix.isEmpty { p["archive_prefix"] = .string(prefix) }
+        return .object(p)
+    }
 
     var modelJSON: [String: JSONValue] = [
         "model": .string(description.model),
@@ -76,8 +81,8 @@ public func convertCheckpoint(source: String, destination: String, options: Conv
     if let kind = description.tokenizerKind {
         modelJSON["tokenizer"] = .object(["kind": .string(kind), "files": .array(embedded.map { .string($0.name) })])
     }
-    return try writeGLW(tensors: tensors, destination: destination, modelJSON: modelJSON, provenance: .object(provenance),
-                        embedded: embedded, model: description.model, sourceSHA: sha, sourceBytes: size,
+    return try writeGLW(tensors: tensors, destination: destination, modelJSON: modelJSON, provenance: provenance,
+                        hasher: hasher, embedded: embedded, model: description.model, sourceBytes: size,
                         options: options, warnings: &warnings)
 }
 
@@ -88,19 +93,23 @@ public func requantize(source: String, destination: String, options: ConversionO
     let file = try WeightFile(path: source, verifyChecksums: false)
     var warnings: [String] = []
     func warn(_ s: String) { warnings.append(s); options.warn(s) }
-    let (sha, size) = try hashFile(source, checking: [], progress: options.progress)
     try file.verifyChecksums()   // never requantize damaged bytes
+    let hasher = BackgroundHasher(path: source, checking: [])
+    let size = file.fileSize
 
     let old = (try? JSONValue.parse(file.metadataJSON)) ?? .object([:])
     var modelJSON: [String: JSONValue] = [:]
     for key in ["model", "tokenizer"] { if let v = old[key] { modelJSON[key] = v } }
     modelJSON["hyperparameters"] = .object(file.hyperparameters.mapValues(\.json))   // json-c keeps 100.0 a double
-    var provenance: [String: JSONValue] = [
-        "converter": .string(converterVersion),
-        "source": .object(["name": .string((source as NSString).lastPathComponent), "size": .int(size),
-                           "sha256": .string(sha), "format": .string("glw")]),
-    ]
-    if let p = old["provenance"] { provenance["derived_from"] = p }
+    let provenance: (String) -> JSONValue = { sha in
+        var p: [String: JSONValue] = [
+            "converter": .string(converterVersion),
+            "source": .object(["name": .string((source as NSString).lastPathComponent), "size": .int(size),
+                               "sha256": .string(sha), "format": .string("glw")]),
+        ]
+        if let d = old["provenance"] { p["derived_from"] = d }
+        return .object(p)
+    }
 
     let lossy = file.tensors.filter { t in
         let rule = QuantizationPolicy.rule(name: t.name, shape: t.shape, isFloat: SourceElement(t.dtype).isFloat)
@@ -113,8 +122,8 @@ public func requantize(source: String, destination: String, options: ConversionO
     }
     let embedded = file.embeddedFiles.map { (name: String($0.name.dropFirst(GLWLayout.tokenizerPrefix.count)), bytes: Array($0.bytes)) }
     return try writeGLW(tensors: SourceTensor.all(from: file), destination: destination, modelJSON: modelJSON,
-                        provenance: .object(provenance), embedded: embedded,
-                        model: file.modelName ?? "tensors", sourceSHA: sha, sourceBytes: size, options: options, warnings: &warnings)
+                        provenance: provenance, hasher: hasher, embedded: embedded,
+                        model: file.modelName ?? "tensors", sourceBytes: size, options: options, warnings: &warnings)
 }
 
 private func precisionRank(_ t: WeightDType) -> Int {
@@ -198,10 +207,34 @@ func hashFile(_ path: String, checking ranges: [(name: String, offset: Int, size
     return (sha.finalizeHex(), pos)
 }
 
+/// Runs `hashFile` on its own thread (the conversion runs meanwhile); `wait()` returns the digest or rethrows.
+final class BackgroundHasher: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<String, Error> = .success("")
+    private var finished = false
+
+    init(path: String, checking ranges: [(name: String, offset: Int, size: Int, crc: UInt32)]) {
+        let thread = Thread { [self] in
+            result = Result { try hashFile(path, checking: ranges, progress: nil).0 }
+            done.signal()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Blocks until the hash is done (repeatable).
+    func wait() throws -> String {
+        if !finished { done.wait(); finished = true }
+        return try result.get()
+    }
+}
+
 /// Plans, writes and commits the output file.
-private func writeGLW(tensors: [SourceTensor], destination: String, modelJSON: [String: JSONValue], provenance: JSONValue,
-                      embedded: [(name: String, bytes: [UInt8])], model: String, sourceSHA: String, sourceBytes: Int,
+private func writeGLW(tensors: [SourceTensor], destination: String, modelJSON: [String: JSONValue],
+                      provenance: (String) -> JSONValue, hasher: BackgroundHasher,
+                      embedded: [(name: String, bytes: [UInt8])], model: String, sourceBytes: Int,
                       options: ConversionOptions, warnings: inout [String]) throws -> ConversionSummary {
+    defer { _ = try? hasher.wait() }
     guard [.f32, .f16, .bf16, .int8].contains(options.target) else {
         throw ConverterError.unsupportedTargetType(options.target.description)
     }
@@ -227,25 +260,34 @@ private func writeGLW(tensors: [SourceTensor], destination: String, modelJSON: [
 
     var meta = modelJSON
     meta["format"] = .string("glw")
-    meta["provenance"] = provenance
     meta["quantization"] = .object(["requested": .string(options.target.description), "policy": .string(QuantizationPolicy.name),
                                     "rules": QuantizationPolicy.rulesJSON, "tensors": .object(perTensor)])
+    func metadata(sha: String) -> String {
+        var m = meta
+        m["provenance"] = provenance(sha)
+        return JSONValue.object(m).encoded
+    }
+    // Planned with a placeholder digest of the same length; the real one is written by finish().
     let writer = try WeightFileWriter(destination: destination, overwrite: options.overwrite,
-                                      metadataJSON: JSONValue.object(meta).encoded, entries: plans, alignment: options.alignment)
+                                      metadataJSON: metadata(sha: String(repeating: "0", count: 64)), entries: plans,
+                                      alignment: options.alignment)
     let streamer = TensorStreamer(writer: writer)
+    var sha = ""
     do {
         for (i, t) in tensors.enumerated() {
             try streamer.stream(t, as: stored[i]) { options.progress?("writing", writer.bytesWritten, writer.totalBytes) }
         }
         for f in embedded { try f.bytes.withUnsafeBytes { try writer.write($0) } }
-        try writer.finish()
+        sha = try hasher.wait()
+        try writer.finish(metadataJSON: metadata(sha: sha))
     } catch {
         writer.abort()
+        _ = try hasher.wait()   // a damaged source explains a failure better than its symptom
         throw error
     }
     options.progress?("writing", writer.totalBytes, writer.totalBytes)
     return ConversionSummary(model: model, tensorCount: tensors.count, sourceBytes: sourceBytes, outputBytes: writer.totalBytes,
-                             storedTypes: counts, warnings: warnings, sourceSHA256: sourceSHA)
+                             storedTypes: counts, warnings: warnings, sourceSHA256: sha)
 }
 
 /// Converts tensors chunk by chunk into the writer, holding at most a few MiB and dropping source pages after use.

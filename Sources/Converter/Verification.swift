@@ -168,6 +168,7 @@ private func compare(_ t: WeightTensor, _ s: SourceTensor) throws -> TensorCompa
                 }
             }
             releasePages(v, byteOffset: start * s.element.byteWidth, count: m * s.element.byteWidth)
+            releasePages(stored, byteOffset: start * t.dtype.byteWidth, count: m * t.dtype.byteWidth)
             start += m
         }
     }

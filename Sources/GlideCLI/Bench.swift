@@ -10,7 +10,7 @@ import Kernels
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks.",
-        subcommands: [BenchKernels.self]
+        subcommands: [BenchKernels.self, BenchStep.self, BenchSample.self]
     )
 }
 
@@ -45,29 +45,34 @@ struct BenchKernels: ParsableCommand {
     @Flag(help: "Skip the heavy upsampler 256x256 convolution.")
     var skipUpsampler = false
 
+    @Flag(help: "Time with the thread's CPU time instead of wall time (requires --threads 1); insensitive to other load.")
+    var cpuTime = false
+
     @Option(help: "int8 GEMM activation quantization bound (127 = int8 x int8, 32767 = int8 x int16).")
     var int8ActivationMax: Int = 127
 
     mutating func run() throws {
         if let threads { KernelSettings.threadCount = threads }
+        if cpuTime && KernelSettings.threadCount != 1 { throw ValidationError("--cpu-time needs --threads 1") }
         KernelSettings.int8ActivationMax = int8ActivationMax
         let dtypeList = dtypes.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         for d in dtypeList where !["f32", "f16", "bf16", "int8"].contains(d) {
             throw ValidationError("unknown dtype '\(d)' (use f32, f16, bf16, int8)")
         }
         let threadCount = KernelSettings.threadCount
-        let peak = measurePeak(threads: threadCount)
+        let peak = cpuTime ? measureFMAPeakGFLOPS(seconds: 0.3, cpuTime: true) : measurePeak(threads: threadCount)
         var records: [BenchRecord] = []
         records.append(BenchRecord(op: "fma_peak", dtype: "f32", label: "fma peak", shape: [("threads", threadCount)],
                                    gflops: peak, peakFraction: 1, seconds: 0))
         if !json {
-            print("path \(KernelSettings.activePath), threads \(threadCount), FMA peak \(fmt(peak)) GFLOP/s")
+            print("path \(KernelSettings.activePath), threads \(threadCount), FMA peak \(fmt(peak)) GFLOP/s"
+                  + (cpuTime ? " (thread CPU time)" : ""))
             print("op       dtype  shape                               GFLOP/s  of peak")
         }
         for c in BenchCase.all(skipUpsampler: skipUpsampler) {
             if let filter, !c.label.contains(filter) { continue }
             for dtype in dtypeList {
-                let (gflops, secs) = c.run(dtype: dtype, seconds: seconds)
+                let (gflops, secs) = c.run(dtype: dtype, seconds: seconds, cpuTime: cpuTime)
                 let r = BenchRecord(op: c.op, dtype: dtype, label: c.label, shape: c.shape, gflops: gflops,
                                     peakFraction: peak > 0 ? gflops / peak : 0, seconds: secs)
                 records.append(r)
@@ -163,7 +168,8 @@ struct BenchCase {
     }
 
     /// Times the case; returns (GFLOP/s, seconds per run).
-    func run(dtype: String, seconds: Double) -> (Double, Double) {
+    func run(dtype: String, seconds: Double, cpuTime: Bool = false) -> (Double, Double) {
+        let clock = cpuTime ? threadCPUSeconds : monotonicSeconds
         let (m, k): (Int, Int)
         switch kind {
         case .conv(let g): (m, k) = (g.outChannels, g.reductionLength)
@@ -218,13 +224,13 @@ struct BenchCase {
                     once()   // warm-up
                     var runs = 0
                     var best = Double.infinity
-                    let start = monotonicSeconds()
+                    let start = clock()
                     repeat {
-                        let t0 = monotonicSeconds()
+                        let t0 = clock()
                         once()
-                        best = min(best, monotonicSeconds() - t0)
+                        best = min(best, clock() - t0)
                         runs += 1
-                    } while monotonicSeconds() - start < seconds || runs < 2
+                    } while clock() - start < seconds || runs < 2
                     return (flops / best / 1e9, best)
                 }
             }

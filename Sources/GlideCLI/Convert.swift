@@ -89,7 +89,11 @@ func printToStderr(_ s: String) {
 
 /// Prints `glide <command>: <error>` on one line and exits with status 1.
 func failCommand(_ command: String, _ error: Error) -> Never {
-    printToStderr("glide \(command): \(error)")
+    var note = ""
+    if case WeightFormatError.io(_, let op, _) = error, op == "write" || op == "fsync" || op == "close" {
+        note = " (nothing was written: the partial output was removed)"
+    }
+    printToStderr("glide \(command): \(error)\(note)")
     Foundation.exit(1)
 }
 

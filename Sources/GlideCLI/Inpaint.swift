@@ -1,6 +1,198 @@
+// `glide inpaint`: repaint part of a photo from a prompt, as notebooks/inpaint.ipynb does it
+// (the library call is InpaintPipeline.run).
 import ArgumentParser
+import Foundation
+import GlideModel
+import Imaging
+import Kernels
+import NumpyIO
+import WeightFormat
 
+/// `glide inpaint "PROMPT" --image PHOTO (--mask MASK | --keep-rect x,y,w,h) --model base_inpaint.glw`.
 struct Inpaint: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Repaint part of an image from a text prompt (not yet implemented)")
-    func run() throws { throw ValidationError("not yet implemented") }
+    static let configuration = CommandConfiguration(
+        abstract: "Repaint part of an image from a text prompt with the GLIDE inpainting models.",
+        discussion: """
+        The mask says what to keep: in a mask image, WHITE (light, grey >= 128) pixels keep the photo and \
+        BLACK (dark) pixels are repainted (--invert-mask swaps this). The mask image is converted to grey and \
+        resized to 64x64 with nearest-neighbour, like the photo (which is resized with Pillow's bicubic filter, \
+        EXIF orientation applied). Instead of a mask image, --keep-rect x,y,w,h keeps one rectangle given in \
+        the 64x64 grid and repaints the rest: --keep-rect 0,0,64,20 is the notebook's mask (top 20 rows kept).
+
+        Recipe (notebooks/inpaint.ipynb): the base inpainting model samples 64x64 with 100 DDPM steps and \
+        classifier-free guidance 5.0; after every step's x0 prediction the kept region is forced back to the \
+        photo. With --upsampler, the inpainting upsampler then makes 256x256 (fast27 respacing, DDPM, start \
+        noise x0.997), with the mask upsampled by nearest-neighbour and the same forcing. The kept region of \
+        the output is exactly the resized photo.
+
+        Get and convert the released models with:
+          glide download base-inpaint upsample-inpaint --tokenizer -o models
+          glide convert models/base-inpaint.pt -o base_inpaint.glw --type int8 --tokenizer models/vocab
+          glide convert models/upsample-inpaint.pt -o upsample_inpaint.glw --type int8 --tokenizer models/vocab
+          glide inpaint "a corgi in a field" --image grass.png --keep-rect 0,0,64,20 \\
+              --model base_inpaint.glw --upsampler upsample_inpaint.glw -o corgi.png
+        """
+    )
+
+    @Argument(help: "The text prompt for the repainted region, e.g. \"a corgi in a field\".")
+    var prompt: String
+
+    @Option(help: ArgumentHelp("The photo (PNG or JPEG, any size).", valueName: "photo"))
+    var image: String
+
+    @Option(help: ArgumentHelp("Mask image: white keeps the photo, black is repainted.", valueName: "mask.png"))
+    var mask: String?
+
+    @Option(help: ArgumentHelp("Keep only this rectangle of the 64x64 grid (x,y,w,h); instead of --mask.",
+                               valueName: "x,y,w,h"))
+    var keepRect: String?
+
+    @Flag(help: "Mask image: black keeps the photo and white is repainted.")
+    var invertMask = false
+
+    @Option(help: ArgumentHelp("The converted base inpainting model (.glw, from base-inpaint.pt).", valueName: "file.glw"))
+    var model: String?
+
+    @Option(help: ArgumentHelp("The converted inpainting upsampler (.glw, from upsample-inpaint.pt) for a 256x256 result.",
+                               valueName: "file.glw"))
+    var upsampler: String?
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("PNG to write (256x256 with --upsampler, else 64x64).",
+                                                                      valueName: "out.png"))
+    var output: String = "inpainted.png"
+
+    @Option(help: ArgumentHelp("Also write the 64x64 stage's image when upsampling.", valueName: "file.png"))
+    var saveLowRes: String?
+
+    @Option(help: "Classifier-free guidance scale of the base stage.")
+    var guidance: Float = 5.0
+
+    @Option(help: ArgumentHelp("Base stage steps as a respacing string (100, ddim50, fast27, 10,10,10).", valueName: "spec"))
+    var steps: String = "100"
+
+    @Option(help: ArgumentHelp("Upsampler steps as a respacing string.", valueName: "spec"))
+    var upsampleSteps: String = "fast27"
+
+    @Option(help: "Start-noise scale of the upsampler (the notebook's upsample_temp).")
+    var temperature: Float = StageSettings.notebookUpsampleTemperature
+
+    @Option(help: "Seed of the Gaussian noise (default: random, printed).")
+    var seed: UInt64?
+
+    @Option(help: "Worker threads (default: GLIDE_THREADS or all cores).")
+    var threads: Int?
+
+    @Option(help: ArgumentHelp("Folder with the GPT-2 tokenizer files for models without an embedded tokenizer.",
+                               valueName: "dir"))
+    var vocab: String?
+
+    @Flag(help: "No progress bar or messages except errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard model != nil else {
+            throw ValidationError("--model is required: a converted base inpainting model, e.g. "
+                                  + "`glide download base-inpaint -o models && glide convert models/base-inpaint.pt -o base_inpaint.glw`")
+        }
+        switch (mask, keepRect) {
+        case (nil, nil): throw ValidationError("give --mask MASK.png (white keeps) or --keep-rect x,y,w,h")
+        case (.some, .some): throw ValidationError("give either --mask or --keep-rect, not both")
+        default: break
+        }
+        if let keepRect { _ = try Inpaint.parseRect(keepRect) }
+        if invertMask && mask == nil { throw ValidationError("--invert-mask applies to --mask only") }
+        guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number") }
+        guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be a positive number") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// "x,y,w,h" -> four integers, w and h positive.
+    static func parseRect(_ text: String) throws -> (x: Int, y: Int, w: Int, h: Int) {
+        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 4, parts.allSatisfy({ $0 != nil }), parts[2]! > 0, parts[3]! > 0 else {
+            throw ValidationError("--keep-rect expects x,y,w,h (integers, w and h positive), got '\(text)'")
+        }
+        return (parts[0]!, parts[1]!, parts[2]!, parts[3]!)
+    }
+
+    func run() throws {
+        if let threads { KernelSettings.threadCount = threads }
+        let baseFile = try WeightFile(path: model!)
+        let base = try Text2ImUNet(file: baseFile)
+        guard base.options.inpaint, !base.options.superRes else {
+            throw EditCommandError("\(model!) is not a base inpainting model (\(base.options.referenceClassName)); "
+                                   + "convert base-inpaint.pt for --model")
+        }
+        var up: Text2ImUNet? = nil
+        if let upsampler {
+            let u = try Text2ImUNet(path: upsampler)
+            guard u.options.inpaint, u.options.superRes else {
+                throw EditCommandError("\(upsampler) is not an inpainting upsampler (\(u.options.referenceClassName)); "
+                                       + "convert upsample-inpaint.pt for --upsampler")
+            }
+            up = u
+        }
+        var pipeline = try InpaintPipeline(base: base, upsampler: up)
+        pipeline.baseSettings.respacing = steps
+        pipeline.baseSettings.guidanceScale = guidance
+        pipeline.upsampleSettings.respacing = upsampleSteps
+        pipeline.upsampleSettings.startNoiseScale = temperature
+        let tokenizer = try editTokenizer(file: baseFile, vocab: vocab)
+
+        // The notebook's read_image at both sizes, and the 64x64 mask (1 = keep).
+        let lowSize = base.options.imageSize, highSize = up?.options.imageSize ?? 0
+        let photo = try readImage(path: image)
+        let sourceLow = FloatTensor(shape: [1, 3, lowSize, lowSize], values: try referenceImageTensor(photo, size: lowSize))
+        let sourceHigh = up == nil ? nil
+            : FloatTensor(shape: [1, 3, highSize, highSize], values: try referenceImageTensor(photo, size: highSize))
+        let maskValues: [Float]
+        if let mask {
+            maskValues = try maskFromImage(try readImage(path: mask), width: lowSize, height: lowSize,
+                                           keep: invertMask ? .black : .white)
+        } else {
+            let r = try Inpaint.parseRect(keepRect!)
+            maskValues = keepRectMask(width: lowSize, height: lowSize, x: r.x, y: r.y, w: r.w, h: r.h)
+        }
+        let kept = maskValues.reduce(0, +)
+        if kept == 0 && !quiet { editMessage("warning: the mask keeps nothing; the whole image is repainted") }
+        if kept == Float(maskValues.count) && !quiet { editMessage("warning: the mask keeps everything; nothing is repainted") }
+        let maskTensor = FloatTensor(shape: [1, 1, lowSize, lowSize], values: maskValues)
+
+        let total = try pipeline.totalSteps()
+        let seedValue = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        let bar = SampleProgressBar(total: total, enabled: !quiet && isatty(STDERR_FILENO) != 0)
+        if !quiet {
+            let stages = up == nil ? "\(lowSize)x\(lowSize)" : "\(lowSize)x\(lowSize) then \(highSize)x\(highSize)"
+            editMessage("inpainting \(image) (\(Int(kept)) of \(maskValues.count) pixels kept) at \(stages): "
+                        + "\(total) steps, guidance \(guidance), seed \(seedValue)")
+        }
+        let started = monotonicSeconds()
+        let result = try pipeline.run(prompt: prompt, tokenizer: tokenizer, sourceLow: sourceLow, sourceHigh: sourceHigh,
+                                      mask: maskTensor, seed: seedValue,
+                                      progress: { bar.update(completed: $0.completed) })
+        bar.finish()
+
+        var written: [String] = []
+        let lowImage = try tensorToImage(result.lowRes.values, height: lowSize, width: lowSize)
+        if let high = result.upsampled {
+            try writePNG(try tensorToImage(high.values, height: highSize, width: highSize), path: output)
+            written.append("\(output) (\(highSize)x\(highSize))")
+            if let saveLowRes {
+                try writePNG(lowImage, path: saveLowRes)
+                written.append("\(saveLowRes) (\(lowSize)x\(lowSize))")
+            }
+        } else {
+            try writePNG(lowImage, path: output)
+            written.append("\(output) (\(lowSize)x\(lowSize))")
+            if let saveLowRes, saveLowRes != output {
+                try writePNG(lowImage, path: saveLowRes)
+                written.append("\(saveLowRes) (\(lowSize)x\(lowSize))")
+            }
+        }
+        if !quiet {
+            let elapsed = monotonicSeconds() - started
+            editMessage(String(format: "done in %.1f s (%.2f s/step)", elapsed, elapsed / Double(total)))
+            for w in written { print("wrote \(w)") }
+        }
+    }
 }

@@ -34,9 +34,7 @@ struct Inspect: ParsableCommand {
         case .torch:
             try inspectTorchCheckpoint(path: file, json: json, verify: verify)
         case .glw:
-            // TODO(.glw): the format helper replaces this line with `try inspectGLW(path: file, json: json)`,
-            // defined in Sources/GlideCLI/InspectGLW.swift.
-            fail("\(file): not a torch checkpoint (it is a .glw file; .glw inspection is not wired in yet)")
+            try inspectGLW(path: file, json: json)   // Sources/GlideCLI/InspectGLW.swift
         case .unknown(let head):
             fail("\(file): not a torch checkpoint or .glw file (starts with \(head))")
         }

@@ -1,6 +1,132 @@
+// `glide upsample`: a user's image to 256x256 with the GLIDE upsampler, as the second half of
+// notebooks/text2im.ipynb does it (the library call is UpsampleStage.run).
 import ArgumentParser
+import Foundation
+import GlideModel
+import Imaging
+import Kernels
+import NumpyIO
+import WeightFormat
 
+/// `glide upsample IMAGE "PROMPT" --upsampler upsample.glw`.
 struct Upsample: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Upsample an image 64 to 256 with the upsampler model (not yet implemented)")
-    func run() throws { throw ValidationError("not yet implemented") }
+    static let configuration = CommandConfiguration(
+        abstract: "Upsample an image (64x64 -> 256x256) with a GLIDE upsampler model and a text prompt.",
+        discussion: """
+        The image (PNG or JPEG, any size; EXIF orientation applied) is first resized to the upsampler's \
+        low resolution (image_size / 4: 64x64 for the released model) with Pillow's bicubic filter, as \
+        the reference's read_image does, then upsampled with the notebook's recipe (notebooks/text2im.ipynb): \
+        low-res snapped to 8-bit levels, fast27 respacing with DDIM, no classifier-free guidance, start noise \
+        scaled by --temperature 0.997. The prompt should describe the image.
+
+        Get and convert the released upsampler with:
+          glide download upsample --tokenizer -o models
+          glide convert models/upsample.pt -o upsample.glw --type int8 --tokenizer models/vocab
+          glide upsample corgi64.png "an oil painting of a corgi" --upsampler upsample.glw -o corgi256.png
+        """
+    )
+
+    @Argument(help: "The image to upsample (PNG or JPEG).")
+    var image: String
+
+    @Argument(help: "A text prompt describing the image.")
+    var prompt: String
+
+    @Option(help: ArgumentHelp("A converted upsampler model (.glw), e.g. from upsample.pt.", valueName: "file.glw"))
+    var upsampler: String
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("PNG to write.", valueName: "out.png"))
+    var output: String = "upsampled.png"
+
+    @Option(help: ArgumentHelp("Sampling steps as a respacing string (fast27, 50, ddim25, ...).", valueName: "spec"))
+    var steps: String = "fast27"
+
+    @Option(help: ArgumentHelp("Sampler: ddim (the notebook's, deterministic) or ddpm.", valueName: "ddim|ddpm"))
+    var sampler: String = "ddim"
+
+    @Option(help: "Start-noise scale (the notebook's upsample_temp; 1.0 is sharper but can be grainy).")
+    var temperature: Float = StageSettings.notebookUpsampleTemperature
+
+    @Option(help: "Seed of the Gaussian noise (default: random, printed).")
+    var seed: UInt64?
+
+    @Option(help: "Worker threads (default: GLIDE_THREADS or all cores).")
+    var threads: Int?
+
+    @Option(help: ArgumentHelp("Folder with the GPT-2 tokenizer files for a model without an embedded tokenizer.",
+                               valueName: "dir"))
+    var vocab: String?
+
+    @Option(help: ArgumentHelp("Also write the result as float32 .npy [1, 3, S, S] in [-1, 1].", valueName: "file.npy"))
+    var npyOut: String?
+
+    @Flag(help: "No progress bar or messages except errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("--sampler must be ddim or ddpm, not '\(sampler)'") }
+        guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be a positive number") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { KernelSettings.threadCount = threads }
+        let file = try WeightFile(path: upsampler)
+        let model = try Text2ImUNet(file: file)
+        let o = model.options
+        guard o.superRes else { throw EditCommandError("\(upsampler) is not an upsampling model (super_res is false)") }
+        if o.inpaint { throw EditCommandError("\(upsampler) is an inpainting upsampler; use `glide inpaint --upsampler`") }
+        let tokenizer = try editTokenizer(file: file, vocab: vocab)
+
+        let lowSize = max(1, o.imageSize / 4)
+        let picture = try readImage(path: image)
+        let lowRes = FloatTensor(shape: [1, 3, lowSize, lowSize], values: try referenceImageTensor(picture, size: lowSize))
+
+        var settings = StageSettings.notebook(for: o)
+        settings.respacing = steps
+        settings.sampler = SamplerKind(rawValue: sampler)!
+        settings.startNoiseScale = temperature
+        let total = try GaussianDiffusion(schedule: NoiseSchedule(name: o.noiseSchedule), steps: o.diffusionSteps,
+                                          respacing: steps).steps
+        let seedValue = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        let bar = SampleProgressBar(total: total, enabled: !quiet && isatty(STDERR_FILENO) != 0)
+        if !quiet {
+            editMessage("upsampling \(image) (\(picture.width)x\(picture.height) -> \(lowSize)x\(lowSize) -> "
+                        + "\(o.imageSize)x\(o.imageSize)) with \(upsampler): \(total) \(sampler) steps, seed \(seedValue)")
+        }
+        let started = monotonicSeconds()
+        let out = try UpsampleStage.run(model: model, lowRes: lowRes, prompt: prompt, tokenizer: tokenizer,
+                                        settings: settings, noise: SamplingNoise(seed: seedValue),
+                                        progress: { bar.update(completed: $0.completed) })
+        bar.finish()
+        let size = o.imageSize
+        try writePNG(try tensorToImage(out.values, height: size, width: size), path: output)
+        if let npyOut { try Npy.write(try NpyArray(float32: out.values, shape: out.shape), path: npyOut) }
+        if !quiet {
+            let elapsed = monotonicSeconds() - started
+            editMessage(String(format: "done in %.1f s (%.2f s/step)", elapsed, elapsed / Double(total)))
+            print("wrote \(output) (\(size)x\(size))")
+            if let npyOut { print("wrote \(npyOut) (float32 [1, 3, \(size), \(size)])") }
+        }
+    }
+}
+
+/// A one-line failure of `glide upsample` / `glide inpaint`.
+struct EditCommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// The GPT-2 tokenizer from `--vocab`, or embedded in the model file.
+func editTokenizer(file: WeightFile, vocab: String?) throws -> GlideTokenizer {
+    if let vocab { return try GlideTokenizer(directory: vocab) }
+    guard !file.tokenizerFiles.isEmpty else {
+        throw EditCommandError("\(file.path) has no embedded GPT-2 tokenizer; pass --vocab DIR (the folder holding "
+                               + "encoder.json.gz and vocab.bpe.gz, e.g. from `glide download --tokenizer`)")
+    }
+    return try GlideTokenizer(files: file.tokenizerFiles)
+}
+
+func editMessage(_ line: String) {
+    FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
 }

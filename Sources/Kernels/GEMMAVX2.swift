@@ -73,13 +73,15 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
 }
 
 /// Measures this machine's f32 FMA peak in GFLOP/s on one thread (12 independent 8-wide FMA chains).
-public func measureFMAPeakGFLOPS(seconds: Double = 0.2) -> Double {
+/// With `cpuTime` the thread's CPU time is used instead of wall time (insensitive to other processes).
+public func measureFMAPeakGFLOPS(seconds: Double = 0.2, cpuTime: Bool = false) -> Double {
     guard KernelSettings.hasAVX2FMA else { return 0 }
+    let clock = cpuTime ? threadCPUSeconds : monotonicSeconds
     var iterations = 1_000_000
     while true {
-        let t0 = monotonicSeconds()
+        let t0 = clock()
         _ = glide_fma_peak_probe(iterations)
-        let dt = monotonicSeconds() - t0
+        let dt = clock() - t0
         if dt >= seconds { return Double(iterations) * 12 * 16 / dt / 1e9 }
         iterations = Int(Double(iterations) * min(10, max(1.5, seconds * 1.2 / max(dt, 1e-6))))
     }

@@ -314,9 +314,9 @@ public final class WeightFileWriter {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw WeightFormatError.io(path: temporaryPath, operation: "write", errno: errno)
+                throw WeightFormatError.io(path: destination, operation: "write", errno: errno)
             }
-            if n == 0 { throw WeightFormatError.io(path: temporaryPath, operation: "write", errno: ENOSPC) }
+            if n == 0 { throw WeightFormatError.io(path: destination, operation: "write", errno: ENOSPC) }
             done += n
         }
     }

@@ -139,6 +139,13 @@ final class PickleMachineTests: XCTestCase {
         }
     }
 
+    func testBigIntegersRenderInDecimal() throws {
+        XCTAssertEqual(PickleValue.bigInt([0, 0, 0, 0x40, 0xEA, 0xED, 0x74, 0x46, 0xD0, 0x9C, 0x2C, 0x9F, 0x0C]).description,
+                       "1000000000000000000000000000000")
+        XCTAssertEqual(PickleValue.bigInt([0, 0, 0xF0, 0x9C, 0xD2, 0xA1, 0x38, 0x94, 0xFA]).description, "-100000000000000000000")
+        XCTAssertEqual(try decode("L-123456789012345678901234567890L\n.").description, "-123456789012345678901234567890")
+    }
+
     func testCannotOpen() {
         XCTAssertThrowsError(try TorchCheckpoint(path: "/nonexistent/x.pt")) {
             guard case .cannotOpen(path: "/nonexistent/x.pt", _)? = $0 as? CheckpointError else { return XCTFail("\($0)") }

@@ -201,6 +201,55 @@ final class NetworkTests: XCTestCase {
                           NetworkTolerance.f32)
     }
 
+    // MARK: full size (opt-in)
+
+    /// The full-size `base` model against the reference on one input (batch 2). Opt-in, since the checkpoint
+    /// is 1.5 GB and made by hand: `GLIDE_BASE_GLW=base.glw GLIDE_BASE_GOLDEN=DIR swift test --filter FullSize`,
+    /// DIR from `tools/make_model_goldens.py --skip-tiny --fullsize base.pt --fullsize-out DIR` on the checkpoint
+    /// of `tools/make_fullsize_checkpoint.py`. Tolerance: 1e-3 of the output's scale for f32 files.
+    func testFullSizeBaseForward() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let path = env["GLIDE_BASE_GLW"], let dir = env["GLIDE_BASE_GOLDEN"] else {
+            throw XCTSkip("set GLIDE_BASE_GLW and GLIDE_BASE_GOLDEN to run")
+        }
+        func read(_ name: String) throws -> NpyArray { try Npy.read(path: dir + "/" + name + ".npy") }
+        let model = try Text2ImUNet(path: path)
+        let x = try read("x")
+        let text = try model.encodeText(tokens: try read("tokens").intValues(), mask: try read("mask").boolValues(), batch: 2)
+        let out = try model.forward(x: FloatTensor(shape: x.shape, values: try x.floatValues()),
+                                    timesteps: try read("timesteps").intValues().map { Float($0) }, text: text)
+        let reference = try read("out")
+        let error = relativeError(out, FloatTensor(shape: reference.shape, values: try reference.floatValues()))
+        print("full-size base: max error / scale = \(error)")
+        XCTAssertLessThan(error, 1e-3)
+    }
+
+    // MARK: CLIP encoders
+
+    func testTinyClipEncodersMatchReference() throws {
+        let text = try ClipEncoder(path: try convertedWeightFile("clip_text"))
+        XCTAssertEqual(text.kind, .text)
+        let textOut = try text.encodeText(tokens: try npy("clip_text", "tokens").intValues(),
+                                          lengths: try npy("clip_text", "text_len").intValues())
+        let textError = relativeError(textOut, try tensor("clip_text", "out"))
+        print("clip_text f32: max error / scale = \(textError)")
+        XCTAssertLessThan(textError, NetworkTolerance.f32)
+
+        let image = try ClipEncoder(path: try convertedWeightFile("clip_image"))
+        XCTAssertEqual(image.kind, .image)
+        let imageOut = try image.encodeImage(try tensor("clip_image", "image"),
+                                             timesteps: try npy("clip_image", "timesteps").intValues())
+        let imageError = relativeError(imageOut, try tensor("clip_image", "out"))
+        print("clip_image f32: max error / scale = \(imageError)")
+        XCTAssertLessThan(imageError, NetworkTolerance.f32)
+
+        let unit = ClipEncoder.normalized(imageOut)
+        XCTAssertEqual(unit.values[0..<16].reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-5)
+        XCTAssertThrowsError(try image.encodeImage(try tensor("clip_image", "image"), timesteps: [3, 1000])) {
+            XCTAssertEqual($0 as? NetworkError, .invalidInput(name: "timesteps", expected: "integers in 0..<1000", actual: "1000"))
+        }
+    }
+
     // MARK: quantized files
 
     func testQuantizedFilesWithinStatedTolerances() throws {

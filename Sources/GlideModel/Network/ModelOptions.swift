@@ -125,7 +125,7 @@ public struct ModelOptions: Equatable, Sendable {
             if !ok { throw NetworkError.invalidHyperparameter(name: name, expected: expected, actual: actual) }
         }
         try require(imageSize > 0, "image_size", "> 0", "\(imageSize)")
-        try require(numChannels > 0 && numChannels % 32 == 0, "num_channels", "a positive multiple of 32", "\(numChannels)")
+        try require(numChannels > 0, "num_channels", "> 0", "\(numChannels)")
         try require(numResBlocks > 0, "num_res_blocks", "> 0", "\(numResBlocks)")
         try require(!channelMult.isEmpty && channelMult.allSatisfy { $0 > 0 && ($0 * numChannels) % 32 == 0 },
                     "channel_mult", "positive multipliers giving widths divisible by 32", "\(channelMult)")
