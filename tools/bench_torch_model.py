@@ -122,17 +122,20 @@ def guided_model_fn(model):
 
 
 def time_steps(step, warmup, steps, label, quiet):
-    times = []
+    times, cpu = [], []
     for i in range(warmup + steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with th.no_grad():
             step(i)
-        dt = time.perf_counter() - t0
-        log(f"{label} {'warm-up' if i < warmup else 'step'} {i - warmup + 1 if i >= warmup else i + 1}: {dt:.3f} s", quiet)
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        log(f"{label} {'warm-up' if i < warmup else 'step'} {i - warmup + 1 if i >= warmup else i + 1}: "
+            f"{dt:.3f} s (CPU {dc:.3f} s)", quiet)
         if i >= warmup:
             times.append(dt)
+            cpu.append(dc)
     return dict(warmup=warmup, steps=steps, median_seconds=statistics.median(times),
-                min_seconds=min(times), max_seconds=max(times), step_seconds=times)
+                min_seconds=min(times), max_seconds=max(times), step_seconds=times,
+                cpu_median_seconds=statistics.median(cpu), step_cpu_seconds=cpu)
 
 
 def bench_base_step(model, options, args):
@@ -184,7 +187,7 @@ def run_base_sample(model, diffusion, options, args):
     kwargs = text_kwargs(model, options, 1, 1)
     size = options["image_size"]
     model.del_cache()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     samples = diffusion.p_sample_loop(
         guided_model_fn(model), (2, 3, size, size), device=th.device("cpu"), clip_denoised=True,
         progress=not args.quiet and sys.stderr.isatty(), model_kwargs=kwargs, cond_fn=None,
@@ -194,6 +197,7 @@ def run_base_sample(model, diffusion, options, args):
     steps = diffusion.num_timesteps
     log(f"base sample: {steps} steps in {seconds:.1f} s ({seconds / steps:.2f} s/step)", args.quiet)
     return samples, dict(respacing=args.base_respacing, steps=steps, seconds=seconds,
+                         cpu_seconds=time.process_time() - c0,
                          seconds_per_step=seconds / steps, peak_rss_bytes=peak_rss_bytes())
 
 
@@ -203,7 +207,7 @@ def run_upsample(model_up, diffusion_up, options_up, samples, args):
     size = options_up["image_size"]
     shape = (1, 3, size, size)
     model_up.del_cache()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     up = diffusion_up.ddim_sample_loop(
         model_up, shape, noise=th.randn(shape) * UPSAMPLE_TEMP, device=th.device("cpu"), clip_denoised=True,
         progress=not args.quiet and sys.stderr.isatty(), model_kwargs=kwargs, cond_fn=None,
@@ -213,6 +217,7 @@ def run_upsample(model_up, diffusion_up, options_up, samples, args):
     steps = diffusion_up.num_timesteps
     log(f"upsample: {steps} steps in {seconds:.1f} s ({seconds / steps:.2f} s/step)", args.quiet)
     return up, dict(respacing=args.upsample_respacing, steps=steps, seconds=seconds,
+                    cpu_seconds=time.process_time() - c0,
                     seconds_per_step=seconds / steps, peak_rss_bytes=peak_rss_bytes())
 
 
@@ -294,12 +299,12 @@ def main():
     if "base-step" in res:
         r = res["base-step"]
         print(f"base step (guided, batch 2, text each step): median {r['median_seconds']:.3f} s over {r['steps']} "
-              f"(min {r['min_seconds']:.3f}, max {r['max_seconds']:.3f}); text transformer alone "
+              f"(min {r['min_seconds']:.3f}, max {r['max_seconds']:.3f}; CPU median {r['cpu_median_seconds']:.3f}); text transformer alone "
               f"{r['text_transformer_median_seconds']:.3f} s")
     if "upsample-step" in res:
         r = res["upsample-step"]
         print(f"upsample step (batch 1, 256x256): median {r['median_seconds']:.3f} s over {r['steps']} "
-              f"(min {r['min_seconds']:.3f}, max {r['max_seconds']:.3f})")
+              f"(min {r['min_seconds']:.3f}, max {r['max_seconds']:.3f}; CPU median {r['cpu_median_seconds']:.3f})")
     if "base-sample" in res:
         r = res["base-sample"]
         print(f"base sample ({r['respacing']}): {r['seconds']:.1f} s, {r['seconds_per_step']:.2f} s/step")

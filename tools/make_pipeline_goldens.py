@@ -23,7 +23,7 @@ Also written (used by the end-to-end and CLI tests, which sample with our own RN
                          a few merges and <|endoftext|> (n_vocab 264), so the real tokenizer code runs on a tiny model
   e2e_base_inpaint/      InpaintText2ImUNet, 64x64, channel_mult 1,1,1,1, attention at 8x8, xf width 32
   e2e_upsample_inpaint/  SuperResInpaintText2ImUnet, 256x256, channel_mult 1,1,1,1,1,1, attention at 8x8
-  e2e_upsample/          SuperResText2ImUNet, a small 8 -> 32 upsampler (channel_mult 1,1,1) for `glide upsample`
+  e2e_upsample/          SuperResText2ImUNet, a small 4 -> 16 upsampler (channel_mult 1,1) for `glide upsample`
   (all three: 32 channels, additive timestep conditioning and conv resampling, the smallest layouts)
   (model.pt stored as float16 to keep the repository small; the goldens use exactly those f16 values in f32;
    options.json holds the create_model options plus n_vocab.)
@@ -129,7 +129,7 @@ E2E_UP_INPAINT = dict(
     xf_width=32, xf_layers=1, xf_heads=2, use_fp16=False, use_scale_shift_norm=False, resblock_updown=False,
     inpaint=True,
 )
-E2E_UP = dict(E2E_UP_INPAINT, image_size=32, channel_mult="1,1,1", inpaint=False)
+E2E_UP = dict(E2E_UP_INPAINT, image_size=16, channel_mult="1,1", inpaint=False)
 
 
 def build(options, tokenizer):

@@ -65,7 +65,7 @@ struct BenchKernels: ParsableCommand {
         records.append(BenchRecord(op: "fma_peak", dtype: "f32", label: "fma peak", shape: [("threads", threadCount)],
                                    gflops: peak, peakFraction: 1, seconds: 0))
         if !json {
-            print("path \(KernelSettings.activePath), threads \(threadCount), FMA peak \(fmt(peak)) GFLOP/s"
+            print("path \(KernelSettings.activePath), threads \(threadCount), FMA peak \(benchFmt(peak)) GFLOP/s"
                   + (cpuTime ? " (thread CPU time)" : ""))
             print("op       dtype  shape                               GFLOP/s  of peak")
         }
@@ -77,7 +77,7 @@ struct BenchKernels: ParsableCommand {
                                     peakFraction: peak > 0 ? gflops / peak : 0, seconds: secs)
                 records.append(r)
                 if !json {
-                    print("\(pad(c.op, 8)) \(pad(dtype, 6)) \(pad(c.label, 35)) \(pad(fmt(gflops), 8))  \(fmt(r.peakFraction * 100))%")
+                    print("\(benchPad(c.op, 8)) \(benchPad(dtype, 6)) \(benchPad(c.label, 35)) \(benchPad(benchFmt(gflops), 8))  \(benchFmt(r.peakFraction * 100))%")
                 }
             }
         }
@@ -99,8 +99,8 @@ private struct RateSlots: @unchecked Sendable {
     init(count: Int) { pointer = .allocate(capacity: count); pointer.initialize(repeating: 0, count: count) }
 }
 
-private func fmt(_ x: Double) -> String { String(format: "%.1f", x) }
-private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+private func benchFmt(_ x: Double) -> String { String(format: "%.1f", x) }
+private func benchPad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
 
 struct BenchRecord {
     var op: String, dtype: String, label: String
@@ -175,7 +175,7 @@ struct BenchCase {
         case .conv(let g): (m, k) = (g.outChannels, g.reductionLength)
         case .matmul(let mm, _, let kk, _): (m, k) = (mm, kk)
         }
-        var rng = SplitMix(seed: 42)
+        var rng = BenchRNG(seed: 42)
         let wf = (0..<(m * k)).map { _ in rng.nextFloat() * 0.05 }
         let f16 = wf.map(f32ToF16), bf16 = wf.map(f32ToBF16)
         var q = [Int8](repeating: 0, count: m * k), scales = [Float](repeating: 0, count: m)
@@ -239,7 +239,7 @@ struct BenchCase {
 }
 
 /// Tiny deterministic generator for benchmark data.
-struct SplitMix {
+struct BenchRNG {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

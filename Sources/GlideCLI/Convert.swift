@@ -8,17 +8,17 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a PyTorch checkpoint (.pt) to a .glw weight file, optionally quantized.",
         discussion: """
-        Reads the checkpoint with our own zip/pickle reader (nothing in it is executed), recognises the six
-        released GLIDE models (base, upsample, base-inpaint, upsample-inpaint, clip/image-enc, clip/text-enc)
-        from their tensors and records their hyperparameters. Other GLIDE-architecture checkpoints need
-        --config with their options (the names of the reference's model_and_diffusion_defaults(), or of
+        Reads the checkpoint with our own zip/pickle reader (nothing in it is executed), recognises the six \
+        released GLIDE models (base, upsample, base-inpaint, upsample-inpaint, clip/image-enc, clip/text-enc) \
+        from their tensors and records their hyperparameters. Other GLIDE-architecture checkpoints need \
+        --config with their options (the names of the reference's model_and_diffusion_defaults(), or of \
         clip/config.yaml); anything else is converted as plain named tensors, with a warning.
 
-        --type picks the storage type of the weight matrices; biases, norms and tiny tensors stay f32 and,
+        --type picks the storage type of the weight matrices; biases, norms and tiny tensors stay f32 and, \
         for int8, embeddings become f16 (policy glw-policy-1, see Formats/glw.md). Tensor names are kept.
 
-        The output is written to a temporary file beside DST and renamed into place only when complete;
-        on any error nothing is left behind. An existing DST is never replaced without --force.
+        The output is written to a temporary file beside DST and renamed into place only when complete; on \
+        any error nothing is left behind. An existing DST is never replaced without --force.
 
         Examples:
           glide convert models/base.pt -o base.glw

@@ -119,6 +119,15 @@ struct Forward: ParsableCommand {
             throw ForwardError("--input tokens: the model has no text transformer (xf_width 0)")
         }
 
+        if o.superRes && files["low_res"] == nil {
+            throw ForwardError("missing --input low_res=FILE.npy (float [\(batch), 3, h, w]): \(model) is a super-resolution model")
+        }
+        for name in ["low_res"] where !o.superRes && files[name] != nil {
+            throw ForwardError("--input \(name): \(model) is not a super-resolution model")
+        }
+        for name in ["inpaint_image", "inpaint_mask"] where !o.inpaint && files[name] != nil {
+            throw ForwardError("--input \(name): \(model) is not an inpainting model")
+        }
         let out = try unet.forward(x: x, timesteps: timesteps, text: text, lowRes: try floats("low_res"),
                                    inpaintImage: try floats("inpaint_image"), inpaintMask: try floats("inpaint_mask"))
         try Npy.write(try NpyArray(float32: out.values, shape: out.shape), path: output)

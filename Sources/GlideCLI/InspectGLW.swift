@@ -46,16 +46,21 @@ func inspectGLW(path: String, json: Bool) throws {
     }
     for f in file.embeddedFiles { print("embedded    \(f.name) (\(formatBytes(f.bytes.count)))") }
     let width = max(6, file.tensors.map(\.name.count).max() ?? 0)
-    print("\("tensor".padding(toLength: width, withPad: " ", startingAt: 0))  dtype  rule       shape                 bytes        offset        crc32")
+    print(pad("tensor", width) + "  dtype  rule       shape                 " + padLeft("bytes", 11) + "  " + padLeft("offset", 12) + "  crc32")
     var byType: [String: (Int, Int)] = [:]
     for t in file.tensors {
         let rule = quant?[t.name]?["rule"]?.stringValue ?? ""
         let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
-        print(String(format: "%@  %-5@  %-9@  %-20@  %11d  %12d  %08x", t.name.padding(toLength: width, withPad: " ", startingAt: 0) as NSString,
-                     t.dtype.description as NSString, rule as NSString, shape as NSString, t.regionByteCount, t.offset, t.crc32))
+        print(pad(t.name, width) + "  " + pad(t.dtype.description, 5) + "  " + pad(rule, 9) + "  " + pad(shape, 20) + "  "
+              + padLeft(String(t.regionByteCount), 11) + "  " + padLeft(String(t.offset), 12) + "  " + String(format: "%08x", t.crc32))
         let e = byType[t.dtype.description] ?? (0, 0)
         byType[t.dtype.description] = (e.0 + 1, e.1 + t.regionByteCount)
     }
     let params = file.tensors.reduce(0) { $0 + $1.elementCount }
     print("\(file.tensors.count) tensors, \(params) parameters; " + byType.keys.sorted().map { "\($0): \(byType[$0]!.0) tensors \(formatBytes(byType[$0]!.1))" }.joined(separator: ", "))
 }
+
+/// `s` padded with spaces on the right to `width` characters.
+func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
+/// `s` padded with spaces on the left to `width` characters.
+func padLeft(_ s: String, _ width: Int) -> String { s.count >= width ? s : String(repeating: " ", count: width - s.count) + s }

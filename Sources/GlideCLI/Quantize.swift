@@ -7,11 +7,11 @@ struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Re-quantize a .glw file to another type, without the original checkpoint.",
         discussion: """
-        Applies the same per-tensor policy as `glide convert --type` (glw-policy-1) to the tensors of an
-        existing .glw file. Hyperparameters and embedded tokenizer files are carried over; the provenance
-        records the source file and keeps the original provenance under "derived_from".
-        Going to a wider type (int8 -> f16/f32, f16 -> f32) works but is lossy: the values are the
-        dequantized ones, the original precision is not restored. A warning says so.
+        Applies the same per-tensor policy as `glide convert --type` (glw-policy-1) to the tensors of an \
+        existing .glw file. Hyperparameters and embedded tokenizer files are carried over; the provenance \
+        records the source file and keeps the original provenance under "derived_from". Going to a wider \
+        type (int8 -> f16/f32, f16 -> f32) works but is lossy: the values are the dequantized ones, the \
+        original precision is not restored. A warning says so.
 
         Examples:
           glide quantize base.glw -o base-int8.glw --type int8

@@ -8,12 +8,11 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a .glw file's header and CRCs, optionally against the checkpoint it came from.",
         discussion: """
-        Without --against: validates the header and tensor table and checks every tensor's CRC-32 and all
-        padding. With --against SRC (a torch checkpoint or another .glw file) it also compares every tensor:
-        f32 must be bit-exact, f16/bf16 must equal round-to-nearest-even of the source, and int8 must be
-        within half a quantization step of the source everywhere; for int8 it prints max-abs error, RMSE
-        and relative error per tensor and overall.
-        Exit status: 0 sound, 1 damaged or different (or unreadable).
+        Without --against: validates the header and tensor table and checks every tensor's CRC-32 and all \
+        padding. With --against SRC (a torch checkpoint or another .glw file) it also compares every tensor: \
+        f32 must be bit-exact, f16/bf16 must equal round-to-nearest-even of the source, and int8 must be \
+        within half a quantization step of the source everywhere; for int8 it prints max-abs error, RMSE and \
+        relative error per tensor and overall. Exit status: 0 sound, 1 damaged or different (or unreadable).
 
         Examples:
           glide verify base-int8.glw
@@ -54,9 +53,8 @@ struct Verify: ParsableCommand {
                     header = true
                 }
                 let result = bad != nil ? "DIFFERENT" : (c.outcome == .exact ? "exact" : "in-bound")
-                print(String(format: "%@  %-6@  %-6@  %-9@  %.4e  %.4e  %.4e", c.name.padding(toLength: width, withPad: " ", startingAt: 0) as NSString,
-                             c.storedType.description as NSString, c.sourceType as NSString, result as NSString,
-                             c.maxAbsError, c.rmse, c.relativeError))
+                print(pad(c.name, width) + "  " + pad(c.storedType.description, 6) + "  " + pad(c.sourceType, 6) + "  " + pad(result, 9)
+                      + String(format: "  %.4e  %.4e  %.4e", c.maxAbsError, c.rmse, c.relativeError))
                 if let bad { print("    \(bad)") }
             }
             for n in report.missingFromFile { print("MISSING  '\(n)' is in the source but not in the file") }

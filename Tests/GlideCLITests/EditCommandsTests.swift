@@ -86,7 +86,7 @@ final class EditCommandsTests: XCTestCase {
         }
     }
 
-    /// The fixture upsampler is a small 8 -> 32 one (image_size 32): the photo is resized to 8x8 first.
+    /// The fixture upsampler is a small 4 -> 16 one (image_size 16): the photo is resized to 4x4 first.
     func testUpsampleCommandWritesModelSize() throws {
         let model = try Self.converted("e2e_upsample")
         let out = path("grass-up.png")
@@ -94,7 +94,7 @@ final class EditCommandsTests: XCTestCase {
                                           "--upsampler", model, "-o", out, "--steps", "2", "--seed", "1", "--quiet"])
         try command.run()
         let image = try readImage(path: out)
-        XCTAssertEqual([image.width, image.height], [32, 32])
+        XCTAssertEqual([image.width, image.height], [16, 16])
         // An inpainting upsampler is refused with a pointer to `glide inpaint`.
         let wrong = try Self.converted("e2e_upsample_inpaint")
         command = try Upsample.parse([TestPaths.shared("images/grass.png").path, "x", "--upsampler", wrong, "--quiet"])

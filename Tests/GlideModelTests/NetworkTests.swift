@@ -32,6 +32,11 @@ final class NetworkTests: XCTestCase {
         return url
     }()
 
+    override class func tearDown() {
+        try? FileManager.default.removeItem(at: temporaryDirectory)
+        super.tearDown()
+    }
+
     func fixture(_ variant: String, _ file: String) -> URL { TestPaths.fixture("model/\(variant)/\(file)") }
 
     func npy(_ variant: String, _ name: String) throws -> NpyArray {

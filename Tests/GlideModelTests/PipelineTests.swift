@@ -12,12 +12,12 @@ import WeightFormat
 
 /// Tolerances for whole sampling runs (max |ours - reference| over the final sample, which lies in [-1, 1]).
 enum PipelineTolerance {
-    /// One step from the same x_T: forward within 1e-4 of scale plus the step's float32 math.
+    /// One step from the same x_T: forward within 1e-4 of scale plus the step's float32 math
+    /// (measured 5e-7 to 1e-5).
     static let firstStep: Float = 1e-4
-    /// A whole run with replayed noise: per-step differences of ~1e-6 compound through 6-27 steps of a
-    /// random-weight network (which amplifies them more than a trained one would). Measured values are
-    /// printed by the tests.
-    static let wholeRun: Float = 2e-3
+    /// A whole run with replayed noise: per-step differences compound through 3-27 steps of a random-weight
+    /// network (measured 4e-6 to 1e-4; the tests print their values).
+    static let wholeRun: Float = 5e-4
 }
 
 final class PipelineTests: XCTestCase {

@@ -85,10 +85,12 @@ public struct StageInputs: Sendable {
     /// The empty prompt for guidance (`TextTokens.empty`); required when the settings have a guidance scale.
     public var unconditional: TextTokens?
     /// Super-resolution models: the low-resolution images `[batch or 1, 3, h, w]` in [-1, 1] (any h, w; the
-    /// model resizes them bilinearly). Quantized to 8-bit levels first when `quantizeLowRes` is set.
+    /// model resizes them bilinearly). Quantized to 8-bit levels first when `quantizeLowRes` is set (idempotent:
+    /// an already quantized low_res is unchanged).
     public var lowRes: FloatTensor?
-    /// Inpainting models: the source image `[batch or 1, 3, H, W]` in [-1, 1] at the stage's output size
-    /// (unmasked; the stage multiplies it by the mask as the notebook does).
+    /// Inpainting models: the source image `[batch or 1, 3, H, W]` in [-1, 1] at the stage's output size.
+    /// The stage multiplies it by the mask as the notebook does, so an already masked image (the notebook's
+    /// `inpaint_image`) gives the same result for a 0/1 mask.
     public var inpaintImage: FloatTensor?
     /// Inpainting models: the mask `[batch or 1, 1, h, w]`, 1 = keep the source, 0 = generate. A mask smaller
     /// than the output is upsampled with `F.interpolate(mode='nearest')` (the notebook's 64 -> 256 mask).
