@@ -18,9 +18,10 @@ Regenerate (needs PyTorch and glide_text2im importable):
 
     /tmp/venv/bin/python tools/make_model_goldens.py [--out Tests/Fixtures/model]
 
-With `--fullsize CKPT.pt --fullsize-out DIR` it also runs the full-size `base` model on one input
-(batch 2, guidance-style cond/uncond rows) and writes inputs and the output there (not into the
-repository): the checkpoint comes from tools/make_fullsize_checkpoint.py.
+With `--fullsize CKPT.pt --fullsize-out DIR [--fullsize-model base|upsample|...]` it also runs a full-size
+released configuration on one input (base: batch 2, guidance-style cond/uncond rows; upsamplers: batch 1)
+and writes inputs and the output there (not into the repository): the checkpoint comes from
+tools/make_fullsize_checkpoint.py.
 """
 import argparse
 import json
@@ -213,33 +214,41 @@ def run_clip(out_dir, seed=50):
         print(f"{name}: {sum(p.numel() for p in enc.parameters())} params, out {tuple(out.shape)}")
 
 
-def run_fullsize(ckpt, out_dir, seed=1234):
+def run_fullsize(ckpt, out_dir, model_name="base", seed=1234):
+    """One forward of a full-size released configuration on the checkpoint's weights (batch 2 for the base
+    models as guided sampling runs them, batch 1 for the upsamplers)."""
     os.makedirs(out_dir, exist_ok=True)
-    options = dict(mc.model_and_diffusion_defaults(), use_fp16=False)
+    upsampler = model_name.startswith("upsample")
+    options = dict(mc.model_and_diffusion_defaults_upsampler() if upsampler else mc.model_and_diffusion_defaults(),
+                   use_fp16=False, inpaint=model_name.endswith("inpaint"))
     model = create(options, 50257)
-    sd = th.load(ckpt, map_location="cpu")
-    model.load_state_dict(sd)
+    model.load_state_dict(th.load(ckpt, map_location="cpu"))
     with open(os.path.join(out_dir, "options.json"), "w") as f:
         json.dump(dict(options, n_vocab=50257), f, indent=1, sort_keys=True)
     g = th.Generator().manual_seed(seed)
-    inputs = make_inputs(options, 50257, g)
+    batch = 1 if upsampler else 2
+    inputs = make_inputs(options, 50257, g, batch=batch)
     inputs["tokens"][:, :] = 50256
     inputs["tokens"][0, :5] = th.tensor([257, 3290, 286, 257, 3797])
     inputs["mask"][:, :] = False
     inputs["mask"][0, :5] = True
+    if upsampler:
+        inputs["low_res"] = th.rand(batch, 3, 64, 64, generator=g) * 2 - 1
     for k, v in inputs.items():
         save(out_dir, k, v.numpy())
     with th.no_grad():
-        out = model(inputs["x"], inputs["timesteps"], tokens=inputs["tokens"], mask=inputs["mask"])
+        kwargs = {k: v for k, v in inputs.items() if k not in ("x", "timesteps")}
+        out = model(inputs["x"], inputs["timesteps"], **kwargs)
     save(out_dir, "out", out.numpy())
-    print(f"fullsize base: out {tuple(out.shape)} scale {out.abs().max().item():.3f}")
+    print(f"fullsize {model_name}: out {tuple(out.shape)} scale {out.abs().max().item():.3f}")
 
 
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
     ap.add_argument("--out", default=os.path.join(here, "..", "Tests", "Fixtures", "model"))
-    ap.add_argument("--fullsize", help="full-size base checkpoint (.pt) to run")
+    ap.add_argument("--fullsize", help="full-size checkpoint (.pt) to run")
+    ap.add_argument("--fullsize-model", default="base", choices=["base", "upsample", "base-inpaint", "upsample-inpaint"])
     ap.add_argument("--fullsize-out", default="/tmp/glide-goldens/base-forward")
     ap.add_argument("--skip-tiny", action="store_true")
     ap.add_argument("--clip-only", action="store_true", help="only the tiny CLIP encoders")
@@ -254,7 +263,7 @@ def main():
         run_variant(args.out, "tiny_super_res_inpaint", TINY_SUPER_RES_INPAINT, seed=40)
         run_clip(args.out)
     if args.fullsize:
-        run_fullsize(args.fullsize, args.fullsize_out)
+        run_fullsize(args.fullsize, args.fullsize_out, args.fullsize_model)
 
 
 if __name__ == "__main__":

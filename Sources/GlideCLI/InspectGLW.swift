@@ -46,13 +46,13 @@ func inspectGLW(path: String, json: Bool) throws {
     }
     for f in file.embeddedFiles { print("embedded    \(f.name) (\(formatBytes(f.bytes.count)))") }
     let width = max(6, file.tensors.map(\.name.count).max() ?? 0)
-    print(pad("tensor", width) + "  dtype  rule       shape                 " + padLeft("bytes", 11) + "  " + padLeft("offset", 12) + "  crc32")
+    print(glwPad("tensor", width) + "  dtype  rule       shape                 " + glwPadLeft("bytes", 11) + "  " + glwPadLeft("offset", 12) + "  crc32")
     var byType: [String: (Int, Int)] = [:]
     for t in file.tensors {
         let rule = quant?[t.name]?["rule"]?.stringValue ?? ""
         let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
-        print(pad(t.name, width) + "  " + pad(t.dtype.description, 5) + "  " + pad(rule, 9) + "  " + pad(shape, 20) + "  "
-              + padLeft(String(t.regionByteCount), 11) + "  " + padLeft(String(t.offset), 12) + "  " + String(format: "%08x", t.crc32))
+        print(glwPad(t.name, width) + "  " + glwPad(t.dtype.description, 5) + "  " + glwPad(rule, 9) + "  " + glwPad(shape, 20) + "  "
+              + glwPadLeft(String(t.regionByteCount), 11) + "  " + glwPadLeft(String(t.offset), 12) + "  " + String(format: "%08x", t.crc32))
         let e = byType[t.dtype.description] ?? (0, 0)
         byType[t.dtype.description] = (e.0 + 1, e.1 + t.regionByteCount)
     }
@@ -61,6 +61,6 @@ func inspectGLW(path: String, json: Bool) throws {
 }
 
 /// `s` padded with spaces on the right to `width` characters.
-func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
+func glwPad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
 /// `s` padded with spaces on the left to `width` characters.
-func padLeft(_ s: String, _ width: Int) -> String { s.count >= width ? s : String(repeating: " ", count: width - s.count) + s }
+func glwPadLeft(_ s: String, _ width: Int) -> String { s.count >= width ? s : String(repeating: " ", count: width - s.count) + s }

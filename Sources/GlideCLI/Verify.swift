@@ -53,7 +53,7 @@ struct Verify: ParsableCommand {
                     header = true
                 }
                 let result = bad != nil ? "DIFFERENT" : (c.outcome == .exact ? "exact" : "in-bound")
-                print(pad(c.name, width) + "  " + pad(c.storedType.description, 6) + "  " + pad(c.sourceType, 6) + "  " + pad(result, 9)
+                print(glwPad(c.name, width) + "  " + glwPad(c.storedType.description, 6) + "  " + glwPad(c.sourceType, 6) + "  " + glwPad(result, 9)
                       + String(format: "  %.4e  %.4e  %.4e", c.maxAbsError, c.rmse, c.relativeError))
                 if let bad { print("    \(bad)") }
             }
