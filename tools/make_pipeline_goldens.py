@@ -15,8 +15,9 @@ notebooks/inpaint.ipynb for inpainting) with tiny perturbed models and replayed 
                          inpaint_image = read_image(grass, 32) * mask, the 8x8 mask (top 3 rows kept)
                          upsampled with F.interpolate(mode='nearest'), denoised_fn, p_sample_loop (DDPM) over
                          fast27, start noise randn * 0.997. Output 32x32.
-  e2e_base_inpaint       our own e2e_base_inpaint model (below) through the prompt path: tokens made by the
-                         reference Encoder from the small BPE vocabulary in tokenizer/, guidance 5.0, 3 steps at 64.
+  e2e_base_inpaint_case  our own e2e_base_inpaint model (below) through the prompt path: tokens made by the
+                         reference Encoder from the small BPE vocabulary in tokenizer/, guidance 5.0, forcing,
+                         p_sample_loop over the "ddim3" timesteps (0, 334, 668) at 64x64.
 
 Also written (used by the end-to-end and CLI tests, which sample with our own RNG and check the kept region):
   tokenizer/encoder.json.gz, tokenizer/vocab.bpe.gz   a GPT-2-format BPE vocabulary: the 256 byte symbols,
@@ -335,7 +336,10 @@ def case_inpaint_upsample(out, index):
 
 def case_e2e_base(out, index, model, tokenizer, prompt):
     g = th.Generator().manual_seed(14)
-    batch, size, guidance, spec = 1, 64, 5.0, "3"
+    # "ddim3" spacing (timesteps 0, 334, 668) with the DDPM sampler: the spacings the notebook uses start at
+    # t = 999, where the squaredcos schedule's 1/sqrt(alpha_bar) ~ 2e4 multiplies float32 rounding differences of
+    # the guided eps into visible x0 differences; this case checks the prompt path, so it avoids that step.
+    batch, size, guidance, spec = 1, 64, 5.0, "ddim3"
     ctx = E2E_BASE["text_ctx"]
     toks = tokenizer.encode(prompt)
     t, m = tokenizer.padded_tokens_and_mask(toks, ctx)
@@ -370,19 +374,34 @@ def case_e2e_base(out, index, model, tokenizer, prompt):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(ROOT, "Tests", "Fixtures", "pipeline"))
-    out = ap.parse_args().out
+    ap.add_argument("--only", help="regenerate just this case (models and tokenizer are always rewritten)")
+    args = ap.parse_args()
+    out = args.out
     os.makedirs(out, exist_ok=True)
     th.manual_seed(0)
     tokenizer = make_tokenizer(out)
     base = make_e2e_model(out, "e2e_base_inpaint", E2E_BASE, tokenizer, 101)
     make_e2e_model(out, "e2e_upsample_inpaint", E2E_UP_INPAINT, tokenizer, 102)
     make_e2e_model(out, "e2e_upsample", E2E_UP, tokenizer, 103)
+    cases = [
+        ("upsample_fast27", lambda index: case_upsample(out, index)),
+        ("inpaint_base", lambda index: case_inpaint_base(out, index)),
+        ("inpaint_upsample_fast27", lambda index: case_inpaint_upsample(out, index)),
+        ("e2e_base_inpaint_case", lambda index: case_e2e_base(out, index, base, tokenizer, "a corgi in a field")),
+    ]
+    index_path = os.path.join(out, "cases.json")
+    old = {}
+    if args.only and os.path.exists(index_path):
+        with open(index_path) as f:
+            old = {c["name"]: c for c in json.load(f)}
     index = []
-    case_upsample(out, index)
-    case_inpaint_base(out, index)
-    case_inpaint_upsample(out, index)
-    case_e2e_base(out, index, base, tokenizer, "a corgi in a field")
-    with open(os.path.join(out, "cases.json"), "w") as f:
+    for name, run in cases:
+        if args.only and name != args.only:
+            if name in old:
+                index.append(old[name])
+            continue
+        run(index)
+    with open(index_path, "w") as f:
         json.dump(index, f, indent=1)
     print(f"wrote {len(index)} cases to {out}")
 

@@ -225,6 +225,8 @@ def main():
     ap.add_argument("--noisy-frac", type=float, default=0.25, help="share of each batch with t in [600, 1000)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init-from", default=None,
+                    help="continue from a saved state_dict (e.g. /tmp/digits/digits-failed.pt); optimizer restarts")
     args = ap.parse_args()
 
     th.set_num_threads(args.threads)
@@ -242,6 +244,8 @@ def main():
     opts = small_options()
     model, diffusion = create_model_and_diffusion(**opts)
     init_model(model)
+    if args.init_from:
+        model.load_state_dict(th.load(args.init_from))
     model.train()
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
@@ -263,6 +267,8 @@ def main():
 
     log("# tools/train_digits.py training log")
     log(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    if args.init_from:
+        log(f"continued from {args.init_from}")
     log(f"torch {th.__version__}, threads {args.threads}, host cores shared with other jobs (nice -n 5)")
     log("model options: " + json.dumps(opts, sort_keys=True))
     log(f"parameters: {n_params:,} ({n_tok:,} in the GPT-2 token embedding)")
@@ -330,6 +336,7 @@ def main():
             acc, samples, lab, preds = sample_digits(ema, opts, classifier, args.eval_per_digit, 50, 3.0, seed=1234)
             save_grid(samples, os.path.join(args.out_dir, f"check-{step:05d}.png"), per_row=args.eval_per_digit * 2)
             msg = f"check step {step}: prompted-digit accuracy {acc:.3f} ({len(lab)} samples) in {time.time() - te:.1f}s"
+            th.save(ema.state_dict(), os.path.join(args.out_dir, "digits-latest.pt"))  # to continue from (--init-from)
             if acc >= args.pass_accuracy and acc >= best_acc:
                 th.save(ema.state_dict(), ckpt_path)
                 with open(os.path.join(args.out_dir, "digits-options.json"), "w") as f:

@@ -329,7 +329,41 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
         s2.x = d->x + n0 * d->x_cs;
         s2.y = stage; s2.y_rs = nn; s2.y_cs = 1; s2.accumulate = 0;
         int rc = glide_gemm_avx2(&s2, 0, mm, 0, nn);
-        if (rc == 0) {
+        if (rc == 0 && d->y_rs == 1) {
+            // 8x8 register transposes: stage rows m..m+7, columns n..n+7 -> y rows n..n+7 at m..m+7
+            ptrdiff_t n8 = nn & ~(ptrdiff_t)7, m8 = mm & ~(ptrdiff_t)7;
+            for (ptrdiff_t n = 0; n < n8; n += 8) {
+                for (ptrdiff_t m = 0; m < m8; m += 8) {
+                    __m256 r[8];
+                    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(stage + (m + i) * nn + n);
+                    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+                    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+                    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+                    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+                    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+                    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+                    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+                    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+                    __m256 o[8] = {
+                        _mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+                        _mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+                        _mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+                        _mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31)};
+                    for (int j = 0; j < 8; j++) {
+                        float *y = d->y + (n0 + n + j) * d->y_cs + m0 + m;
+                        _mm256_storeu_ps(y, d->accumulate ? _mm256_add_ps(_mm256_loadu_ps(y), o[j]) : o[j]);
+                    }
+                }
+                for (ptrdiff_t j = n; j < n + 8; j++) {
+                    float *y = d->y + (n0 + j) * d->y_cs + m0;
+                    for (ptrdiff_t m = m8; m < mm; m++) y[m] = d->accumulate ? y[m] + stage[m * nn + j] : stage[m * nn + j];
+                }
+            }
+            for (ptrdiff_t j = n8; j < nn; j++) {
+                float *y = d->y + (n0 + j) * d->y_cs + m0;
+                for (ptrdiff_t m = 0; m < mm; m++) y[m] = d->accumulate ? y[m] + stage[m * nn + j] : stage[m * nn + j];
+            }
+        } else if (rc == 0) {
             for (ptrdiff_t n = 0; n < nn; n++) {
                 float *y = d->y + (n0 + n) * d->y_cs + m0 * d->y_rs;
                 if (d->accumulate) for (ptrdiff_t m = 0; m < mm; m++) y[m * d->y_rs] += stage[m * nn + n];

@@ -19,10 +19,11 @@ struct BenchKernels: ParsableCommand {
         commandName: "kernels",
         abstract: "GFLOP/s of the matmul and convolution kernels on GLIDE's shapes, per weight dtype.",
         discussion: """
-        Measures this machine's f32 FMA peak (all threads, same run) and reports each kernel's GFLOP/s and
-        fraction of that peak. Shapes: the base model's 3x3 convolutions (64x64x192 ... 8x8x768), the
-        upsampler's 256x256x192 convolution (batch 1), the UNet attention qkv projections, and the text
+        Measures this machine's f32 FMA peak (all threads, same run) and reports each kernel's GFLOP/s and \
+        fraction of that peak. Shapes: the base model's 3x3 convolutions (64x64x192 ... 8x8x768), the \
+        upsampler's 256x256x192 convolution (batch 1), the UNet attention qkv projections, and the text \
         transformer's linear layers (T=128 tokens per batch item, width 512, 4x MLP). FLOPs = 2*M*N*K.
+
         Compare with PyTorch: /tmp/venv/bin/python tools/bench_torch.py --json
         """
     )

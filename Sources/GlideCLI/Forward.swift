@@ -15,18 +15,18 @@ struct Forward: ParsableCommand {
         exactly as the reference's Text2ImUNet family does, and writes the float32 output [batch, 6, H, W] \
         (channels 0-2: the predicted noise; 3-5: the variance interpolation).
 
-        Inputs (NAME=FILE.npy, repeatable; names are the reference's forward keywords):
-          x              float [batch, 3, H, W]                      required
-          timesteps      int or float [batch]                        required
-          tokens         int [batch, text_ctx]                       required unless xf_width is 0
-          mask           bool (or 0/1 ints) [batch, text_ctx]        required when the model has xf_padding
-          low_res        float [batch, 3, h, w]                      super-resolution models (resized bilinearly)
-          inpaint_image  float [batch, 3, H, W]                      inpainting models (default zeros)
-          inpaint_mask   float [batch, 1, H, W]                      inpainting models (default zeros)
+        Inputs, --input NAME=FILE.npy (the reference's forward keywords):
+          x              float [batch, 3, H, W]             required
+          timesteps      int or float [batch]               required
+          tokens         int [batch, text_ctx]              unless xf_width is 0
+          mask           bool or 0/1 [batch, text_ctx]      with xf_padding
+          low_res        float [batch, 3, h, w]             super-resolution
+          inpaint_image  float [batch, 3, H, W]             inpainting (or 0)
+          inpaint_mask   float [batch, 1, H, W]             inpainting (or 0)
 
         Example:
-          glide forward base.glw --input x=x.npy --input timesteps=t.npy --input tokens=tok.npy \\
-              --input mask=mask.npy -o eps.npy
+          glide forward base.glw --input x=x.npy --input timesteps=t.npy \\
+              --input tokens=tok.npy --input mask=mask.npy -o eps.npy
         """
     )
 

@@ -27,8 +27,8 @@ struct Inpaint: ParsableCommand {
 
         Get and convert the released models with:
           glide download base-inpaint upsample-inpaint --tokenizer -o models
-          glide convert models/base-inpaint.pt -o base_inpaint.glw --type int8 --tokenizer models/vocab
-          glide convert models/upsample-inpaint.pt -o upsample_inpaint.glw --type int8 --tokenizer models/vocab
+          glide convert models/base_inpaint.pt -o base_inpaint.glw --type int8 --tokenizer models/vocab
+          glide convert models/upsample_inpaint.pt -o upsample_inpaint.glw --type int8 --tokenizer models/vocab
           glide inpaint "a corgi in a field" --image grass.png --keep-rect 0,0,64,20 \\
               --model base_inpaint.glw --upsampler upsample_inpaint.glw -o corgi.png
         """
@@ -50,10 +50,10 @@ struct Inpaint: ParsableCommand {
     @Flag(help: "Mask image: black keeps the photo and white is repainted.")
     var invertMask = false
 
-    @Option(help: ArgumentHelp("The converted base inpainting model (.glw, from base-inpaint.pt).", valueName: "file.glw"))
+    @Option(help: ArgumentHelp("The converted base inpainting model (.glw, from base_inpaint.pt).", valueName: "file.glw"))
     var model: String?
 
-    @Option(help: ArgumentHelp("The converted inpainting upsampler (.glw, from upsample-inpaint.pt) for a 256x256 result.",
+    @Option(help: ArgumentHelp("The converted inpainting upsampler (.glw, from upsample_inpaint.pt) for a 256x256 result.",
                                valueName: "file.glw"))
     var upsampler: String?
 
@@ -92,7 +92,7 @@ struct Inpaint: ParsableCommand {
     func validate() throws {
         guard model != nil else {
             throw ValidationError("--model is required: a converted base inpainting model, e.g. "
-                                  + "`glide download base-inpaint -o models && glide convert models/base-inpaint.pt -o base_inpaint.glw`")
+                                  + "`glide download base-inpaint -o models && glide convert models/base_inpaint.pt -o base_inpaint.glw`")
         }
         switch (mask, keepRect) {
         case (nil, nil): throw ValidationError("give --mask MASK.png (white keeps) or --keep-rect x,y,w,h")
@@ -121,14 +121,14 @@ struct Inpaint: ParsableCommand {
         let base = try Text2ImUNet(file: baseFile)
         guard base.options.inpaint, !base.options.superRes else {
             throw EditCommandError("\(model!) is not a base inpainting model (\(base.options.referenceClassName)); "
-                                   + "convert base-inpaint.pt for --model")
+                                   + "convert base_inpaint.pt for --model")
         }
         var up: Text2ImUNet? = nil
         if let upsampler {
             let u = try Text2ImUNet(path: upsampler)
             guard u.options.inpaint, u.options.superRes else {
                 throw EditCommandError("\(upsampler) is not an inpainting upsampler (\(u.options.referenceClassName)); "
-                                       + "convert upsample-inpaint.pt for --upsampler")
+                                       + "convert upsample_inpaint.pt for --upsampler")
             }
             up = u
         }
