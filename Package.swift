@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "CImagingShims", dependencies: ["CJPEG"]),
         .target(name: "Imaging", dependencies: ["CZlib", "CJPEG", "CImagingShims"], exclude: ["README.md"]),
         .target(name: "GlideModel", dependencies: ["Kernels", "WeightFormat", "NumpyIO", "CZlib"],
-                exclude: ["Diffusion/README.md", "Tokenizer/README.md"]),
+                exclude: ["Diffusion/README.md", "Tokenizer/README.md", "Pipeline/README.md"]),
         .target(name: "Converter", dependencies: ["Checkpoint", "WeightFormat"]),
         .executableTarget(name: "GlideCLI", dependencies: [
             "Checkpoint", "WeightFormat", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",

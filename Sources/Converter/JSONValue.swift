@@ -66,25 +66,29 @@ public indirect enum JSONValue: Equatable, Sendable, Codable {
                 v.write(into: &out)
             }
             out += "]"
-        case let .string(s):
-            out += "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default:
-                    if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-                }
-            }
-            out += "\""
+        case let .string(s): JSONValue.appendQuoted(s, to: &out)
         case let .int(i): out += String(i)
         case let .double(d): out += d.isFinite ? "\(d)" : "null"
         case let .bool(b): out += b ? "true" : "false"
         case .null: out += "null"
         }
+    }
+
+    /// Appends `s` to `out` as a JSON string literal: quoted, with `"`, `\\` and control characters escaped.
+    public static func appendQuoted(_ s: String, to out: inout String) {
+        out += "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        out += "\""
     }
 
     /// The member `key` of an object, or nil.

@@ -50,7 +50,7 @@ struct BenchKernels: ParsableCommand {
     var cpuTime = false
 
     @Option(help: "int8 GEMM activation quantization bound (127 = int8 x int8, 32767 = int8 x int16).")
-    var int8ActivationMax: Int = 127
+    var int8ActivationMax: Int = 32767
 
     mutating func run() throws {
         if let threads { KernelSettings.threadCount = threads }

@@ -74,12 +74,12 @@ struct Forward: ParsableCommand {
         }
         func read(_ name: String) throws -> NpyArray? {
             guard let path = files[name] else { return nil }
-            do { return try Npy.read(path: path) } catch { throw ForwardError("--input \(name)=\(path): \(error)") }
+            do { return try Npy.read(path: path) } catch { throw CLIError("--input \(name)=\(path): \(error)") }
         }
         func floats(_ name: String) throws -> FloatTensor? {
             guard let a = try read(name) else { return nil }
             guard [.float32, .float64].contains(a.dtype) else {
-                throw ForwardError("--input \(name): expected float32 or float64, got \(a.dtype.rawValue)")
+                throw CLIError("--input \(name): expected float32 or float64, got \(a.dtype.rawValue)")
             }
             return FloatTensor(shape: a.shape, values: try a.floatValues())
         }
@@ -88,45 +88,45 @@ struct Forward: ParsableCommand {
         let unet = try Text2ImUNet(path: model)
         let o = unet.options
         let x = try floats("x")!
-        guard x.shape.count == 4 else { throw ForwardError("--input x: shape \(x.shape), expected [batch, 3, H, W]") }
+        guard x.shape.count == 4 else { throw CLIError("--input x: shape \(x.shape), expected [batch, 3, H, W]") }
         let batch = x.shape[0]
         let timesteps: [Float] = try {
             let a = try read("timesteps")!
-            guard a.shape == [batch] else { throw ForwardError("--input timesteps: shape \(a.shape), expected [\(batch)]") }
+            guard a.shape == [batch] else { throw CLIError("--input timesteps: shape \(a.shape), expected [\(batch)]") }
             return [.float32, .float64].contains(a.dtype) ? try a.floatValues() : try a.intValues().map { Float($0) }
         }()
 
         var text: TextConditioning?
         if o.xfWidth > 0 {
             guard let tokenArray = try read("tokens") else {
-                throw ForwardError("missing --input tokens=FILE.npy (int [\(batch), \(o.textCtx)])")
+                throw CLIError("missing --input tokens=FILE.npy (int [\(batch), \(o.textCtx)])")
             }
             guard tokenArray.shape == [batch, o.textCtx] else {
-                throw ForwardError("--input tokens: shape \(tokenArray.shape), expected [\(batch), \(o.textCtx)]")
+                throw CLIError("--input tokens: shape \(tokenArray.shape), expected [\(batch), \(o.textCtx)]")
             }
             let tokens = try tokenArray.intValues()
             var mask = [Bool](repeating: true, count: tokens.count)
             if let maskArray = try read("mask") {
                 guard maskArray.shape == [batch, o.textCtx] else {
-                    throw ForwardError("--input mask: shape \(maskArray.shape), expected [\(batch), \(o.textCtx)]")
+                    throw CLIError("--input mask: shape \(maskArray.shape), expected [\(batch), \(o.textCtx)]")
                 }
                 mask = maskArray.dtype == .bool ? try maskArray.boolValues() : try maskArray.intValues().map { $0 != 0 }
             } else if o.xfPadding {
-                throw ForwardError("missing --input mask=FILE.npy (bool [\(batch), \(o.textCtx)]): the model has xf_padding")
+                throw CLIError("missing --input mask=FILE.npy (bool [\(batch), \(o.textCtx)]): the model has xf_padding")
             }
             text = try unet.encodeText(tokens: tokens, mask: mask, batch: batch)
         } else if files["tokens"] != nil {
-            throw ForwardError("--input tokens: the model has no text transformer (xf_width 0)")
+            throw CLIError("--input tokens: the model has no text transformer (xf_width 0)")
         }
 
         if o.superRes && files["low_res"] == nil {
-            throw ForwardError("missing --input low_res=FILE.npy (float [\(batch), 3, h, w]): \(model) is a super-resolution model")
+            throw CLIError("missing --input low_res=FILE.npy (float [\(batch), 3, h, w]): \(model) is a super-resolution model")
         }
         for name in ["low_res"] where !o.superRes && files[name] != nil {
-            throw ForwardError("--input \(name): \(model) is not a super-resolution model")
+            throw CLIError("--input \(name): \(model) is not a super-resolution model")
         }
         for name in ["inpaint_image", "inpaint_mask"] where !o.inpaint && files[name] != nil {
-            throw ForwardError("--input \(name): \(model) is not an inpainting model")
+            throw CLIError("--input \(name): \(model) is not an inpainting model")
         }
         let out = try unet.forward(x: x, timesteps: timesteps, text: text, lowRes: try floats("low_res"),
                                    inpaintImage: try floats("inpaint_image"), inpaintMask: try floats("inpaint_mask"))
@@ -137,10 +137,4 @@ struct Forward: ParsableCommand {
             print("wrote \(output) (float32 \(out.shape))")
         }
     }
-}
-
-/// A one-line failure of `glide forward`.
-private struct ForwardError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
 }

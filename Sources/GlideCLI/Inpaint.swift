@@ -76,18 +76,7 @@ struct Inpaint: ParsableCommand {
     @Option(help: "Start-noise scale of the upsampler (the notebook's upsample_temp).")
     var temperature: Float = StageSettings.notebookUpsampleTemperature
 
-    @Option(help: "Seed of the Gaussian noise (default: random, printed).")
-    var seed: UInt64?
-
-    @Option(help: "Worker threads (default: GLIDE_THREADS or all cores).")
-    var threads: Int?
-
-    @Option(help: ArgumentHelp("Folder with the GPT-2 tokenizer files for models without an embedded tokenizer.",
-                               valueName: "dir"))
-    var vocab: String?
-
-    @Flag(help: "No progress bar or messages except errors.")
-    var quiet = false
+    @OptionGroup var common: SamplingRunOptions
 
     func validate() throws {
         guard model != nil else {
@@ -103,7 +92,6 @@ struct Inpaint: ParsableCommand {
         if invertMask && mask == nil { throw ValidationError("--invert-mask applies to --mask only") }
         guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number") }
         guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be a positive number") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     /// "x,y,w,h" -> four integers, w and h positive.
@@ -116,18 +104,18 @@ struct Inpaint: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { KernelSettings.threadCount = threads }
+        common.applyThreads()
         let baseFile = try WeightFile(path: model!)
         let base = try Text2ImUNet(file: baseFile)
         guard base.options.inpaint, !base.options.superRes else {
-            throw EditCommandError("\(model!) is not a base inpainting model (\(base.options.referenceClassName)); "
+            throw CLIError("\(model!) is not a base inpainting model (\(base.options.referenceClassName)); "
                                    + "convert base_inpaint.pt for --model")
         }
         var up: Text2ImUNet? = nil
         if let upsampler {
             let u = try Text2ImUNet(path: upsampler)
             guard u.options.inpaint, u.options.superRes else {
-                throw EditCommandError("\(upsampler) is not an inpainting upsampler (\(u.options.referenceClassName)); "
+                throw CLIError("\(upsampler) is not an inpainting upsampler (\(u.options.referenceClassName)); "
                                        + "convert upsample_inpaint.pt for --upsampler")
             }
             up = u
@@ -137,7 +125,7 @@ struct Inpaint: ParsableCommand {
         pipeline.baseSettings.guidanceScale = guidance
         pipeline.upsampleSettings.respacing = upsampleSteps
         pipeline.upsampleSettings.startNoiseScale = temperature
-        let tokenizer = try editTokenizer(file: baseFile, vocab: vocab)
+        let tokenizer = try loadGPT2Tokenizer(vocab: common.vocab, model: baseFile)
 
         // The notebook's read_image at both sizes, and the 64x64 mask (1 = keep).
         let lowSize = base.options.imageSize, highSize = up?.options.imageSize ?? 0
@@ -154,16 +142,16 @@ struct Inpaint: ParsableCommand {
             maskValues = keepRectMask(width: lowSize, height: lowSize, x: r.x, y: r.y, w: r.w, h: r.h)
         }
         let kept = maskValues.reduce(0, +)
-        if kept == 0 && !quiet { editMessage("warning: the mask keeps nothing; the whole image is repainted") }
-        if kept == Float(maskValues.count) && !quiet { editMessage("warning: the mask keeps everything; nothing is repainted") }
+        if kept == 0 && !common.quiet { stderrLine("warning: the mask keeps nothing; the whole image is repainted") }
+        if kept == Float(maskValues.count) && !common.quiet { stderrLine("warning: the mask keeps everything; nothing is repainted") }
         let maskTensor = FloatTensor(shape: [1, 1, lowSize, lowSize], values: maskValues)
 
         let total = try pipeline.totalSteps()
-        let seedValue = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
-        let bar = SampleProgressBar(total: total, enabled: !quiet && isatty(STDERR_FILENO) != 0)
-        if !quiet {
+        let seedValue = common.seedOrRandom()
+        let bar = common.progressBar(total: total)
+        if !common.quiet {
             let stages = up == nil ? "\(lowSize)x\(lowSize)" : "\(lowSize)x\(lowSize) then \(highSize)x\(highSize)"
-            editMessage("inpainting \(image) (\(Int(kept)) of \(maskValues.count) pixels kept) at \(stages): "
+            stderrLine("inpainting \(image) (\(Int(kept)) of \(maskValues.count) pixels kept) at \(stages): "
                         + "\(total) steps, guidance \(guidance), seed \(seedValue)")
         }
         let started = monotonicSeconds()
@@ -189,9 +177,8 @@ struct Inpaint: ParsableCommand {
                 written.append("\(saveLowRes) (\(lowSize)x\(lowSize))")
             }
         }
-        if !quiet {
-            let elapsed = monotonicSeconds() - started
-            editMessage(String(format: "done in %.1f s (%.2f s/step)", elapsed, elapsed / Double(total)))
+        if !common.quiet {
+            common.reportDone(startedAt: started, steps: total)
             for w in written { print("wrote \(w)") }
         }
     }

@@ -1,6 +1,7 @@
 // `glide inspect FILE [--json]`: what a checkpoint holds, without loading or running anything from it.
 import ArgumentParser
 import Checkpoint
+import Converter
 import Foundation
 
 struct Inspect: ParsableCommand {
@@ -215,21 +216,7 @@ private struct JSONText {
     }
     mutating func key(_ k: String) { item(); string(k); text += ":" }
     mutating func raw(_ s: String) { text += s }
-    mutating func string(_ s: String) {
-        text += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            default:
-                if u.value < 0x20 { text += String(format: "\\u%04x", u.value) } else { text.unicodeScalars.append(u) }
-            }
-        }
-        text += "\""
-    }
+    mutating func string(_ s: String) { JSONValue.appendQuoted(s, to: &text) }
     mutating func value(_ v: PickleValue) {
         switch v {
         case .none: raw("null")

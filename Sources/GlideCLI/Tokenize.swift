@@ -54,13 +54,11 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        var files: [String: UnsafeRawBufferPointer]? = nil
         var modelCtx: Int? = nil
         var weightFile: WeightFile? = nil
         if let model {
             let file = try WeightFile(path: model)
             weightFile = file
-            files = file.tokenizerFiles
             for key in clip ? ["max_text_len", "text_ctx"] : ["text_ctx"] {
                 if case let .int(v)? = file.hyperparameters[key] { modelCtx = v; break }
             }
@@ -70,15 +68,7 @@ struct Tokenize: ParsableCommand {
         let tokens: [Int], padded: [Int], mask: [Bool]
         var pieces: [String] = []
         if clip {
-            let tok: CLIPTokenizer
-            if let files {
-                guard files[CLIPTokenizer.mergesFileName] != nil || files["bpe_simple_vocab_16e6.txt"] != nil else {
-                    throw TokenizeError("\(model ?? "") has no embedded CLIP tokenizer; pass --vocab DIR")
-                }
-                tok = try CLIPTokenizer(files: files)
-            } else {
-                tok = try CLIPTokenizer(directory: vocab!)
-            }
+            let tok = try loadCLIPTokenizer(vocab: vocab, model: weightFile)
             let context = ctx ?? modelCtx ?? 77
             tokens = tok.encode(text)
             let (p, length) = tok.paddedTokensAndLength(tokens, context: context)
@@ -86,15 +76,7 @@ struct Tokenize: ParsableCommand {
             mask = (0..<context).map { $0 < length }
             pieces = tokens.map { Tokenize.show(tok.decodeBytes([$0])) }
         } else {
-            let tok: GPT2Tokenizer
-            if let files {
-                guard files[GPT2Tokenizer.encoderFileName] != nil || files["encoder.json"] != nil else {
-                    throw TokenizeError("\(model ?? "") has no embedded GPT-2 tokenizer; pass --vocab DIR")
-                }
-                tok = try GPT2Tokenizer(files: files)
-            } else {
-                tok = try GPT2Tokenizer(directory: vocab!)
-            }
+            let tok = try loadGPT2Tokenizer(vocab: vocab, model: weightFile)
             let context = ctx ?? modelCtx ?? 128
             tokens = tok.encode(text)
             (padded, mask) = tok.paddedTokensAndMask(tokens, context: context)
@@ -120,10 +102,4 @@ struct Tokenize: ParsableCommand {
         if let s = String(validating: bytes, as: UTF8.self) { return s.debugDescription }
         return "<" + bytes.map { String($0, radix: 16) }.joined(separator: " ") + ">"
     }
-}
-
-/// A one-line failure of `glide tokenize`.
-private struct TokenizeError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
 }

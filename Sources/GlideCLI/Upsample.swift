@@ -47,36 +47,24 @@ struct Upsample: ParsableCommand {
     @Option(help: "Start-noise scale (the notebook's upsample_temp; 1.0 is sharper but can be grainy).")
     var temperature: Float = StageSettings.notebookUpsampleTemperature
 
-    @Option(help: "Seed of the Gaussian noise (default: random, printed).")
-    var seed: UInt64?
-
-    @Option(help: "Worker threads (default: GLIDE_THREADS or all cores).")
-    var threads: Int?
-
-    @Option(help: ArgumentHelp("Folder with the GPT-2 tokenizer files for a model without an embedded tokenizer.",
-                               valueName: "dir"))
-    var vocab: String?
-
     @Option(help: ArgumentHelp("Also write the result as float32 .npy [1, 3, S, S] in [-1, 1].", valueName: "file.npy"))
     var npyOut: String?
 
-    @Flag(help: "No progress bar or messages except errors.")
-    var quiet = false
+    @OptionGroup var common: SamplingRunOptions
 
     func validate() throws {
         guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("--sampler must be ddim or ddpm, not '\(sampler)'") }
         guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be a positive number") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        if let threads { KernelSettings.threadCount = threads }
+        common.applyThreads()
         let file = try WeightFile(path: upsampler)
         let model = try Text2ImUNet(file: file)
         let o = model.options
-        guard o.superRes else { throw EditCommandError("\(upsampler) is not an upsampling model (super_res is false)") }
-        if o.inpaint { throw EditCommandError("\(upsampler) is an inpainting upsampler; use `glide inpaint --upsampler`") }
-        let tokenizer = try editTokenizer(file: file, vocab: vocab)
+        guard o.superRes else { throw CLIError("\(upsampler) is not an upsampling model (super_res is false)") }
+        if o.inpaint { throw CLIError("\(upsampler) is an inpainting upsampler; use `glide inpaint --upsampler`") }
+        let tokenizer = try loadGPT2Tokenizer(vocab: common.vocab, model: file)
 
         let lowSize = max(1, o.imageSize / 4)
         let picture = try readImage(path: image)
@@ -88,10 +76,10 @@ struct Upsample: ParsableCommand {
         settings.startNoiseScale = temperature
         let total = try GaussianDiffusion(schedule: NoiseSchedule(name: o.noiseSchedule), steps: o.diffusionSteps,
                                           respacing: steps).steps
-        let seedValue = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
-        let bar = SampleProgressBar(total: total, enabled: !quiet && isatty(STDERR_FILENO) != 0)
-        if !quiet {
-            editMessage("upsampling \(image) (\(picture.width)x\(picture.height) -> \(lowSize)x\(lowSize) -> "
+        let seedValue = common.seedOrRandom()
+        let bar = common.progressBar(total: total)
+        if !common.quiet {
+            stderrLine("upsampling \(image) (\(picture.width)x\(picture.height) -> \(lowSize)x\(lowSize) -> "
                         + "\(o.imageSize)x\(o.imageSize)) with \(upsampler): \(total) \(sampler) steps, seed \(seedValue)")
         }
         let started = monotonicSeconds()
@@ -102,31 +90,10 @@ struct Upsample: ParsableCommand {
         let size = o.imageSize
         try writePNG(try tensorToImage(out.values, height: size, width: size), path: output)
         if let npyOut { try Npy.write(try NpyArray(float32: out.values, shape: out.shape), path: npyOut) }
-        if !quiet {
-            let elapsed = monotonicSeconds() - started
-            editMessage(String(format: "done in %.1f s (%.2f s/step)", elapsed, elapsed / Double(total)))
+        if !common.quiet {
+            common.reportDone(startedAt: started, steps: total)
             print("wrote \(output) (\(size)x\(size))")
             if let npyOut { print("wrote \(npyOut) (float32 [1, 3, \(size), \(size)])") }
         }
     }
-}
-
-/// A one-line failure of `glide upsample` / `glide inpaint`.
-struct EditCommandError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
-}
-
-/// The GPT-2 tokenizer from `--vocab`, or embedded in the model file.
-func editTokenizer(file: WeightFile, vocab: String?) throws -> GlideTokenizer {
-    if let vocab { return try GlideTokenizer(directory: vocab) }
-    guard !file.tokenizerFiles.isEmpty else {
-        throw EditCommandError("\(file.path) has no embedded GPT-2 tokenizer; pass --vocab DIR (the folder holding "
-                               + "encoder.json.gz and vocab.bpe.gz, e.g. from `glide download --tokenizer`)")
-    }
-    return try GlideTokenizer(files: file.tokenizerFiles)
-}
-
-func editMessage(_ line: String) {
-    FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
 }

@@ -80,16 +80,16 @@ final class DiffusionTests: XCTestCase {
 
     func testScheduleAndRespacingErrors() {
         XCTAssertThrowsError(try NoiseSchedule(name: "cosine")) { e in
-            XCTAssertEqual(e as? DiffusionError, .unknownSchedule(name: "cosine"))
+            XCTAssertEqual(e as? GlideModelError, .unknownSchedule(name: "cosine"))
         }
         for bad in ["ddim600", "ddimx", "abc", "10,,10", "2000", "10,600"] {
             XCTAssertThrowsError(try Respacing.timesteps(bad, originalSteps: 1000), bad) { e in
-                guard case DiffusionError.badRespacing(let spec, _) = e else { return XCTFail("\(e)") }
+                guard case GlideModelError.badRespacing(let spec, _) = e else { return XCTFail("\(e)") }
                 XCTAssertEqual(spec, bad)
             }
         }
         XCTAssertThrowsError(try GaussianDiffusion(schedule: .linear, respacing: "1")) { e in
-            XCTAssertEqual(e as? DiffusionError, .tooFewSteps(spec: "1", steps: 1))
+            XCTAssertEqual(e as? GlideModelError, .tooFewSteps(spec: "1", steps: 1))
         }
     }
 
@@ -279,16 +279,16 @@ final class DiffusionTests: XCTestCase {
         let d = try GaussianDiffusion(schedule: .linear, respacing: "4")
         let ok: DiffusionModel = { x, _ in x + x }
         XCTAssertThrowsError(try d.sample(shape: [1, 3, 2], noise: SamplingNoise(seed: 0), model: ok)) { e in
-            XCTAssertEqual(e as? DiffusionError, .badShape(shape: [1, 3, 2]))
+            XCTAssertEqual(e as? GlideModelError, .badSampleShape(shape: [1, 3, 2]))
         }
         XCTAssertThrowsError(try d.sample(shape: [1, 1, 2, 2], noise: SamplingNoise(seed: 0), model: { x, _ in x })) { e in
-            XCTAssertEqual(e as? DiffusionError, .modelOutputSize(expected: 8, actual: 4))
+            XCTAssertEqual(e as? GlideModelError, .modelOutputSize(expected: 8, actual: 4))
         }
         XCTAssertThrowsError(try d.sample(shape: [1, 1, 2, 2], noise: SamplingNoise(seed: 0, start: [1, 2, 3]), model: ok)) { e in
-            XCTAssertEqual(e as? DiffusionError, .noiseShapeMismatch(name: "start", expected: [1, 1, 2, 2], actualCount: 3))
+            XCTAssertEqual(e as? GlideModelError, .noiseShapeMismatch(name: "start", expected: [1, 1, 2, 2], actualCount: 3))
         }
         XCTAssertThrowsError(try d.sample(shape: [2, 1, 2, 2], noise: SamplingNoise(seed: 0, steps: [Float](repeating: 0, count: 16)), model: ok)) { e in
-            XCTAssertEqual(e as? DiffusionError, .noiseBatchTooSmall(name: "step", needed: 2, available: 1))
+            XCTAssertEqual(e as? GlideModelError, .noiseBatchTooSmall(name: "step", needed: 2, available: 1))
         }
     }
 

@@ -251,7 +251,7 @@ final class NetworkTests: XCTestCase {
         let unit = ClipEncoder.normalized(imageOut)
         XCTAssertEqual(unit.values[0..<16].reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-5)
         XCTAssertThrowsError(try image.encodeImage(try tensor("clip_image", "image"), timesteps: [3, 1000])) {
-            XCTAssertEqual($0 as? NetworkError, .invalidInput(name: "timesteps", expected: "integers in 0..<1000", actual: "1000"))
+            XCTAssertEqual($0 as? GlideModelError, .invalidInput(name: "timesteps", expected: "integers in 0..<1000", actual: "1000"))
         }
     }
 
@@ -274,14 +274,14 @@ final class NetworkTests: XCTestCase {
     func testMissingTensorIsRejectedByName() throws {
         let path = try makeWeightFile("tiny_base", tag: "-missing") { $0.removeAll { $0.name == "middle_block.1.qkv.bias" } }
         XCTAssertThrowsError(try Text2ImUNet(path: path)) {
-            XCTAssertEqual($0 as? NetworkError, .missingTensor(name: "middle_block.1.qkv.bias", expectedShape: [96]))
+            XCTAssertEqual($0 as? GlideModelError, .missingTensor(name: "middle_block.1.qkv.bias", expectedShape: [96]))
         }
     }
 
     func testUnexpectedTensorIsRejectedByName() throws {
         let path = try makeWeightFile("tiny_base", tag: "-extra") { $0.append((name: "label_emb.weight", shape: [2], values: [0, 0])) }
         XCTAssertThrowsError(try Text2ImUNet(path: path)) {
-            XCTAssertEqual($0 as? NetworkError, .unexpectedTensor(name: "label_emb.weight", shape: [2]))
+            XCTAssertEqual($0 as? GlideModelError, .unexpectedTensor(name: "label_emb.weight", shape: [2]))
         }
     }
 
@@ -291,20 +291,20 @@ final class NetworkTests: XCTestCase {
             list[k] = (name: "out.2.bias", shape: [3], values: [0, 0, 0])
         }
         XCTAssertThrowsError(try Text2ImUNet(path: path)) {
-            XCTAssertEqual($0 as? NetworkError, .tensorShapeMismatch(name: "out.2.bias", expected: [6], actual: [3]))
+            XCTAssertEqual($0 as? GlideModelError, .tensorShapeMismatch(name: "out.2.bias", expected: [6], actual: [3]))
         }
     }
 
     func testInvalidHyperparameterIsRejected() throws {
         let path = try makeWeightFile("tiny_base", tag: "-options", editOptions: { $0["attention_resolutions"] = "16,x" })
         XCTAssertThrowsError(try Text2ImUNet(path: path)) {
-            XCTAssertEqual($0 as? NetworkError, .invalidHyperparameter(name: "attention_resolutions",
+            XCTAssertEqual($0 as? GlideModelError, .invalidHyperparameter(name: "attention_resolutions",
                                                                        expected: "comma-separated integers", actual: "\"16,x\""))
         }
         // A wrong architecture option shows up as the first tensor that does not fit.
         let wide = try makeWeightFile("tiny_base", tag: "-wide", editOptions: { $0["num_channels"] = 64 })
         XCTAssertThrowsError(try Text2ImUNet(path: wide)) {
-            XCTAssertEqual($0 as? NetworkError, .tensorShapeMismatch(name: "transformer_proj.weight", expected: [256, 32], actual: [128, 32]))
+            XCTAssertEqual($0 as? GlideModelError, .tensorShapeMismatch(name: "transformer_proj.weight", expected: [256, 32], actual: [128, 32]))
         }
     }
 
@@ -312,20 +312,20 @@ final class NetworkTests: XCTestCase {
         let model = try Text2ImUNet(path: try makeWeightFile("tiny_base"))
         let i = try inputs("tiny_base")
         XCTAssertThrowsError(try model.encodeText(tokens: i.tokens.map { _ in 40 }, mask: i.mask, batch: 2)) {
-            XCTAssertEqual($0 as? NetworkError, .invalidInput(name: "tokens", expected: "ids in 0..<40", actual: "40"))
+            XCTAssertEqual($0 as? GlideModelError, .invalidInput(name: "tokens", expected: "ids in 0..<40", actual: "40"))
         }
         let text = try model.encodeText(tokens: i.tokens, mask: i.mask, batch: 2)
         XCTAssertThrowsError(try model.forward(x: i.x, timesteps: [1], text: text)) {
-            XCTAssertEqual($0 as? NetworkError, .invalidInput(name: "timesteps", expected: "[2]", actual: "[1]"))
+            XCTAssertEqual($0 as? GlideModelError, .invalidInput(name: "timesteps", expected: "[2]", actual: "[1]"))
         }
         XCTAssertThrowsError(try model.forward(x: i.x, timesteps: i.timesteps, text: text, lowRes: i.x)) {
-            XCTAssertEqual($0 as? NetworkError, .invalidInput(name: "low_res", expected: "none (not a super-resolution model)", actual: "a tensor"))
+            XCTAssertEqual($0 as? GlideModelError, .invalidInput(name: "low_res", expected: "none (not a super-resolution model)", actual: "a tensor"))
         }
         let sr = try Text2ImUNet(path: try makeWeightFile("tiny_super_res"))
         let j = try inputs("tiny_super_res")
         XCTAssertThrowsError(try sr.forward(x: j.x, timesteps: j.timesteps,
                                             text: try sr.encodeText(tokens: j.tokens, mask: j.mask, batch: 2))) {
-            XCTAssertEqual($0 as? NetworkError, .invalidInput(name: "low_res", expected: "[2, 3, h, w]", actual: "none"))
+            XCTAssertEqual($0 as? GlideModelError, .invalidInput(name: "low_res", expected: "[2, 3, h, w]", actual: "none"))
         }
     }
 
@@ -339,7 +339,7 @@ final class NetworkTests: XCTestCase {
         try [Int64](repeating: 0, count: 128 * 32).withUnsafeBytes { try writer.write($0) }
         try writer.finish()
         XCTAssertThrowsError(try Text2ImUNet(path: path)) {
-            XCTAssertEqual($0 as? NetworkError, .unsupportedTensorDType(name: "time_embed.0.weight", expected: "f32, f16, bf16 or int8", actual: "i64"))
+            XCTAssertEqual($0 as? GlideModelError, .unsupportedTensorDType(name: "time_embed.0.weight", expected: "f32, f16, bf16 or int8", actual: "i64"))
         }
     }
 }

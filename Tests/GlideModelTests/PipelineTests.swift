@@ -261,7 +261,7 @@ final class PipelineTests: XCTestCase {
         let noise = SamplingNoise(seed: 1)
         // Missing low_res.
         XCTAssertThrowsError(try stage.run(batch: 1, size: 16, inputs: StageInputs(prompts: [rows[0]]), settings: settings, noise: noise)) {
-            XCTAssertEqual($0 as? PipelineError, .missingInput(name: "low_res", model: "SuperResText2ImUNet"))
+            XCTAssertEqual($0 as? GlideModelError, .missingInput(name: "low_res", model: "SuperResText2ImUNet"))
         }
         // Inpaint inputs on a plain upsampler.
         let low = FloatTensor(zeros: [1, 3, 4, 4])
@@ -269,23 +269,23 @@ final class PipelineTests: XCTestCase {
                                                                                    inpaintImage: FloatTensor(zeros: [1, 3, 16, 16]),
                                                                                    inpaintMask: FloatTensor(zeros: [1, 1, 16, 16])),
                                            settings: settings, noise: noise)) {
-            XCTAssertEqual($0 as? PipelineError, .unexpectedInput(name: "inpaint_image", model: "SuperResText2ImUNet"))
+            XCTAssertEqual($0 as? GlideModelError, .unexpectedInput(name: "inpaint_image", model: "SuperResText2ImUNet"))
         }
         // Wrong low_res shape.
         XCTAssertThrowsError(try stage.run(batch: 1, size: 16, inputs: StageInputs(prompts: [rows[0]], lowRes: FloatTensor(zeros: [1, 4, 4, 4])),
                                            settings: settings, noise: noise)) {
-            XCTAssertEqual($0 as? PipelineError, .shapeMismatch(name: "low_res", expected: [1, 3, -1, -1], actual: [1, 4, 4, 4]))
+            XCTAssertEqual($0 as? GlideModelError, .inputShapeMismatch(name: "low_res", expected: [1, 3, -1, -1], actual: [1, 4, 4, 4]))
         }
         // Guidance without the empty prompt.
         var guided = settings
         guided.guidanceScale = 3
         XCTAssertThrowsError(try stage.run(batch: 1, size: 16, inputs: StageInputs(prompts: [rows[0]], lowRes: low),
                                            settings: guided, noise: noise)) {
-            XCTAssertEqual($0 as? PipelineError, .missingInput(name: "unconditional tokens (for guidance)", model: "SuperResText2ImUNet"))
+            XCTAssertEqual($0 as? GlideModelError, .missingInput(name: "unconditional tokens (for guidance)", model: "SuperResText2ImUNet"))
         }
         // An inpainting pipeline needs inpainting models.
-        XCTAssertThrowsError(try InpaintPipeline(base: up)) { XCTAssertTrue($0 is PipelineError) }
-        XCTAssertEqual(PipelineError.shapeMismatch(name: "x", expected: [-1, 3], actual: [2, 4]).description,
+        XCTAssertThrowsError(try InpaintPipeline(base: up)) { XCTAssertTrue($0 is GlideModelError) }
+        XCTAssertEqual(GlideModelError.inputShapeMismatch(name: "x", expected: [-1, 3], actual: [2, 4]).description,
                        "x has shape [2, 4], expected [*, 3]")
     }
 }

@@ -108,7 +108,7 @@ final class TokenizerTests: XCTestCase {
                 let t = try GPT2Tokenizer(files: ["encoder.json.gz": e, "vocab.bpe.gz": b])
                 XCTAssertEqual(t.encode("a corgi"), try gpt2().encode("a corgi"))
                 XCTAssertThrowsError(try GPT2Tokenizer(files: ["encoder.json.gz": e])) { err in
-                    XCTAssertEqual(err as? TokenizerError, .missingFile(name: "vocab.bpe.gz"))
+                    XCTAssertEqual(err as? GlideModelError, .missingFile(name: "vocab.bpe.gz"))
                 }
             }
         }
@@ -118,23 +118,23 @@ final class TokenizerTests: XCTestCase {
 
     func testErrors() {
         XCTAssertThrowsError(try GPT2Tokenizer(directory: "/nonexistent")) { e in
-            XCTAssertEqual(e as? TokenizerError, .missingFile(name: "/nonexistent/encoder.json.gz"))
+            XCTAssertEqual(e as? GlideModelError, .missingFile(name: "/nonexistent/encoder.json.gz"))
         }
         XCTAssertThrowsError(try CLIPTokenizer(directory: "/nonexistent")) { e in
-            XCTAssertEqual(e as? TokenizerError, .missingFile(name: "/nonexistent/bpe_simple_vocab_16e6.txt.gz"))
+            XCTAssertEqual(e as? GlideModelError, .missingFile(name: "/nonexistent/bpe_simple_vocab_16e6.txt.gz"))
         }
         XCTAssertThrowsError(try GPT2Tokenizer(encoderJSON: [0x1F, 0x8B, 0x08, 0x00], vocabBPE: [])) { e in
-            guard case TokenizerError.badGzip(let name, _) = e else { return XCTFail("\(e)") }
+            guard case GlideModelError.badGzip(let name, _) = e else { return XCTFail("\(e)") }
             XCTAssertEqual(name, "encoder.json")
         }
         XCTAssertThrowsError(try GPT2Tokenizer(encoderJSON: Array("{\"a\": x}".utf8), vocabBPE: [])) { e in
-            XCTAssertEqual(e as? TokenizerError, .badEncoderJSON(reason: "expected an integer", offset: 6))
+            XCTAssertEqual(e as? GlideModelError, .badEncoderJSON(reason: "expected an integer", offset: 6))
         }
         XCTAssertThrowsError(try GPT2Tokenizer(encoderJSON: Array("{\"a\": 0}".utf8), vocabBPE: Array("#v\na b c\n".utf8))) { e in
-            XCTAssertEqual(e as? TokenizerError, .badMergeLine(name: "vocab.bpe", line: 2))
+            XCTAssertEqual(e as? GlideModelError, .badMergeLine(name: "vocab.bpe", line: 2))
         }
         XCTAssertThrowsError(try TokenizerFiles.readFile("/nonexistent/x")) { e in
-            guard case TokenizerError.cannotRead(let path, _) = e else { return XCTFail("\(e)") }
+            guard case GlideModelError.cannotRead(let path, _) = e else { return XCTFail("\(e)") }
             XCTAssertEqual(path, "/nonexistent/x")
         }
     }
@@ -161,10 +161,10 @@ final class TokenizerTests: XCTestCase {
 
     func testMergeResultMissingFromVocabulary() {
         XCTAssertThrowsError(try GPT2Tokenizer(encoderJSON: tinyEncoderJSON(extra: []), vocabBPE: Array("#version: 0.2\na b\n".utf8))) { e in
-            XCTAssertEqual(e as? TokenizerError, .tokenNotInVocabulary(token: "ab"))
+            XCTAssertEqual(e as? GlideModelError, .tokenNotInVocabulary(token: "ab"))
         }
         XCTAssertThrowsError(try GPT2Tokenizer(encoderJSON: Array("{\"a\": 0}".utf8), vocabBPE: Array("#v\n".utf8))) { e in
-            XCTAssertEqual(e as? TokenizerError, .tokenNotInVocabulary(token: "!"))
+            XCTAssertEqual(e as? GlideModelError, .tokenNotInVocabulary(token: "!"))
         }
     }
 }

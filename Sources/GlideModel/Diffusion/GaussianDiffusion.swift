@@ -40,13 +40,13 @@ public struct GaussianDiffusion: Sendable {
     public init(schedule: NoiseSchedule, steps: Int = 1000, respacing: String = "") throws {
         let base = schedule.betas(steps: steps)
         let kept = try Respacing.timesteps(respacing, originalSteps: steps)
-        guard kept.count >= 2 else { throw DiffusionError.tooFewSteps(spec: respacing, steps: kept.count) }
+        guard kept.count >= 2 else { throw GlideModelError.tooFewSteps(spec: respacing, steps: kept.count) }
         try self.init(betas: base, keeping: kept)
     }
 
     /// Respaces an explicit float64 beta array, keeping the original timesteps `keeping` (ascending).
     public init(betas base: [Double], keeping: [Int]) throws {
-        guard keeping.count >= 2 else { throw DiffusionError.tooFewSteps(spec: "\(keeping)", steps: keeping.count) }
+        guard keeping.count >= 2 else { throw GlideModelError.tooFewSteps(spec: "\(keeping)", steps: keeping.count) }
         let baseCumprod = GaussianDiffusion.cumprod(base.map { 1.0 - $0 })
         let keep = Set(keeping)
         var last = 1.0

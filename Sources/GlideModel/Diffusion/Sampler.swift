@@ -72,7 +72,7 @@ extension GaussianDiffusion {
     public func sample(shape: [Int], options: SamplingOptions = SamplingOptions(), noise: SamplingNoise,
                        model: DiffusionModel, denoisedFn: ((inout [Float]) -> Void)? = nil,
                        progress: ((SamplingProgress) -> Void)? = nil) throws -> [Float] {
-        guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else { throw DiffusionError.badShape(shape: shape) }
+        guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else { throw GlideModelError.badSampleShape(shape: shape) }
         let batch = shape[0], channels = shape[1], plane = shape[2] * shape[3]
         let perRow = channels * plane
         let count = batch * perRow
@@ -93,7 +93,7 @@ extension GaussianDiffusion {
             let modelInput = options.guidanceScale == nil ? x : x + x
             let out = try model(modelInput, [Int](repeating: timestepMap[t], count: modelRows))
             guard out.count == modelRows * 2 * perRow else {
-                throw DiffusionError.modelOutputSize(expected: modelRows * 2 * perRow, actual: out.count)
+                throw GlideModelError.modelOutputSize(expected: modelRows * 2 * perRow, actual: out.count)
             }
             let (eps, varValues) = GaussianDiffusion.splitModelOutput(out, batch: batch, perRow: perRow,
                                                                       guidanceScale: options.guidanceScale)
@@ -143,10 +143,10 @@ extension GaussianDiffusion {
     static func firstRows(_ values: [Float], name: String, outer: Int, batch: Int, perRow: Int, shape: [Int]) throws -> [Float] {
         let expected = (outer == 1 ? [] : [outer]) + [batch] + Array(shape.dropFirst())
         guard values.count % (outer * perRow) == 0, !values.isEmpty else {
-            throw DiffusionError.noiseShapeMismatch(name: name, expected: expected, actualCount: values.count)
+            throw GlideModelError.noiseShapeMismatch(name: name, expected: expected, actualCount: values.count)
         }
         let rows = values.count / (outer * perRow)
-        guard rows >= batch else { throw DiffusionError.noiseBatchTooSmall(name: name, needed: batch, available: rows) }
+        guard rows >= batch else { throw GlideModelError.noiseBatchTooSmall(name: name, needed: batch, available: rows) }
         if rows == batch { return values }
         var out: [Float] = []
         out.reserveCapacity(outer * batch * perRow)

@@ -15,7 +15,7 @@ public enum NoiseSchedule: String, Sendable, CaseIterable {
 
     /// Parses a schedule name as the reference spells it.
     public init(name: String) throws {
-        guard let s = NoiseSchedule(rawValue: name) else { throw DiffusionError.unknownSchedule(name: name) }
+        guard let s = NoiseSchedule(rawValue: name) else { throw GlideModelError.unknownSchedule(name: name) }
         self = s
     }
 
@@ -61,12 +61,12 @@ public enum Respacing {
         if spec.isEmpty { return Set(0..<n) }
         if spec.hasPrefix("ddim") {
             guard let desired = parseInt(String(spec.dropFirst(4))) else {
-                throw DiffusionError.badRespacing(spec: spec, reason: "expected ddim followed by an integer")
+                throw GlideModelError.badRespacing(spec: spec, reason: "expected ddim followed by an integer")
             }
             for stride in 1..<max(n, 1) where (n + stride - 1) / stride == desired {
                 return Set(stride0(n, stride))
             }
-            throw DiffusionError.badRespacing(spec: spec, reason: "cannot create exactly \(desired) steps with an integer stride")
+            throw GlideModelError.badRespacing(spec: spec, reason: "cannot create exactly \(desired) steps with an integer stride")
         }
         if spec == "fast27" {
             var steps = try keptSteps("10,10,3,2,2", n)
@@ -77,7 +77,7 @@ public enum Respacing {
         var counts: [Int] = []
         for part in spec.split(separator: ",", omittingEmptySubsequences: false) {
             guard let c = parseInt(String(part)) else {
-                throw DiffusionError.badRespacing(spec: spec, reason: "'\(part)' is not an integer")
+                throw GlideModelError.badRespacing(spec: spec, reason: "'\(part)' is not an integer")
             }
             counts.append(c)
         }
@@ -87,7 +87,7 @@ public enum Respacing {
         for (i, count) in counts.enumerated() {
             let size = sizePer + (i < extra ? 1 : 0)
             guard size >= count else {
-                throw DiffusionError.badRespacing(spec: spec, reason: "cannot divide section of \(size) steps into \(count)")
+                throw GlideModelError.badRespacing(spec: spec, reason: "cannot divide section of \(size) steps into \(count)")
             }
             let fracStride = count <= 1 ? 1.0 : Double(size - 1) / Double(count - 1)
             var cur = 0.0

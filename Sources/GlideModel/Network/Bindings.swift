@@ -16,9 +16,9 @@ struct WeightBinder {
     }
 
     mutating func tensor(_ name: String, shape: [Int]) throws -> WeightTensor {
-        guard let t = file.tensor(name) else { throw NetworkError.missingTensor(name: name, expectedShape: shape) }
+        guard let t = file.tensor(name) else { throw GlideModelError.missingTensor(name: name, expectedShape: shape) }
         guard t.shape == shape else {
-            throw NetworkError.tensorShapeMismatch(name: name, expected: shape, actual: t.shape)
+            throw GlideModelError.tensorShapeMismatch(name: name, expected: shape, actual: t.shape)
         }
         bound.insert(name)
         return t
@@ -34,12 +34,12 @@ struct WeightBinder {
         case .bf16: return WeightMatrix(rows: rows, cols: cols, elements: .bf16(t.data.baseAddress!.assumingMemoryBound(to: UInt16.self)))
         case .int8:
             guard let scales = t.scales?.baseAddress else {
-                throw NetworkError.unsupportedTensorDType(name: name, expected: "int8 with per-row scales", actual: "int8 without scales")
+                throw GlideModelError.unsupportedTensorDType(name: name, expected: "int8 with per-row scales", actual: "int8 without scales")
             }
             return WeightMatrix(rows: rows, cols: cols,
                                 elements: .int8(t.data.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales))
         case .i64, .bool:
-            throw NetworkError.unsupportedTensorDType(name: name, expected: "f32, f16, bf16 or int8", actual: t.dtype.description)
+            throw GlideModelError.unsupportedTensorDType(name: name, expected: "f32, f16, bf16 or int8", actual: t.dtype.description)
         }
     }
 
@@ -58,19 +58,19 @@ struct WeightBinder {
             return arena.store(count: count) { out in for i in 0..<count { out[i] = bf16ToF32(bits[i]) } }
         case .int8:
             guard let scales = t.scales?.baseAddress, let rows = shape.first, rows > 0 else {
-                throw NetworkError.unsupportedTensorDType(name: name, expected: "int8 with per-row scales", actual: "int8 without scales")
+                throw GlideModelError.unsupportedTensorDType(name: name, expected: "int8 with per-row scales", actual: "int8 without scales")
             }
             let q = raw.assumingMemoryBound(to: Int8.self), perRow = count / rows
             return arena.store(count: count) { out in for i in 0..<count { out[i] = Float(q[i]) * scales[i / perRow] } }
         case .i64, .bool:
-            throw NetworkError.unsupportedTensorDType(name: name, expected: "f32, f16, bf16 or int8", actual: t.dtype.description)
+            throw GlideModelError.unsupportedTensorDType(name: name, expected: "f32, f16, bf16 or int8", actual: t.dtype.description)
         }
     }
 
     /// Every tensor of the file must have been bound (embedded files are not tensors).
     func rejectUnbound() throws {
         for name in file.tensorNames where !bound.contains(name) && !name.hasPrefix("tokenizer/") {
-            throw NetworkError.unexpectedTensor(name: name, shape: file.tensor(name)?.shape ?? [])
+            throw GlideModelError.unexpectedTensor(name: name, shape: file.tensor(name)?.shape ?? [])
         }
     }
 
@@ -122,10 +122,10 @@ struct NetworkBindings {
     private mutating func textEncoder() throws -> TextEncoder {
         let w = options.xfWidth, ctx = options.textCtx
         guard let vocab = binder.file.tensor("token_embedding.weight")?.shape.first else {
-            throw NetworkError.missingTensor(name: "token_embedding.weight", expectedShape: [-1, w])
+            throw GlideModelError.missingTensor(name: "token_embedding.weight", expectedShape: [-1, w])
         }
         if case .int(let stated)? = binder.file.hyperparameters["n_vocab"], stated != vocab {
-            throw NetworkError.tensorShapeMismatch(name: "token_embedding.weight", expected: [stated, w],
+            throw GlideModelError.tensorShapeMismatch(name: "token_embedding.weight", expected: [stated, w],
                                                    actual: binder.file.tensor("token_embedding.weight")!.shape)
         }
         var blocks: [ResidualAttentionBlock] = []
@@ -167,7 +167,7 @@ struct NetworkBindings {
     private mutating func attentionBlock(_ p: String, channels ch: Int, numHeads: Int) throws -> UNetStage.Layer {
         let heads = options.numHeadChannels == -1 ? numHeads : ch / options.numHeadChannels
         guard heads > 0, ch % heads == 0, options.numHeadChannels == -1 || ch % options.numHeadChannels == 0 else {
-            throw NetworkError.invalidHyperparameter(
+            throw GlideModelError.invalidHyperparameter(
                 name: options.numHeadChannels == -1 ? "num_heads" : "num_head_channels",
                 expected: "a divisor of the attention width \(ch)",
                 actual: "\(options.numHeadChannels == -1 ? numHeads : options.numHeadChannels)")

@@ -34,13 +34,13 @@ public struct ClipOptions: Equatable, Sendable {
             guard let v = h[key] else { return fallback }
             if case .int(let i) = v, i > 0 { return i }
             if case .double(let d) = v, d == d.rounded(), d > 0, d < 1e15 { return Int(d) }
-            throw NetworkError.invalidHyperparameter(name: key, expected: "a positive integer", actual: "\(v)")
+            throw GlideModelError.invalidHyperparameter(name: key, expected: "a positive integer", actual: "\(v)")
         }
         switch h["logit_scale"] {
         case nil: logitScale = 100
         case .double(let d)?: logitScale = d
         case .int(let i)?: logitScale = Double(i)
-        case let v?: throw NetworkError.invalidHyperparameter(name: "logit_scale", expected: "a number", actual: "\(v)")
+        case let v?: throw GlideModelError.invalidHyperparameter(name: "logit_scale", expected: "a number", actual: "\(v)")
         }
         imageSize = try int("image_size", 64)
         patchSize = try int("patch_size", 4)
@@ -55,7 +55,7 @@ public struct ClipOptions: Equatable, Sendable {
         nXfBlocksImage = try int("n_xf_blocks_image", 12)
         nTimesteps = try int("n_timesteps", 1000)
         guard imageSize % patchSize == 0 else {
-            throw NetworkError.invalidHyperparameter(name: "patch_size", expected: "a divisor of image_size \(imageSize)",
+            throw GlideModelError.invalidHyperparameter(name: "patch_size", expected: "a divisor of image_size \(imageSize)",
                                                      actual: "\(patchSize)")
         }
     }
@@ -203,17 +203,17 @@ public final class ClipEncoder: @unchecked Sendable {
     /// `[batch]` (1...max_text_len); returns `[batch, n_embd]` (not normalised).
     public func encodeText(tokens: [Int], lengths: [Int]) throws -> FloatTensor {
         guard kind == .text, let tokenEmbedding, let textPositions else {
-            throw NetworkError.invalidInput(name: "tokens", expected: "an image encoder input (this is the text encoder)", actual: "tokens")
+            throw GlideModelError.invalidInput(name: "tokens", expected: "an image encoder input (this is the text encoder)", actual: "tokens")
         }
         let t = options.maxTextLen, n = width, batch = lengths.count
         guard batch > 0, tokens.count == batch * t else {
-            throw NetworkError.invalidInput(name: "tokens", expected: "[\(lengths.count), \(t)]", actual: "\(tokens.count) values")
+            throw GlideModelError.invalidInput(name: "tokens", expected: "[\(lengths.count), \(t)]", actual: "\(tokens.count) values")
         }
         if let bad = tokens.first(where: { $0 < 0 || $0 >= tokenEmbedding.rows }) {
-            throw NetworkError.invalidInput(name: "tokens", expected: "ids in 0..<\(tokenEmbedding.rows)", actual: "\(bad)")
+            throw GlideModelError.invalidInput(name: "tokens", expected: "ids in 0..<\(tokenEmbedding.rows)", actual: "\(bad)")
         }
         if let bad = lengths.first(where: { $0 < 1 || $0 > t }) {
-            throw NetworkError.invalidInput(name: "text_len", expected: "lengths in 1...\(t)", actual: "\(bad)")
+            throw GlideModelError.invalidInput(name: "text_len", expected: "lengths in 1...\(t)", actual: "\(bad)")
         }
         let x = Activation(shape: [batch, t, n])
         for b in 0..<batch {
@@ -234,19 +234,19 @@ public final class ClipEncoder: @unchecked Sendable {
     /// encoder without timestep embedding); returns `[batch, n_embd]` (not normalised).
     public func encodeImage(_ image: FloatTensor, timesteps: [Int]) throws -> FloatTensor {
         guard kind == .image, let patchProjection, let imagePositions, let inputLN else {
-            throw NetworkError.invalidInput(name: "image", expected: "text tokens (this is the text encoder)", actual: "an image")
+            throw GlideModelError.invalidInput(name: "image", expected: "text tokens (this is the text encoder)", actual: "an image")
         }
         let s = options.imageSize, n = width
         guard image.shape.count == 4, image.shape[1] == 3, image.shape[2] == s, image.shape[3] == s, image.shape[0] > 0 else {
-            throw NetworkError.invalidInput(name: "image", expected: "[batch, 3, \(s), \(s)]", actual: "\(image.shape)")
+            throw GlideModelError.invalidInput(name: "image", expected: "[batch, 3, \(s), \(s)]", actual: "\(image.shape)")
         }
         let batch = image.shape[0]
         if let timestepEmbedding {
             guard timesteps.count == batch else {
-                throw NetworkError.invalidInput(name: "timesteps", expected: "[\(batch)]", actual: "[\(timesteps.count)]")
+                throw GlideModelError.invalidInput(name: "timesteps", expected: "[\(batch)]", actual: "[\(timesteps.count)]")
             }
             if let bad = timesteps.first(where: { $0 < 0 || $0 >= timestepEmbedding.rows }) {
-                throw NetworkError.invalidInput(name: "timesteps", expected: "integers in 0..<\(timestepEmbedding.rows)", actual: "\(bad)")
+                throw GlideModelError.invalidInput(name: "timesteps", expected: "integers in 0..<\(timestepEmbedding.rows)", actual: "\(bad)")
             }
         }
         let means: [Float] = [122.77093945, 116.74601272, 104.09373519]

@@ -109,7 +109,7 @@ public struct ModelOptions: Equatable, Sendable {
             case 128: channelMult = [1, 1, 2, 3, 4]
             case 64: channelMult = [1, 2, 3, 4]
             default:
-                throw NetworkError.invalidHyperparameter(
+                throw GlideModelError.invalidHyperparameter(
                     name: "channel_mult", expected: "a list (image_size \(imageSize) has no default)", actual: "\"\"")
             }
         } else {
@@ -122,7 +122,7 @@ public struct ModelOptions: Equatable, Sendable {
 
     private func validate() throws {
         func require(_ ok: Bool, _ name: String, _ expected: String, _ actual: String) throws {
-            if !ok { throw NetworkError.invalidHyperparameter(name: name, expected: expected, actual: actual) }
+            if !ok { throw GlideModelError.invalidHyperparameter(name: name, expected: expected, actual: actual) }
         }
         try require(imageSize > 0, "image_size", "> 0", "\(imageSize)")
         try require(numChannels > 0, "num_channels", "> 0", "\(numChannels)")
@@ -159,7 +159,7 @@ public struct ModelOptions: Equatable, Sendable {
         case .int(let i): return i
         case .double(let d) where d == d.rounded() && abs(d) < 1e15: return Int(d)
         case .string(let s) where Int(s) != nil: return Int(s)!
-        default: throw NetworkError.invalidHyperparameter(name: key, expected: "an integer", actual: describe(v))
+        default: throw GlideModelError.invalidHyperparameter(name: key, expected: "an integer", actual: describe(v))
         }
     }
 
@@ -170,7 +170,7 @@ public struct ModelOptions: Equatable, Sendable {
         case .int(let i) where i == 0 || i == 1: return i == 1
         case .string("true"), .string("True"): return true
         case .string("false"), .string("False"): return false
-        default: throw NetworkError.invalidHyperparameter(name: key, expected: "a boolean", actual: describe(v))
+        default: throw GlideModelError.invalidHyperparameter(name: key, expected: "a boolean", actual: describe(v))
         }
     }
 
@@ -179,7 +179,7 @@ public struct ModelOptions: Equatable, Sendable {
         switch v {
         case .string(let s): return s
         case .int(let i): return String(i)
-        default: throw NetworkError.invalidHyperparameter(name: key, expected: "a string", actual: describe(v))
+        default: throw GlideModelError.invalidHyperparameter(name: key, expected: "a string", actual: describe(v))
         }
     }
 
@@ -188,7 +188,7 @@ public struct ModelOptions: Equatable, Sendable {
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
             let trimmed = part.filter { $0 != " " }
             guard let value = Int(trimmed) else {
-                throw NetworkError.invalidHyperparameter(name: name, expected: "comma-separated integers", actual: "\"\(text)\"")
+                throw GlideModelError.invalidHyperparameter(name: name, expected: "comma-separated integers", actual: "\"\(text)\"")
             }
             result.append(value)
         }

@@ -20,7 +20,7 @@ public final class Text2ImUNet: @unchecked Sendable {
     private let text: TextEncoder?
     private let unet: UNetBody
 
-    /// Binds every tensor of `file` to the layers its options describe. Throws `NetworkError` naming the
+    /// Binds every tensor of `file` to the layers its options describe. Throws `GlideModelError` naming the
     /// first missing, misshapen, wrongly typed or unexpected tensor, or an impossible option.
     public init(file: WeightFile) throws {
         self.file = file
@@ -43,18 +43,18 @@ public final class Text2ImUNet: @unchecked Sendable {
     /// output, its projection and every attention block's encoder keys/values.
     public func encodeText(tokens: [Int], mask: [Bool], batch: Int) throws -> TextConditioning {
         guard let text else {
-            throw NetworkError.invalidInput(name: "tokens", expected: "no tokens (the model has xf_width 0)",
+            throw GlideModelError.invalidInput(name: "tokens", expected: "no tokens (the model has xf_width 0)",
                                             actual: "\(tokens.count) tokens")
         }
         let ctx = options.textCtx
         guard batch > 0, tokens.count == batch * ctx else {
-            throw NetworkError.invalidInput(name: "tokens", expected: "[\(batch), \(ctx)]", actual: "\(tokens.count) values")
+            throw GlideModelError.invalidInput(name: "tokens", expected: "[\(batch), \(ctx)]", actual: "\(tokens.count) values")
         }
         guard mask.count == batch * ctx else {
-            throw NetworkError.invalidInput(name: "mask", expected: "[\(batch), \(ctx)]", actual: "\(mask.count) values")
+            throw GlideModelError.invalidInput(name: "mask", expected: "[\(batch), \(ctx)]", actual: "\(mask.count) values")
         }
         if let bad = tokens.first(where: { $0 < 0 || $0 >= text.vocabularySize }) {
-            throw NetworkError.invalidInput(name: "tokens", expected: "ids in 0..<\(text.vocabularySize)", actual: "\(bad)")
+            throw GlideModelError.invalidInput(name: "tokens", expected: "ids in 0..<\(text.vocabularySize)", actual: "\(bad)")
         }
         let (xfOut, xfProj) = text(tokens: tokens, mask: mask, batch: batch)
         let kv = unet.attentionBlocks.map { $0.encoderKeysValues(xfOut) }
@@ -77,22 +77,22 @@ public final class Text2ImUNet: @unchecked Sendable {
                         observe: ((String, FloatTensor) -> Void)? = nil) throws -> FloatTensor {
         let o = options
         guard x.shape.count == 4, x.shape[1] == o.imageChannels, x.shape[0] > 0 else {
-            throw NetworkError.invalidInput(name: "x", expected: "[batch, \(o.imageChannels), H, W]", actual: "\(x.shape)")
+            throw GlideModelError.invalidInput(name: "x", expected: "[batch, \(o.imageChannels), H, W]", actual: "\(x.shape)")
         }
         let batch = x.shape[0], height = x.shape[2], width = x.shape[3]
         let factor = 1 << (o.channelMult.count - 1)
         guard height > 0, width > 0, height % factor == 0, width % factor == 0 else {
-            throw NetworkError.invalidInput(name: "x", expected: "height and width divisible by \(factor)", actual: "\(x.shape)")
+            throw GlideModelError.invalidInput(name: "x", expected: "height and width divisible by \(factor)", actual: "\(x.shape)")
         }
         guard timesteps.count == batch else {
-            throw NetworkError.invalidInput(name: "timesteps", expected: "[\(batch)]", actual: "[\(timesteps.count)]")
+            throw GlideModelError.invalidInput(name: "timesteps", expected: "[\(batch)]", actual: "[\(timesteps.count)]")
         }
         if self.text != nil {
             guard let text else {
-                throw NetworkError.invalidInput(name: "tokens", expected: "[\(batch), \(o.textCtx)]", actual: "none")
+                throw GlideModelError.invalidInput(name: "tokens", expected: "[\(batch), \(o.textCtx)]", actual: "none")
             }
             guard text.batch == batch else {
-                throw NetworkError.invalidInput(name: "tokens", expected: "[\(batch), \(o.textCtx)]",
+                throw GlideModelError.invalidInput(name: "tokens", expected: "[\(batch), \(o.textCtx)]",
                                                 actual: "[\(text.batch), \(o.textCtx)]")
             }
         }
@@ -115,15 +115,15 @@ public final class Text2ImUNet: @unchecked Sendable {
             if let mask { mask.values.withUnsafeBufferPointer { maskPart.pointer.update(from: $0.baseAddress!, count: $0.count) } }
             parts += [masked, maskPart]
         } else if inpaintImage != nil || inpaintMask != nil {
-            throw NetworkError.invalidInput(name: inpaintImage != nil ? "inpaint_image" : "inpaint_mask",
+            throw GlideModelError.invalidInput(name: inpaintImage != nil ? "inpaint_image" : "inpaint_mask",
                                             expected: "none (not an inpainting model)", actual: "a tensor")
         }
         if o.superRes {
             guard let lowRes else {
-                throw NetworkError.invalidInput(name: "low_res", expected: "[\(batch), 3, h, w]", actual: "none")
+                throw GlideModelError.invalidInput(name: "low_res", expected: "[\(batch), 3, h, w]", actual: "none")
             }
             guard lowRes.shape.count == 4, lowRes.shape[0] == batch, lowRes.shape[1] == 3, lowRes.shape[2] > 0, lowRes.shape[3] > 0 else {
-                throw NetworkError.invalidInput(name: "low_res", expected: "[\(batch), 3, h, w]", actual: "\(lowRes.shape)")
+                throw GlideModelError.invalidInput(name: "low_res", expected: "[\(batch), 3, h, w]", actual: "\(lowRes.shape)")
             }
             let up = Activation(shape: [batch, 3, height, width])
             lowRes.values.withUnsafeBufferPointer {
@@ -132,7 +132,7 @@ public final class Text2ImUNet: @unchecked Sendable {
             }
             parts.append(up)
         } else if lowRes != nil {
-            throw NetworkError.invalidInput(name: "low_res", expected: "none (not a super-resolution model)", actual: "a tensor")
+            throw GlideModelError.invalidInput(name: "low_res", expected: "none (not a super-resolution model)", actual: "a tensor")
         }
         var h = parts[0]
         for part in parts.dropFirst() { h = concatChannels(h, part) }
@@ -149,7 +149,7 @@ public final class Text2ImUNet: @unchecked Sendable {
 
     private func checked(_ t: FloatTensor, _ name: String, _ shape: [Int]) throws -> FloatTensor {
         guard t.shape == shape else {
-            throw NetworkError.invalidInput(name: name, expected: "\(shape)", actual: "\(t.shape)")
+            throw GlideModelError.invalidInput(name: name, expected: "\(shape)", actual: "\(t.shape)")
         }
         return t
     }

@@ -133,7 +133,7 @@ public struct DiffusionStage: Sendable {
         let cls = o.referenceClassName
         let side = size ?? o.imageSize
         guard batch > 0, side > 0 else {
-            throw PipelineError.shapeMismatch(name: "x", expected: [-1, 3, -1, -1], actual: [batch, 3, side, side])
+            throw GlideModelError.inputShapeMismatch(name: "x", expected: [-1, 3, -1, -1], actual: [batch, 3, side, side])
         }
         let rows = settings.guidanceScale == nil ? batch : 2 * batch
         let plane = side * side
@@ -142,17 +142,17 @@ public struct DiffusionStage: Sendable {
         var text: TextConditioning? = nil
         if o.xfWidth > 0 {
             guard inputs.prompts.count == batch || inputs.prompts.count == 1 else {
-                throw PipelineError.shapeMismatch(name: "prompts", expected: [batch], actual: [inputs.prompts.count])
+                throw GlideModelError.inputShapeMismatch(name: "prompts", expected: [batch], actual: [inputs.prompts.count])
             }
             var rowsTokens = (0..<batch).map { inputs.prompts.count == 1 ? inputs.prompts[0] : inputs.prompts[$0] }
             if settings.guidanceScale != nil {
                 guard let empty = inputs.unconditional else {
-                    throw PipelineError.missingInput(name: "unconditional tokens (for guidance)", model: cls)
+                    throw GlideModelError.missingInput(name: "unconditional tokens (for guidance)", model: cls)
                 }
                 rowsTokens += [TextTokens](repeating: empty, count: batch)
             }
             for t in rowsTokens where t.tokens.count != o.textCtx || t.mask.count != o.textCtx {
-                throw PipelineError.shapeMismatch(name: "tokens", expected: [o.textCtx], actual: [t.tokens.count])
+                throw GlideModelError.inputShapeMismatch(name: "tokens", expected: [o.textCtx], actual: [t.tokens.count])
             }
             text = try model.encodeText(tokens: rowsTokens.flatMap(\.tokens), mask: rowsTokens.flatMap(\.mask),
                                         batch: rows)
@@ -161,14 +161,14 @@ public struct DiffusionStage: Sendable {
         // low_res: quantized as the notebook, repeated to the model's rows.
         var lowRes: FloatTensor? = nil
         if o.superRes {
-            guard let given = inputs.lowRes else { throw PipelineError.missingInput(name: "low_res", model: cls) }
+            guard let given = inputs.lowRes else { throw GlideModelError.missingInput(name: "low_res", model: cls) }
             guard given.shape.count == 4, given.shape[0] == batch || given.shape[0] == 1, given.shape[1] == 3 else {
-                throw PipelineError.shapeMismatch(name: "low_res", expected: [batch, 3, -1, -1], actual: given.shape)
+                throw GlideModelError.inputShapeMismatch(name: "low_res", expected: [batch, 3, -1, -1], actual: given.shape)
             }
             let values = settings.quantizeLowRes ? PipelineMath.quantizeTo8BitLevels(given.values) : given.values
             lowRes = PipelineMath.repeatRows(FloatTensor(shape: given.shape, values: values), to: rows)
         } else if inputs.lowRes != nil {
-            throw PipelineError.unexpectedInput(name: "low_res", model: cls)
+            throw GlideModelError.unexpectedInput(name: "low_res", model: cls)
         }
 
         // Inpainting: the masked source and the mask at the output size.
@@ -176,16 +176,16 @@ public struct DiffusionStage: Sendable {
         if o.inpaint {
             switch (inputs.inpaintImage, inputs.inpaintMask) {
             case (nil, nil): break   // the reference's zeros: nothing known
-            case (nil, _): throw PipelineError.missingInput(name: "inpaint_image", model: cls)
-            case (_, nil): throw PipelineError.missingInput(name: "inpaint_mask", model: cls)
+            case (nil, _): throw GlideModelError.missingInput(name: "inpaint_image", model: cls)
+            case (_, nil): throw GlideModelError.missingInput(name: "inpaint_mask", model: cls)
             case let (image?, m?):
                 guard image.shape.count == 4, image.shape[0] == batch || image.shape[0] == 1,
                       image.shape[1] == 3, image.shape[2] == side, image.shape[3] == side else {
-                    throw PipelineError.shapeMismatch(name: "inpaint_image", expected: [batch, 3, side, side], actual: image.shape)
+                    throw GlideModelError.inputShapeMismatch(name: "inpaint_image", expected: [batch, 3, side, side], actual: image.shape)
                 }
                 guard m.shape.count == 4, m.shape[0] == image.shape[0], m.shape[1] == 1, m.shape[2] > 0, m.shape[3] > 0,
                       m.shape[2] <= side, m.shape[3] <= side else {
-                    throw PipelineError.shapeMismatch(name: "inpaint_mask", expected: [image.shape[0], 1, -1, -1], actual: m.shape)
+                    throw GlideModelError.inputShapeMismatch(name: "inpaint_mask", expected: [image.shape[0], 1, -1, -1], actual: m.shape)
                 }
                 let fullMask = PipelineMath.interpolateNearest(m, height: side, width: side)
                 let masked = PipelineMath.multiplyByMask(image, fullMask)
@@ -193,7 +193,7 @@ public struct DiffusionStage: Sendable {
                 mask = PipelineMath.repeatRows(fullMask, to: batch)
             }
         } else if inputs.inpaintImage != nil || inputs.inpaintMask != nil {
-            throw PipelineError.unexpectedInput(name: inputs.inpaintImage != nil ? "inpaint_image" : "inpaint_mask", model: cls)
+            throw GlideModelError.unexpectedInput(name: inputs.inpaintImage != nil ? "inpaint_image" : "inpaint_mask", model: cls)
         }
         let modelImage = maskedImage.map { PipelineMath.repeatRows($0, to: rows) }
         let modelMask = mask.map { PipelineMath.repeatRows($0, to: rows) }

@@ -40,10 +40,10 @@ public enum UpsampleStage {
                            unconditional: TextTokens? = nil, settings: StageSettings? = nil, outputSize: Int? = nil,
                            noise: SamplingNoise, progress: ((SamplingProgress) -> Void)? = nil) throws -> FloatTensor {
         guard model.options.superRes else {
-            throw PipelineError.missingInput(name: "super_res (an upsampling model)", model: model.options.referenceClassName)
+            throw GlideModelError.missingInput(name: "super_res (an upsampling model)", model: model.options.referenceClassName)
         }
         guard lowRes.shape.count == 4 else {
-            throw PipelineError.shapeMismatch(name: "low_res", expected: [-1, 3, -1, -1], actual: lowRes.shape)
+            throw GlideModelError.inputShapeMismatch(name: "low_res", expected: [-1, 3, -1, -1], actual: lowRes.shape)
         }
         let stage = DiffusionStage(model: model)
         return try stage.run(batch: lowRes.shape[0], size: outputSize,
@@ -68,11 +68,11 @@ public struct InpaintPipeline {
     /// Checks the models are inpainting models of the right kinds.
     public init(base: Text2ImUNet, upsampler: Text2ImUNet? = nil) throws {
         guard base.options.inpaint, !base.options.superRes else {
-            throw PipelineError.missingInput(name: "inpaint_image/inpaint_mask inputs (a base inpainting model)",
+            throw GlideModelError.missingInput(name: "inpaint_image/inpaint_mask inputs (a base inpainting model)",
                                              model: base.options.referenceClassName)
         }
         if let upsampler, !(upsampler.options.inpaint && upsampler.options.superRes) {
-            throw PipelineError.missingInput(name: "inpaint and low_res inputs (an inpainting upsampler)",
+            throw GlideModelError.missingInput(name: "inpaint and low_res inputs (an inpainting upsampler)",
                                              model: upsampler.options.referenceClassName)
         }
         self.base = base
@@ -127,7 +127,7 @@ public struct InpaintPipeline {
         done += try GaussianDiffusion(schedule: NoiseSchedule(name: base.options.noiseSchedule),
                                       steps: base.options.diffusionSteps, respacing: baseSettings.respacing).steps
         guard let upsampler else { return Result(lowRes: low, upsampled: nil) }
-        guard let sourceHigh else { throw PipelineError.missingInput(name: "inpaint_image at the upsampler's size", model: upsampler.options.referenceClassName) }
+        guard let sourceHigh else { throw GlideModelError.missingInput(name: "inpaint_image at the upsampler's size", model: upsampler.options.referenceClassName) }
         let upCtx = upsampler.options.textCtx
         let upInputs = StageInputs(prompts: [TextTokens(prompt: prompt, tokenizer: tokenizer, textCtx: upCtx)],
                                    unconditional: .empty(tokenizer: tokenizer, textCtx: upCtx),

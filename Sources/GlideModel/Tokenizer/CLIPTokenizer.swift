@@ -36,13 +36,13 @@ public struct CLIPTokenizer: Sendable {
             try self.init(merges: TokenizerFiles.readFile(directory + "/" + name))
             return
         }
-        throw TokenizerError.missingFile(name: directory + "/" + CLIPTokenizer.mergesFileName)
+        throw GlideModelError.missingFile(name: directory + "/" + CLIPTokenizer.mergesFileName)
     }
 
     /// Builds the tokenizer from embedded files keyed by file name (e.g. a `.glw` file's `tokenizerFiles`).
     public init(files: [String: UnsafeRawBufferPointer]) throws {
         guard let b = files[CLIPTokenizer.mergesFileName] ?? files["bpe_simple_vocab_16e6.txt"] else {
-            throw TokenizerError.missingFile(name: CLIPTokenizer.mergesFileName)
+            throw GlideModelError.missingFile(name: CLIPTokenizer.mergesFileName)
         }
         try self.init(merges: Array(b))
     }

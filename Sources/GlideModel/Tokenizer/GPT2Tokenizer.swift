@@ -27,9 +27,9 @@ public struct GPT2Tokenizer: Sendable {
         merger = BPEMerger(merges: merges)
         // Every byte symbol and merge result must have an id, so `encode` never meets an unknown piece.
         for symbol in ByteUnicodeMap.orderedSymbols where encoder[symbol] == nil {
-            throw TokenizerError.tokenNotInVocabulary(token: symbol)
+            throw GlideModelError.tokenNotInVocabulary(token: symbol)
         }
-        for (a, b) in merges where encoder[a + b] == nil { throw TokenizerError.tokenNotInVocabulary(token: a + b) }
+        for (a, b) in merges where encoder[a + b] == nil { throw GlideModelError.tokenNotInVocabulary(token: a + b) }
     }
 
     /// Loads `encoder.json.gz` and `vocab.bpe.gz` (or the uncompressed `encoder.json`, `vocab.bpe`) from a folder.
@@ -38,7 +38,7 @@ public struct GPT2Tokenizer: Sendable {
             for name in [gz, plain] where TokenizerFiles.fileExists(directory + "/" + name) {
                 return try TokenizerFiles.readFile(directory + "/" + name)
             }
-            throw TokenizerError.missingFile(name: directory + "/" + gz)
+            throw GlideModelError.missingFile(name: directory + "/" + gz)
         }
         try self.init(encoderJSON: load("encoder.json.gz", "encoder.json"), vocabBPE: load("vocab.bpe.gz", "vocab.bpe"))
     }
@@ -48,7 +48,7 @@ public struct GPT2Tokenizer: Sendable {
     public init(files: [String: UnsafeRawBufferPointer]) throws {
         func pick(_ names: [String]) throws -> [UInt8] {
             for n in names { if let b = files[n] { return Array(b) } }
-            throw TokenizerError.missingFile(name: names[0])
+            throw GlideModelError.missingFile(name: names[0])
         }
         try self.init(encoderJSON: pick(["encoder.json.gz", "encoder.json"]), vocabBPE: pick(["vocab.bpe.gz", "vocab.bpe"]))
     }

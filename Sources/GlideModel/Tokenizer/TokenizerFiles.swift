@@ -9,7 +9,7 @@ import CZlib
 enum TokenizerFiles {
     static func readFile(_ path: String) throws -> [UInt8] {
         guard let f = fopen(path, "rb") else {
-            throw TokenizerError.cannotRead(path: path, reason: String(cString: strerror(errno)))
+            throw GlideModelError.cannotRead(path: path, reason: String(cString: strerror(errno)))
         }
         defer { fclose(f) }
         var out: [UInt8] = []
@@ -18,7 +18,7 @@ enum TokenizerFiles {
             let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, f) }
             out.append(contentsOf: chunk[0..<n])
             if n < chunk.count {
-                if ferror(f) != 0 { throw TokenizerError.cannotRead(path: path, reason: String(cString: strerror(errno))) }
+                if ferror(f) != 0 { throw GlideModelError.cannotRead(path: path, reason: String(cString: strerror(errno))) }
                 return out
             }
         }
@@ -31,7 +31,7 @@ enum TokenizerFiles {
         guard data.count >= 2, data[0] == 0x1F, data[1] == 0x8B else { return data }
         var stream = z_stream()
         guard inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw TokenizerError.badGzip(name: name, reason: "inflateInit2 failed")
+            throw GlideModelError.badGzip(name: name, reason: "inflateInit2 failed")
         }
         defer { inflateEnd(&stream) }
         var out: [UInt8] = []
@@ -51,10 +51,10 @@ enum TokenizerFiles {
                 if status == Z_STREAM_END { return out }
                 if status != Z_OK {
                     let msg = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-                    throw TokenizerError.badGzip(name: name, reason: msg)
+                    throw GlideModelError.badGzip(name: name, reason: msg)
                 }
                 if stream.avail_in == 0 && produced == 0 {
-                    throw TokenizerError.badGzip(name: name, reason: "unexpected end of data")
+                    throw GlideModelError.badGzip(name: name, reason: "unexpected end of data")
                 }
             }
         }
@@ -63,7 +63,7 @@ enum TokenizerFiles {
     /// Parses a JSON object whose values are all integers: `{"token": 123, ...}`.
     static func parseEncoderJSON(_ bytes: [UInt8]) throws -> [String: Int] {
         var i = 0
-        func fail(_ why: String) -> TokenizerError { .badEncoderJSON(reason: why, offset: i) }
+        func fail(_ why: String) -> GlideModelError { .badEncoderJSON(reason: why, offset: i) }
         func skipSpace() { while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 } }
         func hex4() throws -> UInt32 {
             guard i + 4 <= bytes.count else { throw fail("truncated \\u escape") }
@@ -171,7 +171,7 @@ enum TokenizerFiles {
                 while i < b, bytes[i] != 0x20, bytes[i] != 0x09, bytes[i] != 0x0D { i += 1 }
                 if i > s { parts.append(String(decoding: bytes[s..<i], as: UTF8.self)) }
             }
-            guard parts.count == 2 else { throw TokenizerError.badMergeLine(name: name, line: n + 1) }
+            guard parts.count == 2 else { throw GlideModelError.badMergeLine(name: name, line: n + 1) }
             merges.append((parts[0], parts[1]))
         }
         return merges
