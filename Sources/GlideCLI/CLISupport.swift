@@ -1,5 +1,6 @@
-// Pieces shared by the `glide` subcommands: one-line errors, tokenizer loading, the sampling commands'
-// common options, stderr messages and JSON string quoting.
+// Pieces shared by the `glide` subcommands: one-line errors, tokenizer loading and the sampling commands'
+// common options. (Also shared: `printToStderr` and `failCommand` in Convert.swift, `JSONValue.appendQuoted`
+// in Converter for JSON strings.)
 import ArgumentParser
 import Foundation
 import GlideModel
@@ -72,11 +73,6 @@ struct SamplingRunOptions: ParsableArguments {
     /// The closing "done in ..." line on stderr (the caller checks `quiet`).
     func reportDone(startedAt started: Double, steps: Int) {
         let elapsed = monotonicSeconds() - started
-        stderrLine(String(format: "done in %.1f s (%.2f s/step)", elapsed, elapsed / Double(steps)))
+        printToStderr(String(format: "done in %.1f s (%.2f s/step)", elapsed, elapsed / Double(steps)))
     }
-}
-
-/// Writes one line to stderr.
-func stderrLine(_ line: String) {
-    FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
 }

@@ -142,8 +142,8 @@ struct Inpaint: ParsableCommand {
             maskValues = keepRectMask(width: lowSize, height: lowSize, x: r.x, y: r.y, w: r.w, h: r.h)
         }
         let kept = maskValues.reduce(0, +)
-        if kept == 0 && !common.quiet { stderrLine("warning: the mask keeps nothing; the whole image is repainted") }
-        if kept == Float(maskValues.count) && !common.quiet { stderrLine("warning: the mask keeps everything; nothing is repainted") }
+        if kept == 0 && !common.quiet { printToStderr("warning: the mask keeps nothing; the whole image is repainted") }
+        if kept == Float(maskValues.count) && !common.quiet { printToStderr("warning: the mask keeps everything; nothing is repainted") }
         let maskTensor = FloatTensor(shape: [1, 1, lowSize, lowSize], values: maskValues)
 
         let total = try pipeline.totalSteps()
@@ -151,7 +151,7 @@ struct Inpaint: ParsableCommand {
         let bar = common.progressBar(total: total)
         if !common.quiet {
             let stages = up == nil ? "\(lowSize)x\(lowSize)" : "\(lowSize)x\(lowSize) then \(highSize)x\(highSize)"
-            stderrLine("inpainting \(image) (\(Int(kept)) of \(maskValues.count) pixels kept) at \(stages): "
+            printToStderr("inpainting \(image) (\(Int(kept)) of \(maskValues.count) pixels kept) at \(stages): "
                         + "\(total) steps, guidance \(guidance), seed \(seedValue)")
         }
         let started = monotonicSeconds()

@@ -79,7 +79,7 @@ struct Upsample: ParsableCommand {
         let seedValue = common.seedOrRandom()
         let bar = common.progressBar(total: total)
         if !common.quiet {
-            stderrLine("upsampling \(image) (\(picture.width)x\(picture.height) -> \(lowSize)x\(lowSize) -> "
+            printToStderr("upsampling \(image) (\(picture.width)x\(picture.height) -> \(lowSize)x\(lowSize) -> "
                         + "\(o.imageSize)x\(o.imageSize)) with \(upsampler): \(total) \(sampler) steps, seed \(seedValue)")
         }
         let started = monotonicSeconds()

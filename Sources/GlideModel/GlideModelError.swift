@@ -4,7 +4,7 @@
 /// or sampling from it, loading a network from a weight file or running it, and feeding a pipeline stage.
 /// Every case names the file, tensor, hyperparameter or input it is about, and where it applies says what
 /// was expected and what was found.
-public enum GlideModelError: Error, Equatable, CustomStringConvertible {
+public enum GlideModelError: Error, Equatable, Sendable, CustomStringConvertible {
     // MARK: Tokenizers (GPT-2 BPE and CLIP's simple tokenizer)
 
     /// A vocabulary file could not be read (path, reason).

@@ -82,5 +82,8 @@ final class NumericsTests: XCTestCase {
         let v: JSONValue = .object(["b": .int(1), "a": .array([.string("x\"\n"), .double(0.1), .bool(true), .null])])
         XCTAssertEqual(v.encoded, #"{"a":["x\"\n",0.1,true,null],"b":1}"#)
         XCTAssertEqual(try JSONValue.parse(v.encoded), v)
+        var quoted = ""
+        JSONValue.appendQuoted("a\\b\t\u{1}", to: &quoted)
+        XCTAssertEqual(quoted, #""a\\b\t\u0001""#)
     }
 }
