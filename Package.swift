@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "GlideModelTests", dependencies: ["GlideModel", "WeightFormat", "Kernels", "NumpyIO", "Checkpoint", "Converter", "TestSupport"]),
         .testTarget(name: "ConverterTests", dependencies: ["Converter", "Checkpoint", "WeightFormat", "TestSupport"]),
-        .testTarget(name: "GlideCLITests", dependencies: ["GlideCLI", "TestSupport"]),
+        .testTarget(name: "GlideCLITests", dependencies: ["GlideCLI", "TestSupport", "Imaging", "NumpyIO", "WeightFormat"]),
     ],
     swiftLanguageModes: [.v6]
 )

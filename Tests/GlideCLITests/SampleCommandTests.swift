@@ -1,0 +1,75 @@
+// `glide sample` on tiny fixture models: the two-stage path (--upsampler, --save-low-res) and the
+// equivalence hooks for upsampling models (--input low_res=...). Sampling correctness against the reference
+// is proven in GlideModelTests (DiffusionTests, PipelineTests); this checks the command's wiring.
+import Foundation
+import XCTest
+import Imaging
+import NumpyIO
+import TestSupport
+@testable import GlideCLI
+
+final class SampleCommandTests: XCTestCase {
+    private func path(_ name: String) -> String { EditCommandsTests.directory.appendingPathComponent(name).path }
+
+    /// `tiny_base` (16x16, n_vocab 40, no tokenizer) converted with its options.
+    private func tinyBase() throws -> String {
+        let out = path("tiny_base.glw")
+        if FileManager.default.fileExists(atPath: out) { return out }
+        let dir = TestPaths.fixture("model/tiny_base")
+        var command = try Convert.parse([dir.appendingPathComponent("model.pt").path, "-o", out, "--config",
+                                         dir.appendingPathComponent("options.json").path, "--force", "--quiet"])
+        try command.run()
+        return out
+    }
+
+    /// Guided token rows for tiny_base: a prompt row then the empty row (end token 39, mask false).
+    private func writeTokens() throws -> (String, String) {
+        let ctx = 8
+        let tokens: [Int64] = [5, 7, 11] + [Int64](repeating: 39, count: ctx - 3) + [Int64](repeating: 39, count: ctx)
+        let mask: [Bool] = [true, true, true] + [Bool](repeating: false, count: 2 * ctx - 3)
+        let t = path("tokens.npy"), m = path("mask.npy")
+        try Npy.write(try NpyArray(int64: tokens, shape: [2, ctx]), path: t)
+        try Npy.write(try NpyArray(bool: mask, shape: [2, ctx]), path: m)
+        return (t, m)
+    }
+
+    func testBaseThenUpsamplerWritesBothStages() throws {
+        let base = try tinyBase(), up = try EditCommandsTests.converted("e2e_upsample")
+        let (t, m) = try writeTokens()
+        let out = path("two-stage.png"), low = path("two-stage-low.png"), npy = path("two-stage.npy")
+        var command = try Sample.parse(["ignored", "--model", base, "--input", "tokens=\(t)", "--input", "mask=\(m)",
+                                        "--steps", "3", "--upsampler", up, "--upsample-steps", "2",
+                                        "--save-low-res", low, "--npy-out", npy, "-o", out, "--seed", "5",
+                                        "--view-size", "0", "--quiet"])
+        try command.run()
+        let image = try readImage(path: out), lowImage = try readImage(path: low)
+        XCTAssertEqual([image.width, image.height], [16, 16])
+        XCTAssertEqual([lowImage.width, lowImage.height], [16, 16])
+        XCTAssertEqual(try Npy.read(path: npy).shape, [1, 3, 16, 16])
+    }
+
+    func testUpsamplingModelTakesLowResInput() throws {
+        let up = try EditCommandsTests.converted("e2e_upsample")
+        let lowPath = path("low_res.npy")
+        let values: [Float] = (0..<48).map { (i: Int) -> Float in Float(i % 7) / 3 - 1 }
+        try Npy.write(try NpyArray(float32: values, shape: [1, 3, 4, 4]), path: lowPath)
+        let npy = path("up.npy")
+        var command = try Sample.parse(["green grass", "--model", up, "--input", "low_res=\(lowPath)", "--steps", "2",
+                                        "--npy-out", npy, "-o", path("up.png"), "--seed", "1", "--quiet"])
+        try command.run()
+        let result = try Npy.read(path: npy)
+        XCTAssertEqual(result.shape, [1, 3, 16, 16])
+        XCTAssertTrue(try result.floatValues().allSatisfy { $0 >= -1 && $0 <= 1 })
+
+        // Without low_res the command says what it needs.
+        command = try Sample.parse(["green grass", "--model", up, "--quiet"])
+        XCTAssertThrowsError(try command.run()) { XCTAssertTrue("\($0)".contains("low_res")) }
+    }
+
+    func testArgumentErrors() {
+        XCTAssertThrowsError(try Sample.parse(["p", "--save-low-res", "x.png"]))           // needs --upsampler
+        XCTAssertThrowsError(try Sample.parse(["p", "--input", "x=y.npy"]))                // unknown input name
+        XCTAssertThrowsError(try Sample.parse(["p", "--sampler", "euler"]))
+        XCTAssertThrowsError(try Sample.parse(["p", "--batch", "0"]))
+    }
+}
