@@ -82,13 +82,14 @@ struct BenchStep: ParsableCommand {
 
         let rows = batch ?? (o.superRes ? 1 : 2)
         let size = o.imageSize
-        var random = BenchNoise(seed: 1)
-        let x = FloatTensor(shape: [rows, 3, size, size], values: random.normals(rows * 3 * size * size))
+        let random = GaussianRNG(seed: 1)
+        func inRange(_ n: Int, _ stream: UInt64) -> [Float] { random.normals(count: n, stream: stream, row: 0).map { max(-1, min(1, $0)) } }
+        let x = FloatTensor(shape: [rows, 3, size, size], values: random.normals(count: rows * 3 * size * size, stream: 0, row: 0))
         let lowRes: FloatTensor? = o.superRes
-            ? FloatTensor(shape: [rows, 3, size / 4, size / 4], values: random.uniforms(rows * 3 * (size / 4) * (size / 4)))
+            ? FloatTensor(shape: [rows, 3, size / 4, size / 4], values: inRange(rows * 3 * (size / 4) * (size / 4), 1))
             : nil
         let inpaintImage: FloatTensor? = o.inpaint
-            ? FloatTensor(shape: [rows, 3, size, size], values: random.uniforms(rows * 3 * size * size)) : nil
+            ? FloatTensor(shape: [rows, 3, size, size], values: inRange(rows * 3 * size * size, 2)) : nil
         let inpaintMask: FloatTensor? = o.inpaint
             ? FloatTensor(shape: [rows, 1, size, size], values: (0..<(rows * size * size)).map { i in
                 (i % (size * size)) < 20 * size ? 1 : 0  // the inpaint notebook's mask: top 20 rows kept
@@ -308,28 +309,6 @@ enum ProcessMemory {
         let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) * 1e-6
         let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) * 1e-6
         return user + system
-    }
-}
-
-/// Deterministic benchmark inputs (SplitMix64; Box-Muller for normals).
-private struct BenchNoise {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-    mutating func uniforms(_ n: Int) -> [Float] { (0..<n).map { _ in Float(unit() * 2 - 1) } }
-    mutating func normals(_ n: Int) -> [Float] {
-        (0..<n).map { _ in
-            let u = max(unit(), 1e-300), v = unit()
-            return Float((-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * Double.pi * v))
-        }
     }
 }
 
