@@ -86,11 +86,13 @@ def make_tokenizer(out):
     for a, b in MERGES:
         encoder[a + b] = len(encoder)
     encoder["<|endoftext|>"] = len(encoder)
-    d = os.path.join(out, "tokenizer")
+    # Stored as tiny-*.gz so they are never mistaken for the released vocabulary; the tests copy them
+    # under the standard names (TestPaths.tinyTokenizerDirectory).
+    d = os.path.join(out, "tiny-tokenizer")
     os.makedirs(d, exist_ok=True)
-    write_gz(os.path.join(d, "encoder.json.gz"), json.dumps(encoder).encode("utf-8"))
+    write_gz(os.path.join(d, "tiny-encoder.json.gz"), json.dumps(encoder).encode("utf-8"))
     bpe = "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in MERGES)
-    write_gz(os.path.join(d, "vocab.bpe.gz"), bpe.encode("utf-8"))
+    write_gz(os.path.join(d, "tiny-vocab.bpe.gz"), bpe.encode("utf-8"))
     # The reference's get_encoder() parsing, on our files.
     bpe_merges = [tuple(s.split()) for s in bpe.split("\n")[1:-1]]
     return Encoder(encoder=encoder, bpe_merges=bpe_merges)

@@ -21,7 +21,7 @@ final class EditCommandsTests: XCTestCase {
         let dir = TestPaths.fixture("pipeline/\(name)")
         var command = try Convert.parse([dir.appendingPathComponent("model.pt").path, "-o", out,
                                          "--config", dir.appendingPathComponent("options.json").path,
-                                         "--tokenizer", TestPaths.fixture("pipeline/tokenizer").path,
+                                         "--tokenizer", try TestPaths.tinyTokenizerDirectory().path,
                                          "--force", "--quiet"])
         try command.run()
         return out

@@ -85,7 +85,7 @@ final class PipelineTests: XCTestCase {
         options.target = .f32
         options.configPath = dir.appendingPathComponent("options.json").path
         options.overwrite = true
-        if tokenizer { options.tokenizerDirectory = TestPaths.fixture("pipeline/tokenizer").path }
+        if tokenizer { options.tokenizerDirectory = try TestPaths.tinyTokenizerDirectory().path }
         _ = try convertCheckpoint(source: source, destination: path, options: options)
         return try Text2ImUNet(path: path)
     }
