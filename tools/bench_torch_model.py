@@ -37,6 +37,7 @@ import sys
 import time
 
 import torch as th
+from guidance import guided_model_fn
 from glide_text2im.model_creation import (
     create_model_and_diffusion,
     model_and_diffusion_defaults,
@@ -107,20 +108,6 @@ def text_kwargs(model, options, rows_prompt, rows_empty):
     )
 
 
-def guided_model_fn(model):
-    """notebooks/text2im.ipynb's model_fn (classifier-free guidance over a doubled batch)."""
-    def model_fn(x_t, ts, **kwargs):
-        half = x_t[: len(x_t) // 2]
-        combined = th.cat([half, half], dim=0)
-        model_out = model(combined, ts, **kwargs)
-        eps, rest = model_out[:, :3], model_out[:, 3:]
-        cond_eps, uncond_eps = th.split(eps, len(eps) // 2, dim=0)
-        half_eps = uncond_eps + GUIDANCE * (cond_eps - uncond_eps)
-        eps = th.cat([half_eps, half_eps], dim=0)
-        return th.cat([eps, rest], dim=1)
-    return model_fn
-
-
 def time_steps(step, warmup, steps, label, quiet):
     times, cpu = [], []
     for i in range(warmup + steps):
@@ -143,7 +130,7 @@ def bench_base_step(model, options, args):
     size = options["image_size"]
     kwargs = text_kwargs(model, options, 1, 1)
     x = th.randn(2, 3, size, size, generator=g)
-    model_fn = guided_model_fn(model)
+    model_fn = guided_model_fn(model, GUIDANCE)
     ts_list = [999 - 10 * i for i in range(args.warmup + args.steps)]  # the 100-step schedule's timesteps
 
     def step(i):
@@ -189,7 +176,7 @@ def run_base_sample(model, diffusion, options, args):
     model.del_cache()
     t0, c0 = time.perf_counter(), time.process_time()
     samples = diffusion.p_sample_loop(
-        guided_model_fn(model), (2, 3, size, size), device=th.device("cpu"), clip_denoised=True,
+        guided_model_fn(model, GUIDANCE), (2, 3, size, size), device=th.device("cpu"), clip_denoised=True,
         progress=not args.quiet and sys.stderr.isatty(), model_kwargs=kwargs, cond_fn=None,
     )[:1]
     seconds = time.perf_counter() - t0

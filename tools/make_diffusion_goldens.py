@@ -36,6 +36,7 @@ import torch as th
 
 from glide_text2im.gaussian_diffusion import get_named_beta_schedule
 from glide_text2im.respace import SpacedDiffusion, space_timesteps
+from guidance import guided_model_fn
 
 H = W_ = 8
 C = 3
@@ -63,21 +64,6 @@ def make_model(W, P, freq, guided):
         return th.tanh(mix + Pt[None] + time + bias[:, None, None, None])
 
     return model
-
-
-def guided_fn(model, scale):
-    # Exactly the notebook's classifier-free guidance wrapper.
-    def model_fn(x_t, ts, **kwargs):
-        half = x_t[: len(x_t) // 2]
-        combined = th.cat([half, half], dim=0)
-        model_out = model(combined, ts, **kwargs)
-        eps, rest = model_out[:, :3], model_out[:, 3:]
-        cond_eps, uncond_eps = th.split(eps, len(eps) // 2, dim=0)
-        half_eps = uncond_eps + scale * (cond_eps - uncond_eps)
-        eps = th.cat([half_eps, half_eps], dim=0)
-        return th.cat([eps, rest], dim=1)
-
-    return model_fn
 
 
 def inpaint_tensors(rows):
@@ -136,15 +122,7 @@ def tiny_base_guided(model_dir, out, respacing="10", guidance=3.0):
     mask = [[True] * len(prompt) + [False] * (ctx - len(prompt)), [False] * ctx]
     model_kwargs = dict(tokens=th.tensor(tokens), mask=th.tensor(mask, dtype=th.bool))
 
-    def model_fn(x_t, ts, **kwargs):
-        half = x_t[: len(x_t) // 2]
-        combined = th.cat([half, half], dim=0)
-        model_out = model(combined, ts, **kwargs)
-        eps, rest = model_out[:, :3], model_out[:, 3:]
-        cond_eps, uncond_eps = th.split(eps, len(eps) // 2, dim=0)
-        half_eps = uncond_eps + guidance * (cond_eps - uncond_eps)
-        eps = th.cat([half_eps, half_eps], dim=0)
-        return th.cat([eps, rest], dim=1)
+    model_fn = guided_model_fn(model, guidance)
 
     diffusion = SpacedDiffusion(space_timesteps(options["diffusion_steps"], respacing),
                                 betas=get_named_beta_schedule(options["noise_schedule"], options["diffusion_steps"]))
@@ -228,7 +206,7 @@ def main():
         rows = batch * (2 if guidance is not None else 1)
         shape = (rows, C, H, W_)
         model = make_model(W, P, freq, guidance is not None)
-        fn = guided_fn(model, guidance) if guidance is not None else model
+        fn = guided_model_fn(model, guidance) if guidance is not None else model
         start = th.randn(*shape)
         denoised_fn = None
         if denoised:

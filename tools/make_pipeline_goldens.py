@@ -55,6 +55,7 @@ import glide_text2im.model_creation as mc
 from glide_text2im.gaussian_diffusion import get_named_beta_schedule
 from glide_text2im.respace import SpacedDiffusion, space_timesteps
 from glide_text2im.tokenizer.bpe import Encoder, bytes_to_unicode
+from guidance import guided_model_fn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..")
@@ -197,20 +198,6 @@ def quantize(samples):
     return ((samples + 1) * 127.5).round() / 127.5 - 1
 
 
-def guided(model, guidance_scale):
-    """The notebooks' model_fn."""
-    def model_fn(x_t, ts, **kwargs):
-        half = x_t[: len(x_t) // 2]
-        combined = th.cat([half, half], dim=0)
-        model_out = model(combined, ts, **kwargs)
-        eps, rest = model_out[:, :3], model_out[:, 3:]
-        cond_eps, uncond_eps = th.split(eps, len(eps) // 2, dim=0)
-        half_eps = uncond_eps + guidance_scale * (cond_eps - uncond_eps)
-        eps = th.cat([half_eps, half_eps], dim=0)
-        return th.cat([eps, rest], dim=1)
-    return model_fn
-
-
 def run_loop(diffusion, fn, shape, noise, sampler, model_kwargs, denoised_fn, batch):
     """Runs the reference loop, recording every randn_like draw and the samples."""
     drawn = []
@@ -291,7 +278,7 @@ def case_inpaint_base(out, index):
 
     start = th.randn(full, 3, size, size, generator=g)
     diffusion = SpacedDiffusion(space_timesteps(1000, spec), betas=get_named_beta_schedule(options["noise_schedule"], 1000))
-    samples, noise = run_loop(diffusion, guided(model, guidance), (full, 3, size, size), start, "ddpm",
+    samples, noise = run_loop(diffusion, guided_model_fn(model, guidance), (full, 3, size, size), start, "ddpm",
                               model_kwargs, denoised_fn, batch)
     d = os.path.join(out, "inpaint_base")
     for k, v in dict(tokens=tokens, mask=mask, inpaint_image=source, inpaint_mask=mask64, start=start[:batch],
@@ -360,7 +347,7 @@ def case_e2e_base(out, index, model, tokenizer, prompt):
 
     start = th.randn(full, 3, size, size, generator=g)
     diffusion = SpacedDiffusion(space_timesteps(1000, spec), betas=get_named_beta_schedule(E2E_BASE["noise_schedule"], 1000))
-    samples, noise = run_loop(diffusion, guided(model, guidance), (full, 3, size, size), start, "ddpm",
+    samples, noise = run_loop(diffusion, guided_model_fn(model, guidance), (full, 3, size, size), start, "ddpm",
                               model_kwargs, denoised_fn, batch)
     d = os.path.join(out, "e2e_base_inpaint_case")
     for k, v in dict(tokens=tokens, mask=mask, start=start[:batch], noise=noise, first_sample=samples[0],

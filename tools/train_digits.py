@@ -52,6 +52,7 @@ from glide_text2im.model_creation import (  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_digit_classifier import to_16x16, train as train_classifier  # noqa: E402
+from guidance import guided_model_fn  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -170,14 +171,7 @@ def sample_digits(model, opts, classifier, per_digit, steps, guidance, seed, sam
     respacing = steps if sampler == "ddpm" else f"ddim{steps}" if str(steps).isdigit() else steps
     diffusion = create_gaussian_diffusion(1000, opts["noise_schedule"], str(respacing))
 
-    def model_fn(x_t, ts, **kwargs):
-        half = x_t[: len(x_t) // 2]
-        combined = th.cat([half, half], dim=0)
-        out = model(combined, ts, **kwargs)
-        eps, rest = out[:, :3], out[:, 3:]
-        c_eps, u_eps = th.split(eps, len(eps) // 2, dim=0)
-        half_eps = u_eps + guidance * (c_eps - u_eps)
-        return th.cat([th.cat([half_eps, half_eps], dim=0), rest], dim=1)
+    model_fn = guided_model_fn(model, guidance)
 
     state = th.get_rng_state()
     th.manual_seed(seed)
