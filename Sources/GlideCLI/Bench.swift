@@ -22,7 +22,10 @@ struct BenchKernels: ParsableCommand {
         Measures this machine's f32 FMA peak (all threads, same run) and reports each kernel's GFLOP/s and \
         fraction of that peak. Shapes: the base model's 3x3 convolutions (64x64x192 ... 8x8x768), the \
         upsampler's 256x256x192 convolution (batch 1), the UNet attention qkv projections, and the text \
-        transformer's linear layers (T=128 tokens per batch item, width 512, 4x MLP). FLOPs = 2*M*N*K.
+        transformer's linear layers (T=128 tokens per batch item, width 512, 4x MLP). FLOPs = 2*M*N*K, for \
+        convolutions those of the direct method: with Winograd (3x3 stride-1 convolutions of 16x16 and \
+        larger, on by default) the figure is the equivalent rate and can exceed the FMA peak. \
+        --no-winograd times the implicit-im2col GEMM instead.
 
         Compare with PyTorch: /tmp/venv/bin/python tools/bench_torch.py --json
         """
@@ -52,10 +55,14 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "int8 GEMM activation quantization bound (127 = int8 x int8, 32767 = int8 x int16).")
     var int8ActivationMax: Int = 32767
 
+    @Flag(inversion: .prefixedNo, help: "Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions of 16x16 and larger.")
+    var winograd = true
+
     mutating func run() throws {
         if let threads { KernelSettings.threadCount = threads }
         if cpuTime && KernelSettings.threadCount != 1 { throw ValidationError("--cpu-time needs --threads 1") }
         KernelSettings.int8ActivationMax = int8ActivationMax
+        KernelSettings.winograd = winograd
         let dtypeList = dtypes.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         for d in dtypeList where !["f32", "f16", "bf16", "int8"].contains(d) {
             throw ValidationError("unknown dtype '\(d)' (use f32, f16, bf16, int8)")
@@ -67,7 +74,7 @@ struct BenchKernels: ParsableCommand {
                                    gflops: peak, peakFraction: 1, seconds: 0))
         if !json {
             print("path \(KernelSettings.activePath), threads \(threadCount), FMA peak \(benchFmt(peak)) GFLOP/s"
-                  + (cpuTime ? " (thread CPU time)" : ""))
+                  + (cpuTime ? " (thread CPU time)" : "") + (winograd ? ", Winograd on" : ", Winograd off"))
             print("op       dtype  shape                               GFLOP/s  of peak")
         }
         for c in BenchCase.all(skipUpsampler: skipUpsampler) {

@@ -37,6 +37,12 @@ public func conv2d(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Unsa
                    output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool = false) {
     precondition(weight.rows == g.outChannels && weight.cols == g.reductionLength,
                  "conv2d: weight is [\(weight.rows), \(weight.cols)], expected [\(g.outChannels), \(g.reductionLength)]")
+    var int8Weights = false
+    if case .int8 = weight.elements { int8Weights = true }
+    if conv2dUsesWinograd(g, int8Weights: int8Weights) {
+        conv2dWinograd(input: input, weight: weight, bias: bias, output: output, geometry: g, accumulate: accumulate)
+        return
+    }
     let hw = g.height * g.width, ohw = g.outHeight * g.outWidth
     for n in 0..<g.batch {
         let x = input + n * g.inChannels * hw

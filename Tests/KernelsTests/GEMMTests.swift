@@ -140,7 +140,8 @@ final class GEMMTests: XCTestCase {
 }
 
 final class ConvTests: XCTestCase {
-    func runConv(_ g: Conv2dGeometry, dtype: String, accumulate: Bool, seed: UInt64, threads: Int? = nil) -> ([Float], [Float]) {
+    func runConv(_ g: Conv2dGeometry, dtype: String, accumulate: Bool, seed: UInt64, threads: Int? = nil,
+                 winograd: Bool? = nil, withBias: Bool = true) -> ([Float], [Float]) {
         var rng = TestRNG(seed: seed)
         let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
         let x = rng.floats(g.batch * g.inChannels * g.height * g.width)
@@ -148,10 +149,13 @@ final class ConvTests: XCTestCase {
         let initial = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
         var fast = initial, ref = initial
         w.with(dtype) { wm in
-            withSettings(threads: threads) {
-                conv2d(input: x, weight: wm, bias: b, output: &fast, geometry: g, accumulate: accumulate)
+            b.withUnsafeBufferPointer { bp in
+                let bias = withBias ? bp.baseAddress : nil
+                withSettings(threads: threads, winograd: winograd) {
+                    conv2d(input: x, weight: wm, bias: bias, output: &fast, geometry: g, accumulate: accumulate)
+                }
+                conv2dScalar(input: x, weight: wm, bias: bias, output: &ref, geometry: g, accumulate: accumulate)
             }
-            conv2dScalar(input: x, weight: wm, bias: b, output: &ref, geometry: g, accumulate: accumulate)
         }
         return (fast, ref)
     }
@@ -180,6 +184,51 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    func testWinogradMatchesScalar() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "no AVX2/FMA on this CPU")
+        let geometries = [
+            // odd height and width (partial tiles on both edges), more outputs than inputs and the reverse
+            Conv2dGeometry(batch: 2, inChannels: 9, height: 17, width: 23, outChannels: 20, kernelSize: 3, stride: 1, padding: 1),
+            Conv2dGeometry(batch: 1, inChannels: 40, height: 16, width: 16, outChannels: 8, kernelSize: 3, stride: 1, padding: 1),
+            Conv2dGeometry(batch: 1, inChannels: 32, height: 33, width: 20, outChannels: 33, kernelSize: 3, stride: 1, padding: 1),
+        ]
+        let saved = KernelSettings.winogradChunkElements
+        let (minTiles, minTilesInt8) = (KernelSettings.winogradMinimumTiles, KernelSettings.winogradMinimumTilesInt8)
+        defer {
+            KernelSettings.winogradChunkElements = saved
+            KernelSettings.winogradMinimumTiles = minTiles; KernelSettings.winogradMinimumTilesInt8 = minTilesInt8
+        }
+        // Small shapes keep the scalar reference fast in debug builds: lower the size thresholds.
+        KernelSettings.winogradMinimumTiles = 1; KernelSettings.winogradMinimumTilesInt8 = 1
+        var seed: UInt64 = 500
+        for g in geometries {
+            XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true), "\(g)")
+            // one chunk for the whole image, then chunks of one or two tile rows
+            for chunk in [saved, 16 * 20 * 12] {
+                KernelSettings.winogradChunkElements = chunk
+                for dtype in GEMMTests.dtypes {
+                    for (accumulate, withBias) in [(false, true), (true, true), (false, false)] {
+                        seed += 1
+                        let (fast, ref) = runConv(g, dtype: dtype, accumulate: accumulate, seed: seed, winograd: true,
+                                                  withBias: withBias)
+                        // Winograd runs in f32 on the widened weights, int8 included: f32 tolerance for all.
+                        XCTAssertLessThanOrEqual(relativeError(fast, ref), Tolerance.f32,
+                                                 "\(g) \(dtype) acc=\(accumulate) bias=\(withBias) chunk=\(chunk)")
+                    }
+                }
+            }
+        }
+        // Below the size thresholds, with stride 2, or switched off: the implicit-im2col GEMM.
+        KernelSettings.winogradMinimumTiles = minTiles; KernelSettings.winogradMinimumTilesInt8 = minTilesInt8
+        XCTAssertFalse(conv2dUsesWinograd(Conv2dGeometry(batch: 2, inChannels: 32, height: 16, width: 16, outChannels: 32, kernelSize: 3, stride: 1, padding: 1)))
+        XCTAssertTrue(conv2dUsesWinograd(Conv2dGeometry(batch: 2, inChannels: 32, height: 32, width: 32, outChannels: 32, kernelSize: 3, stride: 1, padding: 1)))
+        XCTAssertFalse(conv2dUsesWinograd(Conv2dGeometry(batch: 2, inChannels: 32, height: 32, width: 32, outChannels: 32, kernelSize: 3, stride: 1, padding: 1), int8Weights: true))
+        XCTAssertFalse(conv2dUsesWinograd(Conv2dGeometry(batch: 1, inChannels: 32, height: 32, width: 32, outChannels: 32, kernelSize: 3, stride: 2, padding: 1)))
+        withSettings(winograd: false) {
+            XCTAssertFalse(conv2dUsesWinograd(Conv2dGeometry(batch: 1, inChannels: 32, height: 32, width: 32, outChannels: 32, kernelSize: 3, stride: 1, padding: 1)))
+        }
+    }
+
     func testConvScalarPathMatchesDirectFormula() {
         // forceScalar routes conv2d through the scalar twin; check the twin against a naive formula.
         let g = Conv2dGeometry(batch: 1, inChannels: 2, height: 4, width: 5, outChannels: 3, kernelSize: 3, stride: 2, padding: 1)
@@ -204,11 +253,16 @@ final class ConvTests: XCTestCase {
 
     func testConvBitIdenticalAcrossThreadCounts() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "no AVX2/FMA on this CPU")
-        let g = Conv2dGeometry(batch: 1, inChannels: 16, height: 24, width: 24, outChannels: 40, kernelSize: 3, stride: 1, padding: 1)
-        for dtype in GEMMTests.dtypes {
-            let (one, _) = runConv(g, dtype: dtype, accumulate: false, seed: 3, threads: 1)
-            let (two, _) = runConv(g, dtype: dtype, accumulate: false, seed: 3, threads: 2)
-            XCTAssertEqual(one, two, dtype)
+        // implicit-im2col GEMM, then Winograd (576 tiles; int8 stays on the GEMM)
+        for g in [Conv2dGeometry(batch: 1, inChannels: 16, height: 24, width: 24, outChannels: 40, kernelSize: 3, stride: 1, padding: 1),
+                  Conv2dGeometry(batch: 1, inChannels: 16, height: 48, width: 48, outChannels: 24, kernelSize: 3, stride: 1, padding: 1)] {
+            for dtype in GEMMTests.dtypes {
+                let (one, _) = runConv(g, dtype: dtype, accumulate: false, seed: 3, threads: 1)
+                let (two, _) = runConv(g, dtype: dtype, accumulate: false, seed: 3, threads: 2)
+                let (three, _) = runConv(g, dtype: dtype, accumulate: false, seed: 3, threads: 3)
+                XCTAssertEqual(one, two, "\(g) \(dtype)")
+                XCTAssertEqual(one, three, "\(g) \(dtype)")
+            }
         }
     }
 }

@@ -76,10 +76,16 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Float {
 }
 
 /// Runs `body` with the given kernel settings, restoring them afterwards.
-func withSettings<R>(scalar: Bool = false, threads: Int? = nil, actMax: Int? = nil, _ body: () throws -> R) rethrows -> R {
+func withSettings<R>(scalar: Bool = false, threads: Int? = nil, actMax: Int? = nil, winograd: Bool? = nil,
+                     _ body: () throws -> R) rethrows -> R {
     let (s, t, a) = (KernelSettings.forceScalar, KernelSettings.threadCount, KernelSettings.int8ActivationMax)
-    defer { KernelSettings.forceScalar = s; KernelSettings.threadCount = t; KernelSettings.int8ActivationMax = a }
+    let w = KernelSettings.winograd
+    defer {
+        KernelSettings.forceScalar = s; KernelSettings.threadCount = t; KernelSettings.int8ActivationMax = a
+        KernelSettings.winograd = w
+    }
     KernelSettings.forceScalar = scalar
+    if let winograd { KernelSettings.winograd = winograd }
     if let threads { KernelSettings.threadCount = threads }
     if let actMax { KernelSettings.int8ActivationMax = actMax }
     return try body()

@@ -57,3 +57,18 @@ void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n);
 void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu);
 /// Sum and sum of squares of (x - shift) in double precision (for mean/variance).
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq);
+
+/// Winograd F(2x2, 3x3) input transform (3x3 convolution, stride 1, padding 1) of channels [c0, c1) of one
+/// image `x[C, H, W]`, for the tile rows [ty0, ty1) (tiles are 2x2 outputs, `(W + 1) / 2` per row):
+/// `v[xi * xi_stride + c * ldv + t] = (B^T d B)[xi / 4][xi % 4]` for the 4x4 patch d of tile t, where
+/// t = (ty - ty0) * tiles_per_row + tx. Pixels outside the image are zero.
+void glide_winograd_input_avx2(const float *x, int H, int W, int c0, int c1, int ty0, int ty1,
+                               float *v, ptrdiff_t ldv, ptrdiff_t xi_stride);
+/// Winograd F(2x2, 3x3) output transform of output channels [o0, o1): reads the 16 products
+/// `m[xi * xi_stride + o * ldm + t]` of the tile rows [ty0, ty1) and writes `y[o, OH, OW]` (+ bias[o];
+/// added to y when `accumulate`), rows and columns beyond OH/OW dropped.
+void glide_winograd_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1,
+                                int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate);
+/// Winograd F(2x2, 3x3) weight transform `U = G g G^T` of one output channel: `g[C][3][3]` (f32) ->
+/// `u[xi * xi_stride + c]` for the 16 positions xi.
+void glide_winograd_weights_avx2(const float *g, int C, float *u, ptrdiff_t xi_stride);

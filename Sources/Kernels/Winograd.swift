@@ -1,0 +1,113 @@
+// Winograd F(2x2, 3x3) for 3x3 stride-1 padding-1 convolutions (Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2015): 16 GEMMs over 4x4 tiles do the work of 36 multiply-adds per
+// 2x2 outputs with 16, i.e. 2.25x fewer. Used by `conv2d` on the AVX2 path; `conv2dScalar` is its twin.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CKernelsX86
+
+extension KernelSettings {
+    nonisolated(unsafe) private static var _winograd: Bool = getenv("GLIDE_NO_WINOGRAD") == nil
+
+    /// When true (default; env `GLIDE_NO_WINOGRAD` turns it off), `conv2d` computes 3x3 stride-1 padding-1
+    /// convolutions of at least `winogradMinimumTiles` 2x2 tiles with Winograd F(2x2, 3x3) in f32, whatever
+    /// the weight type (int8/f16/bf16 weights are widened when transformed). Otherwise it uses the implicit-
+    /// im2col GEMM.
+    public static var winograd: Bool {
+        get { _winograd }
+        set { _winograd = newValue }
+    }
+
+    /// Fewest 2x2 output tiles per call (batch x tiles per image) for which Winograd is used with f32/f16/bf16
+    /// weights: below it the weight transform and the small GEMMs cost more than they save (measured with
+    /// `glide bench kernels --cpu-time`: 32x32 batch 2 gains 1.5x, 32x32 batch 1 ties).
+    nonisolated(unsafe) public internal(set) static var winogradMinimumTiles = 512
+    /// The same for int8 weights, whose implicit-im2col GEMM (int8 x int16) is ~1.35x faster than f32's.
+    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 2048
+
+    /// Elements of the transformed-input scratch per chunk of tile rows (tests lower it to force chunking).
+    nonisolated(unsafe) static var winogradChunkElements = 1 << 21
+}
+
+/// True when `conv2d` takes the Winograd path for this geometry, weight type and the current settings.
+public func conv2dUsesWinograd(_ g: Conv2dGeometry, int8Weights: Bool = false) -> Bool {
+    guard KernelSettings.useAVX2 && KernelSettings.winograd && g.kernelSize == 3 && g.stride == 1
+            && g.padding == 1 && g.inChannels >= 8 else { return false }
+    let tiles = g.batch * ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
+    return tiles >= (int8Weights ? KernelSettings.winogradMinimumTilesInt8 : KernelSettings.winogradMinimumTiles)
+}
+
+/// The 16 transformed 4x4 kernels `U = G g G^T` of a 3x3 convolution weight `[O, C*9]`, laid out
+/// `[16][O][C]` (f32), so that U[xi] is an ordinary `[O, C]` weight matrix.
+func winogradTransformWeights(_ weight: WeightMatrix, outChannels o: Int, inChannels c: Int)
+    -> UnsafeMutablePointer<Float> {
+    let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * c)
+    let blocks = min(o, 4 * KernelSettings.threadCount)
+    parallelFor(blocks) { b in
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: c * 9)
+        defer { row.deallocate() }
+        for oc in (o * b / blocks)..<(o * (b + 1) / blocks) {
+            widenRow(weight, oc, into: row)
+            glide_winograd_weights_avx2(row, Int32(c), u + oc * c, o * c)
+        }
+    }
+    return u
+}
+
+/// Row `r` of `weight` as f32 (int8 dequantized with its row scale).
+func widenRow(_ weight: WeightMatrix, _ r: Int, into out: UnsafeMutablePointer<Float>) {
+    let n = weight.cols, start = r * weight.rowStride
+    switch weight.elements {
+    case .f32(let p): out.update(from: p + start, count: n)
+    case .f16(let p): glide_f16_to_f32_f16c(p + start, out, n)
+    case .bf16(let p): for i in 0..<n { out[i] = bf16ToF32(p[start + i]) }
+    case .int8(let q, let s): let scale = s[r]; for i in 0..<n { out[i] = Float(q[start + i]) * scale }
+    }
+}
+
+/// `conv2d` for a geometry with `conv2dUsesWinograd`: all images of the batch.
+func conv2dWinograd(input: UnsafePointer<Float>, weight: WeightMatrix, bias: UnsafePointer<Float>?,
+                    output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool) {
+    let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
+    let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
+    let u = winogradTransformWeights(weight, outChannels: o, inChannels: c)
+    defer { u.deallocate() }
+    // Tile rows per chunk: the transformed input and the products of a chunk take ~8 MB each at most.
+    let targetTiles = max(tilesPerRow, KernelSettings.winogradChunkElements / (16 * max(c, o)))
+    let rowsPerChunk = max(1, min(tileRows, targetTiles / tilesPerRow))
+    let ld = rowsPerChunk * tilesPerRow
+    let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * ld)
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * ld)
+    defer { v.deallocate(); m.deallocate() }
+    let vStride = c * ld, mStride = o * ld
+    let channelBlocks = min(c, 4 * KernelSettings.threadCount)
+    let outputBlocks = min(o, 4 * KernelSettings.threadCount)
+    for n in 0..<g.batch {
+        let x = input + n * c * h * w
+        let y = output + n * o * h * w
+        var ty0 = 0
+        while ty0 < tileRows {
+            let ty1 = min(tileRows, ty0 + rowsPerChunk)
+            let tiles = (ty1 - ty0) * tilesPerRow
+            parallelFor(channelBlocks) { b in
+                let c0 = c * b / channelBlocks, c1 = c * (b + 1) / channelBlocks
+                glide_winograd_input_avx2(x, Int32(h), Int32(w), Int32(c0), Int32(c1), Int32(ty0), Int32(ty1),
+                                          v, ld, vStride)
+            }
+            parallelFor(16) { xi in
+                gemmAVX2(weight: WeightMatrix(rows: o, cols: c, f32: u + xi * o * c),
+                         source: .matrix(MatrixOperand(v + xi * vStride, rowStride: ld)), columns: tiles,
+                         output: MutableMatrixOperand(m + xi * mStride, rowStride: ld), bias: nil,
+                         accumulate: false, threads: 1)
+            }
+            parallelFor(outputBlocks) { b in
+                let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
+                glide_winograd_output_avx2(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w),
+                                           Int32(ty0), Int32(ty1), bias, y, accumulate ? 1 : 0)
+            }
+            ty0 = ty1
+        }
+    }
+}
