@@ -1,6 +1,7 @@
 // `glide bench step` and `glide bench sample`: whole-model timings (seconds per diffusion step, load time,
 // peak RSS), the counterparts of tools/bench_torch_model.py on the PyTorch side.
 import ArgumentParser
+import Converter
 import Foundation
 import GlideModel
 import Kernels
@@ -321,16 +322,7 @@ private func fmt3(_ x: Double) -> String { String(format: "%.3f", x) }
 private func fmt6(_ x: Double) -> String { String(format: "%.6f", x) }
 private func formatGiB(_ bytes: Int) -> String { String(format: "%.2f GiB", Double(bytes) / 1_073_741_824) }
 private func jsonString(_ s: String) -> String {
-    var out = "\""
-    for ch in s.unicodeScalars {
-        switch ch {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
-        }
-    }
-    return out + "\""
+    var out = ""
+    JSONValue.appendQuoted(s, to: &out)
+    return out
 }

@@ -197,6 +197,7 @@ struct Sample: ParsableCommand {
             // The upsampler's own tokenizer (the released ones share GPT-2's), else the base model's.
             let hasOwn = upsampleFile.map { !$0.tokenizerFiles.isEmpty } ?? false
             let tokenizer = try loadGPT2Tokenizer(vocab: common.vocab, model: hasOwn ? upsampleFile : file)
+            file.releaseResidentMemory()   // the base weights are done: peak memory is the larger model, not both
             x0 = try UpsampleStage.run(model: upNet, lowRes: x0, prompt: prompt, tokenizer: tokenizer, settings: upSettings,
                                        noise: SamplingNoise(seed: seedValue ^ UpsampleStage.seedOffset),
                                        progress: { p in bar.update(completed: firstSteps + p.completed) })
@@ -297,21 +298,8 @@ struct Sample: ParsableCommand {
 
 /// Lays images out in a grid: one row for up to 10 images, else ceil(sqrt(n)) columns; white fill.
 func sampleGrid(_ images: [Image]) throws -> Image {
-    guard let first = images.first else { throw ImagingError.invalidArgument("no images") }
     let n = images.count
-    let columns = n <= 10 ? n : Int(Double(n).squareRoot().rounded(.up))
-    let gridRows = (n + columns - 1) / columns
-    let w = first.width, h = first.height, ch = first.channels
-    var pixels = [UInt8](repeating: 255, count: columns * w * gridRows * h * ch)
-    for (k, im) in images.enumerated() {
-        let gx = (k % columns) * w, gy = (k / columns) * h
-        for y in 0..<h {
-            let dst = ((gy + y) * columns * w + gx) * ch
-            let src = y * w * ch
-            for i in 0..<(w * ch) { pixels[dst + i] = im.pixels[src + i] }
-        }
-    }
-    return try Image(width: columns * w, height: gridRows * h, channels: ch, pixels: pixels)
+    return try makeGrid(images, columns: n <= 10 ? n : Int(Double(n).squareRoot().rounded(.up)))
 }
 
 /// A one-line progress bar on stderr: step, steps/s and ETA.

@@ -51,24 +51,29 @@ public func quantizeTo8BitLevels(_ tensor: [Float]) -> [Float] {
     tensor.map { (($0 + 1) * 127.5).rounded(.toNearestOrEven) / 127.5 - 1 }
 }
 
-/// Lays images of one size side by side in a single row, as the notebook's `show_images` does
-/// (`batch.permute(2, 0, 3, 1).reshape([H, N * W, 3])`).
-public func makeGrid(_ images: [Image]) throws -> Image {
+/// Lays images of one size out in a grid of `columns` (default: all in one row, as the notebook's
+/// `show_images` does: `batch.permute(2, 0, 3, 1).reshape([H, N * W, 3])`), filling rows left to right;
+/// cells left over in the last row are white.
+public func makeGrid(_ images: [Image], columns: Int? = nil) throws -> Image {
     guard let first = images.first else { throw ImagingError.invalidArgument("makeGrid needs at least one image") }
     let w = first.width, h = first.height, ch = first.channels
     for im in images where im.width != w || im.height != h || im.channels != ch {
         throw ImagingError.invalidArgument("makeGrid: image \(im.width)x\(im.height)x\(im.channels) differs from \(w)x\(h)x\(ch)")
     }
     let n = images.count
-    var out = [UInt8](repeating: 0, count: n * w * h * ch)
-    for y in 0..<h {
-        for (k, im) in images.enumerated() {
+    let cols = min(n, columns ?? n)
+    guard cols > 0 else { throw ImagingError.invalidArgument("makeGrid: columns must be positive, got \(cols)") }
+    let gridRows = (n + cols - 1) / cols
+    var out = [UInt8](repeating: 255, count: gridRows * h * cols * w * ch)
+    for (k, im) in images.enumerated() {
+        let gx = (k % cols) * w, gy = (k / cols) * h
+        for y in 0..<h {
             let src = y * w * ch
-            let dst = (y * n * w + k * w) * ch
+            let dst = ((gy + y) * cols * w + gx) * ch
             for i in 0..<(w * ch) { out[dst + i] = im.pixels[src + i] }
         }
     }
-    return Image(unchecked: n * w, h, ch, out)
+    return Image(unchecked: cols * w, gridRows * h, ch, out)
 }
 
 /// The notebook's `read_image(path, size)` on decoded pixels: resize to `size`x`size` with Pillow's bicubic

@@ -49,8 +49,12 @@ func winogradTransformWeights(_ weight: WeightMatrix, outChannels o: Int, inChan
         let row = UnsafeMutablePointer<Float>.allocate(capacity: c * 9)
         defer { row.deallocate() }
         for oc in (o * b / blocks)..<(o * (b + 1) / blocks) {
-            widenRow(weight, oc, into: row)
-            glide_winograd_weights_avx2(row, Int32(c), u + oc * c, o * c)
+            if case .f32(let p) = weight.elements {
+                glide_winograd_weights_avx2(p + oc * weight.rowStride, Int32(c), u + oc * c, o * c)
+            } else {
+                widenRow(weight, oc, into: row)
+                glide_winograd_weights_avx2(row, Int32(c), u + oc * c, o * c)
+            }
         }
     }
     return u

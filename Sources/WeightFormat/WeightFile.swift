@@ -169,6 +169,13 @@ public final class WeightFile: @unchecked Sendable {
 
     deinit { munmap(base, mappedLength) }
 
+    /// Drops this file's pages from the process's resident memory. Tensor views stay valid: a page touched
+    /// again is read back from the file (or the page cache). Call it when a model will not run for a while,
+    /// e.g. the base model while the upsampler runs, so that the two do not add up in peak memory.
+    public func releaseResidentMemory() {
+        releasePages(UnsafeRawPointer(base), mappedLength)
+    }
+
     /// The tensor called `name`, or nil.
     public func tensor(_ name: String) -> WeightTensor? {
         guard let i = index[name] else { return nil }

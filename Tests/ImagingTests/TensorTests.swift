@@ -53,6 +53,16 @@ final class TensorAndPNGEncoderTests: XCTestCase {
         XCTAssertEqual(try readImage(path: path), image)
     }
 
+    func testMakeGridInRowsFillsWhite() throws {
+        // three 1x1 grey images in rows of two: [a b] / [c white]
+        let cells = try [10, 20, 30].map { try Image(width: 1, height: 1, channels: 1, pixels: [UInt8($0)]) }
+        let grid = try makeGrid(cells, columns: 2)
+        XCTAssertEqual(grid.width, 2); XCTAssertEqual(grid.height, 2)
+        XCTAssertEqual(grid.pixels, [10, 20, 30, 255])
+        XCTAssertEqual(try makeGrid(cells).pixels, [10, 20, 30])
+        XCTAssertThrowsError(try makeGrid(cells, columns: 0))
+    }
+
     func testMakeGridRejectsMixedSizes() throws {
         let a = try Image(width: 1, height: 1, channels: 3, pixels: [0, 0, 0])
         let b = try Image(width: 2, height: 1, channels: 3, pixels: [0, 0, 0, 0, 0, 0])

@@ -40,6 +40,19 @@ final class WeightFormatRoundTripTests: XCTestCase {
         for t in f.tensors { XCTAssertEqual(t.offset % 64, 0, t.name) }
     }
 
+    func testReleasedMemoryReadsBackTheSameValues() throws {
+        let path = dir + "/r.glw"
+        try GLWTestFile.write(to: path, alignment: 4096)   // page-aligned tensors: each release drops whole pages
+        let f = try WeightFile(path: path)
+        let a = try XCTUnwrap(f.tensor("a.weight"))
+        XCTAssertEqual(Array(a.data.bindMemory(to: Float.self)), GLWTestFile.f32Values)
+        f.releaseResidentMemory()
+        f.releaseResidentMemory()   // twice is fine
+        XCTAssertEqual(Array(a.data.bindMemory(to: Float.self)), GLWTestFile.f32Values)
+        XCTAssertEqual(Array(try XCTUnwrap(f.tensor("d.quant")).data.bindMemory(to: Int8.self)), GLWTestFile.int8Values)
+        XCTAssertNoThrow(try f.verifyChecksums())
+    }
+
     func testSameInputGivesSameBytes() throws {
         let one = try GLWTestFile.write(to: dir + "/1.glw")
         let two = try GLWTestFile.write(to: dir + "/2.glw")

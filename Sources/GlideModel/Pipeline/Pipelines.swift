@@ -127,6 +127,7 @@ public struct InpaintPipeline {
         done += try GaussianDiffusion(schedule: NoiseSchedule(name: base.options.noiseSchedule),
                                       steps: base.options.diffusionSteps, respacing: baseSettings.respacing).steps
         guard let upsampler else { return Result(lowRes: low, upsampled: nil) }
+        base.file.releaseResidentMemory()   // peak memory: the larger model, not both
         guard let sourceHigh else { throw GlideModelError.missingInput(name: "inpaint_image at the upsampler's size", model: upsampler.options.referenceClassName) }
         let upCtx = upsampler.options.textCtx
         let upInputs = StageInputs(prompts: [TextTokens(prompt: prompt, tokenizer: tokenizer, textCtx: upCtx)],
