@@ -154,6 +154,12 @@ def init_model(model):
         th.nn.init.normal_(model.positional_embedding, std=0.01)
         if getattr(model, "padding_embedding", None) is not None:
             th.nn.init.normal_(model.padding_embedding, std=0.01)
+    zero_text_pathway(model)
+
+
+def zero_text_pathway(model):
+    """Zero the layers that carry the text into the UNet: transformer_proj and every encoder_kv."""
+    with th.no_grad():
         th.nn.init.zeros_(model.transformer_proj.weight)
         th.nn.init.zeros_(model.transformer_proj.bias)
         for name, module in model.named_modules():
@@ -264,12 +270,7 @@ def main():
         if args.reinit_text:
             with th.no_grad():
                 th.nn.init.normal_(model.token_embedding.weight, std=1.0)
-                th.nn.init.zeros_(model.transformer_proj.weight)
-                th.nn.init.zeros_(model.transformer_proj.bias)
-                for name, module in model.named_modules():
-                    if name.endswith("encoder_kv"):
-                        th.nn.init.zeros_(module.weight)
-                        th.nn.init.zeros_(module.bias)
+            zero_text_pathway(model)
     model.train()
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():

@@ -60,14 +60,14 @@ func winogradTransformWeights(_ weight: WeightMatrix, outChannels o: Int, inChan
     return u
 }
 
-/// Row `r` of `weight` as f32 (int8 dequantized with its row scale).
+/// Row `r` of `weight` as f32 (int8 dequantized with its row scale), with the module's converters.
 func widenRow(_ weight: WeightMatrix, _ r: Int, into out: UnsafeMutablePointer<Float>) {
     let n = weight.cols, start = r * weight.rowStride
     switch weight.elements {
     case .f32(let p): out.update(from: p + start, count: n)
-    case .f16(let p): glide_f16_to_f32_f16c(p + start, out, n)
-    case .bf16(let p): for i in 0..<n { out[i] = bf16ToF32(p[start + i]) }
-    case .int8(let q, let s): let scale = s[r]; for i in 0..<n { out[i] = Float(q[start + i]) * scale }
+    case .f16(let p): convertF16ToF32(p + start, out, count: n)
+    case .bf16(let p): convertBF16ToF32(p + start, out, count: n)
+    case .int8(let q, let s): dequantizeRowsInt8(q + start, scales: s + r, rows: 1, cols: n, output: out)
     }
 }
 
