@@ -19,4 +19,9 @@ struct Glide: ParsableCommand {
             Tokenize.self, Forward.self, Download.self, Bench.self,
         ]
     )
+
+    static func main() {
+        AllocatorTuning.apply()
+        main(nil)
+    }
 }

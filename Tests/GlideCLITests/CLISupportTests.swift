@@ -6,6 +6,12 @@ import TestSupport
 @testable import GlideCLI
 
 final class CLISupportTests: XCTestCase {
+    func testAllocatorTuningIsAcceptedByGlibc() {
+        #if canImport(Glibc)
+        XCTAssertTrue(AllocatorTuning.apply(), "mallopt missing or refused the thresholds")
+        #endif
+    }
+
     func testGPT2TokenizerFromVocabFolderOrEmbeddedFiles() throws {
         let fromFolder = try loadGPT2Tokenizer(vocab: TestPaths.shared("vocab").path, model: nil)
         XCTAssertFalse(fromFolder.encode("a corgi").isEmpty)
