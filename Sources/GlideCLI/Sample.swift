@@ -45,7 +45,7 @@ struct Sample: ParsableCommand {
 
         Examples:
           glide sample "a handwritten digit 7"
-          glide sample "the number 3" --batch 8 --seed 1 --steps ddim25 --sampler ddim -o threes.png
+          glide sample "the number 3" --batch 8 --seed 1 --steps 25 -o threes.png   (25 steps, not 100)
           glide sample "a corgi" --model base.glw --upsampler upsample.glw -o corgi256.png
         """
     )
