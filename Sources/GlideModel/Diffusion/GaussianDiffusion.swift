@@ -105,9 +105,11 @@ public struct GaussianDiffusion: Sendable {
     ///   - varValues: the model's variance-interpolation channels in [-1, 1], same layout as `x`.
     ///   - noise: standard normal noise like `x` (ignored when t == 0 or for DDIM with eta 0; may be empty then).
     ///   - denoisedFn: applied to the x_0 prediction before clipping (inpainting forces known pixels here).
+    ///   - meanGradient: DDPM only: `cond_fn`'s output; the mean becomes mean + variance × gradient
+    ///     (`condition_mean`, variance = exp of the learned log variance), also at t == 0.
     public func reverseStep(x: [Float], t: Int, eps: [Float], varValues: [Float], noise: [Float],
                             sampler: SamplerKind, eta: Float = 0, clipDenoised: Bool = true,
-                            denoisedFn: ((inout [Float]) -> Void)? = nil) -> Step {
+                            denoisedFn: ((inout [Float]) -> Void)? = nil, meanGradient: [Float]? = nil) -> Step {
         let n = x.count
         let recip = Float(sqrtRecipAlphasCumprod[t]), recipm1 = Float(sqrtRecipm1AlphasCumprod[t])
         var pred = [Float](repeating: 0, count: n)
@@ -121,7 +123,11 @@ public struct GaussianDiffusion: Sendable {
             let minLog = Float(posteriorLogVarianceClipped[t]), maxLog = Float(logBetas[t])
             let addNoise = t != 0
             for i in 0..<n {
-                let mean = c1 * pred[i] + c2 * x[i]
+                var mean = c1 * pred[i] + c2 * x[i]
+                if let meanGradient {
+                    let frac = (varValues[i] + 1) / 2
+                    mean += expf(frac * maxLog + (1 - frac) * minLog) * meanGradient[i]
+                }
                 if addNoise {
                     let frac = (varValues[i] + 1) / 2
                     let logVar = frac * maxLog + (1 - frac) * minLog

@@ -9,6 +9,11 @@
 /// batch: the first half are the conditional rows, the second half the unconditional ones (same x).
 public typealias DiffusionModel = (_ x: [Float], _ timesteps: [Int]) throws -> [Float]
 
+/// A conditioning function as the reference's `cond_fn(x, t)`: receives x_t `[batch, C, H, W]` and one
+/// ORIGINAL timestep per row (mapped as `_WrappedModel` maps it) and returns the gradient (already scaled) that
+/// `condition_mean` adds to the DDPM mean, multiplied by the step's variance. See `ClipGuidance`.
+public typealias ConditioningFunction = (_ x: [Float], _ timesteps: [Int]) throws -> [Float]
+
 /// Sampling settings.
 public struct SamplingOptions: Sendable {
     /// DDPM (`p_sample_loop`) or DDIM (`ddim_sample_loop`).
@@ -68,11 +73,18 @@ extension GaussianDiffusion {
     ///   - shape: `[batch, C, H, W]` of the result (batch without the guidance doubling).
     ///   - model: the network (see `DiffusionModel`).
     ///   - denoisedFn: hook on the x_0 prediction `[batch, C, H, W]` before clipping (inpainting).
+    ///   - condition: the reference's `cond_fn` (DDPM only): each step's mean is shifted by variance × its
+    ///     gradient, as `condition_mean` does (e.g. `ClipGuidance.conditioning`).
     ///   - progress: called after every iteration.
     public func sample(shape: [Int], options: SamplingOptions = SamplingOptions(), noise: SamplingNoise,
                        model: DiffusionModel, denoisedFn: ((inout [Float]) -> Void)? = nil,
+                       condition: ConditioningFunction? = nil,
                        progress: ((SamplingProgress) -> Void)? = nil) throws -> [Float] {
         guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else { throw GlideModelError.badSampleShape(shape: shape) }
+        if condition != nil && options.sampler != .ddpm {
+            throw GlideModelError.invalidInput(name: "sampler", expected: "ddpm (cond_fn shifts the DDPM mean)",
+                                               actual: options.sampler.rawValue)
+        }
         let batch = shape[0], channels = shape[1], plane = shape[2] * shape[3]
         let perRow = channels * plane
         let count = batch * perRow
@@ -106,9 +118,17 @@ extension GaussianDiffusion {
                     stepNoise = noise.rng.batch(rows: batch, perRow: perRow, stream: UInt64(k + 1))
                 }
             }
+            var gradient: [Float]? = nil
+            if let condition {
+                gradient = try condition(x, [Int](repeating: timestepMap[t], count: batch))
+                guard gradient!.count == count else {
+                    throw GlideModelError.modelOutputSize(expected: count, actual: gradient!.count)
+                }
+            }
             let step = reverseStep(x: x, t: t, eps: eps, varValues: varValues, noise: stepNoise,
                                    sampler: options.sampler, eta: options.eta,
-                                   clipDenoised: options.clipDenoised, denoisedFn: denoisedFn)
+                                   clipDenoised: options.clipDenoised, denoisedFn: denoisedFn,
+                                   meanGradient: gradient)
             x = step.sample
             progress?(SamplingProgress(completed: k + 1, count: steps, timestep: t, sample: x, predXstart: step.predXstart))
         }

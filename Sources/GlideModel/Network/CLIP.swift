@@ -122,20 +122,20 @@ public final class ClipEncoder: @unchecked Sendable {
     /// The weight file the layers view into.
     public let file: WeightFile
     private let arena = VectorArena()
-    private let blocks: [ClipTransformerBlock]
-    private let outputLN: LayerNorm          // blocks.output.ln
-    private let outputProjection: Linear     // blocks.output.f: [n_embd, n_state], no bias
-    private let width: Int
+    let blocks: [ClipTransformerBlock]
+    let outputLN: LayerNorm          // blocks.output.ln
+    let outputProjection: Linear     // blocks.output.f: [n_embd, n_state], no bias
+    let width: Int
     // text
-    private var tokenEmbedding: WeightMatrix?          // blocks.input.w_voc: [n_vocab, n_state]
-    private var textPositions: UnsafePointer<Float>?   // blocks.input.w_pos: [max_text_len, n_state]
+    var tokenEmbedding: WeightMatrix?          // blocks.input.w_voc: [n_vocab, n_state]
+    var textPositions: UnsafePointer<Float>?   // blocks.input.w_pos: [max_text_len, n_state]
     private var causalBias: [Float] = []
     // image
-    private var patchProjection: Conv2d?               // blocks.input.patch_proj: [n_state, 3, p, p]
-    private var imagePositions: UnsafePointer<Float>?  // blocks.input.w_pos: [1 + patches, n_state]
-    private var timestepEmbedding: WeightMatrix?       // blocks.input.w_t: [n_timesteps, n_state]
-    private var predState: UnsafePointer<Float>?       // blocks.input.pred_state: [n_state] (n_timesteps 0)
-    private var inputLN: LayerNorm?                    // blocks.input.ln
+    var patchProjection: Conv2d?               // blocks.input.patch_proj: [n_state, 3, p, p]
+    var imagePositions: UnsafePointer<Float>?  // blocks.input.w_pos: [1 + patches, n_state]
+    var timestepEmbedding: WeightMatrix?       // blocks.input.w_t: [n_timesteps, n_state]
+    var predState: UnsafePointer<Float>?       // blocks.input.pred_state: [n_state] (n_timesteps 0)
+    var inputLN: LayerNorm?                    // blocks.input.ln
 
     /// Binds a CLIP encoder file; rejects missing, misshapen, wrongly typed or unexpected tensors by name.
     public init(file: WeightFile) throws {
