@@ -24,13 +24,18 @@ struct Forward: ParsableCommand {
           inpaint_image  float [batch, 3, H, W]             inpainting (or 0)
           inpaint_mask   float [batch, 1, H, W]             inpainting (or 0)
 
+        CLIP encoders (clip/image-enc, clip/text-enc) write their embedding [batch, 512] before L2 \
+        normalisation: the image encoder takes x (float [batch, 3, 64, 64] in [-1, 1], as image_embeddings \
+        takes it) and timesteps (int [batch], 0..999), the text encoder tokens (int [batch, 77]) and lens \
+        (int [batch]).
+
         Example:
           glide forward base.glw --input x=x.npy --input timesteps=t.npy \\
               --input tokens=tok.npy --input mask=mask.npy -o eps.npy
         """
     )
 
-    static let inputNames = ["x", "timesteps", "tokens", "mask", "low_res", "inpaint_image", "inpaint_mask"]
+    static let inputNames = ["x", "timesteps", "tokens", "mask", "low_res", "inpaint_image", "inpaint_mask", "lens"]
 
     @Argument(help: ArgumentHelp("The converted model (.glw).", valueName: "model.glw"))
     var model: String
@@ -59,7 +64,8 @@ struct Forward: ParsableCommand {
             }
             guard seen.insert(parts[0]).inserted else { throw ValidationError("--input \(parts[0]) given twice") }
         }
-        for required in ["x", "timesteps"] where !seen.contains(required) {
+        // The CLIP text encoder takes tokens and lens; every other model x and timesteps.
+        for required in seen.contains("lens") ? ["tokens", "lens"] : ["x", "timesteps"] where !seen.contains(required) {
             throw ValidationError("missing --input \(required)=FILE.npy")
         }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -84,6 +90,11 @@ struct Forward: ParsableCommand {
             return FloatTensor(shape: a.shape, values: try a.floatValues())
         }
 
+        if try isClipEncoderFile(model) {
+            try clipForward(path: model, files: files, output: output, quiet: quiet)
+            return
+        }
+        if files["lens"] != nil { throw CLIError("--input lens: only the CLIP text encoder takes lens") }
         let started = Date()
         let unet = try Text2ImUNet(path: model)
         let o = unet.options

@@ -17,6 +17,7 @@ struct Glide: ParsableCommand {
             Sample.self, Upsample.self, Inpaint.self,
             Convert.self, Quantize.self, Verify.self, Inspect.self,
             Tokenize.self, Forward.self, Download.self, Bench.self,
+            ClipScore.self, ClipGrad.self,
         ]
     )
 

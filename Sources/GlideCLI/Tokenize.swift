@@ -39,7 +39,7 @@ struct Tokenize: ParsableCommand {
                                valueName: "n"))
     var ctx: Int?
 
-    @Flag(help: "Print one JSON object {\"tokens\", \"padded\", \"mask\"} instead of text.")
+    @Flag(help: "Print one JSON object {\"tokens\", \"padded\", \"mask\"} (with --clip also \"len\") instead of text.")
     var json = false
 
     @Flag(help: "Use CLIP's tokenizer (as glide_text2im.clip does) instead of GPT-2's BPE.")
@@ -85,7 +85,8 @@ struct Tokenize: ParsableCommand {
 
         if json {
             func list(_ xs: [Int]) -> String { "[" + xs.map(String.init).joined(separator: ", ") + "]" }
-            print("{\"tokens\": \(list(tokens)), \"padded\": \(list(padded)), \"mask\": [\(mask.map { $0 ? "true" : "false" }.joined(separator: ", "))]}")
+            let length = clip ? ", \"len\": \(mask.filter { $0 }.count)" : ""
+            print("{\"tokens\": \(list(tokens)), \"padded\": \(list(padded)), \"mask\": [\(mask.map { $0 ? "true" : "false" }.joined(separator: ", "))]\(length)}")
             return
         }
         let kept = mask.filter { $0 }.count
