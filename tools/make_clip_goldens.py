@@ -13,6 +13,13 @@ cond_fn runs on seeded inputs. Written:
     z_image.npy    image_encoder((x + 1) * 127.5, t) before normalisation [2, 16]
     grad.npy       cond_fn(x, t) with grad_scale 3.0 (what `glide clip-grad --scale 3` must write)
 
+Tiny CLIP-guided sampling (committed, Tests/Fixtures/model/clip_guided_sampling/): the tiny_base UNet of
+Tests/Fixtures/model/tiny_base sampled as notebooks/clip_guided.ipynb does (no classifier-free guidance,
+p_sample_loop with cond_fn, respacing "10"), guided by a tiny 16x16 noised image encoder (patch 4, made and
+perturbed here: clip_image.pt + options.json) and the tiny clip_text encoder; the reference's start noise and
+per-step noise are recorded (start.npy, noise.npy) with the GLIDE tokens/mask, CLIP tokens/lens and every
+step's sample (samples.npy [10, 2, 3, 16, 16]).
+
 Full size (NOT committed, --fullsize DIR): create_clip_model() with clip/config.yaml, every parameter of both
 encoders overwritten with seeded values (the reference leaves Affine weights uninitialised), state dicts
 saved as DIR/clip_image_enc.pt and DIR/clip_text_enc.pt, and a cond_fn golden for the prompt
@@ -101,6 +108,88 @@ def tiny(out_dir):
     print(f"tiny cond_fn: grad scale {grad.abs().max().item():.4g}")
 
 
+class _SmallVocab:
+    def __init__(self, n_vocab):
+        self.n_vocab = n_vocab
+
+
+def tiny_guided_sampling(out_dir, respacing="10"):
+    import glide_text2im.model_creation as mc
+    from glide_text2im.gaussian_diffusion import get_named_beta_schedule
+    from glide_text2im.respace import SpacedDiffusion, space_timesteps
+
+    base_dir = os.path.join(FIXTURES, "tiny_base")
+    with open(os.path.join(base_dir, "options.json")) as f:
+        options = json.load(f)
+    saved = mc.get_encoder
+    mc.get_encoder = lambda: _SmallVocab(options["n_vocab"])
+    try:
+        keys = mc.create_model.__code__.co_varnames[: mc.create_model.__code__.co_argcount]
+        model = mc.create_model(**{k: options[k] for k in keys})
+    finally:
+        mc.get_encoder = saved
+    model.load_state_dict(th.load(os.path.join(base_dir, "model.pt"), map_location="cpu"))
+    model.eval()
+
+    with open(os.path.join(FIXTURES, "clip_text", "options.json")) as f:
+        c = json.load(f)
+    c = dict(c, image_size=options["image_size"], patch_size=4)
+    cpu = th.device("cpu")
+    text = TextEncoder(n_bpe_vocab=c["n_vocab"], max_text_len=c["max_text_len"], n_embd=c["n_embd"],
+                       n_head=c["n_head_text"], n_xf_blocks=c["n_xf_blocks_text"],
+                       n_head_state=c["n_head_state_text"], device=cpu)
+    text.load_state_dict(th.load(os.path.join(FIXTURES, "clip_text", "model.pt")))
+    image = ImageEncoder(image_size=c["image_size"], patch_size=c["patch_size"], n_embd=c["n_embd"],
+                         n_head=c["n_head_image"], n_xf_blocks=c["n_xf_blocks_image"],
+                         n_head_state=c["n_head_state_image"], n_timestep=c["n_timesteps"], device=cpu)
+    perturb(image, 601)
+    text.eval(); image.eval()
+    os.makedirs(out_dir, exist_ok=True)
+    th.save(image.state_dict(), os.path.join(out_dir, "clip_image.pt"))
+    with open(os.path.join(out_dir, "options.json"), "w") as f:
+        json.dump(c, f, indent=1, sort_keys=True)
+    clip = TokenizedCLIPModel(config=c, text_encoder=text, image_encoder=image,
+                              logit_scale=th.tensor(np.log(c["logit_scale"]), dtype=th.float32), device=cpu, tokenizer=None)
+
+    ctx, size, end = options["text_ctx"], options["image_size"], options["n_vocab"] - 1
+    prompts = [[5, 17, 3], [9, 2]]
+    tokens = [p + [end] * (ctx - len(p)) for p in prompts]
+    mask = [[True] * len(p) + [False] * (ctx - len(p)) for p in prompts]
+    model_kwargs = dict(tokens=th.tensor(tokens), mask=th.tensor(mask, dtype=th.bool))
+    g = th.Generator().manual_seed(79)
+    clip_tokens = th.randint(0, c["n_vocab"], (2, c["max_text_len"]), generator=g)
+    clip_lens = th.tensor([4, 7])
+    cond_fn = clip.cond_fn([(clip_tokens[i].tolist(), int(clip_lens[i])) for i in range(2)], GRAD_SCALE)
+
+    diffusion = SpacedDiffusion(space_timesteps(options["diffusion_steps"], respacing),
+                                betas=get_named_beta_schedule(options["noise_schedule"], options["diffusion_steps"]))
+    th.manual_seed(80)
+    shape = (2, 3, size, size)
+    start = th.randn(*shape)
+    drawn = []
+    real_randn_like = th.randn_like
+
+    def recording_randn_like(x, *a, **k):
+        n = real_randn_like(x, *a, **k)
+        drawn.append(n.clone())
+        return n
+
+    th.randn_like = recording_randn_like
+    samples = []
+    try:
+        for o in diffusion.p_sample_loop_progressive(model, shape, noise=start, clip_denoised=True, cond_fn=cond_fn,
+                                                     model_kwargs=model_kwargs, device=cpu):
+            samples.append(o["sample"].detach().numpy().copy())
+    finally:
+        th.randn_like = real_randn_like
+    for k, v in dict(tokens=np.array(tokens, dtype=np.int64), mask=np.array(mask, dtype=bool),
+                     clip_tokens=clip_tokens.numpy(), clip_lens=clip_lens.numpy(),
+                     start=start.numpy(), noise=th.stack(drawn).numpy(), samples=np.stack(samples)).items():
+        save(out_dir, k, v)
+    unguided = np.abs(samples[-1]).max()
+    print(f"tiny CLIP-guided sampling: {len(samples)} steps, final scale {unguided:.3f}")
+
+
 def fullsize(ckpt_dir, repeat):
     th.manual_seed(0)
     clip = create_clip_model(device=th.device("cpu"))
@@ -144,6 +233,7 @@ def main():
     args = ap.parse_args()
     if not args.skip_tiny:
         tiny(args.out)
+        tiny_guided_sampling(os.path.join(FIXTURES, "clip_guided_sampling"))
     if args.fullsize:
         fullsize(args.fullsize, args.repeat)
 

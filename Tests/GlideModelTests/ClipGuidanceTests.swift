@@ -103,6 +103,47 @@ final class ClipGuidanceTests: XCTestCase {
         XCTAssertEqual(reported, try objective(x.values), accuracy: 1e-3)
     }
 
+    func testClipGuidedSamplingMatchesReference() throws {
+        let dir = "clip_guided_sampling"
+        let imagePath = Self.temporaryDirectory.appendingPathComponent("guided-clip-image.glw").path
+        var options = ConversionOptions()
+        options.configPath = TestPaths.fixture("model/\(dir)/options.json").path
+        options.overwrite = true
+        _ = try convertCheckpoint(source: TestPaths.fixture("model/\(dir)/clip_image.pt").path, destination: imagePath,
+                                  options: options)
+        let basePath = Self.temporaryDirectory.appendingPathComponent("guided-base.glw").path
+        options.configPath = TestPaths.fixture("model/tiny_base/options.json").path
+        _ = try convertCheckpoint(source: TestPaths.fixture("model/tiny_base/model.pt").path, destination: basePath,
+                                  options: options)
+        let clipTokens = try ints(dir, "clip_tokens"), clipLens = try ints(dir, "clip_lens")
+        let ctx = clipTokens.count / clipLens.count
+        let guidance = try ClipGuidance(
+            imageEncoder: try ClipEncoder(path: imagePath), textEncoder: try encoder("clip_text"),
+            prompts: clipLens.indices.map { ClipTextTokens(tokens: Array(clipTokens[($0 * ctx)..<(($0 + 1) * ctx)]), length: clipLens[$0]) },
+            scale: 3)
+        let tokens = try ints(dir, "tokens")
+        let mask = try Npy.read(path: TestPaths.fixture("model/\(dir)/mask.npy").path).boolValues()
+        let textCtx = tokens.count / 2
+        let prompts = (0..<2).map { TextTokens(tokens: Array(tokens[($0 * textCtx)..<(($0 + 1) * textCtx)]),
+                                               mask: Array(mask[($0 * textCtx)..<(($0 + 1) * textCtx)])) }
+        let stage = ClipGuidedBaseStage(model: try Text2ImUNet(path: basePath), guidance: guidance)
+        let noise = SamplingNoise(seed: 0, start: try tensor(dir, "start").values, steps: try tensor(dir, "noise").values)
+        let reference = try tensor(dir, "samples")
+        let perStep = reference.count / reference.shape[0]
+        var worst: Float = 0
+        let out = try stage.run(batch: 2, prompts: prompts, respacing: "10", noise: noise) { p in
+            let expected = Array(reference.values[((p.completed - 1) * perStep)..<(p.completed * perStep)])
+            worst = max(worst, self.relativeError(p.sample, expected))
+        }
+        print("CLIP-guided tiny sampling, 10 DDPM steps: worst step max error / scale = \(worst)")
+        XCTAssertLessThan(worst, 1e-3)
+        // The guidance matters: the same noise without it ends elsewhere.
+        let unguided = ClipGuidedBaseStage(model: stage.model, guidance: ClipGuidance(
+            imageEncoder: guidance.imageEncoder, textEmbeddings: guidance.textEmbeddings, scale: 0))
+        let plain = try unguided.run(batch: 2, prompts: prompts, respacing: "10", noise: noise)
+        XCTAssertGreaterThan(relativeError(plain.values, out.values), 1e-2)
+    }
+
     func testGradientRejectsBadInputs() throws {
         let image = try encoder("clip_image"), text = try encoder("clip_text")
         let zText = try tensor("clip_guidance", "z_text"), x = try tensor("clip_guidance", "x")
@@ -117,5 +158,13 @@ final class ClipGuidanceTests: XCTestCase {
             XCTAssertEqual($0 as? GlideModelError, .invalidInput(name: "text embeddings", expected: "[2, 16]", actual: "[2, 3]"))
         }
         XCTAssertThrowsError(try text.imageObjectiveGradient(x: x, timesteps: [1, 2], textEmbeddings: zText))
+        // cond_fn shifts the DDPM mean (condition_mean); DDIM would need condition_score.
+        let diffusion = try GaussianDiffusion(schedule: .squaredcosCapV2, respacing: "4")
+        XCTAssertThrowsError(try diffusion.sample(shape: [1, 3, 8, 8], options: SamplingOptions(sampler: .ddim),
+                                                  noise: SamplingNoise(seed: 1), model: { x, _ in x + x },
+                                                  condition: { x, _ in x })) {
+            XCTAssertEqual($0 as? GlideModelError, .invalidInput(name: "sampler", expected: "ddpm (cond_fn shifts the DDPM mean)",
+                                                                 actual: "ddim"))
+        }
     }
 }
