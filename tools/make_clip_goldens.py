@@ -29,6 +29,7 @@ Also times cond_fn (median of --repeat runs, threads as torch sets them).
 Regenerate:
     /tmp/venv/bin/python tools/make_clip_goldens.py                         # tiny fixture
     /tmp/venv/bin/python tools/make_clip_goldens.py --fullsize /tmp/glide-ckpts   # + full size
+    /tmp/venv/bin/python tools/make_clip_goldens.py --bench /tmp/glide-ckpts --threads 1 --repeat 5   # time cond_fn
 """
 import argparse
 import json
@@ -224,13 +225,42 @@ def fullsize(ckpt_dir, repeat):
           f"(torch threads {th.get_num_threads()})")
 
 
+def bench(ckpt_dir, repeat, threads):
+    """Times the reference's cond_fn on the full-size checkpoints and golden input written by fullsize()."""
+    if threads:
+        th.set_num_threads(threads)
+    clip = create_clip_model(device=th.device("cpu"))
+    clip.image_encoder.load_state_dict(th.load(os.path.join(ckpt_dir, "clip_image_enc.pt")))
+    clip.text_encoder.load_state_dict(th.load(os.path.join(ckpt_dir, "clip_text_enc.pt")))
+    clip.image_encoder.eval(); clip.text_encoder.eval()
+    d = os.path.join(ckpt_dir, "clip-grad")
+    x, t = th.from_numpy(np.load(os.path.join(d, "x.npy"))), th.from_numpy(np.load(os.path.join(d, "timesteps.npy")))
+    cond_fn = clip.cond_fn(["an oil painting of a corgi"], GRAD_SCALE)
+    grad = cond_fn(x, t)
+    ref = np.load(os.path.join(d, "grad.npy"))
+    assert np.abs(grad.numpy() - ref).max() <= 1e-6 * np.abs(ref).max(), "checkpoints do not match the golden"
+    wall, cpu = [], []
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        cond_fn(x, t)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    print(f"torch cond_fn (batch 1, threads {th.get_num_threads()}): median over {repeat}: "
+          f"{statistics.median(wall):.3f} s wall, {statistics.median(cpu):.3f} s process CPU")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(FIXTURES, "clip_guidance"))
     ap.add_argument("--fullsize", help="directory for the full-size checkpoints and golden (not committed)")
     ap.add_argument("--skip-tiny", action="store_true")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--bench", help="only time cond_fn on the full-size files already in this directory")
+    ap.add_argument("--threads", type=int, help="torch threads for --bench")
     args = ap.parse_args()
+    if args.bench:
+        bench(args.bench, args.repeat, args.threads)
+        return
     if not args.skip_tiny:
         tiny(args.out)
         tiny_guided_sampling(os.path.join(FIXTURES, "clip_guided_sampling"))

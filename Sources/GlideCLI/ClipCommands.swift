@@ -131,22 +131,30 @@ struct ClipGrad: ParsableCommand {
         let timesteps = try Npy.read(path: files["timesteps"]!).intValues()
         let zText = try clipTextEmbeddings(text, tokensPath: files["tokens"]!, lensPath: files["lens"]!)
         let guidance = ClipGuidance(imageEncoder: image, textEmbeddings: ClipEncoder.normalized(zText), scale: scale)
-        var times: [Double] = []
+        var times: [Double] = [], cpuTimes: [Double] = []
         var grad = FloatTensor(zeros: [0])
         for _ in 0..<repeats {
-            let started = monotonicSeconds()
+            let started = monotonicSeconds(), startedCPU = processCPUSeconds()
             grad = try guidance.gradient(x: x, timesteps: timesteps)
             times.append(monotonicSeconds() - started)
+            cpuTimes.append(processCPUSeconds() - startedCPU)
         }
         try Npy.write(try NpyArray(float32: grad.values, shape: grad.shape), path: output)
         if !quiet {
-            let median = times.sorted()[times.count / 2]
-            printToStderr(String(format: "cond_fn (forward + gradient, batch %d) median %.3f s over %d; activations kept %.0f MB",
-                                 x.shape[0], median, times.count,
+            let median = times.sorted()[times.count / 2], medianCPU = cpuTimes.sorted()[cpuTimes.count / 2]
+            printToStderr(String(format: "cond_fn (forward + gradient, batch %d): median over %d: %.3f s wall, %.3f s process CPU; activations kept %.0f MB",
+                                 x.shape[0], times.count, median, medianCPU,
                                  Double(image.gradientActivationBytes(batch: x.shape[0])) / 1e6))
             print("wrote \(output) (float32 \(grad.shape))")
         }
     }
+}
+
+/// CPU seconds used by the whole process so far (all threads).
+func processCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 /// `NAME=FILE` items into a dictionary, rejecting unknown or repeated names.
