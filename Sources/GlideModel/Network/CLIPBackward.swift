@@ -18,35 +18,42 @@ public struct ClipImageGradient: Sendable {
     public var gradient: FloatTensor
 }
 
-// The activations one transformer block's backward pass reads, per batch of images (L tokens, width n).
+// The activations one transformer block's backward pass reads, per batch of images (L tokens, width n,
+// Q query rows per image: all L, or only the first in the last block, whose other outputs nothing reads).
 private final class ClipBlockTape {
-    let input: Activation       // block input x            [B, L, n]  (LayerNorm f_attn.ln backward)
-    let q, k, v: Activation     // f_q, f_k, f_v outputs    [B, L, n]  (attention backward)
-    let probabilities: Activation // softmax weights        [B, heads, L, L]
-    let middle: Activation      // x + attention branch     [B, L, n]  (LayerNorm f_mlp.ln backward)
-    let hidden: Activation      // f_1 output before GELU   [B, L, 4n] (GELU backward)
+    let queries: Int
+    let input: Activation       // block input x              [B, L, n]  (LayerNorm f_attn.ln backward)
+    let q: Activation           // f_q output, query rows     [B, Q, n]  (attention backward)
+    let k, v: Activation        // f_k, f_v outputs           [B, L, n]
+    let probabilities: Activation // softmax weights          [B, heads, Q, L]
+    let middle: Activation      // x + attention, query rows  [B, Q, n]  (LayerNorm f_mlp.ln backward)
+    let hidden: Activation      // f_1 output before GELU     [B, Q, 4n] (GELU backward)
 
-    init(batch: Int, length: Int, width: Int, heads: Int, hiddenWidth: Int) {
+    init(batch: Int, length: Int, queries: Int, width: Int, heads: Int, hiddenWidth: Int) {
+        self.queries = queries
         input = Activation(shape: [batch, length, width])
-        q = Activation(shape: [batch, length, width])
+        q = Activation(shape: [batch, queries, width])
         k = Activation(shape: [batch, length, width])
         v = Activation(shape: [batch, length, width])
-        probabilities = Activation(shape: [batch, heads, length, length])
-        middle = Activation(shape: [batch, length, width])
-        hidden = Activation(shape: [batch, length, hiddenWidth])
+        probabilities = Activation(shape: [batch, heads, queries, length])
+        middle = Activation(shape: [batch, queries, width])
+        hidden = Activation(shape: [batch, queries, hiddenWidth])
     }
 }
 
 extension ClipEncoder {
     /// Bytes of activations the gradient keeps for a batch of `batch` images (the rest is transient scratch
     /// of at most a few `[L, 4n]` buffers): per block and image, the block input, q, k, v, the post-attention
-    /// state (5 L n), the pre-GELU hidden state (4 L n) and the attention weights (heads L^2), in f32.
-    /// The released image encoder (L = 257, n = 768, 12 heads, 12 blocks) keeps about 123 MB per image.
+    /// state (5 L n), the pre-GELU hidden state (4 L n) and the attention weights (heads L^2), in f32; the last
+    /// block keeps q, the post-attention state, the hidden state and the weights of its first row only (the
+    /// only one the embedding reads). The released image encoder (L = 257, n = 768, 12 heads, 12 blocks) keeps
+    /// about 116 MB (1e6 bytes) per image.
     public func gradientActivationBytes(batch: Int) -> Int {
         guard kind == .image else { return 0 }
-        let g = options.imageSize / options.patchSize, length = 1 + g * g, n = width
-        let perBlock = 9 * length * n + options.nHeadImage * length * length
-        return 4 * batch * (blocks.count * perBlock + length * n)
+        let g = options.imageSize / options.patchSize, length = 1 + g * g, n = width, heads = options.nHeadImage
+        let full = 9 * length * n + heads * length * length
+        let last = 3 * length * n + 6 * n + heads * length
+        return 4 * batch * (max(blocks.count - 1, 0) * full + (blocks.isEmpty ? 0 : last) + length * n)
     }
 
     /// The gradient `CLIPModel.cond_fn` takes (before its `grad_scale`): the objective
@@ -106,51 +113,66 @@ extension ClipEncoder {
             }
             for i in 0..<(length * n) { first[i] += imagePositions[i] }
         }
-        let state = Activation(shape: [batch, length, n])
-        inputLN(embedded.pointer, rows: rows, into: state.pointer)
+        let firstState = Activation(shape: [batch, length, n])
+        inputLN(embedded.pointer, rows: rows, into: firstState.pointer)
 
-        // Transformer blocks, keeping each block's tape.
+        // Transformer blocks, keeping each block's tape. `state` holds [B, Q, n] (Q = L, then 1 after the last block).
         var tapes: [ClipBlockTape] = []
         let normed = Activation(shape: [batch, length, n])
         let attended = Activation(shape: [batch, length, n])
         let hiddenWidth = blocks.first?.fc1.outFeatures ?? 4 * n
         let activated = Activation(shape: [batch, length, hiddenWidth])
-        for block in blocks {
+        var state = firstState
+        for (index, block) in blocks.enumerated() {
             let heads = block.heads, ch = n / heads
-            let tape = ClipBlockTape(batch: batch, length: length, width: n, heads: heads, hiddenWidth: hiddenWidth)
+            let queries = index == blocks.count - 1 ? 1 : length, queryRows = batch * queries
+            let tape = ClipBlockTape(batch: batch, length: length, queries: queries, width: n, heads: heads,
+                                     hiddenWidth: hiddenWidth)
             tape.input.pointer.update(from: state.pointer, count: state.count)
             block.attnLN(state.pointer, rows: rows, into: normed.pointer)
-            block.query(normed.pointer, rows: rows, into: tape.q.pointer)
             block.key(normed.pointer, rows: rows, into: tape.k.pointer)
             block.value(normed.pointer, rows: rows, into: tape.v.pointer)
-            let qkScale = Float(1 / Double(ch).squareRoot())
-            for b in 0..<batch {
-                let off = b * length * n
-                for h in 0..<heads {
-                    let p = tape.probabilities.pointer + (b * heads + h) * length * length
-                    // scores = q_h k_h^T, scaled, softmaxed; attended_h = P v_h.
-                    matmul(m: length, n: length, k: ch, a: MatrixOperand(tape.q.pointer + off + h * ch, rowStride: n),
-                           b: MatrixOperand(tape.k.pointer + off + h * ch, rowStride: 1, colStride: n),
-                           c: MutableMatrixOperand(p, rowStride: length))
-                    for i in 0..<(length * length) { p[i] *= qkScale }
-                    softmaxRows(p, rows: length, cols: length)
-                    matmul(m: length, n: ch, k: length, a: MatrixOperand(p, rowStride: length),
-                           b: MatrixOperand(tape.v.pointer + off + h * ch, rowStride: n),
-                           c: MutableMatrixOperand(attended.pointer + off + h * ch, rowStride: n))
+            // The query rows of the normed input and of the residual.
+            let residual = Activation(shape: [batch, queries, n])
+            if queries == length {
+                residual.pointer.update(from: state.pointer, count: state.count)
+            } else {
+                for b in 0..<batch {
+                    (normed.pointer + b * queries * n).update(from: normed.pointer + b * length * n, count: queries * n)
+                    (residual.pointer + b * queries * n).update(from: state.pointer + b * length * n, count: queries * n)
                 }
             }
-            block.attnOut(attended.pointer, rows: rows, into: state.pointer, accumulate: true)
-            tape.middle.pointer.update(from: state.pointer, count: state.count)
-            block.mlpLN(state.pointer, rows: rows, into: normed.pointer)
-            block.fc1(normed.pointer, rows: rows, into: tape.hidden.pointer)
-            gelu(tape.hidden.pointer, activated.pointer, count: activated.count)
-            block.fc2(activated.pointer, rows: rows, into: state.pointer, accumulate: true)
+            block.query(normed.pointer, rows: queryRows, into: tape.q.pointer)
+            let qkScale = Float(1 / Double(ch).squareRoot())
+            for b in 0..<batch {
+                let off = b * length * n, qoff = b * queries * n
+                for h in 0..<heads {
+                    let p = tape.probabilities.pointer + (b * heads + h) * queries * length
+                    // scores = q_h k_h^T, scaled, softmaxed; attended_h = P v_h.
+                    matmul(m: queries, n: length, k: ch, a: MatrixOperand(tape.q.pointer + qoff + h * ch, rowStride: n),
+                           b: MatrixOperand(tape.k.pointer + off + h * ch, rowStride: 1, colStride: n),
+                           c: MutableMatrixOperand(p, rowStride: length))
+                    for i in 0..<(queries * length) { p[i] *= qkScale }
+                    softmaxRows(p, rows: queries, cols: length)
+                    matmul(m: queries, n: ch, k: length, a: MatrixOperand(p, rowStride: length),
+                           b: MatrixOperand(tape.v.pointer + off + h * ch, rowStride: n),
+                           c: MutableMatrixOperand(attended.pointer + qoff + h * ch, rowStride: n))
+                }
+            }
+            block.attnOut(attended.pointer, rows: queryRows, into: residual.pointer, accumulate: true)
+            tape.middle.pointer.update(from: residual.pointer, count: residual.count)
+            block.mlpLN(residual.pointer, rows: queryRows, into: normed.pointer)
+            block.fc1(normed.pointer, rows: queryRows, into: tape.hidden.pointer)
+            gelu(tape.hidden.pointer, activated.pointer, count: tape.hidden.count)
+            block.fc2(activated.pointer, rows: queryRows, into: residual.pointer, accumulate: true)
+            state = residual
             tapes.append(tape)
         }
 
         // Output: LN of the first (timestep) position, projection; then the objective and dObjective/dz.
+        let stateQueries = state.count / (batch * n)
         let picked = Activation(shape: [batch, 1, n])           // before blocks.output.ln (kept)
-        for b in 0..<batch { (picked.pointer + b * n).update(from: state.pointer + b * length * n, count: n) }
+        for b in 0..<batch { (picked.pointer + b * n).update(from: state.pointer + b * stateQueries * n, count: n) }
         let pickedNormed = Activation(shape: [batch, 1, n])
         outputLN(picked.pointer, rows: batch, into: pickedNormed.pointer)
         var z = [Float](repeating: 0, count: batch * e)
@@ -168,14 +190,14 @@ extension ClipEncoder {
             for c in 0..<e { dz.pointer[b * e + c] = scale * (zt[c] / denom - radial * z[b * e + c]) }
         }
 
-        // Backward: projection, output LN, into position 0 of each image.
+        // Backward: projection, output LN, into position 0 of each image. dState is [B, Q, n] like `state`.
         var scratch = DenseWeightScratch()
         let dPickedNormed = Activation(shape: [batch, 1, n])
         linearInputGradient(outputProjection, dy: dz.pointer, rows: batch, into: dPickedNormed.pointer, scratch: &scratch)
         let dPicked = Activation(shape: [batch, 1, n])
         layerNormInputGradient(outputLN, input: picked.pointer, dy: dPickedNormed.pointer, rows: batch, into: dPicked.pointer)
-        let dState = Activation(shape: [batch, length, n], zeroed: true)
-        for b in 0..<batch { (dState.pointer + b * length * n).update(from: dPicked.pointer + b * n, count: n) }
+        var dState = Activation(shape: [batch, stateQueries, n], zeroed: true)
+        for b in 0..<batch { (dState.pointer + b * stateQueries * n).update(from: dPicked.pointer + b * n, count: n) }
 
         let dHidden = Activation(shape: [batch, length, hiddenWidth])
         let dNormed = Activation(shape: [batch, length, n])
@@ -184,45 +206,58 @@ extension ClipEncoder {
         let dv = Activation(shape: [batch, length, n])
         let dScores = Activation(shape: [length, length])
         for (block, tape) in zip(blocks, tapes).reversed() {
-            let heads = block.heads, ch = n / heads
-            // MLP branch: state = middle + f_2(gelu(f_1(ln(middle)))).
-            linearInputGradient(block.fc2, dy: dState.pointer, rows: rows, into: dHidden.pointer, scratch: &scratch)
-            geluBackward(preactivation: tape.hidden.pointer, gradient: dHidden.pointer, count: dHidden.count)
-            linearInputGradient(block.fc1, dy: dHidden.pointer, rows: rows, into: dNormed.pointer, scratch: &scratch)
-            layerNormInputGradient(block.mlpLN, input: tape.middle.pointer, dy: dNormed.pointer, rows: rows,
+            let heads = block.heads, ch = n / heads, queries = tape.queries, queryRows = batch * queries
+            // MLP branch (query rows): out = middle + f_2(gelu(f_1(ln(middle)))).
+            linearInputGradient(block.fc2, dy: dState.pointer, rows: queryRows, into: dHidden.pointer, scratch: &scratch)
+            geluBackward(preactivation: tape.hidden.pointer, gradient: dHidden.pointer, count: tape.hidden.count)
+            linearInputGradient(block.fc1, dy: dHidden.pointer, rows: queryRows, into: dNormed.pointer, scratch: &scratch)
+            layerNormInputGradient(block.mlpLN, input: tape.middle.pointer, dy: dNormed.pointer, rows: queryRows,
                                    into: dBranch.pointer)
-            for i in 0..<dState.count { dState.pointer[i] += dBranch.pointer[i] }   // now d(middle)
+            for i in 0..<dState.count { dState.pointer[i] += dBranch.pointer[i] }   // now d(middle), query rows
             // Attention branch: middle = input + f_c(attention(q, k, v)).
-            linearInputGradient(block.attnOut, dy: dState.pointer, rows: rows, into: dBranch.pointer, scratch: &scratch)
+            linearInputGradient(block.attnOut, dy: dState.pointer, rows: queryRows, into: dBranch.pointer, scratch: &scratch)
             let qkScale = Float(1 / Double(ch).squareRoot())
             for b in 0..<batch {
-                let off = b * length * n
+                let off = b * length * n, qoff = b * queries * n
                 for h in 0..<heads {
-                    let p = tape.probabilities.pointer + (b * heads + h) * length * length
-                    let dO = MatrixOperand(dBranch.pointer + off + h * ch, rowStride: n)
+                    let p = tape.probabilities.pointer + (b * heads + h) * queries * length
+                    let dO = MatrixOperand(dBranch.pointer + qoff + h * ch, rowStride: n)
                     // dP = dO v^T; dv = P^T dO.
-                    matmul(m: length, n: length, k: ch, a: dO,
+                    matmul(m: queries, n: length, k: ch, a: dO,
                            b: MatrixOperand(tape.v.pointer + off + h * ch, rowStride: 1, colStride: n),
                            c: MutableMatrixOperand(dScores.pointer, rowStride: length))
-                    matmul(m: length, n: ch, k: length, a: MatrixOperand(p, rowStride: 1, colStride: length), b: dO,
+                    matmul(m: length, n: ch, k: queries, a: MatrixOperand(p, rowStride: 1, colStride: length), b: dO,
                            c: MutableMatrixOperand(dv.pointer + off + h * ch, rowStride: n))
                     // Softmax backward, with the score scale folded in: dS = scale * P * (dP - <dP, P>).
-                    softmaxBackward(probabilities: p, gradient: dScores.pointer, rows: length, cols: length, scale: qkScale)
+                    softmaxBackward(probabilities: p, gradient: dScores.pointer, rows: queries, cols: length, scale: qkScale)
                     // dq = dS k; dk = dS^T q.
-                    matmul(m: length, n: ch, k: length, a: MatrixOperand(dScores.pointer, rowStride: length),
+                    matmul(m: queries, n: ch, k: length, a: MatrixOperand(dScores.pointer, rowStride: length),
                            b: MatrixOperand(tape.k.pointer + off + h * ch, rowStride: n),
-                           c: MutableMatrixOperand(dq.pointer + off + h * ch, rowStride: n))
-                    matmul(m: length, n: ch, k: length, a: MatrixOperand(dScores.pointer, rowStride: 1, colStride: length),
-                           b: MatrixOperand(tape.q.pointer + off + h * ch, rowStride: n),
+                           c: MutableMatrixOperand(dq.pointer + qoff + h * ch, rowStride: n))
+                    matmul(m: length, n: ch, k: queries, a: MatrixOperand(dScores.pointer, rowStride: 1, colStride: length),
+                           b: MatrixOperand(tape.q.pointer + qoff + h * ch, rowStride: n),
                            c: MutableMatrixOperand(dk.pointer + off + h * ch, rowStride: n))
                 }
             }
-            linearInputGradient(block.query, dy: dq.pointer, rows: rows, into: dNormed.pointer, scratch: &scratch)
-            linearInputGradient(block.key, dy: dk.pointer, rows: rows, into: dNormed.pointer, accumulate: true, scratch: &scratch)
+            linearInputGradient(block.key, dy: dk.pointer, rows: rows, into: dNormed.pointer, scratch: &scratch)
             linearInputGradient(block.value, dy: dv.pointer, rows: rows, into: dNormed.pointer, accumulate: true, scratch: &scratch)
+            if queries == length {
+                linearInputGradient(block.query, dy: dq.pointer, rows: rows, into: dNormed.pointer, accumulate: true, scratch: &scratch)
+            } else {
+                linearInputGradient(block.query, dy: dq.pointer, rows: queryRows, into: dBranch.pointer, scratch: &scratch)
+                for b in 0..<batch {
+                    let dst = dNormed.pointer + b * length * n, src = dBranch.pointer + b * queries * n
+                    for i in 0..<(queries * n) { dst[i] += src[i] }
+                }
+            }
+            let dInput = Activation(shape: [batch, length, n])
             layerNormInputGradient(block.attnLN, input: tape.input.pointer, dy: dNormed.pointer, rows: rows,
-                                   into: dBranch.pointer)
-            for i in 0..<dState.count { dState.pointer[i] += dBranch.pointer[i] }   // now d(block input)
+                                   into: dInput.pointer)
+            for b in 0..<batch {                                                   // + the residual, query rows
+                let dst = dInput.pointer + b * length * n, src = dState.pointer + b * queries * n
+                for i in 0..<(queries * n) { dst[i] += src[i] }
+            }
+            dState = dInput
         }
         tapes.removeAll()
 
