@@ -120,6 +120,47 @@ def clip_goldens(text_ctx=77):
     return dict(text_ctx=text_ctx, start_token=tok.start_token, end_token=tok.end_token, cases=out, fuzz=fuzz)
 
 
+MOJIBAKE_SOURCES = [
+    "café au lait", "crème brûlée on a plate", "a naïve painting of a château", "El niño y la niña",
+    "¿Dónde está la biblioteca?", "Straße in München", "über alles", "São Paulo at night", "Ångström units",
+    "don’t stop believing", "“quoted” words – and dashes — too…", "a 90° angle", "£5 and €10", "©2021 ™ ®",
+    "smörgåsbord", "Zoë’s façade", "piñata party 🎉", "œuvre d’art", "résumé", "Ça va, Éric?",
+    "Ελληνικά", "日本語のテキスト", "a corgi ❤ in a field", "naïve café — déjà vu",
+]
+
+
+def mojibake_cases():
+    """Prompts whose UTF-8 was decoded as Latin-1 or (sloppy) Windows-1252, once or twice, plus the clean
+    originals (which must stay unchanged) and 300 random strings rich in Latin-1 / Windows-1252 characters."""
+    import ftfy.bad_codecs  # noqa: F401  (registers sloppy-windows-1252)
+
+    prompts = list(MOJIBAKE_SOURCES)
+    for src in MOJIBAKE_SOURCES:
+        for codec in ("latin-1", "sloppy-windows-1252"):
+            try:
+                once = src.encode("utf-8").decode(codec)
+            except UnicodeDecodeError:
+                continue
+            prompts.append(once)
+            try:
+                prompts.append(once.encode("utf-8").decode(codec))
+            except UnicodeDecodeError:
+                pass
+    seen, unique = set(), []
+    for p in prompts:
+        if p not in seen:
+            seen.add(p)
+            unique.append(p)
+    return unique
+
+
+def clip_mojibake_goldens():
+    tok = SimpleTokenizer()
+    cases = [dict(text=p, tokens=tok.encode(p)) for p in mojibake_cases()]
+    fuzz = [dict(text=p, tokens=tok.encode(p)) for p in fuzz_prompts(count=300, seed=11)]
+    return dict(cases=cases, fuzz=fuzz)
+
+
 def swift_tables(path):
     from ftfy.chardata import WIDTH_MAP
 
@@ -142,11 +183,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="Tests/Fixtures/tokenizer")
     ap.add_argument("--swift-tables")
+    ap.add_argument("--mojibake-only", action="store_true", help="only write clip_mojibake.json")
     a = ap.parse_args()
     if a.swift_tables:
         swift_tables(a.swift_tables)
         return
     os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, "clip_mojibake.json"), "w") as f:
+        json.dump(clip_mojibake_goldens(), f, ensure_ascii=True)
+    if a.mojibake_only:
+        return
     with open(os.path.join(a.out, "gpt2.json"), "w") as f:
         json.dump(gpt2_goldens(), f, ensure_ascii=True)
     with open(os.path.join(a.out, "clip.json"), "w") as f:

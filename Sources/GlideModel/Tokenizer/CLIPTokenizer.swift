@@ -4,7 +4,7 @@
 /// CLIP's tokenizer, as GLIDE's noised CLIP text encoder uses it.
 ///
 /// Cleanup difference from the reference (only exotic input is affected; see README.md): ftfy's
-/// mojibake repair (`fix_encoding`) is not implemented.
+/// mojibake repair (`fix_encoding`) covers whole-line Latin-1 / Windows-1252 mojibake only.
 public struct CLIPTokenizer: Sendable {
     let encoder: [String: Int]
     let decoder: [Int: String]
@@ -177,7 +177,7 @@ enum TextCleanup {
         return Array(s[a..<b])
     }
 
-    // MARK: ftfy.fix_text (default config) minus fix_encoding
+    // MARK: ftfy.fix_text (default config), fix_encoding only for Latin-1 / Windows-1252 mojibake
 
     static func ftfyFixText(_ text: Scalars) -> Scalars {
         // fix_text works on line-sized segments; "auto" HTML unescaping is off for a segment containing '<'.
@@ -199,6 +199,7 @@ enum TextCleanup {
         while true {
             let orig = text
             if unescape { text = ftfyUnescapeHTML(text) }
+            text = fixEncoding(text)                                                             // fix_encoding (subset)
             text = text.map { c in (0x80...0x9F).contains(c.value) ? cp1252(c.value) : c }          // fix_c1_controls
             text = text.flatMap { c -> Scalars in ligatures[c.value].map { Array($0.unicodeScalars) } ?? [c] }
             text = text.flatMap { c -> Scalars in widthMap[c.value].map { Array($0.unicodeScalars) } ?? [c] }
