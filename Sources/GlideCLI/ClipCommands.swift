@@ -241,3 +241,44 @@ func clipJSONString(_ s: String) -> String {
     }
     return out + "\""
 }
+
+/// `glide sample`'s CLIP guidance options (notebooks/clip_guided.ipynb).
+struct ClipGuidanceArguments: ParsableArguments {
+    @Option(name: .customLong("clip-guidance"),
+            help: ArgumentHelp("Steer the base model with CLIP instead of classifier-free guidance, at this grad_scale (the notebook: 3.0); needs --clip-image and --clip-text. DDPM, one row per image.",
+                               valueName: "scale"))
+    var scale: Float?
+
+    @Option(name: .customLong("clip-image"), help: ArgumentHelp("The converted clip/image-enc, for --clip-guidance.", valueName: "file.glw"))
+    var imageEncoder: String?
+
+    @Option(name: .customLong("clip-text"), help: ArgumentHelp("The converted clip/text-enc (with its tokenizer embedded, or --clip-vocab), for --clip-guidance.",
+                                                              valueName: "file.glw"))
+    var textEncoder: String?
+
+    @Option(name: .customLong("clip-vocab"), help: ArgumentHelp("Folder with bpe_simple_vocab_16e6.txt.gz when the text encoder has no embedded tokenizer.",
+                                                               valueName: "dir"))
+    var vocab: String?
+
+    func validate() throws {
+        if let scale, !scale.isFinite { throw ValidationError("--clip-guidance must be a finite number") }
+        if scale != nil && (imageEncoder == nil || textEncoder == nil) {
+            throw ValidationError("--clip-guidance needs --clip-image FILE.glw and --clip-text FILE.glw")
+        }
+        if scale == nil && (imageEncoder != nil || textEncoder != nil) {
+            throw ValidationError("--clip-image and --clip-text go with --clip-guidance SCALE")
+        }
+    }
+
+    /// The guidance for `prompt` (one text embedding shared by the batch), or nil without --clip-guidance.
+    func guidance(prompt: String, batch: Int, vocab fallbackVocab: String?) throws -> ClipGuidance? {
+        guard let scale, let imageEncoder, let textEncoder else { return nil }
+        let text = try ClipEncoder(path: textEncoder), image = try ClipEncoder(path: imageEncoder)
+        guard text.kind == .text else { throw CLIError("--clip-text \(textEncoder) is not a CLIP text encoder") }
+        guard image.kind == .image else { throw CLIError("--clip-image \(imageEncoder) is not a CLIP image encoder") }
+        let tokenizer = try loadCLIPTokenizer(vocab: vocab, model: text.file)
+        return try ClipGuidance(imageEncoder: image, textEncoder: text,
+                                prompts: [ClipTextTokens(prompt: prompt, tokenizer: tokenizer, context: text.options.maxTextLen)],
+                                scale: scale)
+    }
+}
