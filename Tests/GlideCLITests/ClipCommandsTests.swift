@@ -63,4 +63,13 @@ final class ClipCommandsTests: XCTestCase {
                                      "-o", textOut, "--quiet"])
         XCTAssertThrowsError(try command.run())
     }
+
+    func testClipGuidanceArgumentsNeedBothEncoders() throws {
+        XCTAssertThrowsError(try ClipGuidanceArguments.parse(["--clip-guidance", "3"]))
+        XCTAssertThrowsError(try ClipGuidanceArguments.parse(["--clip-image", "i.glw", "--clip-text", "t.glw"]))
+        XCTAssertThrowsError(try ClipGuidanceArguments.parse(["--clip-guidance", "nan", "--clip-image", "i.glw", "--clip-text", "t.glw"]))
+        let ok = try ClipGuidanceArguments.parse(["--clip-guidance", "3", "--clip-image", "i.glw", "--clip-text", "t.glw"])
+        XCTAssertEqual(ok.scale, 3)
+        XCTAssertNil(try ClipGuidanceArguments.parse([]).guidance(prompt: "x", batch: 1, vocab: nil))
+    }
 }
