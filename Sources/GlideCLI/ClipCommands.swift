@@ -277,8 +277,10 @@ struct ClipGuidanceArguments: ParsableArguments {
         guard text.kind == .text else { throw CLIError("--clip-text \(textEncoder) is not a CLIP text encoder") }
         guard image.kind == .image else { throw CLIError("--clip-image \(imageEncoder) is not a CLIP image encoder") }
         let tokenizer = try loadCLIPTokenizer(vocab: vocab, model: text.file)
-        return try ClipGuidance(imageEncoder: image, textEncoder: text,
-                                prompts: [ClipTextTokens(prompt: prompt, tokenizer: tokenizer, context: text.options.maxTextLen)],
-                                scale: scale)
+        let guidance = try ClipGuidance(imageEncoder: image, textEncoder: text,
+                                        prompts: [ClipTextTokens(prompt: prompt, tokenizer: tokenizer, context: text.options.maxTextLen)],
+                                        scale: scale)
+        text.file.releaseResidentMemory()   // the text embedding is computed once; only the image encoder stays hot
+        return guidance
     }
 }
