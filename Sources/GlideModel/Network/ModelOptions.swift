@@ -46,9 +46,9 @@ public struct ModelOptions: Equatable, Sendable {
     /// `diffusion_steps`: length of the training diffusion process.
     public var diffusionSteps: Int
     /// `noise_schedule`: `squaredcos_cap_v2` or `linear`.
-    public var noiseSchedule: String
-    /// `timestep_respacing`: the file's default respacing ("" means all steps).
-    public var timestepRespacing: String
+    public var noiseSchedule: NoiseSchedule
+    /// `timestep_respacing`: the file's default respacing (`.all` for "").
+    public var timestepRespacing: TimestepRespacing
 
     /// Image channels in and out of the diffusion process (the reference fixes 3 in, 6 out).
     public var imageChannels: Int { 3 }
@@ -99,8 +99,20 @@ public struct ModelOptions: Equatable, Sendable {
         inpaint = try Self.bool(h, "inpaint", false)
         self.superRes = superRes
         diffusionSteps = try Self.int(h, "diffusion_steps", 1000)
-        noiseSchedule = try Self.string(h, "noise_schedule", superRes ? "linear" : "squaredcos_cap_v2")
-        timestepRespacing = try Self.string(h, "timestep_respacing", "")
+        let scheduleName = try Self.string(h, "noise_schedule", superRes ? "linear" : "squaredcos_cap_v2")
+        guard let schedule = NoiseSchedule(rawValue: scheduleName) else {
+            throw GlideModelError.invalidHyperparameter(
+                name: "noise_schedule", expected: NoiseSchedule.allCases.map(\.rawValue).joined(separator: " or "),
+                actual: "\"\(scheduleName)\"")
+        }
+        noiseSchedule = schedule
+        let respacingText = try Self.string(h, "timestep_respacing", "")
+        do {
+            timestepRespacing = try TimestepRespacing(parsing: respacingText)
+        } catch {
+            throw GlideModelError.invalidHyperparameter(name: "timestep_respacing", expected: "a respacing (\"\", 100, ddim50, fast27, 10,10,10)",
+                                                        actual: "\"\(respacingText)\"")
+        }
 
         let multText = try Self.string(h, "channel_mult", "")
         if multText.isEmpty {
