@@ -128,8 +128,7 @@ final class ConversionTests: XCTestCase {
 
     func testMetadataRecordsHyperparametersProvenanceAndPolicy() throws {
         let src = fixture("weightformat/tiny_clip_text.pt")
-        let (out, summary) = try convert(src, .int8, config: fixture("weightformat/tiny_clip_text_config.json"),
-                                         tokenizer: TestPaths.shared("vocab").path)
+        let (out, summary) = try convert(src, .int8, config: fixture("weightformat/tiny_clip_text_config.json"))
         let f = try WeightFile(path: out)
         XCTAssertEqual(f.modelName, "clip-text-encoder")
         XCTAssertEqual(f.hyperparameters["n_vocab"], .int(100))
@@ -145,9 +144,16 @@ final class ConversionTests: XCTestCase {
         XCTAssertEqual(meta["quantization"]?["policy"]?.stringValue, "glw-policy-1")
         XCTAssertEqual(meta["quantization"]?["tensors"]?["blocks.input.w_voc"]?["rule"]?.stringValue, "tiny")
         XCTAssertEqual(meta["quantization"]?["tensors"]?["blocks.block_0.f_attn.f_q.b"]?["rule"]?.stringValue, "vector")
-        XCTAssertEqual(meta["tokenizer"]?["kind"]?.stringValue, "clip-bpe")
-        let vocab = try Data(contentsOf: TestPaths.shared("vocab/bpe_simple_vocab_16e6.txt.gz"))
-        XCTAssertEqual(f.tokenizerFiles["bpe_simple_vocab_16e6.txt.gz"].map { Data($0) }, vocab)
+    }
+
+    func testEmbedsTheCLIPVocabulary() throws {
+        let vocabFile = try requireShared("vocab/bpe_simple_vocab_16e6.txt.gz")
+        let (out, _) = try convert(fixture("weightformat/tiny_clip_text.pt"), .int8,
+                                   config: fixture("weightformat/tiny_clip_text_config.json"),
+                                   tokenizer: vocabFile.deletingLastPathComponent().path)
+        let f = try WeightFile(path: out)
+        XCTAssertEqual(try JSONValue.parse(f.metadataJSON)["tokenizer"]?["kind"]?.stringValue, "clip-bpe")
+        XCTAssertEqual(f.tokenizerFiles["bpe_simple_vocab_16e6.txt.gz"].map { Data($0) }, try Data(contentsOf: vocabFile))
     }
 
     // MARK: - Requantization

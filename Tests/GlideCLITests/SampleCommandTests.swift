@@ -3,6 +3,7 @@
 // is proven in GlideModelTests (DiffusionTests, PipelineTests); this checks the command's wiring.
 import Foundation
 import XCTest
+import GlideModel
 import Imaging
 import NumpyIO
 import TestSupport
@@ -46,6 +47,16 @@ final class SampleCommandTests: XCTestCase {
         XCTAssertEqual([image.width, image.height], [16, 16])
         XCTAssertEqual([lowImage.width, lowImage.height], [16, 16])
         XCTAssertEqual(try Npy.read(path: npy).shape, [1, 3, 16, 16])
+
+        // parse -> pipeline -> write: the command's output is the library's Text2ImPipeline result, bit for bit.
+        var pipeline = try Text2ImPipeline(basePath: base, upsamplerPath: up)
+        pipeline.baseSettings.respacing = .steps(3)
+        pipeline.upsampleSettings.respacing = .steps(2)
+        let ctx = 8, end = 39
+        let prompt = TextTokens(tokens: [5, 7, 11] + [Int](repeating: end, count: ctx - 3), mask: [true, true, true] + [Bool](repeating: false, count: ctx - 3))
+        let result = try pipeline.generate(Text2ImRequest(prompt: "ignored", seed: 5,
+                                                          baseText: StageText(prompts: [prompt], unconditional: .empty(endToken: end, textCtx: ctx))))
+        XCTAssertEqual(try Npy.read(path: npy).floatValues(), result.final.values)
     }
 
     func testUpsamplingModelTakesLowResInput() throws {

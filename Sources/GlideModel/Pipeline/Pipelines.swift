@@ -168,6 +168,24 @@ public enum UpsampleStage {
                        settings: settings, outputSize: outputSize, noise: noise, progress: progress)
     }
 
+    /// `run(model:lowRes:prompt:...)` as a run the caller iterates (see `PipelineRun`); inputs and the model's
+    /// kind (`GlideModelError.wrongModelKind` unless a plain upsampler) are checked before this returns.
+    /// This is the call `glide upsample` makes.
+    public static func start(model: Text2ImUNet, lowRes: FloatTensor, prompt: String, tokenizer: GlideTokenizer,
+                             settings: StageSettings? = nil, noise: SamplingNoise,
+                             compute: ComputeOptions = ComputeOptions()) throws -> PipelineRun {
+        guard model.options.superRes, !model.options.inpaint else {
+            throw GlideModelError.wrongModelKind(role: "upsampler", expected: "SuperResText2ImUNet",
+                                                 actual: model.options.referenceClassName)
+        }
+        let ctx = model.options.textCtx
+        let inputs = StageInputs(prompts: [TextTokens(prompt: prompt, tokenizer: tokenizer, textCtx: ctx)],
+                                 unconditional: .empty(tokenizer: tokenizer, textCtx: ctx), lowRes: lowRes)
+        return try DiffusionStage(model: model).start(batch: max(1, lowRes.shape.first ?? 1), inputs: inputs,
+                                                      settings: settings ?? .notebook(for: model.options), noise: noise,
+                                                      stage: .upsample, compute: compute)
+    }
+
     /// As `run(model:lowRes:prompt:...)` with tokens given (one row per image or one shared row);
     /// `unconditional` is only needed if `settings` asks for guidance.
     public static func run(model: Text2ImUNet, lowRes: FloatTensor, prompts: [TextTokens],
