@@ -1,5 +1,6 @@
 // torch checkpoint -> .glw, and .glw -> .glw requantization: streaming, one tensor at a time,
 // bounded memory, deterministic output, atomic replacement of the destination.
+import ElementConversion
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -352,12 +353,12 @@ final class TensorStreamer {
                         if dtype == .f16 {
                             for i in 0..<k {
                                 let x = floats[i]
-                                let b = f16Bits(from: x)
+                                let b = f32ToF16(x)
                                 if b & 0x7C00 == 0x7C00, x.isFinite { throw ConverterError.valueOutOfRange(tensor: t.name, target: "f16", value: x) }
                                 h[i] = b
                             }
                         } else {
-                            for i in 0..<k { h[i] = bf16Bits(from: floats[i]) }
+                            for i in 0..<k { h[i] = f32ToBF16(floats[i]) }
                         }
                         try writer.write(UnsafeRawBufferPointer(start: out, count: k * 2))
                     }

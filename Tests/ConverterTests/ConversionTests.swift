@@ -1,3 +1,4 @@
+import ElementConversion
 import Foundation
 import XCTest
 import Checkpoint
@@ -78,7 +79,7 @@ final class ConversionTests: XCTestCase {
         XCTAssertEqual(Array(f.tensor("f32")!.data), bytes("f32"))
         XCTAssertEqual(f.tensor("f16")!.dtype, .f32)
         let halves = bytes("f16").withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }
-        XCTAssertEqual(Array(f.tensor("f16")!.data.bindMemory(to: Float.self)), halves.map { float(fromF16: $0) })
+        XCTAssertEqual(Array(f.tensor("f16")!.data.bindMemory(to: Float.self)), halves.map { f16ToF32($0) })
         XCTAssertEqual(Array(f.tensor("i64")!.data), bytes("i64"))
         XCTAssertEqual(f.tensor("i8")!.dtype, .i64)
         XCTAssertEqual(Array(f.tensor("i8")!.data.bindMemory(to: Int64.self)), bytes("i8").map { Int64(Int8(bitPattern: $0)) })
