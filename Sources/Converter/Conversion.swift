@@ -131,7 +131,7 @@ private func precisionRank(_ t: WeightDType) -> Int {
     switch t { case .int8: return 0; case .f16, .bf16: return 1; default: return 2 }
 }
 
-/// Reads the --config file: a JSON object of option name -> number, string or bool.
+/// Reads the options file: a JSON object of option name -> number, string or bool.
 func loadConfig(_ path: String) throws -> [String: HyperValue] {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw ConverterError.io(path: path, operation: "open", errno: errno == 0 ? ENOENT : errno)
@@ -146,7 +146,7 @@ func loadConfig(_ path: String) throws -> [String: HyperValue] {
 private func tokenizerFiles(for d: ModelDescription, directory: String?, warn: (String) -> Void) throws -> [(name: String, bytes: [UInt8])] {
     guard let directory else { return [] }
     guard d.tokenizerKind != nil else {
-        warn("--tokenizer ignored: no tokenizer is known for plain tensors")
+        warn("the tokenizer directory is ignored: no tokenizer is known for plain tensors")
         return []
     }
     return try d.tokenizerFiles.map { name in

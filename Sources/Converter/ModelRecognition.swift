@@ -87,7 +87,7 @@ public enum ModelRecognizer {
                 return ModelDescription(model: ModelFamily.unet.rawValue, family: .unet, hyperparameters: hp,
                                         tokenizerKind: "glide-bpe", tokenizerFiles: glideTokenizerFiles, warnings: warnings)
             }
-            return plain(warning: "the tensors look like a GLIDE UNet (\(describeInferred(inferred))) but not a released one; converted as plain tensors. Give its options with --config OPTIONS.json to record them.")
+            return plain(warning: "the tensors look like a GLIDE UNet (\(describeInferred(inferred))) but not a released one; converted as plain tensors. Give its options in an options file (the reference's option names, JSON) to record them.")
         }
         for family in [ModelFamily.clipImageEncoder, .clipTextEncoder] {
             guard let (inferred, evidence) = inferCLIP(shapes, family: family) else { continue }
@@ -109,10 +109,10 @@ public enum ModelRecognizer {
                 return ModelDescription(model: family.rawValue, family: family, hyperparameters: hp, tokenizerKind: "clip-bpe",
                                         tokenizerFiles: clipTokenizerFiles, warnings: warnings)
             }
-            return plain(warning: "the tensors look like a CLIP \(family == .clipImageEncoder ? "image" : "text") encoder (\(describeInferred(inferred))) but not the released one; converted as plain tensors. Give its options with --config OPTIONS.json to record them.")
+            return plain(warning: "the tensors look like a CLIP \(family == .clipImageEncoder ? "image" : "text") encoder (\(describeInferred(inferred))) but not the released one; converted as plain tensors. Give its options in an options file (the reference's option names, JSON) to record them.")
         }
         var d = plain(warning: "the tensors are not a GLIDE UNet or CLIP encoder; converted as plain named tensors without hyperparameters")
-        if config != nil { d.warnings.append("--config ignored: no GLIDE architecture recognised") }
+        if config != nil { d.warnings.append("the options file is ignored: no GLIDE architecture recognised") }
         return d
     }
 
@@ -138,10 +138,10 @@ public enum ModelRecognizer {
         }
         var warnings: [String] = []
         let unknown = config.keys.filter { defaults[$0] == nil && inferred[$0] == nil }.sorted()
-        if !unknown.isEmpty { warnings.append("--config options not used by this model kept as given: \(unknown.joined(separator: ", "))") }
+        if !unknown.isEmpty { warnings.append("options-file options not used by this model kept as given: \(unknown.joined(separator: ", "))") }
         for k in unknown { hp[k] = config[k] }
         let defaulted = defaults.keys.filter { config[$0] == nil && inferred[$0] == nil }.sorted()
-        if !defaulted.isEmpty { warnings.append("options not in --config and not visible in the tensors, taken from the reference defaults: \(defaulted.joined(separator: ", "))") }
+        if !defaulted.isEmpty { warnings.append("options not in the options file and not visible in the tensors, taken from the reference defaults: \(defaulted.joined(separator: ", "))") }
         return (hp, warnings)
     }
 

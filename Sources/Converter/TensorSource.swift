@@ -2,7 +2,11 @@
 // with element decoding to f32 in bounded chunks and release of source pages after use.
 #if canImport(Glibc)
 import ElementConversion
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 #elseif canImport(Darwin)
 import Darwin
 #endif
