@@ -9,8 +9,9 @@ import PackageDescription
 //   WeightFormat    our memory-mapped .glw weight file                   (CZlib, CJSONC)
 //   Kernels         matmul/conv/norm/attention over raw buffers          (CKernelsX86, ElementConversion)
 //   Imaging         PNG/JPEG decode, PNG encode, PIL-style resize        (CZlib, CJPEG)
-//   GlideModel      tokenizers, text transformer, UNet, CLIP, diffusion  (Kernels, WeightFormat)
-//   Converter       torch checkpoint -> .glw, quantization               (Checkpoint, WeightFormat, ElementConversion)
+//   GlideSpec       the reference's option defaults and checkpoint tensor names (WeightFormat)
+//   GlideModel      tokenizers, text transformer, UNet, CLIP, diffusion  (Kernels, WeightFormat, GlideSpec)
+//   Converter       torch checkpoint -> .glw, quantization               (Checkpoint, WeightFormat, ElementConversion, GlideSpec)
 //   GlideCLI        the `glide` executable (swift-argument-parser only here)
 let package = Package(
     name: "Glide",
@@ -18,7 +19,7 @@ let package = Package(
     products: [
         .executable(name: "glide", targets: ["GlideCLI"]),
         .library(name: "GlideKit", targets: [
-            "Checkpoint", "WeightFormat", "ElementConversion", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
+            "Checkpoint", "WeightFormat", "ElementConversion", "GlideSpec", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
         ]),
     ],
     dependencies: [
@@ -41,9 +42,10 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(name: "CImagingShims", dependencies: ["CJPEG"]),
         .target(name: "Imaging", dependencies: ["CZlib", "CJPEG", "CImagingShims"], exclude: ["README.md"]),
-        .target(name: "GlideModel", dependencies: ["Kernels", "WeightFormat", "NumpyIO", "CZlib"],
+        .target(name: "GlideSpec", dependencies: ["WeightFormat"]),
+        .target(name: "GlideModel", dependencies: ["Kernels", "WeightFormat", "GlideSpec", "NumpyIO", "CZlib"],
                 exclude: ["Diffusion/README.md", "Tokenizer/README.md", "Pipeline/README.md"]),
-        .target(name: "Converter", dependencies: ["Checkpoint", "WeightFormat", "ElementConversion"]),
+        .target(name: "Converter", dependencies: ["Checkpoint", "WeightFormat", "ElementConversion", "GlideSpec"]),
         .executableTarget(name: "GlideCLI", dependencies: [
             "Checkpoint", "WeightFormat", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,5 +1,6 @@
 // Recognising GLIDE models from tensor names and shapes, and filling in their hyperparameters
 // with the reference's option names (model_and_diffusion_defaults() for UNets, clip/config.yaml for CLIP).
+import GlideSpec
 import WeightFormat
 
 /// Which kind of network a set of tensors is.
@@ -23,29 +24,12 @@ public struct ModelDescription: Sendable {
 
 /// Recognises GLIDE checkpoints from their tensors.
 public enum ModelRecognizer {
-    /// The reference's `model_and_diffusion_defaults()` (with `use_fp16` false: the file records precision per tensor).
-    public static let unetDefaults: [String: HyperValue] = [
-        "image_size": .int(64), "num_channels": .int(192), "num_res_blocks": .int(3), "channel_mult": .string(""),
-        "num_heads": .int(1), "num_head_channels": .int(64), "num_heads_upsample": .int(-1),
-        "attention_resolutions": .string("32,16,8"), "dropout": .double(0.1), "text_ctx": .int(128),
-        "xf_width": .int(512), "xf_layers": .int(16), "xf_heads": .int(8), "xf_final_ln": .bool(true),
-        "xf_padding": .bool(true), "diffusion_steps": .int(1000), "noise_schedule": .string("squaredcos_cap_v2"),
-        "timestep_respacing": .string(""), "use_scale_shift_norm": .bool(true), "resblock_updown": .bool(true),
-        "use_fp16": .bool(false), "cache_text_emb": .bool(false), "inpaint": .bool(false), "super_res": .bool(false),
-    ]
-    /// `model_and_diffusion_defaults_upsampler()`.
-    public static var upsamplerDefaults: [String: HyperValue] {
-        var d = unetDefaults
-        d["image_size"] = .int(256); d["num_res_blocks"] = .int(2); d["noise_schedule"] = .string("linear"); d["super_res"] = .bool(true)
-        return d
-    }
-    /// The reference's `clip/config.yaml`.
-    public static let clipDefaults: [String: HyperValue] = [
-        "logit_scale": .double(100.0), "beta_schedule": .string("squaredcos_cap_v2"), "n_timesteps": .int(1000),
-        "image_size": .int(64), "patch_size": .int(4), "n_vocab": .int(65536), "max_text_len": .int(77), "n_embd": .int(512),
-        "n_head_state_text": .int(64), "n_head_text": .int(8), "n_xf_blocks_text": .int(12),
-        "n_head_state_image": .int(64), "n_head_image": .int(12), "n_xf_blocks_image": .int(12),
-    ]
+    /// The reference's `model_and_diffusion_defaults()` (`ReferenceOptions.text2im`).
+    public static var unetDefaults: [String: HyperValue] { ReferenceOptions.text2im }
+    /// `model_and_diffusion_defaults_upsampler()` (`ReferenceOptions.upsampler`).
+    public static var upsamplerDefaults: [String: HyperValue] { ReferenceOptions.upsampler }
+    /// The reference's `clip/config.yaml` (`ReferenceOptions.clip`).
+    public static var clipDefaults: [String: HyperValue] { ReferenceOptions.clip }
     /// Tensor count and parameter count of the released checkpoints (from the reference's state_dict()).
     static let releasedFingerprints: [String: (tensors: Int, parameters: Int)] = [
         "base": (783, 385_030_726), "upsample": (797, 398_361_286),
@@ -160,15 +144,6 @@ public enum ModelRecognizer {
         return false
     }
 
-    static func standardChannelMult(imageSize: Int) -> [Int]? {
-        switch imageSize {
-        case 256: return [1, 1, 2, 2, 4, 4]
-        case 128: return [1, 1, 2, 3, 4]
-        case 64: return [1, 2, 3, 4]
-        default: return nil
-        }
-    }
-
     /// Reads the structural UNet options off the tensors (see glide_text2im/unet.py and text2im_model.py).
     static func inferUNet(_ s: [String: [Int]]) -> ([String: HyperValue], [String: String])? {
         guard let time = s["time_embed.0.weight"], time.count == 2, let first = s["input_blocks.0.0.weight"], first.count == 4,
@@ -212,7 +187,7 @@ public enum ModelRecognizer {
             if s["input_blocks.\(b).1.qkv.weight"] != nil { attnRes.append(imageSize >> l) }
         }
         h["image_size"] = .int(imageSize); ev["image_size"] = "\(levels) resolution levels"
-        h["channel_mult"] = .string(standardChannelMult(imageSize: imageSize) == mult ? "" : mult.map(String.init).joined(separator: ","))
+        h["channel_mult"] = .string(ReferenceOptions.standardChannelMult(imageSize: imageSize) == mult ? "" : mult.map(String.init).joined(separator: ","))
         ev["channel_mult"] = "out_layers.3.weight of the first block of each level: \(mult.map { $0 * mc })"
         h["attention_resolutions"] = .string(attnRes.map(String.init).joined(separator: ","))
         ev["attention_resolutions"] = "qkv.weight present at resolutions \(attnRes)"

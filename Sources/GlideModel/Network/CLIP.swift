@@ -4,6 +4,7 @@
 import Glibc
 #endif
 import Kernels
+import GlideSpec
 import WeightFormat
 
 /// The options of a GLIDE CLIP encoder, named as the reference's `clip/config.yaml` names them.
@@ -28,32 +29,36 @@ public struct ClipOptions: Equatable, Sendable {
     /// `n_timesteps`: rows of the image encoder's timestep embedding.
     public var nTimesteps: Int
 
-    /// Reads the options from a weight file's hyperparameters (reference names), with config.yaml defaults.
-    public init(hyperparameters h: [String: HyperValue]) throws {
-        func int(_ key: String, _ fallback: Int) throws -> Int {
-            guard let v = h[key] else { return fallback }
+    /// Reads the options from a weight file's hyperparameters (reference names), with config.yaml defaults
+    /// (`ReferenceOptions.clip`).
+    public init(hyperparameters given: [String: HyperValue]) throws {
+        let h = ReferenceOptions.clip.merging(given) { $1 }
+        func int(_ key: String) throws -> Int {
+            guard let v = h[key] else {
+                throw GlideModelError.invalidHyperparameter(name: key, expected: "a positive integer", actual: "absent")
+            }
             if case .int(let i) = v, i > 0 { return i }
             if case .double(let d) = v, d == d.rounded(), d > 0, d < 1e15 { return Int(d) }
             throw GlideModelError.invalidHyperparameter(name: key, expected: "a positive integer", actual: "\(v)")
         }
         switch h["logit_scale"] {
-        case nil: logitScale = 100
         case .double(let d)?: logitScale = d
         case .int(let i)?: logitScale = Double(i)
         case let v?: throw GlideModelError.invalidHyperparameter(name: "logit_scale", expected: "a number", actual: "\(v)")
+        case nil: throw GlideModelError.invalidHyperparameter(name: "logit_scale", expected: "a number", actual: "absent")
         }
-        imageSize = try int("image_size", 64)
-        patchSize = try int("patch_size", 4)
-        nVocab = try int("n_vocab", 65536)
-        maxTextLen = try int("max_text_len", 77)
-        nEmbd = try int("n_embd", 512)
-        nHeadStateText = try int("n_head_state_text", 64)
-        nHeadText = try int("n_head_text", 8)
-        nXfBlocksText = try int("n_xf_blocks_text", 12)
-        nHeadStateImage = try int("n_head_state_image", 64)
-        nHeadImage = try int("n_head_image", 12)
-        nXfBlocksImage = try int("n_xf_blocks_image", 12)
-        nTimesteps = try int("n_timesteps", 1000)
+        imageSize = try int("image_size")
+        patchSize = try int("patch_size")
+        nVocab = try int("n_vocab")
+        maxTextLen = try int("max_text_len")
+        nEmbd = try int("n_embd")
+        nHeadStateText = try int("n_head_state_text")
+        nHeadText = try int("n_head_text")
+        nXfBlocksText = try int("n_xf_blocks_text")
+        nHeadStateImage = try int("n_head_state_image")
+        nHeadImage = try int("n_head_image")
+        nXfBlocksImage = try int("n_xf_blocks_image")
+        nTimesteps = try int("n_timesteps")
         guard imageSize % patchSize == 0 else {
             throw GlideModelError.invalidHyperparameter(name: "patch_size", expected: "a divisor of image_size \(imageSize)",
                                                      actual: "\(patchSize)")
