@@ -3,6 +3,9 @@
 import GlideSpec
 import WeightFormat
 
+private typealias N = UNetTensorNames
+private typealias C = CLIPTensorNames
+
 /// Which kind of network a set of tensors is.
 public enum ModelFamily: String, Sendable {
     case unet, clipImageEncoder = "clip-image-encoder", clipTextEncoder = "clip-text-encoder", plain = "tensors"
@@ -85,10 +88,10 @@ public enum ModelRecognizer {
                 let (hp, warnings) = try merge(config: config, inferred: inferred, evidence: evidence, defaults: clipDefaults)
                 // Only the width n_head * n_head_state is visible in the tensors.
                 let side = family == .clipImageEncoder ? "image" : "text"
-                let width = shapes["blocks.output.f.w"]![1]
+                let width = shapes[C.weight(C.outputProjection)]![1]
                 if let heads = hp["n_head_\(side)"]?.intValue, let state = hp["n_head_state_\(side)"]?.intValue, heads * state != width {
                     throw ConverterError.configMismatch(option: "n_head_\(side) * n_head_state_\(side)", config: String(heads * state),
-                                                        checkpoint: String(width), evidence: "blocks.output.f.w \(shapes["blocks.output.f.w"]!)")
+                                                        checkpoint: String(width), evidence: "\(C.weight(C.outputProjection)) \(shapes[C.weight(C.outputProjection)]!)")
                 }
                 return ModelDescription(model: family.rawValue, family: family, hyperparameters: hp, tokenizerKind: "clip-bpe",
                                         tokenizerFiles: clipTokenizerFiles, warnings: warnings)
@@ -146,13 +149,13 @@ public enum ModelRecognizer {
 
     /// Reads the structural UNet options off the tensors (see glide_text2im/unet.py and text2im_model.py).
     static func inferUNet(_ s: [String: [Int]]) -> ([String: HyperValue], [String: String])? {
-        guard let time = s["time_embed.0.weight"], time.count == 2, let first = s["input_blocks.0.0.weight"], first.count == 4,
-              let out = s["out.2.weight"], out.count == 4, out[0] == 6 else { return nil }
+        guard let time = s[N.weight(N.timeEmbed(0))], time.count == 2, let first = s[N.weight(N.firstConv)], first.count == 4,
+              let out = s[N.weight(N.outConv)], out.count == 4, out[0] == 6 else { return nil }
         let mc = time[1]
         let inCh = first[1]
         var h: [String: HyperValue] = [:]
         var ev: [String: String] = [:]
-        h["num_channels"] = .int(mc); ev["num_channels"] = "time_embed.0.weight \(time)"
+        h["num_channels"] = .int(mc); ev["num_channels"] = "\(N.weight(N.timeEmbed(0))) \(time)"
         switch inCh {
         case 3: h["inpaint"] = .bool(false); h["super_res"] = .bool(false)
         case 6: h["inpaint"] = .bool(false); h["super_res"] = .bool(true)
@@ -160,17 +163,18 @@ public enum ModelRecognizer {
         case 10: h["inpaint"] = .bool(true); h["super_res"] = .bool(true)
         default: return nil
         }
-        ev["inpaint"] = "input_blocks.0.0.weight \(first)"; ev["super_res"] = ev["inpaint"]
+        ev["inpaint"] = "\(N.weight(N.firstConv)) \(first)"; ev["super_res"] = ev["inpaint"]
         func blockCount(_ prefix: String) -> Int {
             var i = 0
             while s.keys.contains(where: { $0.hasPrefix("\(prefix).\(i).") }) { i += 1 }
             return i
         }
-        let outBlocks = blockCount("output_blocks")
+        let outBlocks = blockCount(N.outputBlocks)
         guard outBlocks > 0 else { return nil }
         var nrb = outBlocks - 1
         for j in 0..<outBlocks {
-            if (1...2).contains(where: { k in s["output_blocks.\(j).\(k).in_layers.0.weight"] != nil || s["output_blocks.\(j).\(k).conv.weight"] != nil }) {
+            if (1...2).contains(where: { k in s[N.weight("\(N.outputBlock(j)).\(k).\(N.ResBlock.inNorm)")] != nil
+                                           || s[N.weight("\(N.outputBlock(j)).\(k).\(N.upsampleConv)")] != nil }) {
                 nrb = j; break
             }
         }
@@ -182,33 +186,34 @@ public enum ModelRecognizer {
         let imageSize = 1 << (levels + 2)
         for l in 0..<levels {
             let b = 1 + l * (nrb + 1)
-            guard let w = s["input_blocks.\(b).0.out_layers.3.weight"], w[0] % mc == 0 else { return nil }
+            guard let w = s[N.weight("\(N.inputBlock(b)).0.\(N.ResBlock.outConv)")], w[0] % mc == 0 else { return nil }
             mult.append(w[0] / mc)
-            if s["input_blocks.\(b).1.qkv.weight"] != nil { attnRes.append(imageSize >> l) }
+            if s[N.weight("\(N.inputBlock(b)).1.\(N.Attention.qkv)")] != nil { attnRes.append(imageSize >> l) }
         }
         h["image_size"] = .int(imageSize); ev["image_size"] = "\(levels) resolution levels"
         h["channel_mult"] = .string(ReferenceOptions.standardChannelMult(imageSize: imageSize) == mult ? "" : mult.map(String.init).joined(separator: ","))
         ev["channel_mult"] = "out_layers.3.weight of the first block of each level: \(mult.map { $0 * mc })"
         h["attention_resolutions"] = .string(attnRes.map(String.init).joined(separator: ","))
         ev["attention_resolutions"] = "qkv.weight present at resolutions \(attnRes)"
-        if let emb = s["input_blocks.1.0.emb_layers.1.weight"], let o = s["input_blocks.1.0.out_layers.3.weight"] {
+        let embName = N.weight("\(N.inputBlock(1)).0.\(N.ResBlock.embLinear)")
+        if let emb = s[embName], let o = s[N.weight("\(N.inputBlock(1)).0.\(N.ResBlock.outConv)")] {
             h["use_scale_shift_norm"] = .bool(emb[0] == 2 * o[0])
-            ev["use_scale_shift_norm"] = "input_blocks.1.0.emb_layers.1.weight \(emb)"
+            ev["use_scale_shift_norm"] = "\(embName) \(emb)"
         }
         if levels > 1 {
             let down = 1 + nrb
-            h["resblock_updown"] = .bool(s["input_blocks.\(down).0.in_layers.0.weight"] != nil)
-            ev["resblock_updown"] = "input_blocks.\(down)"
+            h["resblock_updown"] = .bool(s[N.weight("\(N.inputBlock(down)).0.\(N.ResBlock.inNorm)")] != nil)
+            ev["resblock_updown"] = N.inputBlock(down)
         }
-        if let tok = s["token_embedding.weight"], tok.count == 2 {
-            h["xf_width"] = .int(tok[1]); ev["xf_width"] = "token_embedding.weight \(tok)"
+        if let tok = s[N.weight(N.tokenEmbedding)], tok.count == 2 {
+            h["xf_width"] = .int(tok[1]); ev["xf_width"] = "\(N.weight(N.tokenEmbedding)) \(tok)"
             h["n_vocab"] = .int(tok[0]); ev["n_vocab"] = ev["xf_width"]
-            if let pos = s["positional_embedding"] { h["text_ctx"] = .int(pos[0]); ev["text_ctx"] = "positional_embedding \(pos)" }
-            h["xf_layers"] = .int(blockCount("transformer.resblocks")); ev["xf_layers"] = "transformer.resblocks.N count"
-            h["xf_final_ln"] = .bool(s["final_ln.weight"] != nil); ev["xf_final_ln"] = "final_ln.weight present or not"
-            h["xf_padding"] = .bool(s["padding_embedding"] != nil); ev["xf_padding"] = "padding_embedding present or not"
+            if let pos = s[N.positionalEmbedding] { h["text_ctx"] = .int(pos[0]); ev["text_ctx"] = "\(N.positionalEmbedding) \(pos)" }
+            h["xf_layers"] = .int(blockCount(N.transformerBlocks)); ev["xf_layers"] = "\(N.transformerBlocks).N count"
+            h["xf_final_ln"] = .bool(s[N.weight(N.finalLN)] != nil); ev["xf_final_ln"] = "\(N.weight(N.finalLN)) present or not"
+            h["xf_padding"] = .bool(s[N.paddingEmbedding] != nil); ev["xf_padding"] = "\(N.paddingEmbedding) present or not"
         } else {
-            h["xf_width"] = .int(0); ev["xf_width"] = "no token_embedding.weight"
+            h["xf_width"] = .int(0); ev["xf_width"] = "no \(N.weight(N.tokenEmbedding))"
         }
         return (h, ev)
     }
@@ -218,22 +223,22 @@ public enum ModelRecognizer {
         var h: [String: HyperValue] = [:]
         var ev: [String: String] = [:]
         var blocks = 0
-        while s["blocks.block_\(blocks).f_attn.f_q.w"] != nil { blocks += 1 }
-        guard let outF = s["blocks.output.f.w"], outF.count == 2 else { return nil }
-        h["n_embd"] = .int(outF[0]); ev["n_embd"] = "blocks.output.f.w \(outF)"
+        while s[C.weight("\(C.block(blocks)).\(C.blockQuery)")] != nil { blocks += 1 }
+        guard let outF = s[C.weight(C.outputProjection)], outF.count == 2 else { return nil }
+        h["n_embd"] = .int(outF[0]); ev["n_embd"] = "\(C.weight(C.outputProjection)) \(outF)"
         if family == .clipTextEncoder {
-            guard let voc = s["blocks.input.w_voc"], voc.count == 2, let pos = s["blocks.input.w_pos"], pos.count == 2 else { return nil }
-            h["n_vocab"] = .int(voc[0]); ev["n_vocab"] = "blocks.input.w_voc \(voc)"
-            h["max_text_len"] = .int(pos[0]); ev["max_text_len"] = "blocks.input.w_pos \(pos)"
+            guard let voc = s[C.tokenEmbedding], voc.count == 2, let pos = s[C.positions], pos.count == 2 else { return nil }
+            h["n_vocab"] = .int(voc[0]); ev["n_vocab"] = "\(C.tokenEmbedding) \(voc)"
+            h["max_text_len"] = .int(pos[0]); ev["max_text_len"] = "\(C.positions) \(pos)"
             h["n_xf_blocks_text"] = .int(blocks); ev["n_xf_blocks_text"] = "\(blocks) blocks"
         } else {
-            guard let pp = s["blocks.input.patch_proj"], pp.count == 4, let pos = s["blocks.input.w_pos"], pos.count == 2 else { return nil }
+            guard let pp = s[C.patchProjection], pp.count == 4, let pos = s[C.positions], pos.count == 2 else { return nil }
             let patch = pp[3]
             let side = Int(Double(pos[0] - 1).squareRoot().rounded())
             guard side * side == pos[0] - 1 else { return nil }
-            h["patch_size"] = .int(patch); ev["patch_size"] = "blocks.input.patch_proj \(pp)"
-            h["image_size"] = .int(side * patch); ev["image_size"] = "blocks.input.w_pos \(pos)"
-            h["n_timesteps"] = .int(s["blocks.input.w_t"]?[0] ?? 0); ev["n_timesteps"] = "blocks.input.w_t"
+            h["patch_size"] = .int(patch); ev["patch_size"] = "\(C.patchProjection) \(pp)"
+            h["image_size"] = .int(side * patch); ev["image_size"] = "\(C.positions) \(pos)"
+            h["n_timesteps"] = .int(s[C.timestepEmbedding]?[0] ?? 0); ev["n_timesteps"] = C.timestepEmbedding
             h["n_xf_blocks_image"] = .int(blocks); ev["n_xf_blocks_image"] = "\(blocks) blocks"
         }
         return (h, ev)

@@ -148,7 +148,7 @@ public final class ClipEncoder: @unchecked Sendable {
         let o = try ClipOptions(hyperparameters: file.hyperparameters)
         options = o
         var binder = WeightBinder(file: file, arena: arena)
-        kind = file.tensor("blocks.input.w_voc") != nil ? .text : .image
+        kind = file.tensor(CLIPTensorNames.tokenEmbedding) != nil ? .text : .image
         let heads = kind == .text ? o.nHeadText : o.nHeadImage
         let n = heads * (kind == .text ? o.nHeadStateText : o.nHeadStateImage)
         width = n
@@ -159,27 +159,27 @@ public final class ClipEncoder: @unchecked Sendable {
             Linear(weight: try binder.matrix("\(p).w", shape: [out, k]), bias: bias ? try binder.floats("\(p).b", shape: [out]) : nil)
         }
         if kind == .text {
-            tokenEmbedding = try binder.matrix("blocks.input.w_voc", shape: [o.nVocab, n])
-            textPositions = try binder.floats("blocks.input.w_pos", shape: [o.maxTextLen, n])
+            tokenEmbedding = try binder.matrix(CLIPTensorNames.tokenEmbedding, shape: [o.nVocab, n])
+            textPositions = try binder.floats(CLIPTensorNames.positions, shape: [o.maxTextLen, n])
         } else {
             let patches = (o.imageSize / o.patchSize) * (o.imageSize / o.patchSize)
-            patchProjection = Conv2d(weight: try binder.matrix("blocks.input.patch_proj", shape: [n, 3, o.patchSize, o.patchSize]),
+            patchProjection = Conv2d(weight: try binder.matrix(CLIPTensorNames.patchProjection, shape: [n, 3, o.patchSize, o.patchSize]),
                                      bias: nil, inChannels: 3, outChannels: n, kernelSize: o.patchSize, stride: o.patchSize,
                                      padding: 0)
-            imagePositions = try binder.floats("blocks.input.w_pos", shape: [1 + patches, n])
-            if file.tensor("blocks.input.pred_state") != nil {
-                predState = try binder.floats("blocks.input.pred_state", shape: [n])
+            imagePositions = try binder.floats(CLIPTensorNames.positions, shape: [1 + patches, n])
+            if file.tensor(CLIPTensorNames.predState) != nil {
+                predState = try binder.floats(CLIPTensorNames.predState, shape: [n])
             } else {
-                timestepEmbedding = try binder.matrix("blocks.input.w_t", shape: [o.nTimesteps, n])
+                timestepEmbedding = try binder.matrix(CLIPTensorNames.timestepEmbedding, shape: [o.nTimesteps, n])
             }
-            inputLN = try ln("blocks.input.ln")
+            inputLN = try ln(CLIPTensorNames.inputLN)
         }
         var blocks: [ClipTransformerBlock] = []
         for i in 0..<(kind == .text ? o.nXfBlocksText : o.nXfBlocksImage) {
-            let p = "blocks.block_\(i)"
+            let p = CLIPTensorNames.block(i)
             blocks.append(ClipTransformerBlock(
                 attnLN: try ln("\(p).f_attn.ln"),
-                query: try affine("\(p).f_attn.f_q", out: n, in: n),
+                query: try affine("\(p).\(CLIPTensorNames.blockQuery)", out: n, in: n),
                 key: try affine("\(p).f_attn.f_k", out: n, in: n, bias: false),
                 value: try affine("\(p).f_attn.f_v", out: n, in: n),
                 attnOut: try affine("\(p).f_attn.f_c", out: n, in: n),
@@ -189,8 +189,8 @@ public final class ClipEncoder: @unchecked Sendable {
                 heads: heads))
         }
         self.blocks = blocks
-        outputLN = try ln("blocks.output.ln")
-        outputProjection = try affine("blocks.output.f", out: o.nEmbd, in: n, bias: false)
+        outputLN = try ln(CLIPTensorNames.outputLN)
+        outputProjection = try affine(CLIPTensorNames.outputProjection, out: o.nEmbd, in: n, bias: false)
         try binder.rejectUnbound()
         if kind == .text {
             // DenseCausalAttentionMask: key j visible from query i iff j <= i (the block padding only hides
