@@ -59,6 +59,26 @@ final class SampleCommandTests: XCTestCase {
         XCTAssertEqual(try Npy.read(path: npy).floatValues(), result.final.values)
     }
 
+    /// README's "From Swift" example, on the tiny fixture models (tokens given: tiny_base has no tokenizer).
+    func testReadmeLibraryExample() throws {
+        var pipeline = try Text2ImPipeline(basePath: try tinyBase(), upsamplerPath: try EditCommandsTests.converted("e2e_upsample"))
+        pipeline.compute = ComputeOptions(threadCount: 2)
+        pipeline.baseSettings.respacing = try TimestepRespacing(parsing: "3")
+        pipeline.upsampleSettings.respacing = try TimestepRespacing(parsing: "2")
+        let prompt = TextTokens(tokens: [5] + [Int](repeating: 39, count: 7), mask: [true] + [Bool](repeating: false, count: 7))
+        var run = try pipeline.start(Text2ImRequest(prompt: "green grass", seed: 7,
+                                                    baseText: StageText(prompts: [prompt], unconditional: .empty(endToken: 39, textCtx: 8))))
+        var lines: [String] = []
+        while let event = try run.next() {
+            if case .step(let p) = event { lines.append("\(p.stage) \(p.completed)/\(p.total)") }
+        }
+        XCTAssertEqual(lines, ["base 1/5", "base 2/5", "base 3/5", "upsample 4/5", "upsample 5/5"])
+        let x = try XCTUnwrap(run.finalOutput)
+        let side = x.shape[3]
+        try writePNG(try tensorToImage(x.values, height: side, width: side), path: path("readme.png"))
+        XCTAssertEqual(try readImage(path: path("readme.png")).width, side)
+    }
+
     func testUpsamplingModelTakesLowResInput() throws {
         let up = try EditCommandsTests.converted("e2e_upsample")
         let lowPath = path("low_res.npy")
