@@ -137,6 +137,9 @@ struct Sample: ParsableCommand {
         if let sampler { settings.sampler = sampler }
         if let guidance, settings.guidanceScale != nil { settings.guidanceScale = guidance }
         if !o.superRes && !o.inpaint {
+            if let extra = ["low_res", "inpaint_image", "inpaint_mask"].first(where: { given[$0] != nil }) {
+                throw CLIError("--input \(extra): \(modelPath) is a \(o.referenceClassName), which takes no \(extra)")
+            }
             var pipeline = try Text2ImPipeline(base: base, upsampler: try upsampler.map { try Text2ImUNet(path: $0) })
             pipeline.baseSettings = settings
             pipeline.upsampleSettings.respacing = upsampleSteps
@@ -181,10 +184,11 @@ struct Sample: ParsableCommand {
         while let event = try run.next() {
             switch event {
             case .step(let p): bar.update(completed: p.completed)
-            case .stageFinished(.base, let low) where saveLowRes != nil && upsampler != nil:
+            case .stageFinished(.base, let low):
+                guard let saveLowRes, upsampler != nil else { break }
                 let grid = try sampleGrid(try tensorToImages(low.values, batch: batch, height: low.shape[2], width: low.shape[3]))
-                try writePNG(grid, path: saveLowRes!)
-                written.append("\(saveLowRes!) (\(grid.width)x\(grid.height) base samples)")
+                try writePNG(grid, path: saveLowRes)
+                written.append("\(saveLowRes) (\(grid.width)x\(grid.height) base samples)")
             case .stageFinished: break
             }
         }
