@@ -48,6 +48,13 @@ final class SampleCommandTests: XCTestCase {
         XCTAssertEqual([lowImage.width, lowImage.height], [16, 16])
         XCTAssertEqual(try Npy.read(path: npy).shape, [1, 3, 16, 16])
 
+        // An input the base model cannot take is refused, not ignored.
+        let lowPath = path("low_for_base.npy")
+        try Npy.write(try NpyArray(float32: [Float](repeating: 0, count: 48), shape: [1, 3, 4, 4]), path: lowPath)
+        var wrong = try Sample.parse(["p", "--model", base, "--input", "tokens=\(t)", "--input", "mask=\(m)",
+                                      "--input", "low_res=\(lowPath)", "--quiet"])
+        XCTAssertThrowsError(try wrong.run()) { XCTAssertTrue("\($0)".contains("takes no low_res"), "\($0)") }
+
         // parse -> pipeline -> write: the command's output is the library's Text2ImPipeline result, bit for bit.
         var pipeline = try Text2ImPipeline(basePath: base, upsamplerPath: up)
         pipeline.baseSettings.respacing = .steps(3)
