@@ -4,12 +4,14 @@ import PackageDescription
 // Module graph (dependencies point one way, left to right):
 //   CZlib, CJSONC, CJPEG, CKernelsX86   system libraries and the C SIMD micro-kernels
 //   NumpyIO         .npy read/write                                      (none)
+//   ElementConversion  f32 <-> f16/bf16 and the int8 reference quantizer (none)
 //   Checkpoint      zip + legacy torch.save reader, pickle subset        (CZlib)
 //   WeightFormat    our memory-mapped .glw weight file                   (CZlib, CJSONC)
-//   Kernels         matmul/conv/norm/attention over raw buffers          (CKernelsX86)
+//   Kernels         matmul/conv/norm/attention over raw buffers          (CKernelsX86, ElementConversion)
 //   Imaging         PNG/JPEG decode, PNG encode, PIL-style resize        (CZlib, CJPEG)
-//   GlideModel      tokenizers, text transformer, UNet, CLIP, diffusion  (Kernels, WeightFormat)
-//   Converter       torch checkpoint -> .glw, quantization               (Checkpoint, WeightFormat)
+//   GlideSpec       the reference's option defaults and checkpoint tensor names (WeightFormat)
+//   GlideModel      tokenizers, text transformer, UNet, CLIP, diffusion  (Kernels, WeightFormat, GlideSpec)
+//   Converter       torch checkpoint -> .glw, quantization               (Checkpoint, WeightFormat, ElementConversion, GlideSpec)
 //   GlideCLI        the `glide` executable (swift-argument-parser only here)
 let package = Package(
     name: "Glide",
@@ -17,7 +19,7 @@ let package = Package(
     products: [
         .executable(name: "glide", targets: ["GlideCLI"]),
         .library(name: "GlideKit", targets: [
-            "Checkpoint", "WeightFormat", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
+            "Checkpoint", "WeightFormat", "ElementConversion", "GlideSpec", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
         ]),
     ],
     dependencies: [
@@ -33,15 +35,17 @@ let package = Package(
         .target(name: "CKernelsX86", cSettings: [.unsafeFlags(["-O3"])]),
 
         .target(name: "NumpyIO"),
+        .target(name: "ElementConversion"),
         .target(name: "Checkpoint", dependencies: ["CZlib"]),
         .target(name: "WeightFormat", dependencies: ["CZlib", "CJSONC"]),
-        .target(name: "Kernels", dependencies: ["CKernelsX86"], exclude: ["README.md"],
+        .target(name: "Kernels", dependencies: ["CKernelsX86", "ElementConversion"], exclude: ["README.md"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(name: "CImagingShims", dependencies: ["CJPEG"]),
         .target(name: "Imaging", dependencies: ["CZlib", "CJPEG", "CImagingShims"], exclude: ["README.md"]),
-        .target(name: "GlideModel", dependencies: ["Kernels", "WeightFormat", "NumpyIO", "CZlib"],
+        .target(name: "GlideSpec", dependencies: ["WeightFormat"]),
+        .target(name: "GlideModel", dependencies: ["Kernels", "WeightFormat", "GlideSpec", "NumpyIO", "CZlib"],
                 exclude: ["Diffusion/README.md", "Tokenizer/README.md", "Pipeline/README.md"]),
-        .target(name: "Converter", dependencies: ["Checkpoint", "WeightFormat"]),
+        .target(name: "Converter", dependencies: ["Checkpoint", "WeightFormat", "ElementConversion", "GlideSpec"]),
         .executableTarget(name: "GlideCLI", dependencies: [
             "Checkpoint", "WeightFormat", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,10 +55,11 @@ let package = Package(
         .testTarget(name: "NumpyIOTests", dependencies: ["NumpyIO", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
         .testTarget(name: "WeightFormatTests", dependencies: ["WeightFormat", "TestSupport"]),
+        .testTarget(name: "ElementConversionTests", dependencies: ["ElementConversion"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "GlideModelTests", dependencies: ["GlideModel", "WeightFormat", "Kernels", "NumpyIO", "Checkpoint", "Converter", "TestSupport"]),
-        .testTarget(name: "ConverterTests", dependencies: ["Converter", "Checkpoint", "WeightFormat", "TestSupport"]),
+        .testTarget(name: "ConverterTests", dependencies: ["Converter", "Checkpoint", "WeightFormat", "ElementConversion", "TestSupport"]),
         .testTarget(name: "GlideCLITests", dependencies: ["GlideCLI", "TestSupport", "Imaging", "NumpyIO", "WeightFormat"]),
     ],
     swiftLanguageModes: [.v6]

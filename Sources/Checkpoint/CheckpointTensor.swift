@@ -1,5 +1,9 @@
 // Tensors of a checkpoint: dtype, shape, strides and a zero-copy view of their storage.
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The element types a `torch.save` checkpoint can hold here.
 public enum TorchDType: String, Sendable, CaseIterable, Equatable {

@@ -1,5 +1,9 @@
 // Memory-mapped input files and owned byte buffers, plus bounds-checked little-endian reads.
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Bytes that stay valid as long as this object lives: a read-only mapping of a file, or an owned heap buffer
 /// (inflated zip entries).

@@ -1,6 +1,10 @@
 // A pickle virtual machine for protocols 0-5 that builds data only. Globals resolve from a fixed allowlist;
 // REDUCE and BUILD do only what the allowlist says; every other way of constructing objects is refused.
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // MARK: - Values on the machine's stack
 

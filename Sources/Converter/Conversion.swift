@@ -1,5 +1,6 @@
 // torch checkpoint -> .glw, and .glw -> .glw requantization: streaming, one tensor at a time,
 // bounded memory, deterministic output, atomic replacement of the destination.
+import ElementConversion
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -130,7 +131,7 @@ private func precisionRank(_ t: WeightDType) -> Int {
     switch t { case .int8: return 0; case .f16, .bf16: return 1; default: return 2 }
 }
 
-/// Reads the --config file: a JSON object of option name -> number, string or bool.
+/// Reads the options file: a JSON object of option name -> number, string or bool.
 func loadConfig(_ path: String) throws -> [String: HyperValue] {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw ConverterError.io(path: path, operation: "open", errno: errno == 0 ? ENOENT : errno)
@@ -145,7 +146,7 @@ func loadConfig(_ path: String) throws -> [String: HyperValue] {
 private func tokenizerFiles(for d: ModelDescription, directory: String?, warn: (String) -> Void) throws -> [(name: String, bytes: [UInt8])] {
     guard let directory else { return [] }
     guard d.tokenizerKind != nil else {
-        warn("--tokenizer ignored: no tokenizer is known for plain tensors")
+        warn("the tokenizer directory is ignored: no tokenizer is known for plain tensors")
         return []
     }
     return try d.tokenizerFiles.map { name in
@@ -352,12 +353,12 @@ final class TensorStreamer {
                         if dtype == .f16 {
                             for i in 0..<k {
                                 let x = floats[i]
-                                let b = f16Bits(from: x)
+                                let b = f32ToF16(x)
                                 if b & 0x7C00 == 0x7C00, x.isFinite { throw ConverterError.valueOutOfRange(tensor: t.name, target: "f16", value: x) }
                                 h[i] = b
                             }
                         } else {
-                            for i in 0..<k { h[i] = bf16Bits(from: floats[i]) }
+                            for i in 0..<k { h[i] = f32ToBF16(floats[i]) }
                         }
                         try writer.write(UnsafeRawBufferPointer(start: out, count: k * 2))
                     }

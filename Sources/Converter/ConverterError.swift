@@ -7,13 +7,13 @@ public enum ConverterError: Error, Equatable, Sendable, CustomStringConvertible 
     case unsupportedTargetType(String)
     /// Reading a file failed (`operation` e.g. "open", "read"); `errno` is the C error number.
     case io(path: String, operation: String, errno: Int32)
-    /// The --config file is not a JSON object of option names to numbers, strings or bools.
+    /// The options file (`ConversionOptions.configPath`) is not a JSON object of option names to numbers, strings or bools.
     case invalidConfig(path: String, reason: String)
-    /// An option in --config disagrees with what the checkpoint's tensors say.
+    /// An option of the options file disagrees with what the checkpoint's tensors say.
     case configMismatch(option: String, config: String, checkpoint: String, evidence: String)
     /// A tensor's values cannot be represented in the target type (NaN/infinity for int8, beyond ±65504 for f16).
     case valueOutOfRange(tensor: String, target: String, value: Float)
-    /// A tokenizer file the model needs is not in the --tokenizer directory.
+    /// A tokenizer file the model needs is not in the tokenizer directory (`ConversionOptions.tokenizerDirectory`).
     case tokenizerFileMissing(path: String)
     /// The stored zip CRC-32 of a checkpoint entry does not match its bytes.
     case sourceChecksumMismatch(entry: String, expected: UInt32, actual: UInt32)
@@ -24,9 +24,9 @@ public enum ConverterError: Error, Equatable, Sendable, CustomStringConvertible 
         switch self {
         case let .unsupportedTargetType(t): return "unsupported output type '\(t)' (choose f32, f16, bf16 or int8)"
         case let .io(path, op, err): return "\(op) \(path): \(String(cString: strerrorText(err)))"
-        case let .invalidConfig(path, reason): return "bad --config \(path): \(reason)"
+        case let .invalidConfig(path, reason): return "bad options file \(path): \(reason)"
         case let .configMismatch(option, config, checkpoint, evidence):
-            return "--config says \(option) = \(config), but the checkpoint has \(checkpoint) (\(evidence))"
+            return "the options file says \(option) = \(config), but the checkpoint has \(checkpoint) (\(evidence))"
         case let .valueOutOfRange(tensor, target, value): return "tensor '\(tensor)': value \(value) cannot be stored as \(target)"
         case let .tokenizerFileMissing(path): return "tokenizer file \(path) not found"
         case let .sourceChecksumMismatch(entry, expected, actual):

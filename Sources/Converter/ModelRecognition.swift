@@ -1,6 +1,10 @@
 // Recognising GLIDE models from tensor names and shapes, and filling in their hyperparameters
 // with the reference's option names (model_and_diffusion_defaults() for UNets, clip/config.yaml for CLIP).
+import GlideSpec
 import WeightFormat
+
+private typealias N = UNetTensorNames
+private typealias C = CLIPTensorNames
 
 /// Which kind of network a set of tensors is.
 public enum ModelFamily: String, Sendable {
@@ -23,29 +27,12 @@ public struct ModelDescription: Sendable {
 
 /// Recognises GLIDE checkpoints from their tensors.
 public enum ModelRecognizer {
-    /// The reference's `model_and_diffusion_defaults()` (with `use_fp16` false: the file records precision per tensor).
-    public static let unetDefaults: [String: HyperValue] = [
-        "image_size": .int(64), "num_channels": .int(192), "num_res_blocks": .int(3), "channel_mult": .string(""),
-        "num_heads": .int(1), "num_head_channels": .int(64), "num_heads_upsample": .int(-1),
-        "attention_resolutions": .string("32,16,8"), "dropout": .double(0.1), "text_ctx": .int(128),
-        "xf_width": .int(512), "xf_layers": .int(16), "xf_heads": .int(8), "xf_final_ln": .bool(true),
-        "xf_padding": .bool(true), "diffusion_steps": .int(1000), "noise_schedule": .string("squaredcos_cap_v2"),
-        "timestep_respacing": .string(""), "use_scale_shift_norm": .bool(true), "resblock_updown": .bool(true),
-        "use_fp16": .bool(false), "cache_text_emb": .bool(false), "inpaint": .bool(false), "super_res": .bool(false),
-    ]
-    /// `model_and_diffusion_defaults_upsampler()`.
-    public static var upsamplerDefaults: [String: HyperValue] {
-        var d = unetDefaults
-        d["image_size"] = .int(256); d["num_res_blocks"] = .int(2); d["noise_schedule"] = .string("linear"); d["super_res"] = .bool(true)
-        return d
-    }
-    /// The reference's `clip/config.yaml`.
-    public static let clipDefaults: [String: HyperValue] = [
-        "logit_scale": .double(100.0), "beta_schedule": .string("squaredcos_cap_v2"), "n_timesteps": .int(1000),
-        "image_size": .int(64), "patch_size": .int(4), "n_vocab": .int(65536), "max_text_len": .int(77), "n_embd": .int(512),
-        "n_head_state_text": .int(64), "n_head_text": .int(8), "n_xf_blocks_text": .int(12),
-        "n_head_state_image": .int(64), "n_head_image": .int(12), "n_xf_blocks_image": .int(12),
-    ]
+    /// The reference's `model_and_diffusion_defaults()` (`ReferenceOptions.text2im`).
+    public static var unetDefaults: [String: HyperValue] { ReferenceOptions.text2im }
+    /// `model_and_diffusion_defaults_upsampler()` (`ReferenceOptions.upsampler`).
+    public static var upsamplerDefaults: [String: HyperValue] { ReferenceOptions.upsampler }
+    /// The reference's `clip/config.yaml` (`ReferenceOptions.clip`).
+    public static var clipDefaults: [String: HyperValue] { ReferenceOptions.clip }
     /// Tensor count and parameter count of the released checkpoints (from the reference's state_dict()).
     static let releasedFingerprints: [String: (tensors: Int, parameters: Int)] = [
         "base": (783, 385_030_726), "upsample": (797, 398_361_286),
@@ -87,7 +74,7 @@ public enum ModelRecognizer {
                 return ModelDescription(model: ModelFamily.unet.rawValue, family: .unet, hyperparameters: hp,
                                         tokenizerKind: "glide-bpe", tokenizerFiles: glideTokenizerFiles, warnings: warnings)
             }
-            return plain(warning: "the tensors look like a GLIDE UNet (\(describeInferred(inferred))) but not a released one; converted as plain tensors. Give its options with --config OPTIONS.json to record them.")
+            return plain(warning: "the tensors look like a GLIDE UNet (\(describeInferred(inferred))) but not a released one; converted as plain tensors. Give its options in an options file (the reference's option names, JSON) to record them.")
         }
         for family in [ModelFamily.clipImageEncoder, .clipTextEncoder] {
             guard let (inferred, evidence) = inferCLIP(shapes, family: family) else { continue }
@@ -101,18 +88,18 @@ public enum ModelRecognizer {
                 let (hp, warnings) = try merge(config: config, inferred: inferred, evidence: evidence, defaults: clipDefaults)
                 // Only the width n_head * n_head_state is visible in the tensors.
                 let side = family == .clipImageEncoder ? "image" : "text"
-                let width = shapes["blocks.output.f.w"]![1]
+                let width = shapes[C.weight(C.outputProjection)]![1]
                 if let heads = hp["n_head_\(side)"]?.intValue, let state = hp["n_head_state_\(side)"]?.intValue, heads * state != width {
                     throw ConverterError.configMismatch(option: "n_head_\(side) * n_head_state_\(side)", config: String(heads * state),
-                                                        checkpoint: String(width), evidence: "blocks.output.f.w \(shapes["blocks.output.f.w"]!)")
+                                                        checkpoint: String(width), evidence: "\(C.weight(C.outputProjection)) \(shapes[C.weight(C.outputProjection)]!)")
                 }
                 return ModelDescription(model: family.rawValue, family: family, hyperparameters: hp, tokenizerKind: "clip-bpe",
                                         tokenizerFiles: clipTokenizerFiles, warnings: warnings)
             }
-            return plain(warning: "the tensors look like a CLIP \(family == .clipImageEncoder ? "image" : "text") encoder (\(describeInferred(inferred))) but not the released one; converted as plain tensors. Give its options with --config OPTIONS.json to record them.")
+            return plain(warning: "the tensors look like a CLIP \(family == .clipImageEncoder ? "image" : "text") encoder (\(describeInferred(inferred))) but not the released one; converted as plain tensors. Give its options in an options file (the reference's option names, JSON) to record them.")
         }
         var d = plain(warning: "the tensors are not a GLIDE UNet or CLIP encoder; converted as plain named tensors without hyperparameters")
-        if config != nil { d.warnings.append("--config ignored: no GLIDE architecture recognised") }
+        if config != nil { d.warnings.append("the options file is ignored: no GLIDE architecture recognised") }
         return d
     }
 
@@ -138,10 +125,10 @@ public enum ModelRecognizer {
         }
         var warnings: [String] = []
         let unknown = config.keys.filter { defaults[$0] == nil && inferred[$0] == nil }.sorted()
-        if !unknown.isEmpty { warnings.append("--config options not used by this model kept as given: \(unknown.joined(separator: ", "))") }
+        if !unknown.isEmpty { warnings.append("options-file options not used by this model kept as given: \(unknown.joined(separator: ", "))") }
         for k in unknown { hp[k] = config[k] }
         let defaulted = defaults.keys.filter { config[$0] == nil && inferred[$0] == nil }.sorted()
-        if !defaulted.isEmpty { warnings.append("options not in --config and not visible in the tensors, taken from the reference defaults: \(defaulted.joined(separator: ", "))") }
+        if !defaulted.isEmpty { warnings.append("options not in the options file and not visible in the tensors, taken from the reference defaults: \(defaulted.joined(separator: ", "))") }
         return (hp, warnings)
     }
 
@@ -160,24 +147,15 @@ public enum ModelRecognizer {
         return false
     }
 
-    static func standardChannelMult(imageSize: Int) -> [Int]? {
-        switch imageSize {
-        case 256: return [1, 1, 2, 2, 4, 4]
-        case 128: return [1, 1, 2, 3, 4]
-        case 64: return [1, 2, 3, 4]
-        default: return nil
-        }
-    }
-
     /// Reads the structural UNet options off the tensors (see glide_text2im/unet.py and text2im_model.py).
     static func inferUNet(_ s: [String: [Int]]) -> ([String: HyperValue], [String: String])? {
-        guard let time = s["time_embed.0.weight"], time.count == 2, let first = s["input_blocks.0.0.weight"], first.count == 4,
-              let out = s["out.2.weight"], out.count == 4, out[0] == 6 else { return nil }
+        guard let time = s[N.weight(N.timeEmbed(0))], time.count == 2, let first = s[N.weight(N.firstConv)], first.count == 4,
+              let out = s[N.weight(N.outConv)], out.count == 4, out[0] == 6 else { return nil }
         let mc = time[1]
         let inCh = first[1]
         var h: [String: HyperValue] = [:]
         var ev: [String: String] = [:]
-        h["num_channels"] = .int(mc); ev["num_channels"] = "time_embed.0.weight \(time)"
+        h["num_channels"] = .int(mc); ev["num_channels"] = "\(N.weight(N.timeEmbed(0))) \(time)"
         switch inCh {
         case 3: h["inpaint"] = .bool(false); h["super_res"] = .bool(false)
         case 6: h["inpaint"] = .bool(false); h["super_res"] = .bool(true)
@@ -185,17 +163,18 @@ public enum ModelRecognizer {
         case 10: h["inpaint"] = .bool(true); h["super_res"] = .bool(true)
         default: return nil
         }
-        ev["inpaint"] = "input_blocks.0.0.weight \(first)"; ev["super_res"] = ev["inpaint"]
+        ev["inpaint"] = "\(N.weight(N.firstConv)) \(first)"; ev["super_res"] = ev["inpaint"]
         func blockCount(_ prefix: String) -> Int {
             var i = 0
             while s.keys.contains(where: { $0.hasPrefix("\(prefix).\(i).") }) { i += 1 }
             return i
         }
-        let outBlocks = blockCount("output_blocks")
+        let outBlocks = blockCount(N.outputBlocks)
         guard outBlocks > 0 else { return nil }
         var nrb = outBlocks - 1
         for j in 0..<outBlocks {
-            if (1...2).contains(where: { k in s["output_blocks.\(j).\(k).in_layers.0.weight"] != nil || s["output_blocks.\(j).\(k).conv.weight"] != nil }) {
+            if (1...2).contains(where: { k in s[N.weight("\(N.outputBlock(j)).\(k).\(N.ResBlock.inNorm)")] != nil
+                                           || s[N.weight("\(N.outputBlock(j)).\(k).\(N.upsampleConv)")] != nil }) {
                 nrb = j; break
             }
         }
@@ -207,33 +186,34 @@ public enum ModelRecognizer {
         let imageSize = 1 << (levels + 2)
         for l in 0..<levels {
             let b = 1 + l * (nrb + 1)
-            guard let w = s["input_blocks.\(b).0.out_layers.3.weight"], w[0] % mc == 0 else { return nil }
+            guard let w = s[N.weight("\(N.inputBlock(b)).0.\(N.ResBlock.outConv)")], w[0] % mc == 0 else { return nil }
             mult.append(w[0] / mc)
-            if s["input_blocks.\(b).1.qkv.weight"] != nil { attnRes.append(imageSize >> l) }
+            if s[N.weight("\(N.inputBlock(b)).1.\(N.Attention.qkv)")] != nil { attnRes.append(imageSize >> l) }
         }
         h["image_size"] = .int(imageSize); ev["image_size"] = "\(levels) resolution levels"
-        h["channel_mult"] = .string(standardChannelMult(imageSize: imageSize) == mult ? "" : mult.map(String.init).joined(separator: ","))
+        h["channel_mult"] = .string(ReferenceOptions.standardChannelMult(imageSize: imageSize) == mult ? "" : mult.map(String.init).joined(separator: ","))
         ev["channel_mult"] = "out_layers.3.weight of the first block of each level: \(mult.map { $0 * mc })"
         h["attention_resolutions"] = .string(attnRes.map(String.init).joined(separator: ","))
         ev["attention_resolutions"] = "qkv.weight present at resolutions \(attnRes)"
-        if let emb = s["input_blocks.1.0.emb_layers.1.weight"], let o = s["input_blocks.1.0.out_layers.3.weight"] {
+        let embName = N.weight("\(N.inputBlock(1)).0.\(N.ResBlock.embLinear)")
+        if let emb = s[embName], let o = s[N.weight("\(N.inputBlock(1)).0.\(N.ResBlock.outConv)")] {
             h["use_scale_shift_norm"] = .bool(emb[0] == 2 * o[0])
-            ev["use_scale_shift_norm"] = "input_blocks.1.0.emb_layers.1.weight \(emb)"
+            ev["use_scale_shift_norm"] = "\(embName) \(emb)"
         }
         if levels > 1 {
             let down = 1 + nrb
-            h["resblock_updown"] = .bool(s["input_blocks.\(down).0.in_layers.0.weight"] != nil)
-            ev["resblock_updown"] = "input_blocks.\(down)"
+            h["resblock_updown"] = .bool(s[N.weight("\(N.inputBlock(down)).0.\(N.ResBlock.inNorm)")] != nil)
+            ev["resblock_updown"] = N.inputBlock(down)
         }
-        if let tok = s["token_embedding.weight"], tok.count == 2 {
-            h["xf_width"] = .int(tok[1]); ev["xf_width"] = "token_embedding.weight \(tok)"
+        if let tok = s[N.weight(N.tokenEmbedding)], tok.count == 2 {
+            h["xf_width"] = .int(tok[1]); ev["xf_width"] = "\(N.weight(N.tokenEmbedding)) \(tok)"
             h["n_vocab"] = .int(tok[0]); ev["n_vocab"] = ev["xf_width"]
-            if let pos = s["positional_embedding"] { h["text_ctx"] = .int(pos[0]); ev["text_ctx"] = "positional_embedding \(pos)" }
-            h["xf_layers"] = .int(blockCount("transformer.resblocks")); ev["xf_layers"] = "transformer.resblocks.N count"
-            h["xf_final_ln"] = .bool(s["final_ln.weight"] != nil); ev["xf_final_ln"] = "final_ln.weight present or not"
-            h["xf_padding"] = .bool(s["padding_embedding"] != nil); ev["xf_padding"] = "padding_embedding present or not"
+            if let pos = s[N.positionalEmbedding] { h["text_ctx"] = .int(pos[0]); ev["text_ctx"] = "\(N.positionalEmbedding) \(pos)" }
+            h["xf_layers"] = .int(blockCount(N.transformerBlocks)); ev["xf_layers"] = "\(N.transformerBlocks).N count"
+            h["xf_final_ln"] = .bool(s[N.weight(N.finalLN)] != nil); ev["xf_final_ln"] = "\(N.weight(N.finalLN)) present or not"
+            h["xf_padding"] = .bool(s[N.paddingEmbedding] != nil); ev["xf_padding"] = "\(N.paddingEmbedding) present or not"
         } else {
-            h["xf_width"] = .int(0); ev["xf_width"] = "no token_embedding.weight"
+            h["xf_width"] = .int(0); ev["xf_width"] = "no \(N.weight(N.tokenEmbedding))"
         }
         return (h, ev)
     }
@@ -243,22 +223,22 @@ public enum ModelRecognizer {
         var h: [String: HyperValue] = [:]
         var ev: [String: String] = [:]
         var blocks = 0
-        while s["blocks.block_\(blocks).f_attn.f_q.w"] != nil { blocks += 1 }
-        guard let outF = s["blocks.output.f.w"], outF.count == 2 else { return nil }
-        h["n_embd"] = .int(outF[0]); ev["n_embd"] = "blocks.output.f.w \(outF)"
+        while s[C.weight("\(C.block(blocks)).\(C.blockQuery)")] != nil { blocks += 1 }
+        guard let outF = s[C.weight(C.outputProjection)], outF.count == 2 else { return nil }
+        h["n_embd"] = .int(outF[0]); ev["n_embd"] = "\(C.weight(C.outputProjection)) \(outF)"
         if family == .clipTextEncoder {
-            guard let voc = s["blocks.input.w_voc"], voc.count == 2, let pos = s["blocks.input.w_pos"], pos.count == 2 else { return nil }
-            h["n_vocab"] = .int(voc[0]); ev["n_vocab"] = "blocks.input.w_voc \(voc)"
-            h["max_text_len"] = .int(pos[0]); ev["max_text_len"] = "blocks.input.w_pos \(pos)"
+            guard let voc = s[C.tokenEmbedding], voc.count == 2, let pos = s[C.positions], pos.count == 2 else { return nil }
+            h["n_vocab"] = .int(voc[0]); ev["n_vocab"] = "\(C.tokenEmbedding) \(voc)"
+            h["max_text_len"] = .int(pos[0]); ev["max_text_len"] = "\(C.positions) \(pos)"
             h["n_xf_blocks_text"] = .int(blocks); ev["n_xf_blocks_text"] = "\(blocks) blocks"
         } else {
-            guard let pp = s["blocks.input.patch_proj"], pp.count == 4, let pos = s["blocks.input.w_pos"], pos.count == 2 else { return nil }
+            guard let pp = s[C.patchProjection], pp.count == 4, let pos = s[C.positions], pos.count == 2 else { return nil }
             let patch = pp[3]
             let side = Int(Double(pos[0] - 1).squareRoot().rounded())
             guard side * side == pos[0] - 1 else { return nil }
-            h["patch_size"] = .int(patch); ev["patch_size"] = "blocks.input.patch_proj \(pp)"
-            h["image_size"] = .int(side * patch); ev["image_size"] = "blocks.input.w_pos \(pos)"
-            h["n_timesteps"] = .int(s["blocks.input.w_t"]?[0] ?? 0); ev["n_timesteps"] = "blocks.input.w_t"
+            h["patch_size"] = .int(patch); ev["patch_size"] = "\(C.patchProjection) \(pp)"
+            h["image_size"] = .int(side * patch); ev["image_size"] = "\(C.positions) \(pos)"
+            h["n_timesteps"] = .int(s[C.timestepEmbedding]?[0] ?? 0); ev["n_timesteps"] = C.timestepEmbedding
             h["n_xf_blocks_image"] = .int(blocks); ev["n_xf_blocks_image"] = "\(blocks) blocks"
         }
         return (h, ev)

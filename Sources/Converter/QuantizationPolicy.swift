@@ -1,5 +1,6 @@
 // Per-tensor storage policy glw-policy-1 (documented in Formats/glw.md): which tensors are
 // stored in the requested type and which stay at higher precision.
+import GlideSpec
 import WeightFormat
 
 /// The rule that decided a tensor's stored type.
@@ -34,8 +35,10 @@ public enum QuantizationPolicy {
     /// Tensors with fewer elements stay f32.
     public static let tinyLimit = 16384
     /// Last name components of embedding tables in GLIDE and CLIP checkpoints.
-    public static let embeddingNames: Set<String> = ["token_embedding.weight", "positional_embedding", "padding_embedding",
-                                                     "w_voc", "w_pos", "w_t"]
+    public static let embeddingNames: Set<String> = Set(
+        [UNetTensorNames.tokenEmbedding, UNetTensorNames.positionalEmbedding, UNetTensorNames.paddingEmbedding,
+         CLIPTensorNames.tokenEmbedding, CLIPTensorNames.positions, CLIPTensorNames.timestepEmbedding]
+            .map { String($0.split(separator: ".").last!) })
 
     /// The rule for a tensor.
     public static func rule(name: String, shape: [Int], isFloat: Bool) -> QuantizationRule {
@@ -43,7 +46,7 @@ public enum QuantizationPolicy {
         if shape.count <= 1 { return .vector }
         if shape.reduce(1, *) < tinyLimit { return .tiny }
         let last = name.split(separator: ".").last.map(String.init) ?? name
-        if embeddingNames.contains(last) || name.hasSuffix("token_embedding.weight") { return .embedding }
+        if embeddingNames.contains(last) || name.hasSuffix(UNetTensorNames.weight(UNetTensorNames.tokenEmbedding)) { return .embedding }
         return .matrix
     }
 

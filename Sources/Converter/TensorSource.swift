@@ -1,7 +1,12 @@
 // A uniform view of the tensors to convert, whether they come from a torch checkpoint or a .glw file,
 // with element decoding to f32 in bounded chunks and release of source pages after use.
 #if canImport(Glibc)
+import ElementConversion
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 #elseif canImport(Darwin)
 import Darwin
 #endif
@@ -115,9 +120,9 @@ func readFloats(_ v: SourceView, _ element: SourceElement, rowLength: Int, start
     case .f32:
         memcpy(dst, p + start * 4, count * 4)
     case .f16:
-        for i in 0..<count { dst[i] = float(fromF16: p.loadUnaligned(fromByteOffset: (start + i) * 2, as: UInt16.self)) }
+        for i in 0..<count { dst[i] = f16ToF32(p.loadUnaligned(fromByteOffset: (start + i) * 2, as: UInt16.self)) }
     case .bf16:
-        for i in 0..<count { dst[i] = float(fromBF16: p.loadUnaligned(fromByteOffset: (start + i) * 2, as: UInt16.self)) }
+        for i in 0..<count { dst[i] = bf16ToF32(p.loadUnaligned(fromByteOffset: (start + i) * 2, as: UInt16.self)) }
     case .f64:
         for i in 0..<count { dst[i] = Float(p.loadUnaligned(fromByteOffset: (start + i) * 8, as: Double.self)) }
     case .int8Rows:

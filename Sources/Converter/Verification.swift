@@ -1,5 +1,6 @@
 // `glide verify`: CRCs and header of a .glw file, and (with a source) a per-tensor comparison:
 // bit-exact for f32, exact round-to-nearest-even for f16/bf16, error figures and the half-step bound for int8.
+import ElementConversion
 import Foundation
 import Checkpoint
 import WeightFormat
@@ -154,10 +155,10 @@ private func compare(_ t: WeightTensor, _ s: SourceTensor) throws -> TensorCompa
                 case .f32:
                     if w.bitPattern != w2.bitPattern && !(w.isNaN && w2.isNaN) { outcome = .mismatch("element \(start + i): \(w2), source \(w)") }
                 case .f16:
-                    let expect = f16Bits(from: w), have = t.data.loadUnaligned(fromByteOffset: (start + i) * 2, as: UInt16.self)
+                    let expect = f32ToF16(w), have = t.data.loadUnaligned(fromByteOffset: (start + i) * 2, as: UInt16.self)
                     if expect != have { outcome = .mismatch("element \(start + i): f16 \(String(have, radix: 16)), round-to-nearest-even gives \(String(expect, radix: 16))") }
                 case .bf16:
-                    let expect = bf16Bits(from: w), have = t.data.loadUnaligned(fromByteOffset: (start + i) * 2, as: UInt16.self)
+                    let expect = f32ToBF16(w), have = t.data.loadUnaligned(fromByteOffset: (start + i) * 2, as: UInt16.self)
                     if expect != have { outcome = .mismatch("element \(start + i): bf16 \(String(have, radix: 16)), round-to-nearest-even gives \(String(expect, radix: 16))") }
                 case .int8:
                     let row = (start + i) / max(t.elementCount / t.shape[0], 1)

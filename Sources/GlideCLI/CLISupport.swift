@@ -14,28 +14,46 @@ struct CLIError: Error, CustomStringConvertible {
 }
 
 /// The GPT-2 tokenizer from the folder `vocab` if given, else the one embedded in `file`.
-/// Throws a `CLIError` naming the model and `--vocab` when neither has one.
+/// Adds the `--vocab` advice to the library's `missingTokenizer` error.
 func loadGPT2Tokenizer(vocab: String?, model file: WeightFile?) throws -> GPT2Tokenizer {
-    if let vocab { return try GPT2Tokenizer(directory: vocab) }
-    let files = file?.tokenizerFiles ?? [:]
-    guard files[GPT2Tokenizer.encoderFileName] != nil || files["encoder.json"] != nil else {
-        throw CLIError("\(file?.path ?? "the model") has no embedded GPT-2 tokenizer; pass --vocab DIR (the folder "
-                       + "holding encoder.json.gz and vocab.bpe.gz, e.g. from `glide download --tokenizer`)")
-    }
-    return try GPT2Tokenizer(files: files)
+    try withFlagAdvice { try GPT2Tokenizer.load(directory: vocab, embeddedIn: file.map { [$0] } ?? []) }
 }
 
 /// CLIP's tokenizer from the folder `vocab` if given, else the one embedded in `file`.
-/// Throws a `CLIError` naming the model and `--vocab` when neither has one.
+/// Adds the `--vocab` advice to the library's `missingTokenizer` error.
 func loadCLIPTokenizer(vocab: String?, model file: WeightFile?) throws -> CLIPTokenizer {
-    if let vocab { return try CLIPTokenizer(directory: vocab) }
-    let files = file?.tokenizerFiles ?? [:]
-    guard files[CLIPTokenizer.mergesFileName] != nil || files["bpe_simple_vocab_16e6.txt"] != nil else {
-        throw CLIError("\(file?.path ?? "the model") has no embedded CLIP tokenizer; pass --vocab DIR (the folder "
-                       + "holding bpe_simple_vocab_16e6.txt.gz, e.g. from `glide download --tokenizer`)")
-    }
-    return try CLIPTokenizer(files: files)
+    try withFlagAdvice { try CLIPTokenizer.load(directory: vocab, embeddedIn: file.map { [$0] } ?? []) }
 }
+
+/// Runs library work, turning the library errors that a command-line flag can fix into a `CLIError` that names
+/// the flag (the library's messages speak of the library only).
+func withFlagAdvice<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as GlideModelError {
+        switch error {
+        case .missingTokenizer(_, let kind):
+            let files = kind == "CLIP" ? "bpe_simple_vocab_16e6.txt.gz" : "encoder.json.gz and vocab.bpe.gz"
+            throw CLIError("\(error); pass --vocab DIR (the folder holding \(files), e.g. from `glide download --tokenizer`)")
+        default:
+            throw error
+        }
+    } catch let error as WeightFormatError {
+        if case .destinationExists = error { throw CLIError("\(error) (use --force to overwrite)") }
+        throw error
+    }
+}
+
+// Typed options, parsed once by ArgumentParser.
+extension TimestepRespacing: ExpressibleByArgument {
+    /// The reference's respacing strings: 100, ddim50, fast27, 10,10,10.
+    public init?(argument: String) {
+        guard let value = try? TimestepRespacing(parsing: argument) else { return nil }
+        self = value
+    }
+}
+
+extension SamplerKind: ExpressibleByArgument {}
 
 /// Options shared by the sampling commands (`glide upsample`, `glide inpaint`): seed, threads, tokenizer
 /// folder and quiet.
@@ -57,10 +75,8 @@ struct SamplingRunOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    /// Sets the kernels' worker count when `--threads` was given.
-    func applyThreads() {
-        if let threads { KernelSettings.threadCount = threads }
-    }
+    /// The thread count handed to the library's pipelines (`--threads`, else the kernels' default).
+    var compute: ComputeOptions { ComputeOptions(threadCount: threads) }
 
     /// `--seed`, or a random 32-bit seed (printed by the caller so the run can be repeated).
     func seedOrRandom() -> UInt64 { seed ?? UInt64.random(in: 0...UInt64(UInt32.max)) }

@@ -270,17 +270,11 @@ struct ClipGuidanceArguments: ParsableArguments {
         }
     }
 
-    /// The guidance for `prompt` (one text embedding shared by the batch), or nil without --clip-guidance.
-    func guidance(prompt: String, batch: Int, vocab fallbackVocab: String?) throws -> ClipGuidance? {
+    /// The encoders for `Text2ImPipeline.clip`, or nil without --clip-guidance.
+    func models() throws -> ClipGuidanceModels? {
         guard let scale, let imageEncoder, let textEncoder else { return nil }
-        let text = try ClipEncoder(path: textEncoder), image = try ClipEncoder(path: imageEncoder)
-        guard text.kind == .text else { throw CLIError("--clip-text \(textEncoder) is not a CLIP text encoder") }
-        guard image.kind == .image else { throw CLIError("--clip-image \(imageEncoder) is not a CLIP image encoder") }
-        let tokenizer = try loadCLIPTokenizer(vocab: vocab, model: text.file)
-        let guidance = try ClipGuidance(imageEncoder: image, textEncoder: text,
-                                        prompts: [ClipTextTokens(prompt: prompt, tokenizer: tokenizer, context: text.options.maxTextLen)],
-                                        scale: scale)
-        text.file.releaseResidentMemory()   // the text embedding is computed once; only the image encoder stays hot
-        return guidance
+        var models = try ClipGuidanceModels(imagePath: imageEncoder, textPath: textEncoder, scale: scale)
+        models.tokenizerDirectory = vocab
+        return models
     }
 }

@@ -93,6 +93,13 @@ func failCommand(_ command: String, _ error: Error) -> Never {
     if case WeightFormatError.io(_, let op, _) = error, op == "write" || op == "fsync" || op == "close" {
         note = " (nothing was written: the partial output was removed)"
     }
+    // The library's errors speak of the library; the flag that fixes them is named here.
+    switch error {
+    case WeightFormatError.destinationExists: note = "; use --force to overwrite"
+    case ConverterError.invalidConfig, ConverterError.configMismatch: note = " (--config)"
+    case ConverterError.tokenizerFileMissing: note = " (--tokenizer DIR)"
+    default: break
+    }
     printToStderr("glide \(command): \(error)\(note)")
     Foundation.exit(1)
 }

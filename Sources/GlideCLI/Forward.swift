@@ -72,7 +72,10 @@ struct Forward: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { KernelSettings.threadCount = threads }
+        try ComputeOptions(threadCount: threads).perform { try forward() }
+    }
+
+    private func forward() throws {
         var files: [String: String] = [:]
         for item in inputs {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)

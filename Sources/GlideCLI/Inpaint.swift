@@ -45,7 +45,7 @@ struct Inpaint: ParsableCommand {
 
     @Option(help: ArgumentHelp("Keep only this rectangle of the 64x64 grid (x,y,w,h); instead of --mask.",
                                valueName: "x,y,w,h"))
-    var keepRect: String?
+    var keepRect: KeepRect?
 
     @Flag(help: "Mask image: black keeps the photo and white is repainted.")
     var invertMask = false
@@ -68,10 +68,10 @@ struct Inpaint: ParsableCommand {
     var guidance: Float = 5.0
 
     @Option(help: ArgumentHelp("Base stage steps as a respacing string (100, ddim50, fast27, 10,10,10).", valueName: "spec"))
-    var steps: String = "100"
+    var steps: TimestepRespacing = .steps(100)
 
     @Option(help: ArgumentHelp("Upsampler steps as a respacing string.", valueName: "spec"))
-    var upsampleSteps: String = "fast27"
+    var upsampleSteps: TimestepRespacing = .fast27
 
     @Option(help: "Start-noise scale of the upsampler (the notebook's upsample_temp).")
     var temperature: Float = StageSettings.notebookUpsampleTemperature
@@ -88,57 +88,51 @@ struct Inpaint: ParsableCommand {
         case (.some, .some): throw ValidationError("give either --mask or --keep-rect, not both")
         default: break
         }
-        if let keepRect { _ = try Inpaint.parseRect(keepRect) }
         if invertMask && mask == nil { throw ValidationError("--invert-mask applies to --mask only") }
         guard guidance.isFinite else { throw ValidationError("--guidance must be a finite number") }
         guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be a positive number") }
     }
 
-    /// "x,y,w,h" -> four integers, w and h positive.
-    static func parseRect(_ text: String) throws -> (x: Int, y: Int, w: Int, h: Int) {
-        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 4, parts.allSatisfy({ $0 != nil }), parts[2]! > 0, parts[3]! > 0 else {
-            throw ValidationError("--keep-rect expects x,y,w,h (integers, w and h positive), got '\(text)'")
+    /// `--keep-rect x,y,w,h`: four integers, w and h positive.
+    struct KeepRect: ExpressibleByArgument {
+        var x: Int, y: Int, w: Int, h: Int
+
+        init?(argument: String) {
+            let parts = argument.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 4, parts[2] > 0, parts[3] > 0, argument.split(separator: ",").count == 4 else { return nil }
+            (x, y, w, h) = (parts[0], parts[1], parts[2], parts[3])
         }
-        return (parts[0]!, parts[1]!, parts[2]!, parts[3]!)
     }
 
     func run() throws {
-        common.applyThreads()
-        let baseFile = try WeightFile(path: model!)
-        let base = try Text2ImUNet(file: baseFile)
-        guard base.options.inpaint, !base.options.superRes else {
-            throw CLIError("\(model!) is not a base inpainting model (\(base.options.referenceClassName)); "
-                                   + "convert base_inpaint.pt for --model")
+        // Parse: the models (checked by the pipeline), the photo at both sizes and the 64x64 mask (1 = keep).
+        var pipeline: InpaintPipeline
+        do {
+            pipeline = try InpaintPipeline(basePath: model!, upsamplerPath: upsampler)
+        } catch GlideModelError.wrongModelKind(let role, let expected, let actual) {
+            let (path, source) = role == "base inpainting" ? (model!, "base_inpaint.pt for --model")
+                                                           : (upsampler ?? "", "upsample_inpaint.pt for --upsampler")
+            throw CLIError("\(path) is not an \(role == "base inpainting" ? "base inpainting model" : "inpainting upsampler") "
+                           + "(\(actual), expected \(expected)); convert \(source)")
         }
-        var up: Text2ImUNet? = nil
-        if let upsampler {
-            let u = try Text2ImUNet(path: upsampler)
-            guard u.options.inpaint, u.options.superRes else {
-                throw CLIError("\(upsampler) is not an inpainting upsampler (\(u.options.referenceClassName)); "
-                                       + "convert upsample_inpaint.pt for --upsampler")
-            }
-            up = u
-        }
-        var pipeline = try InpaintPipeline(base: base, upsampler: up)
         pipeline.baseSettings.respacing = steps
         pipeline.baseSettings.guidanceScale = guidance
         pipeline.upsampleSettings.respacing = upsampleSteps
         pipeline.upsampleSettings.startNoiseScale = temperature
-        let tokenizer = try loadGPT2Tokenizer(vocab: common.vocab, model: baseFile)
+        pipeline.compute = common.compute
+        let tokenizer = try withFlagAdvice { try pipeline.tokenizer(directory: common.vocab) }
 
-        // The notebook's read_image at both sizes, and the 64x64 mask (1 = keep).
-        let lowSize = base.options.imageSize, highSize = up?.options.imageSize ?? 0
+        let lowSize = pipeline.base.options.imageSize, highSize = pipeline.upsampler?.options.imageSize ?? 0
         let photo = try readImage(path: image)
         let sourceLow = FloatTensor(shape: [1, 3, lowSize, lowSize], values: try referenceImageTensor(photo, size: lowSize))
-        let sourceHigh = up == nil ? nil
+        let sourceHigh = pipeline.upsampler == nil ? nil
             : FloatTensor(shape: [1, 3, highSize, highSize], values: try referenceImageTensor(photo, size: highSize))
         let maskValues: [Float]
         if let mask {
             maskValues = try maskFromImage(try readImage(path: mask), width: lowSize, height: lowSize,
                                            keep: invertMask ? .black : .white)
         } else {
-            let r = try Inpaint.parseRect(keepRect!)
+            let r = keepRect!
             maskValues = keepRectMask(width: lowSize, height: lowSize, x: r.x, y: r.y, w: r.w, h: r.h)
         }
         let kept = maskValues.reduce(0, +)
@@ -146,23 +140,24 @@ struct Inpaint: ParsableCommand {
         if kept == Float(maskValues.count) && !common.quiet { printToStderr("warning: the mask keeps everything; nothing is repainted") }
         let maskTensor = FloatTensor(shape: [1, 1, lowSize, lowSize], values: maskValues)
 
-        let total = try pipeline.totalSteps()
+        // -> pipeline.
         let seedValue = common.seedOrRandom()
-        let bar = common.progressBar(total: total)
+        var run = try pipeline.start(prompt: prompt, tokenizer: tokenizer, sourceLow: sourceLow, sourceHigh: sourceHigh,
+                                     mask: maskTensor, seed: seedValue)
+        let bar = common.progressBar(total: run.totalSteps)
         if !common.quiet {
-            let stages = up == nil ? "\(lowSize)x\(lowSize)" : "\(lowSize)x\(lowSize) then \(highSize)x\(highSize)"
+            let stages = pipeline.upsampler == nil ? "\(lowSize)x\(lowSize)" : "\(lowSize)x\(lowSize) then \(highSize)x\(highSize)"
             printToStderr("inpainting \(image) (\(Int(kept)) of \(maskValues.count) pixels kept) at \(stages): "
-                        + "\(total) steps, guidance \(guidance), seed \(seedValue)")
+                        + "\(run.totalSteps) steps, guidance \(guidance), seed \(seedValue)")
         }
         let started = monotonicSeconds()
-        let result = try pipeline.run(prompt: prompt, tokenizer: tokenizer, sourceLow: sourceLow, sourceHigh: sourceHigh,
-                                      mask: maskTensor, seed: seedValue,
-                                      progress: { bar.update(completed: $0.completed) })
+        let outputs = try run.finish(progress: { bar.update(completed: $0.completed) })
         bar.finish()
 
+        // -> write.
         var written: [String] = []
-        let lowImage = try tensorToImage(result.lowRes.values, height: lowSize, width: lowSize)
-        if let high = result.upsampled {
+        let lowImage = try tensorToImage(outputs[.base]!.values, height: lowSize, width: lowSize)
+        if let high = outputs[.upsample] {
             try writePNG(try tensorToImage(high.values, height: highSize, width: highSize), path: output)
             written.append("\(output) (\(highSize)x\(highSize))")
             if let saveLowRes {
@@ -178,7 +173,7 @@ struct Inpaint: ParsableCommand {
             }
         }
         if !common.quiet {
-            common.reportDone(startedAt: started, steps: total)
+            common.reportDone(startedAt: started, steps: run.totalSteps)
             for w in written { print("wrote \(w)") }
         }
     }

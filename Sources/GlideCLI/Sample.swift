@@ -70,17 +70,17 @@ struct Sample: ParsableCommand {
 
     @Option(help: ArgumentHelp("Sampling steps as a respacing string: 100, ddim50, fast27, 10,10,10 (default: the notebook's for the model kind: 100 for base models, fast27 for upsamplers).",
                                valueName: "spec"))
-    var steps: String?
+    var steps: TimestepRespacing?
 
     @Option(help: ArgumentHelp("Sampler: ddpm (ancestral, the notebook's) or ddim (deterministic, eta 0). Default: the notebook's for the model kind.",
                                valueName: "ddpm|ddim"))
-    var sampler: String?
+    var sampler: SamplerKind?
 
     @Option(help: "Classifier-free guidance scale (default 3.0 for base models, 5.0 for inpainting; 1 = plain conditional model; upsamplers are not guided).")
     var guidance: Float?
 
     @Option(help: ArgumentHelp("Upsampler steps (respacing string) for --upsampler.", valueName: "spec"))
-    var upsampleSteps: String = "fast27"
+    var upsampleSteps: TimestepRespacing = .fast27
 
     @Option(help: "Number of images (one grid PNG).")
     var batch: Int = 1
@@ -104,13 +104,12 @@ struct Sample: ParsableCommand {
 
     @OptionGroup var common: SamplingRunOptions
 
+    @OptionGroup(title: "CLIP guidance (notebooks/clip_guided.ipynb)") var clip: ClipGuidanceArguments
+
     static let inputNames = ["tokens", "mask", "low_res", "inpaint_image", "inpaint_mask"]
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        if let sampler, SamplerKind(rawValue: sampler) == nil {
-            throw ValidationError("--sampler must be ddpm or ddim, not '\(sampler)'")
-        }
         guard viewSize >= 0 else { throw ValidationError("--view-size must be 0 or positive") }
         if let guidance, !guidance.isFinite { throw ValidationError("--guidance must be a finite number") }
         if saveLowRes != nil && upsampler == nil { throw ValidationError("--save-low-res goes with --upsampler") }
@@ -123,89 +122,91 @@ struct Sample: ParsableCommand {
     }
 
     func run() throws {
-        common.applyThreads()
         let modelPath = try model ?? ModelLocator.defaultModel().path
-        let isDefaultModel = model == nil
-        let file = try WeightFile(path: modelPath)
-        let unet = try Text2ImUNet(file: file)
-        let opts = unet.options
-        guard opts.xfWidth > 0 else { throw CLIError("\(modelPath) has no text transformer (xf_width 0)") }
         let given = try givenInputs()
-        if opts.superRes && given["low_res"] == nil {
-            throw CLIError("\(modelPath) is an upsampling model: give --input low_res=FILE.npy, or use `glide upsample IMAGE`")
-        }
-        if opts.inpaint && (given["inpaint_image"] == nil || given["inpaint_mask"] == nil) {
-            throw CLIError("\(modelPath) is an inpainting model: give --input inpaint_image=... and --input inpaint_mask=..., or use `glide inpaint`")
-        }
-
-        var settings = StageSettings.notebook(for: opts)
-        if let steps { settings.respacing = steps }
-        if let sampler { settings.sampler = SamplerKind(rawValue: sampler)! }
-        if let guidance, settings.guidanceScale != nil { settings.guidanceScale = guidance }
-        let size = opts.imageSize
-
-        // The second stage, if any, is loaded before sampling starts so a bad file fails fast.
-        var upsampleModel: Text2ImUNet?
-        var upsampleSettings: StageSettings?
-        var upsampleFile: WeightFile?
-        if let upsampler {
-            guard !opts.superRes else { throw CLIError("--upsampler follows a base model; \(modelPath) is an upsampler itself") }
-            let upFile = try WeightFile(path: upsampler)
-            let upNet = try Text2ImUNet(file: upFile)
-            upsampleFile = upFile
-            guard upNet.options.superRes, !upNet.options.inpaint else {
-                throw CLIError("\(upsampler) is not a plain upsampling model (for inpainting use `glide inpaint --upsampler`)")
-            }
-            var s = StageSettings.notebook(for: upNet.options)
-            s.respacing = upsampleSteps
-            upsampleModel = upNet
-            upsampleSettings = s
-        }
-
-        // Conditioning: from --input tokens/mask, or the prompt and the empty prompt through the tokenizer.
-        let (prompts, unconditional) = try textInputs(file: file, options: opts, given: given, guided: settings.guidanceScale != nil)
-
+        let base = try Text2ImUNet(path: modelPath)
+        let o = base.options
         let seedValue = common.seedOrRandom()
         var noise = SamplingNoise(seed: seedValue)
         if let startNoise { noise.start = try Npy.read(path: startNoise).floatValues() }
         if let stepNoise { noise.steps = try Npy.read(path: stepNoise).floatValues() }
 
-        let firstSteps = try stepCount(options: opts, respacing: settings.respacing)
-        let secondSteps = try upsampleModel.map { try stepCount(options: $0.options, respacing: upsampleSteps) } ?? 0
-        let bar = common.progressBar(total: firstSteps + secondSteps)
+        // Parse -> pipeline: the text2im recipe for a base model; one stage with the given inputs otherwise
+        // (upsampling and inpainting models with --input, the equivalence hooks).
+        var run: PipelineRun
+        var settings = StageSettings.notebook(for: o)
+        if let steps { settings.respacing = steps }
+        if let sampler { settings.sampler = sampler }
+        if let guidance, settings.guidanceScale != nil { settings.guidanceScale = guidance }
+        if clip.scale != nil {
+            guard !o.superRes && !o.inpaint else { throw CLIError("--clip-guidance steers a base model; \(modelPath) is a \(o.referenceClassName)") }
+            if guidance != nil { throw CLIError("--clip-guidance replaces classifier-free guidance; drop --guidance") }
+            if let sampler, sampler != .ddpm { throw CLIError("--clip-guidance samples with DDPM (condition_mean); drop --sampler \(sampler.rawValue)") }
+            settings.guidanceScale = nil
+            settings.sampler = .ddpm
+        }
+        if !o.superRes && !o.inpaint {
+            if let extra = ["low_res", "inpaint_image", "inpaint_mask"].first(where: { given[$0] != nil }) {
+                throw CLIError("--input \(extra): \(modelPath) is a \(o.referenceClassName), which takes no \(extra)")
+            }
+            var pipeline = try Text2ImPipeline(base: base, upsampler: try upsampler.map { try Text2ImUNet(path: $0) })
+            pipeline.baseSettings = settings
+            pipeline.upsampleSettings.respacing = upsampleSteps
+            pipeline.compute = common.compute
+            pipeline.tokenizerDirectory = common.vocab
+            pipeline.clip = try clip.models()
+            let text = try tokenRows(given: given, guided: settings.guidanceScale != nil)
+            run = try withFlagAdvice {
+                try pipeline.start(Text2ImRequest(prompt: prompt, batch: batch, seed: seedValue, baseText: text, baseNoise: noise))
+            }
+        } else {
+            if upsampler != nil { throw CLIError("--upsampler follows a base model; \(modelPath) is a \(o.referenceClassName)") }
+            let guided = settings.guidanceScale != nil
+            let text = try tokenRows(given: given, guided: guided) ?? withFlagAdvice {
+                let tokenizer = try GlideTokenizer.load(directory: common.vocab, embeddedIn: [base.file])
+                return StageText(prompts: [TextTokens(prompt: prompt, tokenizer: tokenizer, textCtx: o.textCtx)],
+                                 unconditional: guided ? .empty(tokenizer: tokenizer, textCtx: o.textCtx) : nil)
+            }
+            let inputs = StageInputs(prompts: text.prompts, unconditional: text.unconditional,
+                                     lowRes: try given["low_res"].map(readTensor),
+                                     inpaintImage: try given["inpaint_image"].map(readTensor),
+                                     inpaintMask: try given["inpaint_mask"].map(readTensor))
+            do {
+                run = try DiffusionStage(model: base).start(batch: batch, inputs: inputs, settings: settings, noise: noise,
+                                                            compute: common.compute)
+            } catch GlideModelError.missingInput(let name, let cls) {
+                let advice = o.superRes && !o.inpaint ? "give --input low_res=FILE.npy, or use `glide upsample IMAGE`"
+                                                      : "give --input inpaint_image=... and --input inpaint_mask=..., or use `glide inpaint`"
+                throw CLIError("\(modelPath) is a \(cls), which needs \(name): \(advice)")
+            }
+        }
+
+        let bar = common.progressBar(total: run.totalSteps)
         if !common.quiet {
-            let name = isDefaultModel ? "default model \(modelPath)" : modelPath
-            let guided = settings.guidanceScale.map { "guidance \($0)" } ?? "no guidance"
-            printToStderr("sampling \(batch) image(s) of \(size)x\(size) with \(name): \(firstSteps) \(settings.sampler.rawValue) steps, "
-                          + "\(guided), seed \(seedValue)")
+            let name = model == nil ? "default model \(modelPath)" : modelPath
+            let guided = clip.scale.map { "CLIP guidance \($0)" } ?? settings.guidanceScale.map { "guidance \($0)" } ?? "no guidance"
+            let stages = run.stageSteps.map { "\($0.steps) \($0.stage.rawValue)" }.joined(separator: " + ")
+            printToStderr("sampling \(batch) image(s) of \(o.imageSize)x\(o.imageSize) with \(name): \(stages) steps "
+                          + "(\(settings.sampler.rawValue)), \(guided), seed \(seedValue)")
         }
         let started = monotonicSeconds()
-        let inputs = StageInputs(prompts: prompts, unconditional: unconditional,
-                                 lowRes: try given["low_res"].map(readTensor),
-                                 inpaintImage: try given["inpaint_image"].map(readTensor),
-                                 inpaintMask: try given["inpaint_mask"].map(readTensor))
-        var x0 = try DiffusionStage(model: unet).run(batch: batch, inputs: inputs, settings: settings, noise: noise,
-                                                     progress: { p in bar.update(completed: p.completed) })
         var written: [String] = []
-        var finalSize = size
-        if let upNet = upsampleModel, let upSettings = upsampleSettings {
-            if let saveLowRes {
-                let low = try sampleGrid(try tensorToImages(x0.values, batch: batch, height: size, width: size))
-                try writePNG(low, path: saveLowRes)
-                written.append("\(saveLowRes) (\(low.width)x\(low.height) base samples)")
+        while let event = try run.next() {
+            switch event {
+            case .step(let p): bar.update(completed: p.completed)
+            case .stageFinished(.base, let low):
+                guard let saveLowRes, upsampler != nil else { break }
+                let grid = try sampleGrid(try tensorToImages(low.values, batch: batch, height: low.shape[2], width: low.shape[3]))
+                try writePNG(grid, path: saveLowRes)
+                written.append("\(saveLowRes) (\(grid.width)x\(grid.height) base samples)")
+            case .stageFinished: break
             }
-            // The upsampler's own tokenizer (the released ones share GPT-2's), else the base model's.
-            let hasOwn = upsampleFile.map { !$0.tokenizerFiles.isEmpty } ?? false
-            let tokenizer = try loadGPT2Tokenizer(vocab: common.vocab, model: hasOwn ? upsampleFile : file)
-            file.releaseResidentMemory()   // the base weights are done: peak memory is the larger model, not both
-            x0 = try UpsampleStage.run(model: upNet, lowRes: x0, prompt: prompt, tokenizer: tokenizer, settings: upSettings,
-                                       noise: SamplingNoise(seed: seedValue ^ UpsampleStage.seedOffset),
-                                       progress: { p in bar.update(completed: firstSteps + p.completed) })
-            finalSize = upNet.options.imageSize
         }
         bar.finish()
 
-        // Outputs.
+        // -> write.
+        let x0 = run.finalOutput!
+        let finalSize = x0.shape[3]
         let images = try tensorToImages(x0.values, batch: batch, height: finalSize, width: finalSize)
         let grid = try sampleGrid(images)
         try writePNG(grid, path: output)
@@ -218,11 +219,11 @@ struct Sample: ParsableCommand {
             written.append("\(viewPath) (\(viewGrid.width)x\(viewGrid.height) upscaled view)")
         }
         if let npyOut {
-            try Npy.write(try NpyArray(float32: x0.values, shape: [batch, 3, finalSize, finalSize]), path: npyOut)
-            written.append("\(npyOut) (float32 [\(batch), 3, \(finalSize), \(finalSize)])")
+            try Npy.write(try NpyArray(float32: x0.values, shape: x0.shape), path: npyOut)
+            written.append("\(npyOut) (float32 \(x0.shape))")
         }
         if !common.quiet {
-            common.reportDone(startedAt: started, steps: firstSteps + secondSteps)
+            common.reportDone(startedAt: started, steps: run.totalSteps)
             for w in written { print("wrote \(w)") }
         }
     }
@@ -253,46 +254,25 @@ struct Sample: ParsableCommand {
         return FloatTensor(shape: array.shape, values: try array.floatValues())
     }
 
-    private func stepCount(options: ModelOptions, respacing: String) throws -> Int {
-        try GaussianDiffusion(schedule: try NoiseSchedule(name: options.noiseSchedule), steps: options.diffusionSteps,
-                              respacing: respacing).steps
-    }
-
-    /// Prompt rows (one per image) and the empty-prompt row for guidance: from `--input tokens/mask`
-    /// ([rows, text_ctx]: the prompt rows, then with guidance the empty-prompt rows), or the prompt through the
-    /// model's tokenizer, padded to `text_ctx` as `padded_tokens_and_mask` does.
-    private func textInputs(file: WeightFile, options: ModelOptions, given: [String: String],
-                            guided: Bool) throws -> ([TextTokens], TextTokens?) {
-        let ctx = options.textCtx
-        let rows = guided ? 2 * batch : batch
-        if given["tokens"] != nil || given["mask"] != nil {
-            guard let tokensPath = given["tokens"], let maskPath = given["mask"] else {
-                throw CLIError("--input needs both tokens=FILE.npy and mask=FILE.npy")
-            }
-            let tokenArray = try Npy.read(path: tokensPath)
-            let maskArray = try Npy.read(path: maskPath)
-            let order = guided ? " (prompt rows then empty-prompt rows)" : ""
-            guard tokenArray.shape == [rows, ctx] else {
-                throw CLIError("--input tokens: shape \(tokenArray.shape), expected [\(rows), \(ctx)]\(order)")
-            }
-            guard maskArray.shape == [rows, ctx] else {
-                throw CLIError("--input mask: shape \(maskArray.shape), expected [\(rows), \(ctx)]")
-            }
-            let tokens = try tokenArray.intValues()
-            let mask: [Bool] = maskArray.dtype == .bool ? try maskArray.boolValues() : try maskArray.intValues().map { $0 != 0 }
-            let all = (0..<rows).map { r in
-                TextTokens(tokens: Array(tokens[(r * ctx)..<((r + 1) * ctx)]), mask: Array(mask[(r * ctx)..<((r + 1) * ctx)]))
-            }
-            guard guided else { return (all, nil) }
-            let empty = all[batch]
-            guard all[batch...].allSatisfy({ $0 == empty }) else {
-                throw CLIError("--input tokens/mask: the empty-prompt rows (\(batch)..<\(rows)) must all be equal")
-            }
-            return (Array(all[..<batch]), empty)
+    /// `--input tokens=T.npy --input mask=M.npy` as token rows ([rows, text_ctx]: the prompt rows, then with
+    /// guidance the empty-prompt rows), or nil when not given. The pipeline checks the rows against the model.
+    private func tokenRows(given: [String: String], guided: Bool) throws -> StageText? {
+        guard given["tokens"] != nil || given["mask"] != nil else { return nil }
+        guard let tokensPath = given["tokens"], let maskPath = given["mask"] else {
+            throw CLIError("--input needs both tokens=FILE.npy and mask=FILE.npy")
         }
-        let tokenizer = try loadGPT2Tokenizer(vocab: common.vocab, model: file)
-        return ([TextTokens(prompt: prompt, tokenizer: tokenizer, textCtx: ctx)],
-                guided ? TextTokens.empty(tokenizer: tokenizer, textCtx: ctx) : nil)
+        let tokenArray = try Npy.read(path: tokensPath)
+        let maskArray = try Npy.read(path: maskPath)
+        guard tokenArray.shape.count == 2, maskArray.shape == tokenArray.shape else {
+            throw CLIError("--input tokens/mask: shapes \(tokenArray.shape) and \(maskArray.shape), expected both [rows, text_ctx]")
+        }
+        let rows = tokenArray.shape[0], ctx = tokenArray.shape[1]
+        let tokens = try tokenArray.intValues()
+        let mask: [Bool] = maskArray.dtype == .bool ? try maskArray.boolValues() : try maskArray.intValues().map { $0 != 0 }
+        let all = (0..<rows).map { r in
+            TextTokens(tokens: Array(tokens[(r * ctx)..<((r + 1) * ctx)]), mask: Array(mask[(r * ctx)..<((r + 1) * ctx)]))
+        }
+        return try StageText(modelRows: all, batch: batch, guided: guided)
     }
 }
 

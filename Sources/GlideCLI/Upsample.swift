@@ -1,5 +1,5 @@
 // `glide upsample`: a user's image to 256x256 with the GLIDE upsampler, as the second half of
-// notebooks/text2im.ipynb does it (the library call is UpsampleStage.run).
+// notebooks/text2im.ipynb does it (the library call is UpsampleStage.start).
 import ArgumentParser
 import Foundation
 import GlideModel
@@ -39,10 +39,10 @@ struct Upsample: ParsableCommand {
     var output: String = "upsampled.png"
 
     @Option(help: ArgumentHelp("Sampling steps as a respacing string (fast27, 50, ddim25, ...).", valueName: "spec"))
-    var steps: String = "fast27"
+    var steps: TimestepRespacing = .fast27
 
     @Option(help: ArgumentHelp("Sampler: ddim (the notebook's, deterministic) or ddpm.", valueName: "ddim|ddpm"))
-    var sampler: String = "ddim"
+    var sampler: SamplerKind = .ddim
 
     @Option(help: "Start-noise scale (the notebook's upsample_temp; 1.0 is sharper but can be grainy).")
     var temperature: Float = StageSettings.notebookUpsampleTemperature
@@ -53,45 +53,48 @@ struct Upsample: ParsableCommand {
     @OptionGroup var common: SamplingRunOptions
 
     func validate() throws {
-        guard SamplerKind(rawValue: sampler) != nil else { throw ValidationError("--sampler must be ddim or ddpm, not '\(sampler)'") }
         guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be a positive number") }
     }
 
     func run() throws {
-        common.applyThreads()
-        let file = try WeightFile(path: upsampler)
-        let model = try Text2ImUNet(file: file)
+        // Parse: the upsampler and the image at its low resolution, as the reference's read_image.
+        let model = try Text2ImUNet(path: upsampler)
         let o = model.options
-        guard o.superRes else { throw CLIError("\(upsampler) is not an upsampling model (super_res is false)") }
-        if o.inpaint { throw CLIError("\(upsampler) is an inpainting upsampler; use `glide inpaint --upsampler`") }
-        let tokenizer = try loadGPT2Tokenizer(vocab: common.vocab, model: file)
-
         let lowSize = max(1, o.imageSize / 4)
         let picture = try readImage(path: image)
         let lowRes = FloatTensor(shape: [1, 3, lowSize, lowSize], values: try referenceImageTensor(picture, size: lowSize))
 
+        // -> pipeline: the notebook's upsampling stage.
         var settings = StageSettings.notebook(for: o)
         settings.respacing = steps
-        settings.sampler = SamplerKind(rawValue: sampler)!
+        settings.sampler = sampler
         settings.startNoiseScale = temperature
-        let total = try GaussianDiffusion(schedule: NoiseSchedule(name: o.noiseSchedule), steps: o.diffusionSteps,
-                                          respacing: steps).steps
+        let tokenizer = try loadGPT2Tokenizer(vocab: common.vocab, model: model.file)
         let seedValue = common.seedOrRandom()
-        let bar = common.progressBar(total: total)
+        var run: PipelineRun
+        do {
+            run = try UpsampleStage.start(model: model, lowRes: lowRes, prompt: prompt, tokenizer: tokenizer,
+                                          settings: settings, noise: SamplingNoise(seed: seedValue), compute: common.compute)
+        } catch GlideModelError.wrongModelKind(_, _, let actual) {
+            throw CLIError("\(upsampler) is a \(actual), not an upsampler"
+                           + (o.inpaint ? "; use `glide inpaint --upsampler`" : " (convert upsample.pt)"))
+        }
+        let bar = common.progressBar(total: run.totalSteps)
         if !common.quiet {
             printToStderr("upsampling \(image) (\(picture.width)x\(picture.height) -> \(lowSize)x\(lowSize) -> "
-                        + "\(o.imageSize)x\(o.imageSize)) with \(upsampler): \(total) \(sampler) steps, seed \(seedValue)")
+                        + "\(o.imageSize)x\(o.imageSize)) with \(upsampler): \(run.totalSteps) \(sampler.rawValue) steps, seed \(seedValue)")
         }
         let started = monotonicSeconds()
-        let out = try UpsampleStage.run(model: model, lowRes: lowRes, prompt: prompt, tokenizer: tokenizer,
-                                        settings: settings, noise: SamplingNoise(seed: seedValue),
-                                        progress: { bar.update(completed: $0.completed) })
+        try run.finish(progress: { bar.update(completed: $0.completed) })
         bar.finish()
+
+        // -> write.
+        let out = run.finalOutput!
         let size = o.imageSize
         try writePNG(try tensorToImage(out.values, height: size, width: size), path: output)
         if let npyOut { try Npy.write(try NpyArray(float32: out.values, shape: out.shape), path: npyOut) }
         if !common.quiet {
-            common.reportDone(startedAt: started, steps: total)
+            common.reportDone(startedAt: started, steps: run.totalSteps)
             print("wrote \(output) (\(size)x\(size))")
             if let npyOut { print("wrote \(npyOut) (float32 [1, 3, \(size), \(size)])") }
         }

@@ -57,6 +57,14 @@ public enum GlideModelError: Error, Equatable, Sendable, CustomStringConvertible
     /// The model needs an input that was not given (`name`: the reference's keyword, e.g. `low_res`, or
     /// `unconditional tokens` for guidance; `model`: the reference class).
     case missingInput(name: String, model: String)
+    /// A pipeline got a model of the wrong kind (`role`: the pipeline slot, e.g. `base`; `expected` and `actual`:
+    /// the reference class names, e.g. `Text2ImUNet` vs `SuperResText2ImUNet`).
+    case wrongModelKind(role: String, expected: String, actual: String)
+    /// A prompt needs a tokenizer, but none was given and the model file embeds none (the model file's path,
+    /// the tokenizer kind: `GPT-2` or `CLIP`).
+    case missingTokenizer(model: String, kind: String)
+    /// A pipeline setting out of its range (the setting's name, what is allowed, what was given).
+    case invalidSetting(name: String, expected: String, actual: String)
     /// An input the model cannot take (e.g. `inpaint_image` for a plain upsampler).
     case unexpectedInput(name: String, model: String)
     /// A pipeline input of the wrong shape (expected vs actual; -1 marks a free dimension).
@@ -94,6 +102,11 @@ public enum GlideModelError: Error, Equatable, Sendable, CustomStringConvertible
         case let .invalidInput(name, expected, actual):
             return "input '\(name)': expected \(expected), got \(actual)"
 
+        case let .wrongModelKind(role, expected, actual):
+            return "the \(role) model must be a \(expected), not a \(actual)"
+        case let .missingTokenizer(model, kind):
+            return "\(model) has no embedded \(kind) tokenizer and no tokenizer folder was given"
+        case let .invalidSetting(name, expected, actual): return "\(name) must be \(expected), got \(actual)"
         case let .missingInput(name, model): return "\(model) needs \(name), which was not given"
         case let .unexpectedInput(name, model): return "\(model) takes no \(name)"
         case let .inputShapeMismatch(name, expected, actual):

@@ -1,6 +1,10 @@
 // Imaging module: the Image type, the module's error enum, and format dispatch.
 // PNG and JPEG decoding follow what the reference pipeline's `Image.open(path).convert('RGB')` (Pillow) yields.
+#if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An 8-bit image, rows top to bottom, channels interleaved (`pixels[(y * width + x) * channels + c]`).
 public struct Image: Equatable, Sendable {

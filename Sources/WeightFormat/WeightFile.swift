@@ -457,7 +457,7 @@ public final class WeightFile: @unchecked Sendable {
     }
 
     /// Parses a JSON object of option name -> number, string or bool with json-c, keeping `1` (int) and `1.0`
-    /// (double) apart. Used for --config files; throws `badMetadata` for anything else.
+    /// (double) apart. Used for options files; throws `badMetadata` for anything else.
     public static func parseHyperparameters(json: String) throws -> [String: HyperValue] {
         let bytes = Array(json.utf8)
         guard let tok = json_tokener_new_ex(64) else { throw WeightFormatError.badMetadata(reason: "json-c could not allocate a tokenizer") }

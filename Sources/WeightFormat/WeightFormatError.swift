@@ -76,7 +76,7 @@ public enum WeightFormatError: Error, Equatable, Sendable, CustomStringConvertib
         case let .badReservedField(tensor, field, value): return "tensor '\(tensor)': field \(field) is \(value), must be 0 in version 1"
         case let .checksumMismatch(tensor, expected, actual): return "tensor '\(tensor)': CRC-32 mismatch: stored \(hex8(expected)), computed \(hex8(actual))"
         case let .nonZeroPadding(after, offset): return "nonzero padding byte at \(offset) after '\(after)'"
-        case let .destinationExists(path): return "\(path) exists (use --force to overwrite)"
+        case let .destinationExists(path): return "\(path) already exists (the writer overwrites only when asked to)"
         case let .writerMisuse(reason): return "weight file writer: \(reason)"
         }
     }

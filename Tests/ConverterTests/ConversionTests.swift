@@ -1,3 +1,4 @@
+import ElementConversion
 import Foundation
 import XCTest
 import Checkpoint
@@ -78,7 +79,7 @@ final class ConversionTests: XCTestCase {
         XCTAssertEqual(Array(f.tensor("f32")!.data), bytes("f32"))
         XCTAssertEqual(f.tensor("f16")!.dtype, .f32)
         let halves = bytes("f16").withUnsafeBytes { Array($0.bindMemory(to: UInt16.self)) }
-        XCTAssertEqual(Array(f.tensor("f16")!.data.bindMemory(to: Float.self)), halves.map { float(fromF16: $0) })
+        XCTAssertEqual(Array(f.tensor("f16")!.data.bindMemory(to: Float.self)), halves.map { f16ToF32($0) })
         XCTAssertEqual(Array(f.tensor("i64")!.data), bytes("i64"))
         XCTAssertEqual(f.tensor("i8")!.dtype, .i64)
         XCTAssertEqual(Array(f.tensor("i8")!.data.bindMemory(to: Int64.self)), bytes("i8").map { Int64(Int8(bitPattern: $0)) })
@@ -128,8 +129,7 @@ final class ConversionTests: XCTestCase {
 
     func testMetadataRecordsHyperparametersProvenanceAndPolicy() throws {
         let src = fixture("weightformat/tiny_clip_text.pt")
-        let (out, summary) = try convert(src, .int8, config: fixture("weightformat/tiny_clip_text_config.json"),
-                                         tokenizer: TestPaths.shared("vocab").path)
+        let (out, summary) = try convert(src, .int8, config: fixture("weightformat/tiny_clip_text_config.json"))
         let f = try WeightFile(path: out)
         XCTAssertEqual(f.modelName, "clip-text-encoder")
         XCTAssertEqual(f.hyperparameters["n_vocab"], .int(100))
@@ -145,9 +145,16 @@ final class ConversionTests: XCTestCase {
         XCTAssertEqual(meta["quantization"]?["policy"]?.stringValue, "glw-policy-1")
         XCTAssertEqual(meta["quantization"]?["tensors"]?["blocks.input.w_voc"]?["rule"]?.stringValue, "tiny")
         XCTAssertEqual(meta["quantization"]?["tensors"]?["blocks.block_0.f_attn.f_q.b"]?["rule"]?.stringValue, "vector")
-        XCTAssertEqual(meta["tokenizer"]?["kind"]?.stringValue, "clip-bpe")
-        let vocab = try Data(contentsOf: TestPaths.shared("vocab/bpe_simple_vocab_16e6.txt.gz"))
-        XCTAssertEqual(f.tokenizerFiles["bpe_simple_vocab_16e6.txt.gz"].map { Data($0) }, vocab)
+    }
+
+    func testEmbedsTheCLIPVocabulary() throws {
+        let vocabFile = try requireShared("vocab/bpe_simple_vocab_16e6.txt.gz")
+        let (out, _) = try convert(fixture("weightformat/tiny_clip_text.pt"), .int8,
+                                   config: fixture("weightformat/tiny_clip_text_config.json"),
+                                   tokenizer: vocabFile.deletingLastPathComponent().path)
+        let f = try WeightFile(path: out)
+        XCTAssertEqual(try JSONValue.parse(f.metadataJSON)["tokenizer"]?["kind"]?.stringValue, "clip-bpe")
+        XCTAssertEqual(f.tokenizerFiles["bpe_simple_vocab_16e6.txt.gz"].map { Data($0) }, try Data(contentsOf: vocabFile))
     }
 
     // MARK: - Requantization

@@ -48,7 +48,8 @@ final class RecognitionTests: XCTestCase {
         base.removeLast()   // one tensor short
         let d = try ModelRecognizer.describe(tensors: base, config: nil)
         XCTAssertEqual(d.model, "tensors")
-        XCTAssertTrue(d.warnings.first?.contains("--config") ?? false)
+        XCTAssertTrue(d.warnings.first?.contains("options file") ?? false)
+        XCTAssertFalse(d.warnings.joined().contains("--"), "library warnings name no CLI flags")
     }
 
     func testConfigGivesOtherGLIDEModels() throws {

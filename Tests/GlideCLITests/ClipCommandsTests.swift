@@ -70,6 +70,6 @@ final class ClipCommandsTests: XCTestCase {
         XCTAssertThrowsError(try ClipGuidanceArguments.parse(["--clip-guidance", "nan", "--clip-image", "i.glw", "--clip-text", "t.glw"]))
         let ok = try ClipGuidanceArguments.parse(["--clip-guidance", "3", "--clip-image", "i.glw", "--clip-text", "t.glw"])
         XCTAssertEqual(ok.scale, 3)
-        XCTAssertNil(try ClipGuidanceArguments.parse([]).guidance(prompt: "x", batch: 1, vocab: nil))
+        XCTAssertNil(try ClipGuidanceArguments.parse([]).models())
     }
 }

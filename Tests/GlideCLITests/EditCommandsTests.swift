@@ -1,6 +1,7 @@
 // `glide inpaint` and `glide upsample` end to end on tiny models (Tests/Fixtures/pipeline/, made by
 // tools/make_pipeline_goldens.py) with the real tokenizer code on a small BPE vocabulary:
-// ../shared/images/grass.png inpainted with the notebook's mask keeps the source's pixels exactly.
+// grass.png (the notebook's example, written here from its committed pixels Tests/Fixtures/imaging/grass_256.rgb,
+// which decode identically) inpainted with the notebook's mask keeps the source's pixels exactly.
 import Foundation
 import XCTest
 import Imaging
@@ -29,6 +30,16 @@ final class EditCommandsTests: XCTestCase {
 
     func path(_ name: String) -> String { Self.directory.appendingPathComponent(name).path }
 
+    /// The reference's grass.png (256x256; its alpha channel is discarded when read) as an RGB PNG made from
+    /// the committed pixels, so the tests need nothing outside the repository.
+    static func grassPNG() throws -> String {
+        let out = directory.appendingPathComponent("grass.png").path
+        if FileManager.default.fileExists(atPath: out) { return out }
+        let pixels = [UInt8](try Data(contentsOf: TestPaths.fixture("imaging/grass_256.rgb")))
+        try writePNG(try Image(width: 256, height: 256, channels: 3, pixels: pixels), path: out)
+        return out
+    }
+
     func grassPixels(_ size: Int) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: TestPaths.fixture("imaging/grass_\(size).rgb")))
     }
@@ -42,7 +53,7 @@ final class EditCommandsTests: XCTestCase {
         let base = try Self.converted("e2e_base_inpaint"), up = try Self.converted("e2e_upsample_inpaint")
         let out = path("grass-inpainted.png"), low = path("grass-inpainted-64.png")
         var command = try Inpaint.parse([
-            "a corgi in a field", "--image", TestPaths.shared("images/grass.png").path, "--keep-rect", "0,0,64,20",
+            "a corgi in a field", "--image", try Self.grassPNG(), "--keep-rect", "0,0,64,20",
             "--model", base, "--upsampler", up, "-o", out, "--save-low-res", low,
             "--steps", "3", "--upsample-steps", "2", "--seed", "3", "--quiet",
         ])
@@ -67,7 +78,7 @@ final class EditCommandsTests: XCTestCase {
         let grass = try grassPixels(64)
         for invert in [false, true] {
             let out = path("mask-\(invert).png")
-            var args = ["a corgi", "--image", TestPaths.shared("images/grass.png").path, "--mask", maskPath,
+            var args = ["a corgi", "--image", try Self.grassPNG(), "--mask", maskPath,
                         "--model", base, "-o", out, "--steps", "2", "--seed", "5", "--quiet"]
             if invert { args.append("--invert-mask") }
             var command = try Inpaint.parse(args)
@@ -90,19 +101,19 @@ final class EditCommandsTests: XCTestCase {
     func testUpsampleCommandWritesModelSize() throws {
         let model = try Self.converted("e2e_upsample")
         let out = path("grass-up.png")
-        var command = try Upsample.parse([TestPaths.shared("images/grass.png").path, "green grass",
+        var command = try Upsample.parse([try Self.grassPNG(), "green grass",
                                           "--upsampler", model, "-o", out, "--steps", "2", "--seed", "1", "--quiet"])
         try command.run()
         let image = try readImage(path: out)
         XCTAssertEqual([image.width, image.height], [16, 16])
         // An inpainting upsampler is refused with a pointer to `glide inpaint`.
         let wrong = try Self.converted("e2e_upsample_inpaint")
-        command = try Upsample.parse([TestPaths.shared("images/grass.png").path, "x", "--upsampler", wrong, "--quiet"])
+        command = try Upsample.parse([try Self.grassPNG(), "x", "--upsampler", wrong, "--quiet"])
         XCTAssertThrowsError(try command.run()) { XCTAssertTrue("\($0)".contains("glide inpaint")) }
     }
 
     func testInpaintArgumentErrors() throws {
-        let grass = TestPaths.shared("images/grass.png").path
+        let grass = try Self.grassPNG()
         XCTAssertThrowsError(try Inpaint.parse(["p", "--image", grass, "--model", "m.glw"]))                       // no mask
         XCTAssertThrowsError(try Inpaint.parse(["p", "--image", grass, "--model", "m.glw", "--mask", "a.png",
                                                 "--keep-rect", "0,0,1,1"]))                                     // both

@@ -3,6 +3,7 @@
 // is proven in GlideModelTests (DiffusionTests, PipelineTests); this checks the command's wiring.
 import Foundation
 import XCTest
+import GlideModel
 import Imaging
 import NumpyIO
 import TestSupport
@@ -46,6 +47,43 @@ final class SampleCommandTests: XCTestCase {
         XCTAssertEqual([image.width, image.height], [16, 16])
         XCTAssertEqual([lowImage.width, lowImage.height], [16, 16])
         XCTAssertEqual(try Npy.read(path: npy).shape, [1, 3, 16, 16])
+
+        // An input the base model cannot take is refused, not ignored.
+        let lowPath = path("low_for_base.npy")
+        try Npy.write(try NpyArray(float32: [Float](repeating: 0, count: 48), shape: [1, 3, 4, 4]), path: lowPath)
+        var wrong = try Sample.parse(["p", "--model", base, "--input", "tokens=\(t)", "--input", "mask=\(m)",
+                                      "--input", "low_res=\(lowPath)", "--quiet"])
+        XCTAssertThrowsError(try wrong.run()) { XCTAssertTrue("\($0)".contains("takes no low_res"), "\($0)") }
+
+        // parse -> pipeline -> write: the command's output is the library's Text2ImPipeline result, bit for bit.
+        var pipeline = try Text2ImPipeline(basePath: base, upsamplerPath: up)
+        pipeline.baseSettings.respacing = .steps(3)
+        pipeline.upsampleSettings.respacing = .steps(2)
+        let ctx = 8, end = 39
+        let prompt = TextTokens(tokens: [5, 7, 11] + [Int](repeating: end, count: ctx - 3), mask: [true, true, true] + [Bool](repeating: false, count: ctx - 3))
+        let result = try pipeline.generate(Text2ImRequest(prompt: "ignored", seed: 5,
+                                                          baseText: StageText(prompts: [prompt], unconditional: .empty(endToken: end, textCtx: ctx))))
+        XCTAssertEqual(try Npy.read(path: npy).floatValues(), result.final.values)
+    }
+
+    /// README's "From Swift" example, on the tiny fixture models (tokens given: tiny_base has no tokenizer).
+    func testReadmeLibraryExample() throws {
+        var pipeline = try Text2ImPipeline(basePath: try tinyBase(), upsamplerPath: try EditCommandsTests.converted("e2e_upsample"))
+        pipeline.compute = ComputeOptions(threadCount: 2)
+        pipeline.baseSettings.respacing = try TimestepRespacing(parsing: "3")
+        pipeline.upsampleSettings.respacing = try TimestepRespacing(parsing: "2")
+        let prompt = TextTokens(tokens: [5] + [Int](repeating: 39, count: 7), mask: [true] + [Bool](repeating: false, count: 7))
+        var run = try pipeline.start(Text2ImRequest(prompt: "green grass", seed: 7,
+                                                    baseText: StageText(prompts: [prompt], unconditional: .empty(endToken: 39, textCtx: 8))))
+        var lines: [String] = []
+        while let event = try run.next() {
+            if case .step(let p) = event { lines.append("\(p.stage) \(p.completed)/\(p.total)") }
+        }
+        XCTAssertEqual(lines, ["base 1/5", "base 2/5", "base 3/5", "upsample 4/5", "upsample 5/5"])
+        let x = try XCTUnwrap(run.finalOutput)
+        let side = x.shape[3]
+        try writePNG(try tensorToImage(x.values, height: side, width: side), path: path("readme.png"))
+        XCTAssertEqual(try readImage(path: path("readme.png")).width, side)
     }
 
     func testUpsamplingModelTakesLowResInput() throws {

@@ -131,7 +131,7 @@ final class ClipGuidanceTests: XCTestCase {
         let reference = try tensor(dir, "samples")
         let perStep = reference.count / reference.shape[0]
         var worst: Float = 0
-        let out = try stage.run(batch: 2, prompts: prompts, respacing: "10", noise: noise) { p in
+        let out = try stage.run(batch: 2, prompts: prompts, respacing: .steps(10), noise: noise) { p in
             let expected = Array(reference.values[((p.completed - 1) * perStep)..<(p.completed * perStep)])
             worst = max(worst, self.relativeError(p.sample, expected))
         }
@@ -140,7 +140,7 @@ final class ClipGuidanceTests: XCTestCase {
         // The guidance matters: the same noise without it ends elsewhere.
         let unguided = ClipGuidedBaseStage(model: stage.model, guidance: ClipGuidance(
             imageEncoder: guidance.imageEncoder, textEmbeddings: guidance.textEmbeddings, scale: 0))
-        let plain = try unguided.run(batch: 2, prompts: prompts, respacing: "10", noise: noise)
+        let plain = try unguided.run(batch: 2, prompts: prompts, respacing: .steps(10), noise: noise)
         XCTAssertGreaterThan(relativeError(plain.values, out.values), 1e-2)
     }
 

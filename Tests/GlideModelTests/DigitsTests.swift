@@ -111,7 +111,7 @@ final class DigitsTests: XCTestCase {
         let empty = tokenizer.paddedTokensAndMask([], context: ctx)
         for _ in 0..<batch { tokens += empty.tokens; mask += empty.mask }
         let text = try unet.encodeText(tokens: tokens, mask: mask, batch: 2 * batch)
-        let diffusion = try GaussianDiffusion(schedule: try NoiseSchedule(name: unet.options.noiseSchedule),
+        let diffusion = try GaussianDiffusion(schedule: unet.options.noiseSchedule,
                                               steps: unet.options.diffusionSteps, respacing: respacing)
         let x0 = try diffusion.sample(
             shape: [batch, 3, size, size],

@@ -119,7 +119,7 @@ final class PipelineTests: XCTestCase {
         let c = Self.cases["upsample_fast27"]!
         let model = try loadModel("model/tiny_super_res", expectedSHA256: c.model_sha256)
         let settings = StageSettings.notebook(for: model.options)
-        XCTAssertEqual(settings, StageSettings(respacing: "fast27", sampler: .ddim, guidanceScale: nil,
+        XCTAssertEqual(settings, StageSettings(respacing: .fast27, sampler: .ddim, guidanceScale: nil,
                                                startNoiseScale: 0.997, quantizeLowRes: true, forceKnownRegion: true))
         let prompts = try tokenRows("upsample_fast27")
         XCTAssertEqual(prompts.count, 2)   // one row per image, no guidance
@@ -139,7 +139,7 @@ final class PipelineTests: XCTestCase {
         var settings = StageSettings.notebook(for: model.options)
         XCTAssertEqual(settings.guidanceScale, 5.0)
         XCTAssertEqual(settings.sampler, .ddpm)
-        settings.respacing = c.respacing
+        settings.respacing = try TimestepRespacing(parsing: c.respacing)
         let rows = try tokenRows("inpaint_base")   // prompt row, then the empty-prompt row
         let source = try tensor("inpaint_base", "inpaint_image")
         try checkCase("inpaint_base", stage: DiffusionStage(model: model),
@@ -152,7 +152,7 @@ final class PipelineTests: XCTestCase {
         let c = Self.cases["inpaint_upsample_fast27"]!
         let model = try loadModel("model/tiny_super_res_inpaint", expectedSHA256: c.model_sha256)
         let settings = StageSettings.notebook(for: model.options)
-        XCTAssertEqual(settings, StageSettings(respacing: "fast27", sampler: .ddpm, guidanceScale: nil,
+        XCTAssertEqual(settings, StageSettings(respacing: .fast27, sampler: .ddpm, guidanceScale: nil,
                                                startNoiseScale: 0.997))
         let name = "inpaint_upsample_fast27"
         // The 8x8 mask is upsampled to 32x32 with nearest inside the stage.
@@ -175,7 +175,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(TextTokens(prompt: c.prompt!, tokenizer: tokenizer, textCtx: ctx), rows[0])
         XCTAssertEqual(TextTokens.empty(tokenizer: tokenizer, textCtx: ctx), rows[1])
         var settings = StageSettings.notebook(for: model.options)
-        settings.respacing = c.respacing
+        settings.respacing = try TimestepRespacing(parsing: c.respacing)
         try checkCase(name, stage: DiffusionStage(model: model),
                       inputs: StageInputs(prompts: [rows[0]], unconditional: rows[1],
                                           inpaintImage: try tensor("inpaint_base", "inpaint_image"),
@@ -201,11 +201,11 @@ final class PipelineTests: XCTestCase {
         let up = try loadModel("pipeline/e2e_upsample_inpaint", tokenizer: true)
         var pipeline = try InpaintPipeline(base: base, upsampler: up)
         XCTAssertEqual(pipeline.baseSettings.guidanceScale, 5.0)
-        XCTAssertEqual(pipeline.upsampleSettings.respacing, "fast27")
+        XCTAssertEqual(pipeline.upsampleSettings.respacing, .fast27)
         XCTAssertEqual(pipeline.upsampleSettings.sampler, .ddpm)
         // Fewer steps than the notebook to keep the debug-build test fast; the forcing is the same at any count.
-        pipeline.baseSettings.respacing = "4"
-        pipeline.upsampleSettings.respacing = "3"
+        pipeline.baseSettings.respacing = .steps(4)
+        pipeline.upsampleSettings.respacing = .steps(3)
         let (pixels64, source64) = try grass(64)
         let (pixels256, source256) = try grass(256)
         let mask = FloatTensor(shape: [1, 1, 64, 64], values: (0..<(64 * 64)).map { $0 / 64 < 20 ? 1 : 0 })

@@ -1,9 +1,11 @@
 // Checks both tokenizers against goldens from the genuine glide_text2im.
 // Regenerate: /tmp/venv/bin/python tools/make_tokenizer_goldens.py  (writes Tests/Fixtures/tokenizer/)
-// The vocabularies come from ../shared/vocab (TestPaths.shared), never from the repository.
+// The GPT-2 vocabulary is the one embedded in the shipped digits model (Models/digits-int8.glw, the released
+// files byte for byte); CLIP's comes from ../shared/vocab or $GLIDE_SHARED_DIR/vocab (skipped without it).
 import XCTest
 import Foundation
 import TestSupport
+import WeightFormat
 @testable import GlideModel
 
 final class TokenizerTests: XCTestCase {
@@ -12,13 +14,14 @@ final class TokenizerTests: XCTestCase {
 
     private func gpt2() throws -> GPT2Tokenizer {
         if let t = Self.gpt2 { return t }
-        let t = try GPT2Tokenizer(directory: TestPaths.shared("vocab").path)
+        let digits = try WeightFile(path: TestPaths.digitsModel.path)
+        let t = try withExtendedLifetime(digits) { try GPT2Tokenizer(files: digits.tokenizerFiles) }   // the views live as long as the file
         Self.gpt2 = t
         return t
     }
     private func clip() throws -> CLIPTokenizer {
         if let t = Self.clip { return t }
-        let t = try CLIPTokenizer(directory: TestPaths.shared("vocab").path)
+        let t = try CLIPTokenizer(directory: try requireShared("vocab/bpe_simple_vocab_16e6.txt.gz").deletingLastPathComponent().path)
         Self.clip = t
         return t
     }
@@ -99,19 +102,32 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(un("&unknown; & &#;"), "&unknown; & &#;")
     }
 
-    func testLoadsFromEmbeddedFiles() throws {
-        let dir = TestPaths.shared("vocab")
-        let enc = try Data(contentsOf: dir.appendingPathComponent("encoder.json.gz"))
-        let bpe = try Data(contentsOf: dir.appendingPathComponent("vocab.bpe.gz"))
-        try enc.withUnsafeBytes { e in
-            try bpe.withUnsafeBytes { b in
-                let t = try GPT2Tokenizer(files: ["encoder.json.gz": e, "vocab.bpe.gz": b])
-                XCTAssertEqual(t.encode("a corgi"), try gpt2().encode("a corgi"))
-                XCTAssertThrowsError(try GPT2Tokenizer(files: ["encoder.json.gz": e])) { err in
-                    XCTAssertEqual(err as? GlideModelError, .missingFile(name: "vocab.bpe.gz"))
-                }
-            }
+    func testLoadsFromEmbeddedFilesAndFolder() throws {
+        let digits = try WeightFile(path: TestPaths.digitsModel.path)
+        let e = try XCTUnwrap(digits.tokenizerFiles["encoder.json.gz"]), b = try XCTUnwrap(digits.tokenizerFiles["vocab.bpe.gz"])
+        let t = try GPT2Tokenizer(files: ["encoder.json.gz": e, "vocab.bpe.gz": b])
+        XCTAssertEqual(t.vocabularySize, 50257)
+        XCTAssertThrowsError(try GPT2Tokenizer(files: ["encoder.json.gz": e])) { err in
+            XCTAssertEqual(err as? GlideModelError, .missingFile(name: "vocab.bpe.gz"))
         }
+        // The same files in a folder.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("glide-tokenizer-tests-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(e).write(to: dir.appendingPathComponent("encoder.json.gz"))
+        try Data(b).write(to: dir.appendingPathComponent("vocab.bpe.gz"))
+        let fromFolder = try GPT2Tokenizer(directory: dir.path)
+        XCTAssertEqual(fromFolder.encode("a corgi"), t.encode("a corgi"))
+        // The library's choice: a folder first, else the first file embedding one, else a missingTokenizer error.
+        XCTAssertEqual(try GPT2Tokenizer.load(directory: nil, embeddedIn: [digits]).encode("a corgi"), t.encode("a corgi"))
+        XCTAssertEqual(try GPT2Tokenizer.load(directory: dir.path, embeddedIn: []).encode("a corgi"), t.encode("a corgi"))
+        XCTAssertThrowsError(try GPT2Tokenizer.load(directory: nil, embeddedIn: [])) {
+            XCTAssertEqual($0 as? GlideModelError, .missingTokenizer(model: "the model", kind: "GPT-2"))
+        }
+        XCTAssertThrowsError(try CLIPTokenizer.load(directory: nil, embeddedIn: [digits])) {
+            XCTAssertEqual($0 as? GlideModelError, .missingTokenizer(model: digits.path, kind: "CLIP"))
+        }
+        withExtendedLifetime(digits) {}
     }
 
     // MARK: errors, each from the smallest bad input

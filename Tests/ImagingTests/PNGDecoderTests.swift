@@ -21,7 +21,7 @@ final class PNGDecoderTests: XCTestCase {
 
     /// The notebook's example image (RGBA): alpha discarded, and resized to 64/256 exactly as Pillow does.
     func testGrassPNG() throws {
-        let image = try readImage(path: TestPaths.shared("images/grass.png").path)
+        let image = try readImage(path: try requireShared("images/grass.png").path)
         XCTAssertEqual(image.width, 256); XCTAssertEqual(image.height, 256); XCTAssertEqual(image.channels, 3)
         XCTAssertEqual(try resizeBicubicPIL(image, width: 256, height: 256).pixels, try fixtureBytes("grass_256.rgb"))
         XCTAssertEqual(try resizeBicubicPIL(image, width: 64, height: 64).pixels, try fixtureBytes("grass_64.rgb"))

@@ -71,6 +71,7 @@ final class WeightFormatRoundTripTests: XCTestCase {
         try GLWTestFile.write(to: path)
         XCTAssertThrowsError(try WeightFileWriter(destination: path, metadataJSON: GLWTestFile.metadata, entries: [])) {
             XCTAssertEqual($0 as? WeightFormatError, .destinationExists(path: path))
+            XCTAssertFalse("\($0)".contains("--"), "library errors name no CLI flags: \($0)")
         }
     }
 

@@ -44,6 +44,11 @@ public struct GaussianDiffusion: Sendable {
         try self.init(betas: base, keeping: kept)
     }
 
+    /// `init(schedule:steps:respacing:)` with a parsed respacing.
+    public init(schedule: NoiseSchedule, steps: Int = 1000, respacing: TimestepRespacing) throws {
+        try self.init(schedule: schedule, steps: steps, respacing: respacing.description)
+    }
+
     /// Respaces an explicit float64 beta array, keeping the original timesteps `keeping` (ascending).
     public init(betas base: [Double], keeping: [Int]) throws {
         guard keeping.count >= 2 else { throw GlideModelError.tooFewSteps(spec: "\(keeping)", steps: keeping.count) }

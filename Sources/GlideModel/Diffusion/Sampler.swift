@@ -67,6 +67,101 @@ public struct SamplingProgress {
     public var predXstart: [Float]
 }
 
+/// The reverse process one iteration at a time: `next()` takes one step and reports it, so a caller can
+/// show progress, stop early (simply stop calling) or interleave other work. `GaussianDiffusion.sample` drains it.
+public struct SamplingLoop {
+    /// The process being sampled.
+    public let diffusion: GaussianDiffusion
+    /// Sampler, guidance and start-noise settings.
+    public let options: SamplingOptions
+    /// `[batch, C, H, W]` of `sample`.
+    public let shape: [Int]
+    let noise: SamplingNoise
+    let model: DiffusionModel
+    let denoisedFn: ((inout [Float]) -> Void)?
+    let condition: ConditioningFunction?
+    let replaySteps: [Float]?
+    /// The current sample: x_T before the first step, x_0 after the last.
+    public private(set) var sample: [Float]
+    /// Iterations taken so far.
+    public private(set) var completed = 0
+    /// Total iterations (`diffusion.steps`).
+    public var count: Int { diffusion.steps }
+    /// True when every iteration has been taken (`sample` is x_0).
+    public var isFinished: Bool { completed == diffusion.steps }
+
+    /// Prepares the loop: x_T drawn (or replayed) and scaled, replayed step noise checked.
+    /// See `GaussianDiffusion.sample` for the parameters.
+    public init(diffusion: GaussianDiffusion, shape: [Int], options: SamplingOptions = SamplingOptions(),
+                noise: SamplingNoise, model: @escaping DiffusionModel, denoisedFn: ((inout [Float]) -> Void)? = nil,
+                condition: ConditioningFunction? = nil) throws {
+        guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else { throw GlideModelError.badSampleShape(shape: shape) }
+        if condition != nil && options.sampler != .ddpm {
+            throw GlideModelError.invalidInput(name: "sampler", expected: "ddpm (cond_fn shifts the DDPM mean)",
+                                               actual: options.sampler.rawValue)
+        }
+        let batch = shape[0], perRow = shape[1] * shape[2] * shape[3]
+        let count = batch * perRow
+        var x: [Float]
+        if let start = noise.start {
+            x = try GaussianDiffusion.firstRows(start, name: "start", outer: 1, batch: batch, perRow: perRow, shape: shape)
+        } else {
+            x = noise.rng.batch(rows: batch, perRow: perRow, stream: 0)
+        }
+        if options.startNoiseScale != 1 { for i in 0..<count { x[i] *= options.startNoiseScale } }
+        self.replaySteps = try noise.steps.map {
+            try GaussianDiffusion.firstRows($0, name: "step", outer: diffusion.steps, batch: batch, perRow: perRow, shape: shape)
+        }
+        self.diffusion = diffusion
+        self.options = options
+        self.shape = shape
+        self.noise = noise
+        self.model = model
+        self.denoisedFn = denoisedFn
+        self.condition = condition
+        self.sample = x
+    }
+
+    /// Takes the next iteration and returns its report, or nil when the loop is finished.
+    public mutating func next() throws -> SamplingProgress? {
+        guard completed < diffusion.steps else { return nil }
+        let batch = shape[0], perRow = shape[1] * shape[2] * shape[3]
+        let count = batch * perRow
+        let k = completed, t = diffusion.steps - 1 - k
+        let modelRows = options.guidanceScale == nil ? batch : 2 * batch
+        let modelInput = options.guidanceScale == nil ? sample : sample + sample
+        let out = try model(modelInput, [Int](repeating: diffusion.timestepMap[t], count: modelRows))
+        guard out.count == modelRows * 2 * perRow else {
+            throw GlideModelError.modelOutputSize(expected: modelRows * 2 * perRow, actual: out.count)
+        }
+        let (eps, varValues) = GaussianDiffusion.splitModelOutput(out, batch: batch, perRow: perRow,
+                                                                  guidanceScale: options.guidanceScale)
+        let needNoise = t != 0 && (options.sampler == .ddpm || options.eta != 0)
+        var stepNoise: [Float] = []
+        if needNoise {
+            if let r = replaySteps {
+                stepNoise = Array(r[(k * count)..<((k + 1) * count)])
+            } else {
+                stepNoise = noise.rng.batch(rows: batch, perRow: perRow, stream: UInt64(k + 1))
+            }
+        }
+        var gradient: [Float]? = nil
+        if let condition {
+            let g = try condition(sample, [Int](repeating: diffusion.timestepMap[t], count: batch))
+            guard g.count == count else { throw GlideModelError.modelOutputSize(expected: count, actual: g.count) }
+            gradient = g
+        }
+        let step = diffusion.reverseStep(x: sample, t: t, eps: eps, varValues: varValues, noise: stepNoise,
+                                         sampler: options.sampler, eta: options.eta,
+                                         clipDenoised: options.clipDenoised, denoisedFn: denoisedFn,
+                                         meanGradient: gradient)
+        sample = step.sample
+        completed = k + 1
+        return SamplingProgress(completed: k + 1, count: diffusion.steps, timestep: t, sample: sample,
+                                predXstart: step.predXstart)
+    }
+}
+
 extension GaussianDiffusion {
     /// Runs the whole reverse process and returns x_0 as `[batch, C, H, W]` in [-1, 1] (with clipping).
     /// - Parameters:
@@ -75,64 +170,17 @@ extension GaussianDiffusion {
     ///   - denoisedFn: hook on the x_0 prediction `[batch, C, H, W]` before clipping (inpainting).
     ///   - condition: the reference's `cond_fn` (DDPM only): each step's mean is shifted by variance × its
     ///     gradient, as `condition_mean` does (e.g. `ClipGuidance.conditioning`).
-    ///   - progress: called after every iteration.
+    ///   - progress: called after every iteration (`SamplingLoop` hands the iterations to the caller instead).
     public func sample(shape: [Int], options: SamplingOptions = SamplingOptions(), noise: SamplingNoise,
                        model: DiffusionModel, denoisedFn: ((inout [Float]) -> Void)? = nil,
                        condition: ConditioningFunction? = nil,
                        progress: ((SamplingProgress) -> Void)? = nil) throws -> [Float] {
-        guard shape.count == 4, shape.allSatisfy({ $0 > 0 }) else { throw GlideModelError.badSampleShape(shape: shape) }
-        if condition != nil && options.sampler != .ddpm {
-            throw GlideModelError.invalidInput(name: "sampler", expected: "ddpm (cond_fn shifts the DDPM mean)",
-                                               actual: options.sampler.rawValue)
+        try withoutActuallyEscaping(model) { model in
+            var loop = try SamplingLoop(diffusion: self, shape: shape, options: options, noise: noise,
+                                        model: model, denoisedFn: denoisedFn, condition: condition)
+            while let p = try loop.next() { progress?(p) }
+            return loop.sample
         }
-        let batch = shape[0], channels = shape[1], plane = shape[2] * shape[3]
-        let perRow = channels * plane
-        let count = batch * perRow
-
-        var x: [Float]
-        if let start = noise.start {
-            x = try GaussianDiffusion.firstRows(start, name: "start", outer: 1, batch: batch, perRow: perRow, shape: shape)
-        } else {
-            x = noise.rng.batch(rows: batch, perRow: perRow, stream: 0)
-        }
-        if options.startNoiseScale != 1 { for i in 0..<count { x[i] *= options.startNoiseScale } }
-
-        let replaySteps = try noise.steps.map {
-            try GaussianDiffusion.firstRows($0, name: "step", outer: steps, batch: batch, perRow: perRow, shape: shape)
-        }
-        let modelRows = options.guidanceScale == nil ? batch : 2 * batch
-        for (k, t) in (0..<steps).reversed().enumerated() {
-            let modelInput = options.guidanceScale == nil ? x : x + x
-            let out = try model(modelInput, [Int](repeating: timestepMap[t], count: modelRows))
-            guard out.count == modelRows * 2 * perRow else {
-                throw GlideModelError.modelOutputSize(expected: modelRows * 2 * perRow, actual: out.count)
-            }
-            let (eps, varValues) = GaussianDiffusion.splitModelOutput(out, batch: batch, perRow: perRow,
-                                                                      guidanceScale: options.guidanceScale)
-            let needNoise = t != 0 && (options.sampler == .ddpm || options.eta != 0)
-            var stepNoise: [Float] = []
-            if needNoise {
-                if let r = replaySteps {
-                    stepNoise = Array(r[(k * count)..<((k + 1) * count)])
-                } else {
-                    stepNoise = noise.rng.batch(rows: batch, perRow: perRow, stream: UInt64(k + 1))
-                }
-            }
-            var gradient: [Float]? = nil
-            if let condition {
-                gradient = try condition(x, [Int](repeating: timestepMap[t], count: batch))
-                guard gradient!.count == count else {
-                    throw GlideModelError.modelOutputSize(expected: count, actual: gradient!.count)
-                }
-            }
-            let step = reverseStep(x: x, t: t, eps: eps, varValues: varValues, noise: stepNoise,
-                                   sampler: options.sampler, eta: options.eta,
-                                   clipDenoised: options.clipDenoised, denoisedFn: denoisedFn,
-                                   meanGradient: gradient)
-            x = step.sample
-            progress?(SamplingProgress(completed: k + 1, count: steps, timestep: t, sample: x, predXstart: step.predXstart))
-        }
-        return x
     }
 
     /// Splits a model output `[rows, 2C, H, W]` into ε and variance values `[batch, C, H, W]`. With a guidance

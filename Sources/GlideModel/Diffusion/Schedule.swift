@@ -48,7 +48,74 @@ func numpyLinspace(_ start: Double, _ stop: Double, _ num: Int) -> [Double] {
     return out
 }
 
-/// Timestep respacing: which of the original steps a shortened sampler visits.
+/// A timestep respacing parsed once from the reference's spelling (`""`, `"100"`, `"ddim50"`, `"fast27"`,
+/// `"10,10,10"`): which of the original steps a shortened sampler visits.
+public struct TimestepRespacing: Equatable, Hashable, Sendable, CustomStringConvertible {
+    /// The forms `space_timesteps` accepts.
+    public enum Form: Equatable, Hashable, Sendable {
+        /// `""`: every original step.
+        case all
+        /// `"ddimN"`: the DDIM paper's integer stride giving exactly N steps.
+        case ddim(Int)
+        /// `"fast27"`: the upsampler notebook's 27 steps.
+        case fast27
+        /// `"10,10,10"` or `"100"`: this many evenly spaced steps in each equal section.
+        case sections([Int])
+    }
+
+    /// What the respacing is.
+    public let form: Form
+
+    /// A respacing of the given form.
+    public init(_ form: Form) { self.form = form }
+
+    /// `count` evenly spaced steps (the reference's `"100"`).
+    public static func steps(_ count: Int) -> TimestepRespacing { TimestepRespacing(.sections([count])) }
+    /// Every original step (the reference's `""`).
+    public static let all = TimestepRespacing(.all)
+    /// The upsampler notebook's 27 steps.
+    public static let fast27 = TimestepRespacing(.fast27)
+    /// DDIM striding to `count` steps.
+    public static func ddim(_ count: Int) -> TimestepRespacing { TimestepRespacing(.ddim(count)) }
+
+    /// Parses the reference's spelling; throws `GlideModelError.badRespacing` for anything else.
+    public init(parsing spec: String) throws {
+        if spec.isEmpty { self.init(.all); return }
+        if spec == "fast27" { self.init(.fast27); return }
+        if spec.hasPrefix("ddim") {
+            guard let n = Respacing.parseInt(String(spec.dropFirst(4))) else {
+                throw GlideModelError.badRespacing(spec: spec, reason: "expected ddim followed by an integer")
+            }
+            self.init(.ddim(n))
+            return
+        }
+        var counts: [Int] = []
+        for part in spec.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let c = Respacing.parseInt(String(part)) else {
+                throw GlideModelError.badRespacing(spec: spec, reason: "'\(part)' is not an integer")
+            }
+            counts.append(c)
+        }
+        self.init(.sections(counts))
+    }
+
+    /// The reference's spelling (`parsing` gives this value back).
+    public var description: String {
+        switch form {
+        case .all: return ""
+        case .fast27: return "fast27"
+        case .ddim(let n): return "ddim\(n)"
+        case .sections(let c): return c.map(String.init).joined(separator: ",")
+        }
+    }
+
+    /// The original timesteps kept out of `originalSteps`, ascending, exactly as `space_timesteps` chooses them.
+    public func timesteps(originalSteps: Int) throws -> [Int] {
+        try Respacing.timesteps(description, originalSteps: originalSteps)
+    }
+}
+
+/// Timestep respacing on the reference's strings (see `TimestepRespacing` for the typed value).
 public enum Respacing {
     /// The original timesteps kept by `spec`, ascending, exactly as `space_timesteps` chooses them:
     /// `""` (all steps), `"ddimN"` (the DDIM paper's integer stride), `"fast27"`, or a comma list of

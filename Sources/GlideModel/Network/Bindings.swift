@@ -1,8 +1,12 @@
-// The binding table: the ONE place that spells checkpoint tensor names. It walks the architecture in the
+// The binding table: binds checkpoint tensors by the names GlideSpec spells (UNetTensorNames). It walks the architecture in the
 // order glide_text2im.unet.UNetModel.__init__ and Text2ImUNet.__init__ build it, binds every tensor by name
 // (checking presence, shape and dtype), and finally rejects any tensor the architecture has no place for.
 import Kernels
+import GlideSpec
 import WeightFormat
+
+/// Checkpoint names (shared with the converter).
+private typealias N = UNetTensorNames
 
 /// Hands out typed views of a weight file's tensors by checkpoint name and remembers which were used.
 struct WeightBinder {
@@ -121,16 +125,17 @@ struct NetworkBindings {
 
     private mutating func textEncoder() throws -> TextEncoder {
         let w = options.xfWidth, ctx = options.textCtx
-        guard let vocab = binder.file.tensor("token_embedding.weight")?.shape.first else {
-            throw GlideModelError.missingTensor(name: "token_embedding.weight", expectedShape: [-1, w])
+        let tokenName = N.weight(N.tokenEmbedding)
+        guard let vocab = binder.file.tensor(tokenName)?.shape.first else {
+            throw GlideModelError.missingTensor(name: tokenName, expectedShape: [-1, w])
         }
         if case .int(let stated)? = binder.file.hyperparameters["n_vocab"], stated != vocab {
-            throw GlideModelError.tensorShapeMismatch(name: "token_embedding.weight", expected: [stated, w],
-                                                   actual: binder.file.tensor("token_embedding.weight")!.shape)
+            throw GlideModelError.tensorShapeMismatch(name: tokenName, expected: [stated, w],
+                                                   actual: binder.file.tensor(tokenName)!.shape)
         }
         var blocks: [ResidualAttentionBlock] = []
         for i in 0..<options.xfLayers {
-            let p = "transformer.resblocks.\(i)"
+            let p = N.transformerBlock(i)
             blocks.append(ResidualAttentionBlock(
                 ln1: try binder.layerNorm("\(p).ln_1", width: w),
                 qkv: try binder.linear("\(p).attn.c_qkv", out: 3 * w, in: w),
@@ -140,11 +145,11 @@ struct NetworkBindings {
                 mlpProj: try binder.linear("\(p).mlp.c_proj", out: w, in: 4 * w),
                 heads: options.xfHeads))
         }
-        let finalLN = options.xfFinalLN ? try binder.layerNorm("final_ln", width: w) : nil
-        let tokenEmbedding = try binder.matrix("token_embedding.weight", shape: [vocab, w])
-        let positional = try binder.floats("positional_embedding", shape: [ctx, w])
-        let padding = options.xfPadding ? try binder.floats("padding_embedding", shape: [ctx, w]) : nil
-        let projection = try binder.linear("transformer_proj", out: options.timeEmbedDim, in: w)
+        let finalLN = options.xfFinalLN ? try binder.layerNorm(N.finalLN, width: w) : nil
+        let tokenEmbedding = try binder.matrix(tokenName, shape: [vocab, w])
+        let positional = try binder.floats(N.positionalEmbedding, shape: [ctx, w])
+        let padding = options.xfPadding ? try binder.floats(N.paddingEmbedding, shape: [ctx, w]) : nil
+        let projection = try binder.linear(N.transformerProj, out: options.timeEmbedDim, in: w)
         return TextEncoder(tokenEmbedding: tokenEmbedding, positionalEmbedding: positional, paddingEmbedding: padding,
                            blocks: blocks, finalLN: finalLN, projection: projection, textCtx: ctx, width: w)
     }
@@ -155,12 +160,12 @@ struct NetworkBindings {
         let o = options
         let embOut = o.useScaleShiftNorm ? 2 * out : out
         return ResBlock(
-            inNorm: try binder.groupNorm("\(p).in_layers.0", channels: ch, swish: true),
-            inConv: try binder.conv("\(p).in_layers.2", out: out, in: ch, kernel: 3),
-            embLinear: try binder.linear("\(p).emb_layers.1", out: embOut, in: o.timeEmbedDim),
-            outNorm: try binder.groupNorm("\(p).out_layers.0", channels: out, swish: true),
-            outConv: try binder.conv("\(p).out_layers.3", out: out, in: out, kernel: 3),
-            skip: out == ch ? nil : try binder.conv("\(p).skip_connection", out: out, in: ch, kernel: 1),
+            inNorm: try binder.groupNorm("\(p).\(N.ResBlock.inNorm)", channels: ch, swish: true),
+            inConv: try binder.conv("\(p).\(N.ResBlock.inConv)", out: out, in: ch, kernel: 3),
+            embLinear: try binder.linear("\(p).\(N.ResBlock.embLinear)", out: embOut, in: o.timeEmbedDim),
+            outNorm: try binder.groupNorm("\(p).\(N.ResBlock.outNorm)", channels: out, swish: true),
+            outConv: try binder.conv("\(p).\(N.ResBlock.outConv)", out: out, in: out, kernel: 3),
+            skip: out == ch ? nil : try binder.conv("\(p).\(N.ResBlock.skip)", out: out, in: ch, kernel: 1),
             resample: resample, useScaleShiftNorm: o.useScaleShiftNorm, outChannels: out)
     }
 
@@ -173,10 +178,10 @@ struct NetworkBindings {
                 actual: "\(options.numHeadChannels == -1 ? numHeads : options.numHeadChannels)")
         }
         let block = AttentionBlock(
-            norm: try binder.groupNorm("\(p).norm", channels: ch, swish: false),
-            qkv: try binder.linear("\(p).qkv", out: 3 * ch, in: ch, conv1d: true),
-            encoderKV: options.xfWidth > 0 ? try binder.linear("\(p).encoder_kv", out: 2 * ch, in: options.xfWidth, conv1d: true) : nil,
-            projOut: try binder.linear("\(p).proj_out", out: ch, in: ch, conv1d: true),
+            norm: try binder.groupNorm("\(p).\(N.Attention.norm)", channels: ch, swish: false),
+            qkv: try binder.linear("\(p).\(N.Attention.qkv)", out: 3 * ch, in: ch, conv1d: true),
+            encoderKV: options.xfWidth > 0 ? try binder.linear("\(p).\(N.Attention.encoderKV)", out: 2 * ch, in: options.xfWidth, conv1d: true) : nil,
+            projOut: try binder.linear("\(p).\(N.Attention.projOut)", out: ch, in: ch, conv1d: true),
             channels: ch, heads: heads)
         attentionBlocks.append(block)
         return .attention(block, index: attentionBlocks.count - 1)
@@ -188,17 +193,17 @@ struct NetworkBindings {
         let attentionRates = o.attentionDownsampleRates
         let numHeadsUpsample = o.numHeadsUpsample == -1 ? o.numHeads : o.numHeadsUpsample
 
-        let timeEmbed0 = try binder.linear("time_embed.0", out: o.timeEmbedDim, in: mc)
-        let timeEmbed2 = try binder.linear("time_embed.2", out: o.timeEmbedDim, in: o.timeEmbedDim)
+        let timeEmbed0 = try binder.linear(N.timeEmbed(0), out: o.timeEmbedDim, in: mc)
+        let timeEmbed2 = try binder.linear(N.timeEmbed(2), out: o.timeEmbedDim, in: o.timeEmbedDim)
 
         var ch = o.channelMult[0] * mc
         let inputCh = ch
-        var inputBlocks = [UNetStage(layers: [.conv(try binder.conv("input_blocks.0.0", out: ch, in: o.modelInChannels, kernel: 3))])]
+        var inputBlocks = [UNetStage(layers: [.conv(try binder.conv(N.firstConv, out: ch, in: o.modelInChannels, kernel: 3))])]
         var skipChannels = [ch]
         var ds = 1
         for (level, mult) in o.channelMult.enumerated() {
             for _ in 0..<o.numResBlocks {
-                let p = "input_blocks.\(inputBlocks.count)"
+                let p = N.inputBlock(inputBlocks.count)
                 var layers: [UNetStage.Layer] = [.res(try resBlock("\(p).0", in: ch, out: mult * mc))]
                 ch = mult * mc
                 if attentionRates.contains(ds) { layers.append(try attentionBlock("\(p).1", channels: ch, numHeads: o.numHeads)) }
@@ -206,10 +211,10 @@ struct NetworkBindings {
                 skipChannels.append(ch)
             }
             if level != o.channelMult.count - 1 {
-                let p = "input_blocks.\(inputBlocks.count).0"
+                let p = "\(N.inputBlock(inputBlocks.count)).0"
                 let layer: UNetStage.Layer = o.resblockUpdown
                     ? .res(try resBlock(p, in: ch, out: ch, resample: .down))
-                    : .down(Downsample(conv: try binder.conv("\(p).op", out: ch, in: ch, kernel: 3, stride: 2)))
+                    : .down(Downsample(conv: try binder.conv("\(p).\(N.downsampleConv)", out: ch, in: ch, kernel: 3, stride: 2)))
                 inputBlocks.append(UNetStage(layers: [layer]))
                 skipChannels.append(ch)
                 ds *= 2
@@ -217,15 +222,15 @@ struct NetworkBindings {
         }
 
         let middle = UNetStage(layers: [
-            .res(try resBlock("middle_block.0", in: ch, out: ch)),
-            try attentionBlock("middle_block.1", channels: ch, numHeads: o.numHeads),
-            .res(try resBlock("middle_block.2", in: ch, out: ch)),
+            .res(try resBlock(N.middleBlock(0), in: ch, out: ch)),
+            try attentionBlock(N.middleBlock(1), channels: ch, numHeads: o.numHeads),
+            .res(try resBlock(N.middleBlock(2), in: ch, out: ch)),
         ])
 
         var outputBlocks: [UNetStage] = []
         for (level, mult) in o.channelMult.enumerated().reversed() {
             for i in 0...o.numResBlocks {
-                let p = "output_blocks.\(outputBlocks.count)"
+                let p = N.outputBlock(outputBlocks.count)
                 let skip = skipChannels.removeLast()
                 var layers: [UNetStage.Layer] = [.res(try resBlock("\(p).0", in: ch + skip, out: mc * mult))]
                 ch = mc * mult
@@ -236,15 +241,15 @@ struct NetworkBindings {
                     let q = "\(p).\(layers.count)"
                     layers.append(o.resblockUpdown
                         ? .res(try resBlock(q, in: ch, out: ch, resample: .up))
-                        : .up(Upsample(conv: try binder.conv("\(q).conv", out: ch, in: ch, kernel: 3))))
+                        : .up(Upsample(conv: try binder.conv("\(q).\(N.upsampleConv)", out: ch, in: ch, kernel: 3))))
                     ds /= 2
                 }
                 outputBlocks.append(UNetStage(layers: layers))
             }
         }
 
-        let outNorm = try binder.groupNorm("out.0", channels: ch, swish: true)
-        let outConv = try binder.conv("out.2", out: o.outChannels, in: inputCh, kernel: 3)
+        let outNorm = try binder.groupNorm(N.outNorm, channels: ch, swish: true)
+        let outConv = try binder.conv(N.outConv, out: o.outChannels, in: inputCh, kernel: 3)
         return UNetBody(modelChannels: mc, timeEmbed0: timeEmbed0, timeEmbed2: timeEmbed2, inputBlocks: inputBlocks,
                         middleBlock: middle, outputBlocks: outputBlocks, outNorm: outNorm, outConv: outConv,
                         attentionBlocks: attentionBlocks)

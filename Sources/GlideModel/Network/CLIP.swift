@@ -4,6 +4,7 @@
 import Glibc
 #endif
 import Kernels
+import GlideSpec
 import WeightFormat
 
 /// The options of a GLIDE CLIP encoder, named as the reference's `clip/config.yaml` names them.
@@ -28,32 +29,36 @@ public struct ClipOptions: Equatable, Sendable {
     /// `n_timesteps`: rows of the image encoder's timestep embedding.
     public var nTimesteps: Int
 
-    /// Reads the options from a weight file's hyperparameters (reference names), with config.yaml defaults.
-    public init(hyperparameters h: [String: HyperValue]) throws {
-        func int(_ key: String, _ fallback: Int) throws -> Int {
-            guard let v = h[key] else { return fallback }
+    /// Reads the options from a weight file's hyperparameters (reference names), with config.yaml defaults
+    /// (`ReferenceOptions.clip`).
+    public init(hyperparameters given: [String: HyperValue]) throws {
+        let h = ReferenceOptions.clip.merging(given) { $1 }
+        func int(_ key: String) throws -> Int {
+            guard let v = h[key] else {
+                throw GlideModelError.invalidHyperparameter(name: key, expected: "a positive integer", actual: "absent")
+            }
             if case .int(let i) = v, i > 0 { return i }
             if case .double(let d) = v, d == d.rounded(), d > 0, d < 1e15 { return Int(d) }
             throw GlideModelError.invalidHyperparameter(name: key, expected: "a positive integer", actual: "\(v)")
         }
         switch h["logit_scale"] {
-        case nil: logitScale = 100
         case .double(let d)?: logitScale = d
         case .int(let i)?: logitScale = Double(i)
         case let v?: throw GlideModelError.invalidHyperparameter(name: "logit_scale", expected: "a number", actual: "\(v)")
+        case nil: throw GlideModelError.invalidHyperparameter(name: "logit_scale", expected: "a number", actual: "absent")
         }
-        imageSize = try int("image_size", 64)
-        patchSize = try int("patch_size", 4)
-        nVocab = try int("n_vocab", 65536)
-        maxTextLen = try int("max_text_len", 77)
-        nEmbd = try int("n_embd", 512)
-        nHeadStateText = try int("n_head_state_text", 64)
-        nHeadText = try int("n_head_text", 8)
-        nXfBlocksText = try int("n_xf_blocks_text", 12)
-        nHeadStateImage = try int("n_head_state_image", 64)
-        nHeadImage = try int("n_head_image", 12)
-        nXfBlocksImage = try int("n_xf_blocks_image", 12)
-        nTimesteps = try int("n_timesteps", 1000)
+        imageSize = try int("image_size")
+        patchSize = try int("patch_size")
+        nVocab = try int("n_vocab")
+        maxTextLen = try int("max_text_len")
+        nEmbd = try int("n_embd")
+        nHeadStateText = try int("n_head_state_text")
+        nHeadText = try int("n_head_text")
+        nXfBlocksText = try int("n_xf_blocks_text")
+        nHeadStateImage = try int("n_head_state_image")
+        nHeadImage = try int("n_head_image")
+        nXfBlocksImage = try int("n_xf_blocks_image")
+        nTimesteps = try int("n_timesteps")
         guard imageSize % patchSize == 0 else {
             throw GlideModelError.invalidHyperparameter(name: "patch_size", expected: "a divisor of image_size \(imageSize)",
                                                      actual: "\(patchSize)")
@@ -143,7 +148,7 @@ public final class ClipEncoder: @unchecked Sendable {
         let o = try ClipOptions(hyperparameters: file.hyperparameters)
         options = o
         var binder = WeightBinder(file: file, arena: arena)
-        kind = file.tensor("blocks.input.w_voc") != nil ? .text : .image
+        kind = file.tensor(CLIPTensorNames.tokenEmbedding) != nil ? .text : .image
         let heads = kind == .text ? o.nHeadText : o.nHeadImage
         let n = heads * (kind == .text ? o.nHeadStateText : o.nHeadStateImage)
         width = n
@@ -154,27 +159,27 @@ public final class ClipEncoder: @unchecked Sendable {
             Linear(weight: try binder.matrix("\(p).w", shape: [out, k]), bias: bias ? try binder.floats("\(p).b", shape: [out]) : nil)
         }
         if kind == .text {
-            tokenEmbedding = try binder.matrix("blocks.input.w_voc", shape: [o.nVocab, n])
-            textPositions = try binder.floats("blocks.input.w_pos", shape: [o.maxTextLen, n])
+            tokenEmbedding = try binder.matrix(CLIPTensorNames.tokenEmbedding, shape: [o.nVocab, n])
+            textPositions = try binder.floats(CLIPTensorNames.positions, shape: [o.maxTextLen, n])
         } else {
             let patches = (o.imageSize / o.patchSize) * (o.imageSize / o.patchSize)
-            patchProjection = Conv2d(weight: try binder.matrix("blocks.input.patch_proj", shape: [n, 3, o.patchSize, o.patchSize]),
+            patchProjection = Conv2d(weight: try binder.matrix(CLIPTensorNames.patchProjection, shape: [n, 3, o.patchSize, o.patchSize]),
                                      bias: nil, inChannels: 3, outChannels: n, kernelSize: o.patchSize, stride: o.patchSize,
                                      padding: 0)
-            imagePositions = try binder.floats("blocks.input.w_pos", shape: [1 + patches, n])
-            if file.tensor("blocks.input.pred_state") != nil {
-                predState = try binder.floats("blocks.input.pred_state", shape: [n])
+            imagePositions = try binder.floats(CLIPTensorNames.positions, shape: [1 + patches, n])
+            if file.tensor(CLIPTensorNames.predState) != nil {
+                predState = try binder.floats(CLIPTensorNames.predState, shape: [n])
             } else {
-                timestepEmbedding = try binder.matrix("blocks.input.w_t", shape: [o.nTimesteps, n])
+                timestepEmbedding = try binder.matrix(CLIPTensorNames.timestepEmbedding, shape: [o.nTimesteps, n])
             }
-            inputLN = try ln("blocks.input.ln")
+            inputLN = try ln(CLIPTensorNames.inputLN)
         }
         var blocks: [ClipTransformerBlock] = []
         for i in 0..<(kind == .text ? o.nXfBlocksText : o.nXfBlocksImage) {
-            let p = "blocks.block_\(i)"
+            let p = CLIPTensorNames.block(i)
             blocks.append(ClipTransformerBlock(
                 attnLN: try ln("\(p).f_attn.ln"),
-                query: try affine("\(p).f_attn.f_q", out: n, in: n),
+                query: try affine("\(p).\(CLIPTensorNames.blockQuery)", out: n, in: n),
                 key: try affine("\(p).f_attn.f_k", out: n, in: n, bias: false),
                 value: try affine("\(p).f_attn.f_v", out: n, in: n),
                 attnOut: try affine("\(p).f_attn.f_c", out: n, in: n),
@@ -184,8 +189,8 @@ public final class ClipEncoder: @unchecked Sendable {
                 heads: heads))
         }
         self.blocks = blocks
-        outputLN = try ln("blocks.output.ln")
-        outputProjection = try affine("blocks.output.f", out: o.nEmbd, in: n, bias: false)
+        outputLN = try ln(CLIPTensorNames.outputLN)
+        outputProjection = try affine(CLIPTensorNames.outputProjection, out: o.nEmbd, in: n, bias: false)
         try binder.rejectUnbound()
         if kind == .text {
             // DenseCausalAttentionMask: key j visible from query i iff j <= i (the block padding only hides

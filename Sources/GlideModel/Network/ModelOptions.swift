@@ -1,4 +1,5 @@
 // The model options of glide_text2im.model_creation (create_model), read from a weight file.
+import GlideSpec
 import WeightFormat
 
 /// The architecture options of a GLIDE text-conditional UNet, named as the reference's
@@ -46,9 +47,9 @@ public struct ModelOptions: Equatable, Sendable {
     /// `diffusion_steps`: length of the training diffusion process.
     public var diffusionSteps: Int
     /// `noise_schedule`: `squaredcos_cap_v2` or `linear`.
-    public var noiseSchedule: String
-    /// `timestep_respacing`: the file's default respacing ("" means all steps).
-    public var timestepRespacing: String
+    public var noiseSchedule: NoiseSchedule
+    /// `timestep_respacing`: the file's default respacing (`.all` for "").
+    public var timestepRespacing: TimestepRespacing
 
     /// Image channels in and out of the diffusion process (the reference fixes 3 in, 6 out).
     public var imageChannels: Int { 3 }
@@ -79,43 +80,53 @@ public struct ModelOptions: Equatable, Sendable {
     }
 
     /// Reads the options from a weight file's hyperparameters (reference names), filling absent
-    /// keys with the reference defaults, and checks them.
-    public init(hyperparameters h: [String: HyperValue]) throws {
-        let superRes = try Self.bool(h, "super_res", false)
-        imageSize = try Self.int(h, "image_size", superRes ? 256 : 64)
-        numChannels = try Self.int(h, "num_channels", 192)
-        numResBlocks = try Self.int(h, "num_res_blocks", superRes ? 2 : 3)
-        numHeads = try Self.int(h, "num_heads", 1)
-        numHeadChannels = try Self.int(h, "num_head_channels", 64)
-        numHeadsUpsample = try Self.int(h, "num_heads_upsample", -1)
-        textCtx = try Self.int(h, "text_ctx", 128)
-        xfWidth = try Self.int(h, "xf_width", 512)
-        xfLayers = try Self.int(h, "xf_layers", 16)
-        xfHeads = try Self.int(h, "xf_heads", 8)
-        xfFinalLN = try Self.bool(h, "xf_final_ln", true)
-        xfPadding = try Self.bool(h, "xf_padding", true)
-        useScaleShiftNorm = try Self.bool(h, "use_scale_shift_norm", true)
-        resblockUpdown = try Self.bool(h, "resblock_updown", true)
-        inpaint = try Self.bool(h, "inpaint", false)
+    /// keys with the reference defaults (`ReferenceOptions.unet(superRes:)`), and checks them.
+    public init(hyperparameters given: [String: HyperValue]) throws {
+        let superRes = try Self.bool(given, "super_res")
+        let h = ReferenceOptions.unet(superRes: superRes).merging(given) { $1 }
+        imageSize = try Self.int(h, "image_size")
+        numChannels = try Self.int(h, "num_channels")
+        numResBlocks = try Self.int(h, "num_res_blocks")
+        numHeads = try Self.int(h, "num_heads")
+        numHeadChannels = try Self.int(h, "num_head_channels")
+        numHeadsUpsample = try Self.int(h, "num_heads_upsample")
+        textCtx = try Self.int(h, "text_ctx")
+        xfWidth = try Self.int(h, "xf_width")
+        xfLayers = try Self.int(h, "xf_layers")
+        xfHeads = try Self.int(h, "xf_heads")
+        xfFinalLN = try Self.bool(h, "xf_final_ln")
+        xfPadding = try Self.bool(h, "xf_padding")
+        useScaleShiftNorm = try Self.bool(h, "use_scale_shift_norm")
+        resblockUpdown = try Self.bool(h, "resblock_updown")
+        inpaint = try Self.bool(h, "inpaint")
         self.superRes = superRes
-        diffusionSteps = try Self.int(h, "diffusion_steps", 1000)
-        noiseSchedule = try Self.string(h, "noise_schedule", superRes ? "linear" : "squaredcos_cap_v2")
-        timestepRespacing = try Self.string(h, "timestep_respacing", "")
+        diffusionSteps = try Self.int(h, "diffusion_steps")
+        let scheduleName = try Self.string(h, "noise_schedule")
+        guard let schedule = NoiseSchedule(rawValue: scheduleName) else {
+            throw GlideModelError.invalidHyperparameter(
+                name: "noise_schedule", expected: NoiseSchedule.allCases.map(\.rawValue).joined(separator: " or "),
+                actual: "\"\(scheduleName)\"")
+        }
+        noiseSchedule = schedule
+        let respacingText = try Self.string(h, "timestep_respacing")
+        do {
+            timestepRespacing = try TimestepRespacing(parsing: respacingText)
+        } catch {
+            throw GlideModelError.invalidHyperparameter(name: "timestep_respacing", expected: "a respacing (\"\", 100, ddim50, fast27, 10,10,10)",
+                                                        actual: "\"\(respacingText)\"")
+        }
 
-        let multText = try Self.string(h, "channel_mult", "")
+        let multText = try Self.string(h, "channel_mult")
         if multText.isEmpty {
-            switch imageSize {
-            case 256: channelMult = [1, 1, 2, 2, 4, 4]
-            case 128: channelMult = [1, 1, 2, 3, 4]
-            case 64: channelMult = [1, 2, 3, 4]
-            default:
+            guard let standard = ReferenceOptions.standardChannelMult(imageSize: imageSize) else {
                 throw GlideModelError.invalidHyperparameter(
                     name: "channel_mult", expected: "a list (image_size \(imageSize) has no default)", actual: "\"\"")
             }
+            channelMult = standard
         } else {
             channelMult = try Self.intList(multText, name: "channel_mult")
         }
-        attentionResolutions = try Self.intList(try Self.string(h, "attention_resolutions", "32,16,8"),
+        attentionResolutions = try Self.intList(try Self.string(h, "attention_resolutions"),
                                                 name: "attention_resolutions")
         try validate()
     }
@@ -153,8 +164,9 @@ public struct ModelOptions: Equatable, Sendable {
         }
     }
 
-    private static func int(_ h: [String: HyperValue], _ key: String, _ fallback: Int) throws -> Int {
-        guard let v = h[key] else { return fallback }
+    // Every key read here has a reference default, so `h` (defaults merged with the file's values) holds it.
+    private static func int(_ h: [String: HyperValue], _ key: String) throws -> Int {
+        guard let v = h[key] else { return try absent(key, "an integer") }
         switch v {
         case .int(let i): return i
         case .double(let d) where d == d.rounded() && abs(d) < 1e15: return Int(d)
@@ -163,8 +175,8 @@ public struct ModelOptions: Equatable, Sendable {
         }
     }
 
-    private static func bool(_ h: [String: HyperValue], _ key: String, _ fallback: Bool) throws -> Bool {
-        guard let v = h[key] else { return fallback }
+    private static func bool(_ h: [String: HyperValue], _ key: String) throws -> Bool {
+        guard let v = h[key] ?? ReferenceOptions.text2im[key] else { return try absent(key, "a boolean") }
         switch v {
         case .bool(let b): return b
         case .int(let i) where i == 0 || i == 1: return i == 1
@@ -174,8 +186,12 @@ public struct ModelOptions: Equatable, Sendable {
         }
     }
 
-    private static func string(_ h: [String: HyperValue], _ key: String, _ fallback: String) throws -> String {
-        guard let v = h[key] else { return fallback }
+    private static func absent<T>(_ key: String, _ expected: String) throws -> T {
+        throw GlideModelError.invalidHyperparameter(name: key, expected: expected, actual: "absent")
+    }
+
+    private static func string(_ h: [String: HyperValue], _ key: String) throws -> String {
+        guard let v = h[key] else { return try absent(key, "a string") }
         switch v {
         case .string(let s): return s
         case .int(let i): return String(i)

@@ -90,9 +90,55 @@ public struct ClipGuidance: Sendable {
     }
 }
 
+/// The CLIP encoders that steer `Text2ImPipeline`'s base stage instead of classifier-free guidance
+/// (notebooks/clip_guided.ipynb): `clip/image-enc`, `clip/text-enc` and the guidance scale.
+public struct ClipGuidanceModels: Sendable {
+    /// The noise-aware image encoder.
+    public let imageEncoder: ClipEncoder
+    /// The text encoder (its file may embed CLIP's tokenizer).
+    public let textEncoder: ClipEncoder
+    /// `grad_scale` (the notebook's `guidance_scale`, 3.0).
+    public var scale: Float
+    /// A folder with `bpe_simple_vocab_16e6.txt.gz`; nil: the tokenizer embedded in the text encoder's file.
+    public var tokenizerDirectory: String?
+
+    /// Checks the encoders' kinds (`GlideModelError.wrongModelKind`).
+    public init(imageEncoder: ClipEncoder, textEncoder: ClipEncoder, scale: Float = 3) throws {
+        guard imageEncoder.kind == .image else {
+            throw GlideModelError.wrongModelKind(role: "CLIP image encoder", expected: "clip/image-enc", actual: "clip/text-enc")
+        }
+        guard textEncoder.kind == .text else {
+            throw GlideModelError.wrongModelKind(role: "CLIP text encoder", expected: "clip/text-enc", actual: "clip/image-enc")
+        }
+        self.imageEncoder = imageEncoder
+        self.textEncoder = textEncoder
+        self.scale = scale
+    }
+
+    /// Loads both encoders from converted files.
+    public init(imagePath: String, textPath: String, scale: Float = 3) throws {
+        try self.init(imageEncoder: try ClipEncoder(path: imagePath), textEncoder: try ClipEncoder(path: textPath), scale: scale)
+    }
+
+    /// `clip_model.cond_fn([prompt] * batch, scale)`: the prompt tokenized with CLIP's tokenizer and embedded once
+    /// (shared by the batch). The text encoder's pages are released afterwards.
+    public func guidance(prompt: String) throws -> ClipGuidance {
+        let files = tokenizerDirectory == nil ? textEncoder.file.tokenizerFiles : [:]
+        guard tokenizerDirectory != nil || files[CLIPTokenizer.mergesFileName] != nil else {
+            throw GlideModelError.missingFile(name: "\(CLIPTokenizer.mergesFileName) (embedded in the CLIP text encoder, or a tokenizer directory)")
+        }
+        let tokenizer = try tokenizerDirectory.map { try CLIPTokenizer(directory: $0) } ?? CLIPTokenizer(files: files)
+        let g = try ClipGuidance(imageEncoder: imageEncoder, textEncoder: textEncoder,
+                                 prompts: [ClipTextTokens(prompt: prompt, tokenizer: tokenizer, context: textEncoder.options.maxTextLen)],
+                                 scale: scale)
+        textEncoder.file.releaseResidentMemory()
+        return g
+    }
+}
+
 /// The base-model stage of notebooks/clip_guided.ipynb: one row per image (no classifier-free guidance), DDPM
 /// over `respacing` (100 steps), each step's mean shifted by `variance × cond_fn(x_t, t)` with `t` the
-/// original timestep. Upsample the result with `DiffusionStage` as usual.
+/// original timestep. Upsample the result as usual (`Text2ImPipeline` with `clip` set does both).
 public struct ClipGuidedBaseStage: Sendable {
     /// The base text-conditional model (`base`).
     public let model: Text2ImUNet
@@ -105,36 +151,28 @@ public struct ClipGuidedBaseStage: Sendable {
         self.guidance = guidance
     }
 
-    /// Samples `batch` images `[batch, 3, S, S]` in [-1, 1] for `prompts` (one or one per image: the base
+    /// The stage as a loop the caller steps: `batch` images for `prompts` (one or one per image: the base
     /// model's GLIDE tokens, as the notebook's `model_kwargs`).
-    public func run(batch: Int, prompts: [TextTokens], respacing: String = "100", noise: SamplingNoise,
-                    progress: ((SamplingProgress) -> Void)? = nil) throws -> FloatTensor {
+    public func makeLoop(batch: Int, prompts: [TextTokens], respacing: TimestepRespacing = .steps(100),
+                         noise: SamplingNoise) throws -> SamplingLoop {
         let o = model.options
-        guard !o.superRes, !o.inpaint else {
-            throw GlideModelError.invalidInput(name: "model", expected: "the base text-to-image model", actual: o.referenceClassName)
+        guard !o.superRes, !o.inpaint, o.xfWidth > 0 else {
+            throw GlideModelError.wrongModelKind(role: "base", expected: "Text2ImUNet with a text transformer", actual: o.referenceClassName)
         }
-        let side = o.imageSize
-        guard batch > 0, prompts.count == batch || prompts.count == 1 else {
-            throw GlideModelError.inputShapeMismatch(name: "prompts", expected: [batch], actual: [prompts.count])
-        }
-        guard guidance.imageEncoder.options.imageSize == side else {
-            throw GlideModelError.invalidInput(name: "image encoder", expected: "image_size \(side)",
+        guard guidance.imageEncoder.options.imageSize == o.imageSize else {
+            throw GlideModelError.invalidInput(name: "CLIP image encoder", expected: "image_size \(o.imageSize)",
                                                actual: "\(guidance.imageEncoder.options.imageSize)")
         }
-        let rows = (0..<batch).map { prompts.count == 1 ? prompts[0] : prompts[$0] }
-        for t in rows where t.tokens.count != o.textCtx || t.mask.count != o.textCtx {
-            throw GlideModelError.inputShapeMismatch(name: "tokens", expected: [o.textCtx], actual: [t.tokens.count])
-        }
-        let text = try model.encodeText(tokens: rows.flatMap(\.tokens), mask: rows.flatMap(\.mask), batch: batch)
-        let diffusion = try GaussianDiffusion(schedule: try NoiseSchedule(name: o.noiseSchedule),
-                                              steps: o.diffusionSteps, respacing: respacing)
-        let network: DiffusionModel = { x, timesteps in
-            try model.forward(x: FloatTensor(shape: [timesteps.count, 3, side, side], values: x),
-                              timesteps: timesteps.map(Float.init), text: text).values
-        }
-        let x0 = try diffusion.sample(shape: [batch, 3, side, side],
-                                      options: SamplingOptions(sampler: .ddpm, clipDenoised: true, guidanceScale: nil),
-                                      noise: noise, model: network, condition: guidance.conditioning, progress: progress)
-        return FloatTensor(shape: [batch, 3, side, side], values: x0)
+        let settings = StageSettings(respacing: respacing, sampler: .ddpm, guidanceScale: nil)
+        return try DiffusionStage(model: model).makeLoop(batch: batch, inputs: StageInputs(prompts: prompts),
+                                                         settings: settings, noise: noise, condition: guidance.conditioning)
+    }
+
+    /// `makeLoop` run to the end: `[batch, 3, S, S]` in [-1, 1].
+    public func run(batch: Int, prompts: [TextTokens], respacing: TimestepRespacing = .steps(100), noise: SamplingNoise,
+                    progress: ((SamplingProgress) -> Void)? = nil) throws -> FloatTensor {
+        var loop = try makeLoop(batch: batch, prompts: prompts, respacing: respacing, noise: noise)
+        while let p = try loop.next() { progress?(p) }
+        return FloatTensor(shape: loop.shape, values: loop.sample)
     }
 }

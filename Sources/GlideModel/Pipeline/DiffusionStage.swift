@@ -35,8 +35,8 @@ public struct TextTokens: Equatable, Sendable {
 
 /// How one stage samples. `notebook(for:)` gives the reference notebooks' recipe for each model kind.
 public struct StageSettings: Equatable, Sendable {
-    /// Timestep respacing (`"100"`, `"fast27"`, `"ddim50"`, `"10,10,10"`).
-    public var respacing: String
+    /// Timestep respacing (the reference's `"100"`, `"fast27"`, `"ddim50"`, `"10,10,10"`).
+    public var respacing: TimestepRespacing
     /// DDPM (`p_sample_loop`) or DDIM (`ddim_sample_loop`, eta 0).
     public var sampler: SamplerKind
     /// Classifier-free guidance scale (the prompt paired with the empty prompt), or nil: one row per image.
@@ -50,7 +50,7 @@ public struct StageSettings: Equatable, Sendable {
     public var forceKnownRegion: Bool
 
     /// Explicit settings.
-    public init(respacing: String, sampler: SamplerKind, guidanceScale: Float?, startNoiseScale: Float = 1,
+    public init(respacing: TimestepRespacing, sampler: SamplerKind, guidanceScale: Float?, startNoiseScale: Float = 1,
                 quantizeLowRes: Bool = true, forceKnownRegion: Bool = true) {
         self.respacing = respacing
         self.sampler = sampler
@@ -67,15 +67,41 @@ public struct StageSettings: Equatable, Sendable {
     /// - inpainting upsampler (inpaint.ipynb): `"fast27"` DDPM, no guidance, × 0.997, quantized, forcing.
     public static func notebook(for options: ModelOptions) -> StageSettings {
         switch (options.superRes, options.inpaint) {
-        case (false, false): return StageSettings(respacing: "100", sampler: .ddpm, guidanceScale: 3.0)
-        case (false, true): return StageSettings(respacing: "100", sampler: .ddpm, guidanceScale: 5.0)
-        case (true, false): return StageSettings(respacing: "fast27", sampler: .ddim, guidanceScale: nil, startNoiseScale: 0.997)
-        case (true, true): return StageSettings(respacing: "fast27", sampler: .ddpm, guidanceScale: nil, startNoiseScale: 0.997)
+        case (false, false):
+            return StageSettings(respacing: .steps(100), sampler: .ddpm, guidanceScale: notebookBaseGuidance)
+        case (false, true):
+            return StageSettings(respacing: .steps(100), sampler: .ddpm, guidanceScale: notebookInpaintGuidance)
+        case (true, false):
+            return StageSettings(respacing: .fast27, sampler: .ddim, guidanceScale: nil,
+                                 startNoiseScale: notebookUpsampleTemperature)
+        case (true, true):
+            return StageSettings(respacing: .fast27, sampler: .ddpm, guidanceScale: nil,
+                                 startNoiseScale: notebookUpsampleTemperature)
         }
     }
 
     /// The notebooks' `upsample_temp`.
     public static let notebookUpsampleTemperature: Float = 0.997
+    /// text2im.ipynb's `guidance_scale`.
+    public static let notebookBaseGuidance: Float = 3.0
+    /// inpaint.ipynb's `guidance_scale`.
+    public static let notebookInpaintGuidance: Float = 5.0
+
+    /// Sampling steps this respacing gives for `options`' schedule.
+    public func stepCount(for options: ModelOptions) throws -> Int {
+        try GaussianDiffusion(schedule: options.noiseSchedule, steps: options.diffusionSteps, respacing: respacing).steps
+    }
+
+    /// Checks the values a caller may set: a finite guidance scale, a finite positive start-noise scale.
+    public func validate() throws {
+        if let g = guidanceScale, !g.isFinite {
+            throw GlideModelError.invalidSetting(name: "guidance scale", expected: "a finite number", actual: "\(g)")
+        }
+        guard startNoiseScale.isFinite, startNoiseScale > 0 else {
+            throw GlideModelError.invalidSetting(name: "start noise scale", expected: "a positive number",
+                                                 actual: "\(startNoiseScale)")
+        }
+    }
 }
 
 /// What a stage is conditioned on, in the reference's terms.
@@ -129,6 +155,17 @@ public struct DiffusionStage: Sendable {
     /// `noise` is the sampler's (seeded, or replayed arrays); `progress` is called after every step.
     public func run(batch: Int, size: Int? = nil, inputs: StageInputs, settings: StageSettings,
                     noise: SamplingNoise, progress: ((SamplingProgress) -> Void)? = nil) throws -> FloatTensor {
+        var loop = try makeLoop(batch: batch, size: size, inputs: inputs, settings: settings, noise: noise)
+        while let p = try loop.next() { progress?(p) }
+        return FloatTensor(shape: loop.shape, values: loop.sample)
+    }
+
+    /// The stage as a loop the caller steps (see `run` for the parameters): inputs are checked and the text
+    /// encoded now; each `next()` runs one network evaluation. `PipelineRun` drives these.
+    /// `condition` is a `cond_fn` (DDPM only, e.g. `ClipGuidance.conditioning`; see `SamplingLoop`).
+    public func makeLoop(batch: Int, size: Int? = nil, inputs: StageInputs, settings: StageSettings,
+                         noise: SamplingNoise, condition: ConditioningFunction? = nil) throws -> SamplingLoop {
+        try settings.validate()
         let o = model.options
         let cls = o.referenceClassName
         let side = size ?? o.imageSize
@@ -198,8 +235,9 @@ public struct DiffusionStage: Sendable {
         let modelImage = maskedImage.map { PipelineMath.repeatRows($0, to: rows) }
         let modelMask = mask.map { PipelineMath.repeatRows($0, to: rows) }
 
-        let diffusion = try GaussianDiffusion(schedule: try NoiseSchedule(name: o.noiseSchedule),
-                                              steps: o.diffusionSteps, respacing: settings.respacing)
+        let diffusion = try GaussianDiffusion(schedule: o.noiseSchedule, steps: o.diffusionSteps,
+                                              respacing: settings.respacing)
+        let model = self.model
         let network: DiffusionModel = { x, timesteps in
             let n = timesteps.count
             let out = try model.forward(x: FloatTensor(shape: [n, 3, side, side], values: x),
@@ -228,9 +266,8 @@ public struct DiffusionStage: Sendable {
 
         let options = SamplingOptions(sampler: settings.sampler, clipDenoised: true,
                                       guidanceScale: settings.guidanceScale, startNoiseScale: settings.startNoiseScale)
-        let x0 = try diffusion.sample(shape: [batch, 3, side, side], options: options, noise: noise,
-                                      model: network, denoisedFn: forcing, progress: progress)
-        return FloatTensor(shape: [batch, 3, side, side], values: x0)
+        return try SamplingLoop(diffusion: diffusion, shape: [batch, 3, side, side], options: options, noise: noise,
+                                model: network, denoisedFn: forcing, condition: condition)
     }
 }
 

@@ -1,6 +1,0 @@
-import XCTest
-@testable import GlideModel
-
-final class GlideModelSmokeTests: XCTestCase {
-    func testModuleLoads() { XCTAssertTrue(true) }
-}
