@@ -33,6 +33,11 @@ struct Sample: ParsableCommand {
         Two stages, as the notebook: --upsampler upsample.glw takes the 64x64 samples to 256x256 (one \
         progress display across both; --save-low-res keeps the 64x64 ones).
 
+        CLIP guidance (notebooks/clip_guided.ipynb): --clip-guidance 3.0 --clip-image clip_image_enc.glw \
+        --clip-text clip_text_enc.glw steers the base model with the noised CLIP instead of classifier-free \
+        guidance: one row per image, DDPM, each step's mean shifted by variance x grad_scale x the gradient of \
+        CLIP's similarity to the prompt (CLIP's tokenizer, embedded in the text encoder's file or --clip-vocab).
+
         Equivalence hooks (replay the reference's inputs and noise exactly):
           --input tokens=T.npy --input mask=M.npy
               int64 and bool [rows, text_ctx]; rows = 2 * batch when guided: the prompt rows, then the
@@ -47,6 +52,8 @@ struct Sample: ParsableCommand {
           glide sample "a handwritten digit 7"
           glide sample "the number 3" --batch 8 --seed 1 --steps 25 -o threes.png   (25 steps, not 100)
           glide sample "a corgi" --model base.glw --upsampler upsample.glw -o corgi256.png
+          glide sample "an oil painting of a corgi" --model base.glw --clip-guidance 3 \\
+              --clip-image clip_image_enc.glw --clip-text clip_text_enc.glw --upsampler upsample.glw
         """
     )
 
