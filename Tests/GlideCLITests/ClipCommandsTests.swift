@@ -72,4 +72,17 @@ final class ClipCommandsTests: XCTestCase {
         XCTAssertEqual(ok.scale, 3)
         XCTAssertNil(try ClipGuidanceArguments.parse([]).models())
     }
+
+    func testSampleRefusesClipGuidanceMisuse() throws {
+        let base = try converted("tiny_base"), image = try converted("clip_image"), text = try converted("clip_text")
+        let common = ["a corgi", "--model", base, "--clip-guidance", "3", "--clip-image", image, "--clip-text", text,
+                      "-o", path("clip-misuse.png"), "--quiet"]
+        var command = try Sample.parse(common + ["--guidance", "2"])
+        XCTAssertThrowsError(try command.run()) { XCTAssertTrue("\($0)".contains("drop --guidance"), "\($0)") }
+        command = try Sample.parse(common + ["--sampler", "ddim"])
+        XCTAssertThrowsError(try command.run()) { XCTAssertTrue("\($0)".contains("DDPM"), "\($0)") }
+        command = try Sample.parse(["a corgi", "--model", base, "--clip-guidance", "3", "--clip-image", text, "--clip-text", image,
+                                    "-o", path("clip-misuse.png"), "--quiet"])
+        XCTAssertThrowsError(try command.run())   // the encoders swapped: wrong model kinds
+    }
 }
