@@ -48,8 +48,9 @@ struct ClipScore: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    func run() throws {
-        if let threads { KernelSettings.threadCount = threads }
+    func run() throws { try ComputeOptions(threadCount: threads).perform { try score() } }
+
+    private func score() throws {
         let prompt = items.last!, paths = Array(items.dropLast())
         let text = try ClipEncoder(path: clipText), image = try ClipEncoder(path: clipImage)
         let tokenizer = try loadCLIPTokenizer(vocab: vocab, model: text.file)
@@ -123,8 +124,9 @@ struct ClipGrad: ParsableCommand {
         if repeats < 1 { throw ValidationError("--repeat must be at least 1") }
     }
 
-    func run() throws {
-        if let threads { KernelSettings.threadCount = threads }
+    func run() throws { try ComputeOptions(threadCount: threads).perform { try gradient() } }
+
+    private func gradient() throws {
         let files = try parseNamedInputs(inputs, allowed: ["x", "timesteps", "tokens", "lens"])
         let text = try ClipEncoder(path: clipText), image = try ClipEncoder(path: clipImage)
         let x = try readFloatTensor(files["x"]!, name: "x")
