@@ -23,6 +23,14 @@ public struct TransferProgress: Sendable {
     /// Seconds since this attempt started.
     public let elapsed: Double
 
+    public init(file: String, bytesDone: Int64, bytesTotal: Int64?, resumedFrom: Int64, elapsed: Double) {
+        self.file = file
+        self.bytesDone = bytesDone
+        self.bytesTotal = bytesTotal
+        self.resumedFrom = resumedFrom
+        self.elapsed = elapsed
+    }
+
     /// Bytes per second of this attempt.
     public var bytesPerSecond: Double { elapsed > 0 ? Double(bytesDone - resumedFrom) / elapsed : 0 }
     /// Seconds to go at the current rate, when the total is known and the rate positive.
@@ -134,7 +142,9 @@ public final class Downloader: @unchecked Sendable {
                 continue
             }
             if let failure = stream.failure {
-                if case .lengthMismatch = failure { try? FileManager.default.removeItem(at: part) }
+                var discard = sink.length == 0   // nothing worth resuming
+                if case .lengthMismatch = failure { discard = true }
+                if discard { try? FileManager.default.removeItem(at: part) }
                 throw failure
             }
             let length = sink.length
