@@ -12,6 +12,7 @@ import PackageDescription
 //   GlideSpec       the reference's option defaults and checkpoint tensor names (WeightFormat)
 //   GlideModel      tokenizers, text transformer, UNet, CLIP, diffusion  (Kernels, WeightFormat, GlideSpec)
 //   Converter       torch checkpoint -> .glw, quantization               (Checkpoint, WeightFormat, ElementConversion, GlideSpec)
+//   ModelStore      checked resumable downloads, manifests, the model cache, `setup` (Converter, WeightFormat)
 //   GlideCLI        the `glide` executable (swift-argument-parser only here)
 let package = Package(
     name: "Glide",
@@ -19,7 +20,7 @@ let package = Package(
     products: [
         .executable(name: "glide", targets: ["GlideCLI"]),
         .library(name: "GlideKit", targets: [
-            "Checkpoint", "WeightFormat", "ElementConversion", "GlideSpec", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
+            "Checkpoint", "WeightFormat", "ElementConversion", "GlideSpec", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO", "ModelStore",
         ]),
     ],
     dependencies: [
@@ -46,8 +47,9 @@ let package = Package(
         .target(name: "GlideModel", dependencies: ["Kernels", "WeightFormat", "GlideSpec", "NumpyIO", "CZlib"],
                 exclude: ["Diffusion/README.md", "Tokenizer/README.md", "Pipeline/README.md"]),
         .target(name: "Converter", dependencies: ["Checkpoint", "WeightFormat", "ElementConversion", "GlideSpec"]),
+        .target(name: "ModelStore", dependencies: ["Converter", "WeightFormat"]),
         .executableTarget(name: "GlideCLI", dependencies: [
-            "Checkpoint", "WeightFormat", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO",
+            "Checkpoint", "WeightFormat", "Kernels", "Imaging", "GlideModel", "Converter", "NumpyIO", "ModelStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -60,6 +62,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
         .testTarget(name: "GlideModelTests", dependencies: ["GlideModel", "WeightFormat", "Kernels", "NumpyIO", "Checkpoint", "Converter", "TestSupport"]),
         .testTarget(name: "ConverterTests", dependencies: ["Converter", "Checkpoint", "WeightFormat", "ElementConversion", "TestSupport"]),
+        .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "Converter", "WeightFormat", "TestSupport"]),
         .testTarget(name: "GlideCLITests", dependencies: ["GlideCLI", "TestSupport", "Imaging", "NumpyIO", "WeightFormat"]),
     ],
     swiftLanguageModes: [.v6]

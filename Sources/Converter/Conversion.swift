@@ -49,6 +49,7 @@ public func convertCheckpoint(source: String, destination: String, options: Conv
     let ckpt = try TorchCheckpoint(path: source, verifyChecksums: false)   // stored-entry CRCs are checked in the hashing pass
     var warnings: [String] = []
     func warn(_ s: String) { warnings.append(s); options.warn(s) }
+    removeStaleTemporaries(besides: destination, warn: warn)
 
     let tensors = SourceTensor.all(from: ckpt)
     var config: [String: HyperValue]? = nil
@@ -94,6 +95,7 @@ public func requantize(source: String, destination: String, options: ConversionO
     let file = try WeightFile(path: source, verifyChecksums: false)
     var warnings: [String] = []
     func warn(_ s: String) { warnings.append(s); options.warn(s) }
+    removeStaleTemporaries(besides: destination, warn: warn)
     try file.verifyChecksums()   // never requantize damaged bytes
     let hasher = BackgroundHasher(path: source, checking: [])
     let size = file.fileSize
@@ -125,6 +127,14 @@ public func requantize(source: String, destination: String, options: ConversionO
     return try writeGLW(tensors: SourceTensor.all(from: file), destination: destination, modelJSON: modelJSON,
                         provenance: provenance, hasher: hasher, embedded: embedded,
                         model: file.modelName ?? "tensors", sourceBytes: size, options: options, warnings: &warnings)
+}
+
+/// Removes the temporary files that killed conversions (SIGKILL, power cut) left in the destination's folder,
+/// saying so through `warn`.
+func removeStaleTemporaries(besides destination: String, warn: (String) -> Void) {
+    for t in WeightFileWriter.removeStaleTemporaries(besides: destination) {
+        warn("removed \(t.path) (\(formatBytes(t.byteCount))), the temporary file of an interrupted conversion by process \(t.pid), which no longer runs")
+    }
 }
 
 private func precisionRank(_ t: WeightDType) -> Int {

@@ -19,6 +19,10 @@ public enum ConverterError: Error, Equatable, Sendable, CustomStringConvertible 
     case sourceChecksumMismatch(entry: String, expected: UInt32, actual: UInt32)
     /// Source and destination are the same file.
     case sameSourceAndDestination(path: String)
+    /// The checkpoint was recognised as another model than the one asked for (`convertAndVerify`).
+    case unexpectedModel(path: String, expected: String, actual: String)
+    /// The converted file did not verify against its source (`convertAndVerify`); it was removed.
+    case verificationFailed(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -32,6 +36,8 @@ public enum ConverterError: Error, Equatable, Sendable, CustomStringConvertible 
         case let .sourceChecksumMismatch(entry, expected, actual):
             return "checkpoint entry \(entry) is damaged: stored CRC-32 \(String(expected, radix: 16)), computed \(String(actual, radix: 16))"
         case let .sameSourceAndDestination(path): return "source and destination are the same file: \(path)"
+        case let .unexpectedModel(path, expected, actual): return "\(path) is not the \(expected) model: its tensors are those of \(actual)"
+        case let .verificationFailed(path, reason): return "\(path) did not verify against its source: \(reason)"
         }
     }
 }

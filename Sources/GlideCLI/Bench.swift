@@ -10,6 +10,13 @@ import Kernels
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks.",
+        discussion: """
+        kernels: the compute kernels' GFLOP/s; step: seconds per diffusion step of a model; sample: a whole \
+        glide command timed in-process. Results and the exact commands are in BENCHMARKS.md.
+
+        Example:
+          glide bench kernels --threads 1
+        """,
         subcommands: [BenchKernels.self, BenchStep.self, BenchSample.self]
     )
 }
@@ -27,7 +34,10 @@ struct BenchKernels: ParsableCommand {
         larger, on by default) the figure is the equivalent rate and can exceed the FMA peak. \
         --no-winograd times the implicit-im2col GEMM instead.
 
-        Compare with PyTorch: /tmp/venv/bin/python tools/bench_torch.py --json
+        Compare with PyTorch: python tools/bench_torch.py --json
+
+        Example:
+          glide bench kernels --threads 1 --dtypes f32,int8
         """
     )
 

@@ -1,18 +1,28 @@
+// `glide download`: the released checkpoints (and tokenizer files) fetched into a folder with a manifest,
+// by ModelStore's Downloader (resumable, length and SHA-256 checked before the rename).
 import ArgumentParser
+import Converter
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import ModelStore
 
-/// `glide download`: fetch the released GLIDE checkpoints (and optionally the tokenizer files).
 struct Download: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Download the released GLIDE checkpoints (PyTorch .pt files) from OpenAI.",
         discussion: """
-        Models: \(ReleasedCheckpoint.all.map(\.name).joined(separator: ", ")), or `all`.
-        Each file is written to OUTDIR/<file>.part and renamed when complete, so an interrupted
-        download never leaves a truncated .pt behind. Existing files are kept unless --force.
-        Afterwards convert them, e.g.:
+        Models: \(ReleasedModel.all.map(\.name).joined(separator: ", ")), or `all`. (`glide setup` does this, \
+        the conversion and the installation in one step.)
+
+        Each file is written to OUTDIR/<file>.part, resumed there after an interruption (HTTP Range), and \
+        renamed into place only after its length and SHA-256 are checked: against the project's pins where \
+        it has them (none yet for the released files), else against OUTDIR/manifest.json, where the first \
+        download's URL, size, SHA-256 and time are recorded. A file present and matching the manifest is not \
+        fetched again; one that does not match is reported, and fetched again with --force.
+
+        --mirror URL serves the same file names, in one folder: URL/base.pt ... URL/clip_text_enc.pt and, for \
+        --tokenizer, URL/encoder.json.gz, URL/vocab.bpe.gz, URL/bpe_simple_vocab_16e6.txt.gz.
+
+        Example:
+          glide download base --tokenizer -o models
           glide convert models/base.pt -o base.glw --type int8 --tokenizer models/vocab
         """
     )
@@ -26,10 +36,10 @@ struct Download: ParsableCommand {
     @Flag(help: "Also fetch the tokenizer files (GPT-2 BPE and CLIP BPE) into OUTDIR/vocab.")
     var tokenizer = false
 
-    @Option(help: "Base URL to fetch the .pt files from instead of OpenAI's bucket (http(s):// or file://).")
+    @Option(help: "Base URL to fetch the files from instead (http(s):// or file://; same file names, see above).")
     var mirror: String?
 
-    @Flag(help: "Replace files that already exist.")
+    @Flag(help: "Fetch again files that are present (also those that no longer match the manifest).")
     var force = false
 
     @Flag(help: "No progress display.")
@@ -39,208 +49,85 @@ struct Download: ParsableCommand {
         if models.isEmpty && !tokenizer {
             throw ValidationError("name at least one model (or `all`), or pass --tokenizer")
         }
-        for name in models where name != "all" && ReleasedCheckpoint.named(name) == nil {
-            throw ValidationError("unknown model '\(name)'; known: \(ReleasedCheckpoint.all.map(\.name).joined(separator: ", ")), all")
+        for name in models where name != "all" && ReleasedModel.named(name) == nil {
+            throw ValidationError("unknown model '\(name)'; known: \(ReleasedModel.all.map(\.name).joined(separator: ", ")), all")
         }
+        if let mirror, URL(string: mirror)?.scheme == nil { throw ValidationError("--mirror needs a URL (http://, https:// or file://), got '\(mirror)'") }
     }
 
     func run() throws {
-        let chosen = models.contains("all") ? ReleasedCheckpoint.all : models.compactMap(ReleasedCheckpoint.named)
+        let chosen = models.contains("all") ? ReleasedModel.all : models.compactMap(ReleasedModel.named)
         let outDir = URL(fileURLWithPath: outputDirectory)
-        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        var jobs: [(URL, URL)] = chosen.map { ckpt in
-            let base = mirror.flatMap(URL.init(string:)) ?? ReleasedCheckpoint.bucket
-            return (base.appendingPathComponent(ckpt.fileName), outDir.appendingPathComponent(ckpt.fileName))
-        }
+        let mirrorURL = mirror.flatMap { URL(string: $0) }
+        var jobs: [(Downloader, String, URL)] = []
+        let checkpoints = Downloader(directory: outDir)
+        for model in chosen { jobs.append((checkpoints, model.checkpointFile, model.checkpointURL(mirror: mirrorURL))) }
         if tokenizer {
-            let vocabDir = outDir.appendingPathComponent("vocab")
-            try FileManager.default.createDirectory(at: vocabDir, withIntermediateDirectories: true)
-            jobs += ReleasedCheckpoint.tokenizerFiles.map { name in
-                (ReleasedCheckpoint.tokenizerBase.appendingPathComponent(name), vocabDir.appendingPathComponent(name))
+            let vocab = Downloader(directory: outDir.appendingPathComponent("vocab"))
+            for file in ReleasedModel.gpt2TokenizerFiles + ReleasedModel.clipTokenizerFiles {
+                jobs.append((vocab, file, ReleasedModel.tokenizerURL(file, mirror: mirrorURL)))
             }
         }
-        let showProgress = !quiet && isatty(STDERR_FILENO) != 0
-        for (source, destination) in jobs {
-            if FileManager.default.fileExists(atPath: destination.path) && !force {
-                print("kept existing \(destination.path) (use --force to fetch again)")
-                continue
+        let progress = ByteProgress(enabled: !quiet && isatty(STDERR_FILENO) != 0)
+        for (downloader, file, url) in jobs {
+            downloader.force = force
+            downloader.progress = { progress.update($0) }
+            let path = downloader.directory.appendingPathComponent(file).path
+            do {
+                switch try downloader.fetch(file, from: url, pin: ReleasedModel.pins[file]) {
+                case .alreadyPresent: print("kept \(path) (matches the manifest)")
+                case .recordedExisting: print("kept \(path) (recorded its SHA-256 in the manifest)")
+                case let .downloaded(_, resumed): progress.finish(); print("wrote \(path)\(resumed > 0 ? " (resumed)" : "")")
+                }
+            } catch {
+                progress.finish()
+                throw withStoreAdvice(error)
             }
-            try fetch(source, to: destination, showProgress: showProgress)
-            print("wrote \(destination.path)")
         }
         if let first = chosen.first {
-            print("next: glide convert \(outDir.appendingPathComponent(first.fileName).path) -o \(first.fileName.replacingOccurrences(of: ".pt", with: ".glw")) --type int8")
-        }
-    }
-
-    /// Streams `source` into `destination.part`, then renames it into place.
-    private func fetch(_ source: URL, to destination: URL, showProgress: Bool) throws {
-        let partial = destination.appendingPathExtension("part")
-        try? FileManager.default.removeItem(at: partial)
-        FileManager.default.createFile(atPath: partial.path, contents: nil)
-        guard let handle = FileHandle(forWritingAtPath: partial.path) else {
-            throw DownloadError.cannotWrite(partial.path)
-        }
-        defer { try? handle.close() }
-        let progress = ByteProgress(label: source.lastPathComponent, enabled: showProgress)
-        do {
-            if source.isFileURL {
-                try copyFile(source, into: handle, progress: progress)
-            } else {
-                try StreamingFetcher(handle: handle, progress: progress).run(source)
-            }
-            try handle.synchronize()
-            progress.finish()
-            try? FileManager.default.removeItem(at: destination)
-            try FileManager.default.moveItem(at: partial, to: destination)
-        } catch {
-            progress.finish()
-            try? FileManager.default.removeItem(at: partial)
-            throw error
-        }
-    }
-
-    private func copyFile(_ source: URL, into handle: FileHandle, progress: ByteProgress) throws {
-        guard let input = FileHandle(forReadingAtPath: source.path) else {
-            throw DownloadError.http(source.absoluteString, status: 404)
-        }
-        defer { try? input.close() }
-        let total = (try? FileManager.default.attributesOfItem(atPath: source.path)[.size] as? Int) ?? nil
-        progress.total = total.map(Int64.init)
-        while true {
-            let chunk = input.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { break }
-            try handle.write(contentsOf: chunk)
-            progress.add(Int64(chunk.count))
+            print("next: glide convert \(outDir.appendingPathComponent(first.checkpointFile).path) -o \(first.cacheStem).glw --type int8"
+                  + (tokenizer ? " --tokenizer \(outDir.appendingPathComponent("vocab").path)" : ""))
         }
     }
 }
 
-/// The six released checkpoints and where OpenAI publishes them (the reference's `MODEL_PATHS`).
-struct ReleasedCheckpoint: Sendable {
-    let name: String
-    let fileName: String
-
-    static let bucket = URL(string: "https://openaipublic.blob.core.windows.net/diffusion/dec-2021")!
-    static let tokenizerBase = URL(string: "https://raw.githubusercontent.com/openai/glide-text2im/main/glide_text2im/tokenizer")!
-    static let tokenizerFiles = ["encoder.json.gz", "vocab.bpe.gz", "bpe_simple_vocab_16e6.txt.gz"]
-    static let all: [ReleasedCheckpoint] = [
-        .init(name: "base", fileName: "base.pt"),
-        .init(name: "upsample", fileName: "upsample.pt"),
-        .init(name: "base-inpaint", fileName: "base_inpaint.pt"),
-        .init(name: "upsample-inpaint", fileName: "upsample_inpaint.pt"),
-        .init(name: "clip/image-enc", fileName: "clip_image_enc.pt"),
-        .init(name: "clip/text-enc", fileName: "clip_text_enc.pt"),
-    ]
-    static func named(_ name: String) -> ReleasedCheckpoint? { all.first { $0.name == name } }
-}
-
-enum DownloadError: Error, CustomStringConvertible {
-    /// The server answered with a non-2xx status.
-    case http(String, status: Int)
-    /// The transfer failed (network error), with the underlying message.
-    case transfer(String, String)
-    /// The destination could not be created.
-    case cannotWrite(String)
-
-    var description: String {
-        switch self {
-        case let .http(url, status): return "download failed: \(url) answered HTTP \(status)"
-        case let .transfer(url, why): return "download failed: \(url): \(why)"
-        case let .cannotWrite(path): return "cannot write \(path)"
-        }
-    }
-}
-
-/// A one-line byte counter on stderr: bytes, rate, ETA.
+/// A one-line download display on stderr: file, bytes, percentage, rate, ETA (at most 5 redraws a second).
 final class ByteProgress: @unchecked Sendable {
-    private let label: String
     private let enabled: Bool
-    private let start = Date()
+    private let lock = NSLock()
     private var lastDraw = Date.distantPast
-    private(set) var done: Int64 = 0
-    var total: Int64?
+    private var drawn = false
 
-    init(label: String, enabled: Bool) {
-        self.label = label
+    init(enabled: Bool) {
         self.enabled = enabled
     }
 
-    func add(_ bytes: Int64) {
-        done += bytes
-        guard enabled, Date().timeIntervalSince(lastDraw) > 0.2 else { return }
-        lastDraw = Date()
-        draw()
+    func update(_ p: TransferProgress) {
+        guard enabled else { return }
+        lock.withLock {
+            let complete = p.bytesTotal == p.bytesDone
+            guard complete || Date().timeIntervalSince(lastDraw) > 0.2 else { return }
+            lastDraw = Date()
+            drawn = true
+            FileHandle.standardError.write(Data(ByteProgress.line(p).utf8))
+        }
+    }
+
+    /// "\rbase.pt: 512.0 MB / 1.54 GB (33%), 48.2 MB/s, ETA 21 s   ".
+    static func line(_ p: TransferProgress) -> String {
+        var line = "\r\(p.file): \(formatBytes(Int(p.bytesDone)))"
+        if let total = p.bytesTotal, total > 0 {
+            line += " / \(formatBytes(Int(total))) (\(Int(100 * Double(p.bytesDone) / Double(total)))%)"
+        }
+        line += ", \(formatBytes(Int(p.bytesPerSecond)))/s"
+        if let eta = p.secondsRemaining { line += ", ETA \(Int(eta.rounded())) s" }
+        if p.resumedFrom > 0 { line += ", resumed at \(formatBytes(Int(p.resumedFrom)))" }
+        return line + "   "
     }
 
     func finish() {
-        guard enabled else { return }
-        draw()
-        FileHandle.standardError.write("\n".data(using: .utf8)!)
-    }
-
-    private func draw() {
-        let seconds = max(Date().timeIntervalSince(start), 1e-3)
-        let rate = Double(done) / seconds
-        var line = "\r\(label): \(megabytes(done))"
-        if let total, total > 0 {
-            let eta = rate > 0 ? Double(total - done) / rate : 0
-            line += " / \(megabytes(total)) (\(Int(100 * Double(done) / Double(total)))%), ETA \(Int(eta)) s"
+        lock.withLock {
+            if drawn { FileHandle.standardError.write(Data("\n".utf8)); drawn = false }
         }
-        line += ", \(megabytes(Int64(rate)))/s   "
-        FileHandle.standardError.write(line.data(using: .utf8)!)
-    }
-
-    private func megabytes(_ bytes: Int64) -> String {
-        String(format: "%.1f MB", Double(bytes) / 1e6)
-    }
-}
-
-/// Streams an HTTP(S) body into a file handle, blocking until done.
-private final class StreamingFetcher: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-    private let handle: FileHandle
-    private let progress: ByteProgress
-    private let finished = DispatchSemaphore(value: 0)
-    private var failure: Error?
-
-    init(handle: FileHandle, progress: ByteProgress) {
-        self.handle = handle
-        self.progress = progress
-    }
-
-    func run(_ url: URL) throws {
-        let session = URLSession(configuration: .default, delegate: self, delegateQueue: nil)
-        session.dataTask(with: url).resume()
-        finished.wait()
-        session.finishTasksAndInvalidate()
-        if let failure { throw failure }
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
-        if let http = response as? HTTPURLResponse, !(200..<300).contains(http.statusCode) {
-            failure = DownloadError.http(response.url?.absoluteString ?? "", status: http.statusCode)
-            completionHandler(.cancel)
-            return
-        }
-        if response.expectedContentLength > 0 { progress.total = response.expectedContentLength }
-        completionHandler(.allow)
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        do {
-            try handle.write(contentsOf: data)
-            progress.add(Int64(data.count))
-        } catch {
-            failure = error
-            dataTask.cancel()
-        }
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
-        if let error, failure == nil {
-            failure = DownloadError.transfer(task.originalRequest?.url?.absoluteString ?? "", error.localizedDescription)
-        }
-        finished.signal()
     }
 }

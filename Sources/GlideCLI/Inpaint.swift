@@ -25,12 +25,11 @@ struct Inpaint: ParsableCommand {
         noise x0.997), with the mask upsampled by nearest-neighbour and the same forcing. The kept region of \
         the output is exactly the resized photo.
 
-        Get and convert the released models with:
-          glide download base-inpaint upsample-inpaint --tokenizer -o models
-          glide convert models/base_inpaint.pt -o base_inpaint.glw --type int8 --tokenizer models/vocab
-          glide convert models/upsample_inpaint.pt -o upsample_inpaint.glw --type int8 --tokenizer models/vocab
-          glide inpaint "a corgi in a field" --image grass.png --keep-rect 0,0,64,20 \\
-              --model base_inpaint.glw --upsampler upsample_inpaint.glw -o corgi.png
+        Without --model, the models set up by `glide setup base-inpaint upsample-inpaint` are used (the \
+        upsampler only if it is set up). \(ModelLocator.cacheHelpText)
+
+        Example (after `glide setup base-inpaint upsample-inpaint`):
+          glide inpaint "a corgi in a field" --image grass.png --keep-rect 0,0,64,20 -o corgi.png
         """
     )
 
@@ -50,7 +49,7 @@ struct Inpaint: ParsableCommand {
     @Flag(help: "Mask image: black keeps the photo and white is repainted.")
     var invertMask = false
 
-    @Option(help: ArgumentHelp("The converted base inpainting model (.glw, from base_inpaint.pt).", valueName: "file.glw"))
+    @Option(help: ArgumentHelp("The converted base inpainting model (.glw, from base_inpaint.pt), or a cached model's name (default: base-inpaint, from `glide setup`).", valueName: "file.glw"))
     var model: String?
 
     @Option(help: ArgumentHelp("The converted inpainting upsampler (.glw, from upsample_inpaint.pt) for a 256x256 result.",
@@ -79,10 +78,6 @@ struct Inpaint: ParsableCommand {
     @OptionGroup var common: SamplingRunOptions
 
     func validate() throws {
-        guard model != nil else {
-            throw ValidationError("--model is required: a converted base inpainting model, e.g. "
-                                  + "`glide download base-inpaint -o models && glide convert models/base_inpaint.pt -o base_inpaint.glw`")
-        }
         switch (mask, keepRect) {
         case (nil, nil): throw ValidationError("give --mask MASK.png (white keeps) or --keep-rect x,y,w,h")
         case (.some, .some): throw ValidationError("give either --mask or --keep-rect, not both")
@@ -106,11 +101,14 @@ struct Inpaint: ParsableCommand {
 
     func run() throws {
         // Parse: the models (checked by the pipeline), the photo at both sizes and the 64x64 mask (1 = keep).
+        let model = try ModelLocator.resolve(self.model ?? "base-inpaint")
+        let upsampler = try self.upsampler.map { try ModelLocator.resolve($0) }
+            ?? (self.model == nil ? ModelLocator.cached("upsample-inpaint") : nil)
         var pipeline: InpaintPipeline
         do {
-            pipeline = try InpaintPipeline(basePath: model!, upsamplerPath: upsampler)
+            pipeline = try InpaintPipeline(basePath: model, upsamplerPath: upsampler)
         } catch GlideModelError.wrongModelKind(let role, let expected, let actual) {
-            let (path, source) = role == "base inpainting" ? (model!, "base_inpaint.pt for --model")
+            let (path, source) = role == "base inpainting" ? (model, "base_inpaint.pt for --model")
                                                            : (upsampler ?? "", "upsample_inpaint.pt for --upsampler")
             throw CLIError("\(path) is not an \(role == "base inpainting" ? "base inpainting model" : "inpainting upsampler") "
                            + "(\(actual), expected \(expected)); convert \(source)")

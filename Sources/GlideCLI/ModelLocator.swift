@@ -80,3 +80,53 @@ struct ModelLocatorError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
 }
+
+// The model cache (`glide setup`): names such as `base` or `upsample-f16` given where a .glw path is expected.
+import ModelStore
+
+extension ModelLocator {
+    /// A `--model`-style argument as a path: an existing file as given; else a released model's name
+    /// (`base`, `upsample-f16`, `clip/image-enc`, ...) looked up in the model cache, failing with the exact
+    /// `glide setup` command when it is not there; anything else as given (the loader reports a missing file).
+    static func resolve(_ argument: String, cache: ModelCache = ModelCache()) throws -> String {
+        if FileManager.default.fileExists(atPath: argument) { return argument }
+        guard let (model, type) = try? ModelCache.parseName(argument) else { return argument }
+        do {
+            return try cache.locate(argument).path
+        } catch ModelStoreError.notInCache {
+            throw ModelLocatorError(missingModelMessage(model: model.name, type: type, cache: cache))
+        }
+    }
+
+    /// The cached model `name` if it is set up, else nil.
+    static func cached(_ name: String, cache: ModelCache = ModelCache()) -> String? {
+        (try? cache.locate(name))?.path
+    }
+
+    /// "model X is not set up in the model cache DIR; run: glide setup X [--type T]".
+    static func missingModelMessage(model: String, type: String?, cache: ModelCache) -> String {
+        let command = "glide setup \(model)" + (type.map { $0 == "int8" ? "" : " --type \($0)" } ?? "")
+        return "model \(model)\(type.map { " (\($0))" } ?? "") is not set up in the model cache \(cache.directory.path); "
+            + "run: \(command)"
+    }
+
+    /// The models of `glide sample`: `--model` and `--upsampler` resolved (paths or cached names); without
+    /// `--model`, the cached `base` with the cached `upsample` (unless `--upsampler` is given) when `base` is
+    /// set up, else the shipped digits model.
+    static func sampleModels(model: String?, upsampler: String?, cache: ModelCache = ModelCache()) throws -> (model: String, upsampler: String?) {
+        let explicitUpsampler = try upsampler.map { try resolve($0, cache: cache) }
+        if let model { return (try resolve(model, cache: cache), explicitUpsampler) }
+        if ProcessInfo.processInfo.environment[environmentOverride].map({ !$0.isEmpty }) != true,
+           let base = cached("base", cache: cache) {
+            return (base, explicitUpsampler ?? cached("upsample", cache: cache))
+        }
+        return (try defaultModel().path, explicitUpsampler)
+    }
+
+    /// One paragraph for the sampling commands' `--help` about the cache.
+    static let cacheHelpText = """
+    Models may be given as paths or as names of models set up with `glide setup` (base, upsample, \
+    base-inpaint, upsample-inpaint; a type suffix picks one of several: base-f16), found in the model cache \
+    ($\(ModelCache.homeVariable), else $XDG_CACHE_HOME/glide, else ~/.cache/glide).
+    """
+}

@@ -15,12 +15,12 @@ struct Sample: ParsableCommand {
         Defaults follow the reference notebook (notebooks/text2im.ipynb): 100 DDPM steps, guidance 3.0, \
         the prompt paired with the empty prompt for classifier-free guidance.
 
-        \(ModelLocator.helpText)
+        \(ModelLocator.helpText) When `glide setup` has installed the base model, it (with the upsampler, if \
+        installed) is the default instead. \(ModelLocator.cacheHelpText)
 
-        The released GLIDE models are not shipped (1.5 GB each). Get and convert them with:
-          glide download base --tokenizer -o models
-          glide convert models/base.pt -o base.glw --type int8 --tokenizer models/vocab
-          glide sample "an oil painting of a corgi" --model base.glw
+        The released GLIDE models are not shipped (1.5 GB each). Get, convert and install them with:
+          glide setup                                   (base + upsample, int8)
+          glide sample "an oil painting of a corgi"     (then uses them: 64x64 -> 256x256)
         The base model makes 64x64 images; `glide upsample` takes them to 256x256.
 
         For models smaller than 64x64 (the digits model is 16x16) a smoothly upscaled view is also \
@@ -129,7 +129,7 @@ struct Sample: ParsableCommand {
     }
 
     func run() throws {
-        let modelPath = try model ?? ModelLocator.defaultModel().path
+        let (modelPath, upsampler) = try ModelLocator.sampleModels(model: model, upsampler: self.upsampler)
         let given = try givenInputs()
         let base = try Text2ImUNet(path: modelPath)
         let o = base.options

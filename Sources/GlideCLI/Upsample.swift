@@ -19,10 +19,10 @@ struct Upsample: ParsableCommand {
         low-res snapped to 8-bit levels, fast27 respacing with DDIM, no classifier-free guidance, start noise \
         scaled by --temperature 0.997. The prompt should describe the image.
 
-        Get and convert the released upsampler with:
-          glide download upsample --tokenizer -o models
-          glide convert models/upsample.pt -o upsample.glw --type int8 --tokenizer models/vocab
-          glide upsample corgi64.png "an oil painting of a corgi" --upsampler upsample.glw -o corgi256.png
+        \(ModelLocator.cacheHelpText)
+
+        Example (after `glide setup upsample`):
+          glide upsample corgi64.png "an oil painting of a corgi" -o corgi256.png
         """
     )
 
@@ -32,8 +32,9 @@ struct Upsample: ParsableCommand {
     @Argument(help: "A text prompt describing the image.")
     var prompt: String
 
-    @Option(help: ArgumentHelp("A converted upsampler model (.glw), e.g. from upsample.pt.", valueName: "file.glw"))
-    var upsampler: String
+    @Option(help: ArgumentHelp("A converted upsampler model (.glw), e.g. from upsample.pt, or a cached model's name (default: upsample, from `glide setup`).",
+                               valueName: "file.glw"))
+    var upsampler: String?
 
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("PNG to write.", valueName: "out.png"))
     var output: String = "upsampled.png"
@@ -58,6 +59,7 @@ struct Upsample: ParsableCommand {
 
     func run() throws {
         // Parse: the upsampler and the image at its low resolution, as the reference's read_image.
+        let upsampler = try ModelLocator.resolve(self.upsampler ?? "upsample")
         let model = try Text2ImUNet(path: upsampler)
         let o = model.options
         let lowSize = max(1, o.imageSize / 4)

@@ -156,6 +156,57 @@ public final class WeightFileWriter {
         return (slash == nil ? "" : dir + "/") + "." + base + ".tmp-\(getpid())"
     }
 
+    /// A temporary file left beside a destination by a writer whose process no longer runs
+    /// (killed with SIGKILL, or by a power cut, before `finish()` or its cleanup ran).
+    public struct StaleTemporary: Sendable, Equatable {
+        /// Path of the removed file.
+        public let path: String
+        /// The process id encoded in its name (`.<name>.tmp-<pid>`).
+        public let pid: Int32
+        /// Its size when it was removed.
+        public let byteCount: Int
+    }
+
+    /// Removes, in the folder of `destination`, the temporary files of writers (`.<name>.tmp-<pid>`, any name)
+    /// whose process is gone, and returns them. Files of this process and of running processes are kept;
+    /// a process id that now belongs to an unrelated process keeps its file too (it is removed once that
+    /// process ends). Files this user cannot remove are skipped.
+    @discardableResult
+    public static func removeStaleTemporaries(besides destination: String) -> [StaleTemporary] {
+        let slash = destination.lastIndex(of: "/")
+        let dir = slash.map { String(destination[..<$0]) } ?? "."
+        guard let d = opendir(dir.isEmpty ? "/" : dir) else { return [] }
+        var names: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            names.append(name)
+        }
+        closedir(d)
+        var removed: [StaleTemporary] = []
+        for name in names {
+            guard let pid = temporaryOwner(name), pid != getpid(), pid > 0 else { continue }
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }   // running (or not ours to ask about)
+            let path = (dir.isEmpty ? "" : dir + "/") + name
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == getuid() else { continue }
+            if unlink(path) == 0 { removed.append(StaleTemporary(path: path, pid: pid, byteCount: Int(st.st_size))) }
+        }
+        return removed
+    }
+
+    /// The process id in a writer's temporary file name `.<name>.tmp-<pid>`, or nil for any other name.
+    static func temporaryOwner(_ fileName: String) -> Int32? {
+        let bytes = Array(fileName.utf8), marker = Array(".tmp-".utf8)
+        guard bytes.first == UInt8(ascii: "."), bytes.count > marker.count + 2 else { return nil }
+        guard let at = stride(from: bytes.count - marker.count, through: 2, by: -1)
+            .first(where: { Array(bytes[$0..<($0 + marker.count)]) == marker }) else { return nil }
+        let digits = String(decoding: bytes[(at + marker.count)...], as: UTF8.self)
+        guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int32(digits)
+    }
+
     /// Name of the entry that the next `write` goes to, or nil when all entries are written.
     public var currentEntryName: String? { current < plans.count ? plans[current].name : nil }
 

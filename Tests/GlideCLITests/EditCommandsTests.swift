@@ -118,7 +118,12 @@ final class EditCommandsTests: XCTestCase {
         XCTAssertThrowsError(try Inpaint.parse(["p", "--image", grass, "--model", "m.glw", "--mask", "a.png",
                                                 "--keep-rect", "0,0,1,1"]))                                     // both
         XCTAssertThrowsError(try Inpaint.parse(["p", "--image", grass, "--model", "m.glw", "--keep-rect", "0,0,64"]))
-        XCTAssertThrowsError(try Inpaint.parse(["p", "--image", grass, "--keep-rect", "0,0,64,20"]))             // no model
+        // No model: the cached base-inpaint; not set up, the error prints the command that sets it up.
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("glide-home-\(UUID().uuidString)").path
+        setenv("GLIDE_HOME", home, 1)
+        defer { unsetenv("GLIDE_HOME") }
+        let noModel = try Inpaint.parse(["p", "--image", grass, "--keep-rect", "0,0,64,20", "--quiet"])
+        XCTAssertThrowsError(try noModel.run()) { XCTAssertTrue("\($0)".hasSuffix("run: glide setup base-inpaint"), "\($0)") }
         // A model of the wrong kind is named.
         let base = try Self.converted("e2e_base_inpaint")
         var command = try Inpaint.parse(["p", "--image", grass, "--keep-rect", "0,0,64,20", "--model", base,
