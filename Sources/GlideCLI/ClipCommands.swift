@@ -52,7 +52,7 @@ struct ClipScore: ParsableCommand {
 
     private func score() throws {
         let prompt = items.last!, paths = Array(items.dropLast())
-        let text = try ClipEncoder(path: clipText), image = try ClipEncoder(path: clipImage)
+        let text = try ClipEncoder(path: ModelLocator.resolve(clipText)), image = try ClipEncoder(path: ModelLocator.resolve(clipImage))
         let tokenizer = try loadCLIPTokenizer(vocab: vocab, model: text.file)
         let guidance = try ClipGuidance(imageEncoder: image, textEncoder: text,
                                         prompts: [ClipTextTokens(prompt: prompt, tokenizer: tokenizer,
@@ -128,7 +128,7 @@ struct ClipGrad: ParsableCommand {
 
     private func gradient() throws {
         let files = try parseNamedInputs(inputs, allowed: ["x", "timesteps", "tokens", "lens"])
-        let text = try ClipEncoder(path: clipText), image = try ClipEncoder(path: clipImage)
+        let text = try ClipEncoder(path: ModelLocator.resolve(clipText)), image = try ClipEncoder(path: ModelLocator.resolve(clipImage))
         let x = try readFloatTensor(files["x"]!, name: "x")
         let timesteps = try Npy.read(path: files["timesteps"]!).intValues()
         let zText = try clipTextEmbeddings(text, tokensPath: files["tokens"]!, lensPath: files["lens"]!)
@@ -251,10 +251,10 @@ struct ClipGuidanceArguments: ParsableArguments {
                                valueName: "scale"))
     var scale: Float?
 
-    @Option(name: .customLong("clip-image"), help: ArgumentHelp("The converted clip/image-enc, for --clip-guidance.", valueName: "file.glw"))
+    @Option(name: .customLong("clip-image"), help: ArgumentHelp("The converted clip/image-enc (a path, or a set-up model name), for --clip-guidance (default: the set-up clip/image-enc).", valueName: "file.glw"))
     var imageEncoder: String?
 
-    @Option(name: .customLong("clip-text"), help: ArgumentHelp("The converted clip/text-enc (with its tokenizer embedded, or --clip-vocab), for --clip-guidance.",
+    @Option(name: .customLong("clip-text"), help: ArgumentHelp("The converted clip/text-enc (with its tokenizer embedded, or --clip-vocab), for --clip-guidance (default: the set-up clip/text-enc).",
                                                               valueName: "file.glw"))
     var textEncoder: String?
 
@@ -264,9 +264,6 @@ struct ClipGuidanceArguments: ParsableArguments {
 
     func validate() throws {
         if let scale, !scale.isFinite { throw ValidationError("--clip-guidance must be a finite number") }
-        if scale != nil && (imageEncoder == nil || textEncoder == nil) {
-            throw ValidationError("--clip-guidance needs --clip-image FILE.glw and --clip-text FILE.glw")
-        }
         if scale == nil && (imageEncoder != nil || textEncoder != nil) {
             throw ValidationError("--clip-image and --clip-text go with --clip-guidance SCALE")
         }
@@ -274,8 +271,11 @@ struct ClipGuidanceArguments: ParsableArguments {
 
     /// The encoders for `Text2ImPipeline.clip`, or nil without --clip-guidance.
     func models() throws -> ClipGuidanceModels? {
-        guard let scale, let imageEncoder, let textEncoder else { return nil }
-        var models = try ClipGuidanceModels(imagePath: imageEncoder, textPath: textEncoder, scale: scale)
+        guard let scale else { return nil }
+        // Without a path, the encoders installed by `glide setup clip/image-enc clip/text-enc`.
+        var models = try ClipGuidanceModels(imagePath: try ModelLocator.resolve(imageEncoder ?? "clip/image-enc"),
+                                            textPath: try ModelLocator.resolve(textEncoder ?? "clip/text-enc"),
+                                            scale: scale)
         models.tokenizerDirectory = vocab
         return models
     }
