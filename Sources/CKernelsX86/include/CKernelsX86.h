@@ -72,3 +72,32 @@ void glide_winograd_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stri
 /// Winograd F(2x2, 3x3) weight transform `U = G g G^T` of one output channel: `g[C][3][3]` (f32) ->
 /// `u[xi * xi_stride + c]` for the 16 positions xi.
 void glide_winograd_weights_avx2(const float *g, int C, float *u, ptrdiff_t xi_stride);
+
+// ---------------------------------------------------------------- int8 x u8 GEMM with vpdpbusd
+// (gemm_int8_vnni.c, cpu_vnni.c). int8 weights (desc.w_dtype == GLIDE_W_INT8) times activations quantized
+// on the fly per column and 256-long K block: 8-bit (act_qmax <= 127, one vpdpbusd pass) or 16-bit
+// (act_qmax > 127: q = 256 * hi + lo, two passes, the same integers as glide_gemm_avx2's int8 x int16).
+// Same contract as glide_gemm_avx2; results are bit-identical between the three entry points and for any
+// block partition. Return 0, or -1 (out of memory, or not int8 weights).
+
+/// 1 when the CPU and OS support AVX512F/BW/VL + AVX512_VNNI (zmm state enabled), else 0.
+int glide_cpu_has_avx512_vnni(void);
+/// 1 when the CPU and OS support AVX2 + FMA + AVX-VNNI (the VEX-encoded ymm vpdpbusd), else 0.
+int glide_cpu_has_avx_vnni(void);
+
+/// Register tiles: the AVX512-VNNI kernel (8 rows x 32 columns) and the AVX-VNNI kernel (6 x 16).
+enum { GLIDE_I8_ZMM_MR = 8, GLIDE_I8_ZMM_NB = 32, GLIDE_I8_YMM_MR = 6, GLIDE_I8_YMM_NB = 16 };
+/// Tile layouts of the portable emulation.
+enum { GLIDE_I8_LAYOUT_ZMM = 0, GLIDE_I8_LAYOUT_YMM = 1 };
+
+/// AVX512-VNNI path (caller checked glide_cpu_has_avx512_vnni()).
+int glide_gemm_int8_avx512vnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// AVX-VNNI path (caller checked glide_cpu_has_avx_vnni()).
+int glide_gemm_int8_avxvnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// Portable emulation of vpdpbusd through the same packing, quantization and blocking (`layout`:
+/// GLIDE_I8_LAYOUT_*); runs on every CPU. The scalar twin the intrinsic paths are tested against bit-exactly.
+int glide_gemm_int8_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
+                             int layout);
+/// Register-only throughput probes: `iterations` x 12 independent vpdpbusd (zmm: 64 MACs each, ymm: 32).
+float glide_vnni512_peak_probe(long iterations);
+float glide_avxvnni_peak_probe(long iterations);

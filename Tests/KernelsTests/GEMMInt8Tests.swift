@@ -1,0 +1,170 @@
+// The vpdpbusd int8 GEMM paths: the portable emulation against the f32 scalar reference (everywhere), the
+// AVX512-VNNI / AVX-VNNI kernels against the emulation bit-exactly (where the CPU has the flag), the
+// 16-bit mode against the AVX2 vpmaddwd path bit-exactly, and thread-count independence.
+import XCTest
+@testable import Kernels
+
+final class GEMMInt8Tests: XCTestCase {
+    /// One int8 product through `gemmAVX2`'s dispatch (threads, staging) with a chosen path.
+    enum Case {
+        case matrix(m: Int, n: Int, k: Int, tokenMajor: Bool)
+        case conv(Conv2dGeometry)
+    }
+
+    /// Runs `c` on `path` (nil: the f32 scalar twin on the dequantized weights) and returns the output.
+    func run(_ c: Case, path: Int8GEMMPath?, actMax: Int, accumulate: Bool, threads: Int = 1, seed: UInt64,
+             activations: (inout TestRNG, Int) -> [Float] = { rng, n in rng.floats(n) }) -> [Float] {
+        var rng = TestRNG(seed: seed)
+        let (m, k): (Int, Int)
+        switch c {
+        case .matrix(let mm, _, let kk, _): (m, k) = (mm, kk)
+        case .conv(let g): (m, k) = (g.outChannels, g.reductionLength)
+        }
+        let w = TypedWeights(rows: m, cols: k, rng: &rng)
+        let bias = rng.floats(m)
+        let inputCount: Int, outputCount: Int
+        switch c {
+        case .matrix(_, let n, _, _): (inputCount, outputCount) = (k * n, m * n)
+        case .conv(let g): (inputCount, outputCount) = (g.batch * g.inChannels * g.height * g.width,
+                                                        g.batch * m * g.outHeight * g.outWidth)
+        }
+        let x = activations(&rng, inputCount)
+        var y = rng.floats(outputCount)
+        let savedPath = KernelSettings.int8Path
+        defer { KernelSettings.int8Path = savedPath }
+        w.with("int8") { wm in
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    withSettings(threads: threads, actMax: actMax) {
+                        if let path { KernelSettings.int8Path = path }
+                        switch c {
+                        case .matrix(_, let n, _, let tokenMajor):
+                            let input = tokenMajor ? MatrixOperand(xp.baseAddress!, rowStride: 1, colStride: k)
+                                                   : MatrixOperand(xp.baseAddress!, rowStride: n)
+                            let out = tokenMajor ? MutableMatrixOperand(yp.baseAddress!, rowStride: 1, colStride: m)
+                                                 : MutableMatrixOperand(yp.baseAddress!, rowStride: n)
+                            if path == nil {
+                                gemmScalar(weight: wm, input: input, columns: n, output: out, bias: bias, accumulate: accumulate)
+                            } else {
+                                gemmAVX2(weight: wm, source: .matrix(input), columns: n, output: out, bias: bias,
+                                         accumulate: accumulate)
+                            }
+                        case .conv(let g):
+                            if path == nil {
+                                conv2dScalar(input: xp.baseAddress!, weight: wm, bias: bias, output: yp.baseAddress!,
+                                             geometry: g, accumulate: accumulate)
+                                return
+                            }
+                            let hw = g.height * g.width, ohw = g.outHeight * g.outWidth
+                            for b in 0..<g.batch {
+                                gemmAVX2(weight: wm, source: .conv(ConvSource(input: xp.baseAddress! + b * g.inChannels * hw, geometry: g)),
+                                         columns: ohw, output: MutableMatrixOperand(yp.baseAddress! + b * m * ohw, rowStride: ohw),
+                                         bias: bias, accumulate: accumulate)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    static let cases: [Case] = [
+        .matrix(m: 1, n: 1, k: 1, tokenMajor: false),
+        .matrix(m: 7, n: 13, k: 5, tokenMajor: false),
+        .matrix(m: 8, n: 32, k: 256, tokenMajor: false),
+        .matrix(m: 13, n: 37, k: 301, tokenMajor: false),
+        .matrix(m: 50, n: 33, k: 515, tokenMajor: false),
+        .matrix(m: 29, n: 11, k: 70, tokenMajor: true),
+        .matrix(m: 17, n: 40, k: 258, tokenMajor: true),
+        .conv(Conv2dGeometry(batch: 2, inChannels: 5, height: 9, width: 7, outChannels: 13, kernelSize: 3, stride: 1, padding: 1)),
+        .conv(Conv2dGeometry(batch: 1, inChannels: 30, height: 20, width: 36, outChannels: 20, kernelSize: 3, stride: 1, padding: 1)),
+        .conv(Conv2dGeometry(batch: 2, inChannels: 6, height: 11, width: 10, outChannels: 9, kernelSize: 3, stride: 2, padding: 1)),
+        .conv(Conv2dGeometry(batch: 1, inChannels: 4, height: 16, width: 16, outChannels: 8, kernelSize: 3, stride: 2, padding: 1)),
+        .conv(Conv2dGeometry(batch: 2, inChannels: 12, height: 5, width: 6, outChannels: 10, kernelSize: 1)),
+    ]
+
+    /// The emulation (both tile layouts) against the f32 scalar reference on the same dequantized weights:
+    /// only the activation quantization differs. Runs on every CPU.
+    func testEmulationMatchesF32Reference() {
+        var seed: UInt64 = 1000
+        for c in Self.cases {
+            for accumulate in [false, true] {
+                seed += 1
+                let ref = run(c, path: nil, actMax: 32767, accumulate: accumulate, seed: seed)
+                for path in [Int8GEMMPath.emulatedZMM, .emulatedYMM] {
+                    for (actMax, tol) in [(127, Tolerance.int8), (32767, Tolerance.int8Act16)] {
+                        let y = run(c, path: path, actMax: actMax, accumulate: accumulate, seed: seed)
+                        XCTAssertLessThanOrEqual(relativeError(y, ref), tol, "\(c) \(path) act=\(actMax) acc=\(accumulate)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Results do not depend on the tile layout or the thread count (each element depends only on its row,
+    /// column and K). Runs on every CPU.
+    func testEmulationLayoutsAndThreadsBitIdentical() {
+        let c = Case.conv(Conv2dGeometry(batch: 1, inChannels: 16, height: 24, width: 24, outChannels: 40, kernelSize: 3, stride: 1, padding: 1))
+        for actMax in [127, 32767] {
+            let one = run(c, path: .emulatedZMM, actMax: actMax, accumulate: false, threads: 1, seed: 3)
+            XCTAssertEqual(one, run(c, path: .emulatedYMM, actMax: actMax, accumulate: false, threads: 1, seed: 3))
+            XCTAssertEqual(one, run(c, path: .emulatedZMM, actMax: actMax, accumulate: false, threads: 2, seed: 3))
+            XCTAssertEqual(one, run(c, path: .emulatedYMM, actMax: actMax, accumulate: false, threads: 3, seed: 3))
+        }
+        let t = Case.matrix(m: 37, n: 45, k: 300, tokenMajor: true)
+        XCTAssertEqual(run(t, path: .emulatedZMM, actMax: 127, accumulate: true, threads: 1, seed: 4),
+                       run(t, path: .emulatedZMM, actMax: 127, accumulate: true, threads: 3, seed: 4))
+    }
+
+    /// An intrinsic path against the emulation, bit-exactly, on every case, both modes, 1 and 2 threads.
+    func checkBitExact(_ path: Int8GEMMPath) throws {
+        try XCTSkipUnless(path.isSupported, "CPU lacks \(path.requiredFlag ?? "")")
+        var seed: UInt64 = 2000
+        for c in Self.cases {
+            for accumulate in [false, true] {
+                seed += 1
+                for actMax in [127, 32767] {
+                    let emu = run(c, path: .emulatedZMM, actMax: actMax, accumulate: accumulate, seed: seed)
+                    for threads in [1, 2] {
+                        let y = run(c, path: path, actMax: actMax, accumulate: accumulate, threads: threads, seed: seed)
+                        XCTAssertEqual(y, emu, "\(c) \(path) act=\(actMax) acc=\(accumulate) threads=\(threads)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testAVX512VNNIBitExactToEmulation() throws { try checkBitExact(.avx512vnni) }
+    func testAVXVNNIBitExactToEmulation() throws { try checkBitExact(.avxvnni) }
+
+    /// The 16-bit mode computes the same integers as the AVX2 int8 x int16 path (vpmaddwd): same outputs.
+    func testSixteenBitModeEqualsAVX2Int16Path() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
+        var seed: UInt64 = 3000
+        for c in Self.cases {
+            seed += 1
+            let a = run(c, path: .avx2, actMax: 32767, accumulate: true, seed: seed)
+            let b = run(c, path: .emulatedYMM, actMax: 32767, accumulate: true, seed: seed)
+            XCTAssertEqual(a, b, "\(c)")
+        }
+    }
+
+    /// Activation quantization error on SiLU-of-GroupNorm-like activations (heavy positive tail, many values
+    /// near -0.28): 8-bit activations stay within the int8 tolerance, 16-bit within the int16 one.
+    func testQuantizationErrorOnSiLULikeActivations() {
+        let g = Conv2dGeometry(batch: 1, inChannels: 24, height: 12, width: 12, outChannels: 16, kernelSize: 3, stride: 1, padding: 1)
+        let silu: (inout TestRNG, Int) -> [Float] = { rng, n in
+            (0..<n).map { _ in
+                // approximately normal (sum of 4 uniforms), then SiLU
+                let z = (rng.float() + rng.float() + rng.float() + rng.float()) * 1.7
+                return z / (1 + exp(-z))
+            }
+        }
+        let ref = run(.conv(g), path: nil, actMax: 32767, accumulate: false, seed: 9, activations: silu)
+        let y8 = run(.conv(g), path: .emulatedZMM, actMax: 127, accumulate: false, seed: 9, activations: silu)
+        let y16 = run(.conv(g), path: .emulatedZMM, actMax: 32767, accumulate: false, seed: 9, activations: silu)
+        XCTAssertLessThanOrEqual(relativeError(y8, ref), Tolerance.int8)
+        XCTAssertLessThanOrEqual(relativeError(y16, ref), Tolerance.int8Act16)
+    }
+}
