@@ -72,9 +72,19 @@ struct BenchKernels: ParsableCommand {
         var records: [BenchRecord] = []
         records.append(BenchRecord(op: "fma_peak", dtype: "f32", label: "fma peak", shape: [("threads", threadCount)],
                                    gflops: peak, peakFraction: 1, seconds: 0))
+        // int8 vpdpbusd peak (one thread's register-only probe x threads), for the int8 rows' fraction of it
+        let vnniPath = KernelSettings.useAVX2 ? KernelSettings.int8Path : .avx2
+        let vnniPeak = vnniPath == .avx512vnni || vnniPath == .avxvnni
+            ? measureVNNIPeakGOPS(zmm: vnniPath == .avx512vnni, seconds: 0.3, cpuTime: cpuTime) * Double(threadCount) : 0
+        if vnniPeak > 0 {
+            records.append(BenchRecord(op: "vnni_peak", dtype: "int8", label: "vpdpbusd peak \(vnniPath.rawValue)",
+                                       shape: [("threads", threadCount)], gflops: vnniPeak, peakFraction: 1, seconds: 0))
+        }
         if !json {
             print("path \(KernelSettings.activePath), threads \(threadCount), FMA peak \(benchFmt(peak)) GFLOP/s"
                   + (cpuTime ? " (thread CPU time)" : "") + (winograd ? ", Winograd on" : ", Winograd off"))
+            let int8Path = KernelSettings.useAVX2 ? KernelSettings.int8Path.rawValue : "scalar"
+            print("int8 path \(int8Path)" + (vnniPeak > 0 ? ", vpdpbusd peak \(benchFmt(vnniPeak)) GOP/s" : ""))
             print("op       dtype  shape                               GFLOP/s  of peak")
         }
         for c in BenchCase.all(skipUpsampler: skipUpsampler) {

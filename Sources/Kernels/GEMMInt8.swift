@@ -76,6 +76,14 @@ extension KernelSettings {
 
     /// True when int8 GEMMs use a `vpdpbusd` path (real or emulated) rather than AVX2 `vpmaddwd`.
     static var int8UsesDotProduct: Bool { _int8Path != .avx2 }
+
+    /// Fewest 2x2 tiles for which an int8-weight 3x3 convolution takes the f32 Winograd path. With a
+    /// `vpdpbusd` path never (`Int.max`): its implicit GEMM (16-bit activations, two passes) measured 1.6-3.2x
+    /// the f32 Winograd on every GLIDE shape (README "Fast paths"); with AVX2 `vpmaddwd`,
+    /// `winogradMinimumTilesInt8`.
+    static var int8WinogradMinimumTiles: Int {
+        (useAVX2 && int8UsesDotProduct) ? Int.max : winogradMinimumTilesInt8
+    }
 }
 
 /// The C entry and tile of the active int8 path, or nil when int8 stays on `glide_gemm_avx2`.

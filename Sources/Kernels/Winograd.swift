@@ -36,7 +36,7 @@ public func conv2dUsesWinograd(_ g: Conv2dGeometry, int8Weights: Bool = false) -
     guard KernelSettings.useAVX2 && KernelSettings.winograd && g.kernelSize == 3 && g.stride == 1
             && g.padding == 1 && g.inChannels >= 8 else { return false }
     let tiles = g.batch * ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
-    return tiles >= (int8Weights ? KernelSettings.winogradMinimumTilesInt8 : KernelSettings.winogradMinimumTiles)
+    return tiles >= (int8Weights ? KernelSettings.int8WinogradMinimumTiles : KernelSettings.winogradMinimumTiles)
 }
 
 /// The 16 transformed 4x4 kernels `U = G g G^T` of a 3x3 convolution weight `[O, C*9]`, laid out

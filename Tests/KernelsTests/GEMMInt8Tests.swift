@@ -168,3 +168,21 @@ final class GEMMInt8Tests: XCTestCase {
         XCTAssertLessThanOrEqual(relativeError(y16, ref), Tolerance.int8Act16)
     }
 }
+
+extension GEMMInt8Tests {
+    /// With a vpdpbusd path int8 3x3 convolutions never take the f32 Winograd; with AVX2 vpmaddwd they do
+    /// from `winogradMinimumTilesInt8` tiles.
+    func testInt8WinogradChoiceFollowsPath() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
+        let big = Conv2dGeometry(batch: 2, inChannels: 192, height: 64, width: 64, outChannels: 192, kernelSize: 3, stride: 1, padding: 1)
+        let saved = KernelSettings.int8Path
+        defer { KernelSettings.int8Path = saved }
+        withSettings(winograd: true) {
+            KernelSettings.int8Path = .emulatedZMM
+            XCTAssertFalse(conv2dUsesWinograd(big, int8Weights: true))
+            XCTAssertTrue(conv2dUsesWinograd(big, int8Weights: false))
+            KernelSettings.int8Path = .avx2
+            XCTAssertTrue(conv2dUsesWinograd(big, int8Weights: true))
+        }
+    }
+}

@@ -194,7 +194,11 @@ final class ConvTests: XCTestCase {
         ]
         let saved = KernelSettings.winogradChunkElements
         let (minTiles, minTilesInt8) = (KernelSettings.winogradMinimumTiles, KernelSettings.winogradMinimumTilesInt8)
+        // int8 takes Winograd on the AVX2 vpmaddwd path only (a vpdpbusd path keeps its implicit GEMM)
+        let savedInt8Path = KernelSettings.int8Path
+        KernelSettings.int8Path = .avx2
         defer {
+            KernelSettings.int8Path = savedInt8Path
             KernelSettings.winogradChunkElements = saved
             KernelSettings.winogradMinimumTiles = minTiles; KernelSettings.winogradMinimumTilesInt8 = minTilesInt8
         }
