@@ -82,8 +82,13 @@ extension KernelSettings {
     /// the f32 Winograd on every GLIDE shape (README "Fast paths"); with AVX2 `vpmaddwd`,
     /// `winogradMinimumTilesInt8`.
     static var int8WinogradMinimumTiles: Int {
-        (useAVX2 && int8UsesDotProduct) ? Int.max : winogradMinimumTilesInt8
+        if let forced = int8WinogradMinimumTilesOverride { return forced }
+        return (useAVX2 && int8UsesDotProduct) ? Int.max : winogradMinimumTilesInt8
     }
+
+    /// Env `GLIDE_INT8_WINOGRAD_MIN_TILES` (benchmarks): overrides `int8WinogradMinimumTiles` on every path.
+    nonisolated(unsafe) static var int8WinogradMinimumTilesOverride: Int? =
+        getenv("GLIDE_INT8_WINOGRAD_MIN_TILES").flatMap { Int(String(cString: $0)) }
 }
 
 /// The C entry and tile of the active int8 path, or nil when int8 stays on `glide_gemm_avx2`.

@@ -74,6 +74,11 @@ func widenRow(_ weight: WeightMatrix, _ r: Int, into out: UnsafeMutablePointer<F
 /// `conv2d` for a geometry with `conv2dUsesWinograd`: all images of the batch.
 func conv2dWinograd(input: UnsafePointer<Float>, weight: WeightMatrix, bias: UnsafePointer<Float>?,
                     output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool) {
+    if case .int8(let q, let scales) = weight.elements, KernelSettings.int8WinogradInIntegers {
+        conv2dWinogradInt8(input: input, q: q, scales: scales, rowStride: weight.rowStride, bias: bias,
+                           output: output, geometry: g, accumulate: accumulate)
+        return
+    }
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
     let u = winogradTransformWeights(weight, outChannels: o, inChannels: c)

@@ -186,3 +186,79 @@ extension GEMMInt8Tests {
         }
     }
 }
+
+/// The integer int8 Winograd (exact int16 transformed weights x 13-bit transformed input).
+final class WinogradInt8Tests: XCTestCase {
+    static let geometries = [
+        Conv2dGeometry(batch: 2, inChannels: 9, height: 17, width: 23, outChannels: 20, kernelSize: 3, stride: 1, padding: 1),
+        Conv2dGeometry(batch: 1, inChannels: 40, height: 16, width: 16, outChannels: 8, kernelSize: 3, stride: 1, padding: 1),
+        Conv2dGeometry(batch: 1, inChannels: 300, height: 10, width: 9, outChannels: 33, kernelSize: 3, stride: 1, padding: 1),
+    ]
+
+    /// conv2d on `kernel` through the integer Winograd (nil: the scalar twin).
+    func run(_ g: Conv2dGeometry, kernel: Int8GEMMPath?, accumulate: Bool, threads: Int = 1, seed: UInt64,
+             chunk: Int? = nil, silu: Bool = false) -> [Float] {
+        var rng = TestRNG(seed: seed)
+        let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
+        let bias = rng.floats(g.outChannels)
+        var x = rng.floats(g.batch * g.inChannels * g.height * g.width, scale: 2)
+        if silu { x = x.map { $0 / (1 + exp(-$0)) } }
+        var y = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
+        let saved = (KernelSettings.int8Path, KernelSettings.winogradMinimumTilesInt8, KernelSettings.winogradChunkElements,
+                     KernelSettings.int8WinogradMinimumTilesOverride)
+        defer {
+            (KernelSettings.int8Path, KernelSettings.winogradMinimumTilesInt8, KernelSettings.winogradChunkElements,
+             KernelSettings.int8WinogradMinimumTilesOverride) = saved
+        }
+        w.with("int8") { wm in
+            withSettings(threads: threads, winograd: true) {
+                if let kernel {
+                    KernelSettings.int8Path = kernel
+                    KernelSettings.int8WinogradMinimumTilesOverride = 1
+                    if let chunk { KernelSettings.winogradChunkElements = chunk }
+                    XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true))
+                    conv2d(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
+                } else {
+                    conv2dScalar(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
+                }
+            }
+        }
+        return y
+    }
+
+    func testIntegerWinogradMatchesScalarTwin() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2 (the Winograd transforms)")
+        var seed: UInt64 = 4000
+        for g in Self.geometries {
+            for accumulate in [false, true] {
+                seed += 1
+                let ref = run(g, kernel: nil, accumulate: accumulate, seed: seed)
+                for chunk in [nil, 16 * 40 * 12] as [Int?] {
+                    let y = run(g, kernel: .emulatedYMM, accumulate: accumulate, seed: seed, chunk: chunk)
+                    XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8Winograd, "\(g) acc=\(accumulate) chunk=\(String(describing: chunk))")
+                }
+            }
+        }
+        let g = Self.geometries[0]
+        let ref = run(g, kernel: nil, accumulate: false, seed: 7, silu: true)
+        let y = run(g, kernel: .emulatedZMM, accumulate: false, seed: 7, silu: true)
+        XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8Winograd, "SiLU activations")
+    }
+
+    /// AVX2 vpmaddwd and AVX512-VNNI vpdpwssd against the emulation bit-exactly, and across thread counts.
+    func testIntegerWinogradKernelsBitExact() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2 (the Winograd transforms)")
+        var seed: UInt64 = 5000
+        for g in Self.geometries {
+            seed += 1
+            let emu = run(g, kernel: .emulatedYMM, accumulate: true, seed: seed)
+            XCTAssertEqual(emu, run(g, kernel: .emulatedZMM, accumulate: true, seed: seed), "\(g)")
+            XCTAssertEqual(emu, run(g, kernel: .avx2, accumulate: true, threads: 2, seed: seed), "\(g) avx2")
+            XCTAssertEqual(emu, run(g, kernel: .avx2, accumulate: true, threads: 3, seed: seed), "\(g) avx2 3 threads")
+            if KernelSettings.hasAVX512VNNI {
+                XCTAssertEqual(emu, run(g, kernel: .avx512vnni, accumulate: true, threads: 2, seed: seed), "\(g) avx512vnni")
+            }
+        }
+        try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (vpdpwssd kernel not compared)")
+    }
+}
