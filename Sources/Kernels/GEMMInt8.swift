@@ -77,14 +77,20 @@ extension KernelSettings {
     /// True when int8 GEMMs use a `vpdpbusd` path (real or emulated) rather than AVX2 `vpmaddwd`.
     static var int8UsesDotProduct: Bool { _int8Path != .avx2 }
 
-    /// Fewest 2x2 tiles for which an int8-weight 3x3 convolution takes the f32 Winograd path. With a
-    /// `vpdpbusd` path never (`Int.max`): its implicit GEMM (16-bit activations, two passes) measured 1.6-3.2x
-    /// the f32 Winograd on every GLIDE shape (README "Fast paths"); with AVX2 `vpmaddwd`,
-    /// `winogradMinimumTilesInt8`.
+    /// Fewest 2x2 tiles (batch x tiles per image) for which an int8-weight 3x3 convolution takes the
+    /// Winograd path (in integers, `WinogradInt8.swift`), per int8 path: `winogradMinimumTilesInt8VNNI` with
+    /// AVX512-VNNI (its implicit GEMM wins below: 32x32x384 batch 2 ties), `winogradMinimumTilesInt8` with the
+    /// ymm paths (vpmaddwd, AVX-VNNI). Measured with `glide bench kernels --cpu-time` (README "Fast paths").
     static var int8WinogradMinimumTiles: Int {
         if let forced = int8WinogradMinimumTilesOverride { return forced }
-        return (useAVX2 && int8UsesDotProduct) ? Int.max : winogradMinimumTilesInt8
+        switch _int8Path {
+        case .avx512vnni, .emulatedZMM: return winogradMinimumTilesInt8VNNI
+        case .avxvnni, .avx2, .emulatedYMM: return winogradMinimumTilesInt8
+        }
     }
+
+    /// `int8WinogradMinimumTiles` on the AVX512-VNNI path (64x64 batch 1 = 1024 tiles gains 1.2x).
+    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8VNNI = 1024
 
     /// Env `GLIDE_INT8_WINOGRAD_MIN_TILES` (benchmarks): overrides `int8WinogradMinimumTiles` on every path.
     nonisolated(unsafe) static var int8WinogradMinimumTilesOverride: Int? =

@@ -12,9 +12,9 @@ extension KernelSettings {
     nonisolated(unsafe) private static var _winograd: Bool = getenv("GLIDE_NO_WINOGRAD") == nil
 
     /// When true (default; env `GLIDE_NO_WINOGRAD` turns it off), `conv2d` computes 3x3 stride-1 padding-1
-    /// convolutions of at least `winogradMinimumTiles` 2x2 tiles with Winograd F(2x2, 3x3) in f32, whatever
-    /// the weight type (int8/f16/bf16 weights are widened when transformed). Otherwise it uses the implicit-
-    /// im2col GEMM.
+    /// convolutions of at least `winogradMinimumTiles` 2x2 tiles with Winograd F(2x2, 3x3): in f32 for f32/f16/bf16
+    /// weights (widened when transformed), in integers for int8 (`WinogradInt8.swift`, own thresholds).
+    /// Otherwise it uses the implicit-im2col GEMM.
     public static var winograd: Bool {
         get { _winograd }
         set { _winograd = newValue }
@@ -24,8 +24,10 @@ extension KernelSettings {
     /// weights: below it the weight transform and the small GEMMs cost more than they save (measured with
     /// `glide bench kernels --cpu-time`: 32x32 batch 2 gains 1.5x, 32x32 batch 1 ties).
     nonisolated(unsafe) public internal(set) static var winogradMinimumTiles = 512
-    /// The same for int8 weights, whose implicit-im2col GEMM (int8 x int16) is ~1.35x faster than f32's.
-    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 2048
+    /// The same for int8 weights on the ymm paths (AVX2 vpmaddwd, AVX-VNNI), where the int8 Winograd runs in
+    /// integers: 32x32 batch 2 gains 1.25x over the int8 GEMM, 32x32 batch 1 ties. (AVX512-VNNI:
+    /// `winogradMinimumTilesInt8VNNI`.)
+    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 512
 
     /// Elements of the transformed-input scratch per chunk of tile rows (tests lower it to force chunking).
     nonisolated(unsafe) static var winogradChunkElements = 1 << 21

@@ -170,19 +170,22 @@ final class GEMMInt8Tests: XCTestCase {
 }
 
 extension GEMMInt8Tests {
-    /// With a vpdpbusd path int8 3x3 convolutions never take the f32 Winograd; with AVX2 vpmaddwd they do
-    /// from `winogradMinimumTilesInt8` tiles.
+    /// int8 3x3 convolutions take the (integer) Winograd from 1024 tiles on AVX512-VNNI, from 512 on the ymm paths.
     func testInt8WinogradChoiceFollowsPath() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
-        let big = Conv2dGeometry(batch: 2, inChannels: 192, height: 64, width: 64, outChannels: 192, kernelSize: 3, stride: 1, padding: 1)
+        func geometry(_ batch: Int, _ size: Int) -> Conv2dGeometry {
+            Conv2dGeometry(batch: batch, inChannels: 64, height: size, width: size, outChannels: 64, kernelSize: 3, stride: 1, padding: 1)
+        }
         let saved = KernelSettings.int8Path
         defer { KernelSettings.int8Path = saved }
         withSettings(winograd: true) {
             KernelSettings.int8Path = .emulatedZMM
-            XCTAssertFalse(conv2dUsesWinograd(big, int8Weights: true))
-            XCTAssertTrue(conv2dUsesWinograd(big, int8Weights: false))
+            XCTAssertTrue(conv2dUsesWinograd(geometry(1, 64), int8Weights: true))
+            XCTAssertFalse(conv2dUsesWinograd(geometry(2, 32), int8Weights: true))
+            XCTAssertTrue(conv2dUsesWinograd(geometry(2, 32), int8Weights: false))
             KernelSettings.int8Path = .avx2
-            XCTAssertTrue(conv2dUsesWinograd(big, int8Weights: true))
+            XCTAssertTrue(conv2dUsesWinograd(geometry(2, 32), int8Weights: true))
+            XCTAssertFalse(conv2dUsesWinograd(geometry(2, 16), int8Weights: true))
         }
     }
 }
