@@ -412,12 +412,16 @@ static inline AI int i8_gemm(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
         s2.y = stage - n0; s2.y_rs = nn; s2.y_cs = 1; s2.accumulate = 0;
         rc = i8_run(&s2, 0, mm, n0, n1, MR, NB, kernel);
     }
-    if (rc == 0) {
-        for (ptrdiff_t m = 0; m < mm; m++) {
-            const float *s = stage + m * nn;
-            for (ptrdiff_t j = 0; j < nn; j++) {
-                float *y = d->y + (n0 + j) * d->y_cs + (m0 + m) * d->y_rs;
-                *y = d->accumulate ? *y + s[j] : s[j];
+    if (rc == 0) {   // transpose in 32x32 blocks (both sides stay in L1)
+        for (ptrdiff_t mb = 0; mb < mm; mb += 32) {
+            ptrdiff_t me = mb + 32 < mm ? mb + 32 : mm;
+            for (ptrdiff_t jb = 0; jb < nn; jb += 32) {
+                ptrdiff_t je = jb + 32 < nn ? jb + 32 : nn;
+                for (ptrdiff_t j = jb; j < je; j++) {
+                    float *y = d->y + (n0 + j) * d->y_cs + m0 * d->y_rs;
+                    if (d->accumulate) for (ptrdiff_t m = mb; m < me; m++) y[m * d->y_rs] += stage[m * nn + j];
+                    else for (ptrdiff_t m = mb; m < me; m++) y[m * d->y_rs] = stage[m * nn + j];
+                }
             }
         }
     }
