@@ -76,13 +76,17 @@ static inline AI void wi_pack_b(const glide_wi16_gemm_desc *d, ptrdiff_t k0, int
 // A panel: dst[p * MR + r] = (W[m+r][k0+2p], W[m+r][k0+2p+1]); zero beyond kc and for rows >= mr.
 static inline AI void wi_pack_a(const glide_wi16_gemm_desc *d, ptrdiff_t m, int mr, const int MR, ptrdiff_t k0, int kc,
                                 uint32_t *restrict dst, float *restrict ws) {
-    const int kp = (kc + 1) / 2;
+    static const int16_t zeros[WI_KC + 2];
+    const int kp = (kc + 1) / 2, k2 = kc / 2;
+    const int16_t *rows[8];
     for (int r = 0; r < MR; r++) {
-        if (r >= mr) { for (int p = 0; p < kp; p++) dst[p * MR + r] = 0; ws[r] = 0.f; continue; }
-        const int16_t *s = d->w + (m + r) * d->ldw + k0;
-        for (int p = 0; p < kp; p++) dst[p * MR + r] = wi_pair(s[2 * p], 2 * p + 1 < kc ? s[2 * p + 1] : 0);
-        ws[r] = d->w_scales[m + r];
+        rows[r] = r < mr ? d->w + (m + r) * d->ldw + k0 : zeros;
+        ws[r] = r < mr ? d->w_scales[m + r] : 0.f;
     }
+    for (int p = 0; p < k2; p++)
+        for (int r = 0; r < MR; r++) { uint32_t v; memcpy(&v, rows[r] + 2 * p, 4); dst[p * MR + r] = v; }
+    if (k2 < kp)
+        for (int r = 0; r < MR; r++) dst[k2 * MR + r] = wi_pair(rows[r][kc - 1], 0);
 }
 
 static inline AI void wi_update(float *y, int32_t acc, float ws, float xs, int first) {

@@ -150,24 +150,23 @@ static inline AI void i8_quantize_panel(const float *restrict src, int kc, const
 // wsum[r] = the row's weight sum over the block, wscale[r] its scale (0 for rows >= mr).
 static inline AI void i8_pack_a(const glide_gemm_desc *d, ptrdiff_t m, int mr, const int MR, ptrdiff_t k0, int kc,
                                 uint32_t *restrict dst, int32_t *restrict wsum, float *restrict wscale) {
+    static const int8_t zeros[I8_KC + 4];
     const int kq = (kc + 3) / 4, k4 = kc / 4;
+    const int8_t *rows[8];
     for (int r = 0; r < MR; r++) {
-        if (r >= mr) {
-            for (int g = 0; g < kq; g++) dst[g * MR + r] = 0;
-            wsum[r] = 0; wscale[r] = 0.f;
-            continue;
-        }
-        const int8_t *s = (const int8_t *)d->w + (m + r) * d->ldw + k0;
+        rows[r] = r < mr ? (const int8_t *)d->w + (m + r) * d->ldw + k0 : zeros;
         int32_t sum = 0;
-        for (int k = 0; k < kc; k++) sum += s[k];
-        for (int g = 0; g < k4; g++) { uint32_t v; memcpy(&v, s + 4 * g, 4); dst[g * MR + r] = v; }
-        if (k4 < kq) {
+        for (int k = 0; k < kc; k++) sum += rows[r][k];
+        wsum[r] = sum; wscale[r] = r < mr ? d->w_scales[m + r] : 0.f;
+    }
+    for (int g = 0; g < k4; g++)
+        for (int r = 0; r < MR; r++) { uint32_t v; memcpy(&v, rows[r] + 4 * g, 4); dst[g * MR + r] = v; }
+    if (k4 < kq)
+        for (int r = 0; r < MR; r++) {
             int8_t t[4] = {0, 0, 0, 0};
-            for (int k = 4 * k4; k < kc; k++) t[k - 4 * k4] = s[k];
+            for (int k = 4 * k4; k < kc; k++) t[k - 4 * k4] = rows[r][k];
             uint32_t v; memcpy(&v, t, 4); dst[k4 * MR + r] = v;
         }
-        wsum[r] = sum; wscale[r] = d->w_scales[m + r];
-    }
 }
 
 // The f32 update of one output element from its block accumulator (the same expression on every path).
@@ -328,25 +327,35 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
     const int qmax = d->act_qmax > 32767 ? 32767 : d->act_qmax < 1 ? 1 : d->act_qmax;
     const ptrdiff_t ncap = n1 - n0 < I8_NC ? n1 - n0 : I8_NC;
     const int npanels = (int)((ncap + NB - 1) / NB);
-    const int MC = I8_MC_PANELS * MR;
-    const ptrdiff_t mcap = m1 - m0 < MC ? m1 - m0 : MC;
-    const int mpanels = (int)((mcap + MR - 1) / MR);
+    // The weights of the block are packed once for all column blocks (about M x K bytes of scratch).
+    const int mpt = (int)((m1 - m0 + MR - 1) / MR), nkb = (int)((K + I8_KC - 1) / I8_KC);
     const int kqmax = I8_KC / 4;
     float *fpanel = i8_aligned(sizeof(float) * I8_KC * NB);
     uint32_t *bh = i8_aligned(sizeof(uint32_t) * kqmax * NB * npanels);
     uint32_t *bl = two ? i8_aligned(sizeof(uint32_t) * kqmax * NB * npanels) : NULL;
     float *xs = i8_aligned(sizeof(float) * NB * npanels);
-    uint32_t *ap = i8_aligned(sizeof(uint32_t) * kqmax * MR * mpanels);
-    int32_t *wsum = i8_aligned(sizeof(int32_t) * MR * mpanels);
-    float *ws = i8_aligned(sizeof(float) * MR * mpanels);
+    uint32_t *ap = i8_aligned(sizeof(uint32_t) * (size_t)kqmax * MR * mpt * nkb);
+    int32_t *wsum = i8_aligned(sizeof(int32_t) * (size_t)MR * mpt * nkb);
+    float *ws = i8_aligned(sizeof(float) * MR * mpt);
     if (!fpanel || !bh || (two && !bl) || !xs || !ap || !wsum || !ws) {
         free(fpanel); free(bh); free(bl); free(xs); free(ap); free(wsum); free(ws);
         return -1;
     }
+    for (int kb = 0; kb < nkb; kb++) {
+        ptrdiff_t pc = (ptrdiff_t)kb * I8_KC;
+        int kc = (int)(K - pc < I8_KC ? K - pc : I8_KC), kq = (kc + 3) / 4;
+        for (int ip = 0; ip < mpt; ip++) {
+            ptrdiff_t m = m0 + (ptrdiff_t)ip * MR;
+            int mr = (int)(m1 - m < MR ? m1 - m : MR);
+            i8_pack_a(d, m, mr, MR, pc, kc, ap + ((size_t)kb * mpt + ip) * kqmax * MR,
+                      wsum + ((size_t)kb * mpt + ip) * MR, ws + ip * MR);
+        }
+    }
     for (ptrdiff_t jc = n0; jc < n1; jc += I8_NC) {
         ptrdiff_t nc = n1 - jc < I8_NC ? n1 - jc : I8_NC;
         int np = (int)((nc + NB - 1) / NB);
-        for (ptrdiff_t pc = 0; pc < K; pc += I8_KC) {
+        for (int kb = 0; kb < nkb; kb++) {
+            ptrdiff_t pc = (ptrdiff_t)kb * I8_KC;
             int kc = (int)(K - pc < I8_KC ? K - pc : I8_KC);
             int kq = (kc + 3) / 4;
             int first = pc == 0;
@@ -357,26 +366,20 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
                 i8_quantize_panel(fpanel, kc, NB, qmax, bh + (ptrdiff_t)jp * kq * NB,
                                   two ? bl + (ptrdiff_t)jp * kq * NB : NULL, xs + jp * NB);
             }
-            for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
-                ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
-                int mp = (int)((mc + MR - 1) / MR);
-                for (int ip = 0; ip < mp; ip++) {
-                    ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
-                    int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
-                    i8_pack_a(d, m, mr, MR, pc, kc, ap + (ptrdiff_t)ip * kq * MR, wsum + ip * MR, ws + ip * MR);
-                }
+            for (int ic = 0; ic < mpt; ic += I8_MC_PANELS) {
+                int ice = ic + I8_MC_PANELS < mpt ? ic + I8_MC_PANELS : mpt;
                 for (int jp = 0; jp < np; jp++) {
                     ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
                     int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
-                    for (int ip = 0; ip < mp; ip++) {
-                        ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
-                        int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
+                    for (int ip = ic; ip < ice; ip++) {
+                        ptrdiff_t m = m0 + (ptrdiff_t)ip * MR;
+                        int mr = (int)(m1 - m < MR ? m1 - m : MR);
                         i8_tile t;
                         t.kq = kq; t.two = two;
-                        t.a = ap + (ptrdiff_t)ip * kq * MR;
+                        t.a = ap + ((size_t)kb * mpt + ip) * kqmax * MR;
                         t.bh = bh + (ptrdiff_t)jp * kq * NB;
                         t.bl = two ? bl + (ptrdiff_t)jp * kq * NB : NULL;
-                        t.wsum = wsum + ip * MR; t.ws = ws + ip * MR; t.xs = xs + jp * NB;
+                        t.wsum = wsum + ((size_t)kb * mpt + ip) * MR; t.ws = ws + ip * MR; t.xs = xs + jp * NB;
                         t.bias = first && d->bias ? d->bias + m : NULL;
                         t.y = d->y + m * d->y_rs + n; t.y_rs = d->y_rs;
                         t.mr = mr; t.nr = nr; t.add_old = !first || d->accumulate;

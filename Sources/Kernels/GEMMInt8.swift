@@ -79,7 +79,7 @@ extension KernelSettings {
 
     /// Fewest 2x2 tiles (batch x tiles per image) for which an int8-weight 3x3 convolution takes the
     /// Winograd path (in integers, `WinogradInt8.swift`), per int8 path: `winogradMinimumTilesInt8VNNI` with
-    /// AVX512-VNNI (its implicit GEMM wins below: 32x32x384 batch 2 ties), `winogradMinimumTilesInt8` with the
+    /// AVX512-VNNI (its implicit GEMM wins below: 32x32x384 batch 1 1.3x), `winogradMinimumTilesInt8` with the
     /// ymm paths (vpmaddwd, AVX-VNNI). Measured with `glide bench kernels --cpu-time` (README "Fast paths").
     static var int8WinogradMinimumTiles: Int {
         if let forced = int8WinogradMinimumTilesOverride { return forced }
@@ -89,8 +89,9 @@ extension KernelSettings {
         }
     }
 
-    /// `int8WinogradMinimumTiles` on the AVX512-VNNI path (64x64 batch 1 = 1024 tiles gains 1.2x).
-    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8VNNI = 1024
+    /// `int8WinogradMinimumTiles` on the AVX512-VNNI path (32x32x384 batch 2 = 512 tiles gains 1.05x, 64x64x192
+    /// batch 2 1.45x).
+    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8VNNI = 512
 
     /// Env `GLIDE_INT8_WINOGRAD_MIN_TILES` (benchmarks): overrides `int8WinogradMinimumTiles` on every path.
     nonisolated(unsafe) static var int8WinogradMinimumTilesOverride: Int? =
