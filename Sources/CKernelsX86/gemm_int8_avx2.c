@@ -17,20 +17,30 @@
 #define WI_MC_PANELS 18
 #define AI __attribute__((always_inline))
 
+// Blocks of 32 channels: the 3x3 kernels are transposed to [9][32] first so that every step below is a
+// contiguous loop over the channels (vectorised), and each of the 16 outputs is stored as one run of 32.
 void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
-    for (int c = 0; c < C; c++) {
-        const int8_t *k = g + (size_t)c * 9;
-        int t[4][3];                   // (2G) g
-        for (int x = 0; x < 3; x++) {
-            int g0 = k[x], g1 = k[3 + x], g2 = k[6 + x];
-            t[0][x] = 2 * g0; t[1][x] = g0 + g1 + g2; t[2][x] = g0 - g1 + g2; t[3][x] = 2 * g2;
-        }
-        for (int i = 0; i < 4; i++) {  // ((2G) g) (2G)^T
-            int t0 = t[i][0], t1 = t[i][1], t2 = t[i][2];
-            u[(i * 4 + 0) * xi_stride + c] = (int16_t)(2 * t0);
-            u[(i * 4 + 1) * xi_stride + c] = (int16_t)(t0 + t1 + t2);
-            u[(i * 4 + 2) * xi_stride + c] = (int16_t)(t0 - t1 + t2);
-            u[(i * 4 + 3) * xi_stride + c] = (int16_t)(2 * t2);
+    enum { CB = 32 };
+    for (int c0 = 0; c0 < C; c0 += CB) {
+        const int cb = C - c0 < CB ? C - c0 : CB;
+        int16_t k[9][CB], t[4][3][CB];
+        for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
+        for (int j = 0; j < cb; j++)
+            for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+        for (int x = 0; x < 3; x++)        // (2G) g
+            for (int j = 0; j < CB; j++) {
+                int16_t g0 = k[x][j], g1 = k[3 + x][j], g2 = k[6 + x][j];
+                t[0][x][j] = (int16_t)(2 * g0); t[1][x][j] = (int16_t)(g0 + g1 + g2);
+                t[2][x][j] = (int16_t)(g0 - g1 + g2); t[3][x][j] = (int16_t)(2 * g2);
+            }
+        for (int i = 0; i < 4; i++) {      // ((2G) g) (2G)^T
+            int16_t *u0 = u + (i * 4 + 0) * xi_stride + c0, *u1 = u + (i * 4 + 1) * xi_stride + c0;
+            int16_t *u2 = u + (i * 4 + 2) * xi_stride + c0, *u3 = u + (i * 4 + 3) * xi_stride + c0;
+            for (int j = 0; j < cb; j++) {
+                int16_t t0 = t[i][0][j], t1 = t[i][1][j], t2 = t[i][2][j];
+                u0[j] = (int16_t)(2 * t0); u1[j] = (int16_t)(t0 + t1 + t2);
+                u2[j] = (int16_t)(t0 - t1 + t2); u3[j] = (int16_t)(2 * t2);
+            }
         }
     }
 }
