@@ -79,8 +79,8 @@ extension KernelSettings {
 
     /// Fewest 2x2 tiles (batch x tiles per image) for which an int8-weight 3x3 convolution takes the
     /// Winograd path (in integers, `WinogradInt8.swift`), per int8 path: `winogradMinimumTilesInt8VNNI` with
-    /// AVX512-VNNI (its implicit GEMM wins below: 32x32x384 batch 1 1.3x), `winogradMinimumTilesInt8` with the
-    /// ymm paths (vpmaddwd, AVX-VNNI). Measured with `glide bench kernels --cpu-time` (README "Fast paths").
+    /// AVX512-VNNI, `winogradMinimumTilesInt8` with the ymm paths (vpmaddwd, AVX-VNNI). Measured with
+    /// `glide bench kernels --cpu-time` (README "Fast paths").
     static var int8WinogradMinimumTiles: Int {
         if let forced = int8WinogradMinimumTilesOverride { return forced }
         switch _int8Path {
@@ -89,9 +89,9 @@ extension KernelSettings {
         }
     }
 
-    /// `int8WinogradMinimumTiles` on the AVX512-VNNI path (32x32x384 batch 2 = 512 tiles gains 1.05x, 64x64x192
-    /// batch 2 1.45x).
-    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8VNNI = 512
+    /// `int8WinogradMinimumTiles` on the AVX512-VNNI path: 16x16x576 batch 1 (64 tiles) gains 1.1-1.4x over the
+    /// vpdpbusd implicit GEMM, 8x8x768 batch 2 (32 tiles) loses 2x.
+    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8VNNI = 64
 
     /// Env `GLIDE_INT8_WINOGRAD_MIN_TILES` (benchmarks): overrides `int8WinogradMinimumTiles` on every path.
     nonisolated(unsafe) static var int8WinogradMinimumTilesOverride: Int? =

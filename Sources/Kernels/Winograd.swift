@@ -25,9 +25,9 @@ extension KernelSettings {
     /// `glide bench kernels --cpu-time`: 32x32 batch 2 gains 1.5x, 32x32 batch 1 ties).
     nonisolated(unsafe) public internal(set) static var winogradMinimumTiles = 512
     /// The same for int8 weights on the ymm paths (AVX2 vpmaddwd, AVX-VNNI), where the int8 Winograd runs in
-    /// integers: 32x32x384 batch 1 (256 tiles) gains 1.2x over the int8 GEMM, 16x16 batch 2 loses. (AVX512-VNNI:
-    /// `winogradMinimumTilesInt8VNNI`.)
-    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 256
+    /// integers: 16x16x576 batch 1 (64 tiles) gains 1.4x over the int8 GEMM, 8x8x768 batch 2 (32) 1.1x, 8x8 batch 1
+    /// loses. (AVX512-VNNI: `winogradMinimumTilesInt8VNNI`.)
+    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 32
 
     /// Elements of the transformed-input scratch per chunk of tile rows (tests lower it to force chunking).
     nonisolated(unsafe) static var winogradChunkElements = 1 << 21

@@ -170,7 +170,7 @@ final class GEMMInt8Tests: XCTestCase {
 }
 
 extension GEMMInt8Tests {
-    /// int8 3x3 convolutions take the (integer) Winograd from 512 tiles on AVX512-VNNI, from 256 on the ymm paths.
+    /// int8 3x3 convolutions take the (integer) Winograd from 64 tiles on AVX512-VNNI, from 32 on the ymm paths.
     func testInt8WinogradChoiceFollowsPath() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
         func geometry(_ batch: Int, _ size: Int) -> Conv2dGeometry {
@@ -180,12 +180,12 @@ extension GEMMInt8Tests {
         defer { KernelSettings.int8Path = saved }
         withSettings(winograd: true) {
             KernelSettings.int8Path = .emulatedZMM
-            XCTAssertTrue(conv2dUsesWinograd(geometry(2, 32), int8Weights: true))
-            XCTAssertFalse(conv2dUsesWinograd(geometry(1, 32), int8Weights: true))
+            XCTAssertTrue(conv2dUsesWinograd(geometry(1, 16), int8Weights: true))
+            XCTAssertFalse(conv2dUsesWinograd(geometry(2, 8), int8Weights: true))
+            XCTAssertFalse(conv2dUsesWinograd(geometry(1, 16), int8Weights: false))
             KernelSettings.int8Path = .avx2
-            XCTAssertTrue(conv2dUsesWinograd(geometry(1, 32), int8Weights: true))
-            XCTAssertFalse(conv2dUsesWinograd(geometry(1, 32), int8Weights: false))
-            XCTAssertFalse(conv2dUsesWinograd(geometry(2, 16), int8Weights: true))
+            XCTAssertTrue(conv2dUsesWinograd(geometry(2, 8), int8Weights: true))
+            XCTAssertFalse(conv2dUsesWinograd(geometry(1, 8), int8Weights: true))
         }
     }
 }
