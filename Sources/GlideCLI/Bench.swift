@@ -165,6 +165,16 @@ struct BenchCase {
                 cases.append(BenchCase(kind: .conv(g), label: "conv3x3 \(res)x\(res)x\(ch) b\(batch)"))
             }
         }
+        // The base model's other convolution kinds (guided batch of 2): input, output, decoder (concatenated
+        // skip: more in- than out-channels) and the 1x1 skip projection of such a block.
+        for (label, g) in [
+            ("conv3x3 64x64 3->192 b2 (in)", Conv2dGeometry(batch: 2, inChannels: 3, height: 64, width: 64, outChannels: 192, kernelSize: 3, stride: 1, padding: 1)),
+            ("conv3x3 64x64 192->6 b2 (out)", Conv2dGeometry(batch: 2, inChannels: 192, height: 64, width: 64, outChannels: 6, kernelSize: 3, stride: 1, padding: 1)),
+            ("conv3x3 32x32 768->384 b2 (decoder)", Conv2dGeometry(batch: 2, inChannels: 768, height: 32, width: 32, outChannels: 384, kernelSize: 3, stride: 1, padding: 1)),
+            ("conv1x1 32x32 768->384 b2 (skip)", Conv2dGeometry(batch: 2, inChannels: 768, height: 32, width: 32, outChannels: 384, kernelSize: 1)),
+        ] {
+            cases.append(BenchCase(kind: .conv(g), label: label))
+        }
         if !skipUpsampler {
             let g = Conv2dGeometry(batch: 1, inChannels: 192, height: 256, width: 256, outChannels: 192,
                                    kernelSize: 3, stride: 1, padding: 1)

@@ -128,3 +128,22 @@ public func measureVNNIPeakGOPS(zmm: Bool = true, seconds: Double = 0.2, cpuTime
         iterations = Int(Double(iterations) * min(10, max(1.5, seconds * 1.2 / max(dt, 1e-6))))
     }
 }
+
+/// True when an int8-weight convolution is cheaper on f32 weights (widened once per call; no activation
+/// quantization): with few output channels (the UNet's 192->6 output convolution: every int8 path is bound by
+/// quantizing the activations, which only 6 rows share) and, on the ymm paths, with a short reduction (the
+/// 3->192 input convolution, K = 27). Measured with `glide bench kernels --filter '>'`.
+func int8ConvolutionRunsInF32(_ weight: WeightMatrix, _ g: Conv2dGeometry) -> Bool {
+    guard case .int8 = weight.elements, KernelSettings.useAVX2 else { return false }
+    if g.outChannels < 16 { return true }
+    let zmm = KernelSettings.int8Path == .avx512vnni || KernelSettings.int8Path == .emulatedZMM
+    return !zmm && g.reductionLength < 64
+}
+
+/// Calls `body` with `weight` widened to dense f32 (int8 dequantized with its row scales).
+func withF32Weights<R>(_ weight: WeightMatrix, _ body: (WeightMatrix) -> R) -> R {
+    let dense = UnsafeMutablePointer<Float>.allocate(capacity: max(weight.rows * weight.cols, 1))
+    defer { dense.deallocate() }
+    for r in 0..<weight.rows { widenRow(weight, r, into: dense + r * weight.cols) }
+    return body(WeightMatrix(rows: weight.rows, cols: weight.cols, f32: dense))
+}

@@ -265,3 +265,31 @@ final class WinogradInt8Tests: XCTestCase {
         try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (vpdpwssd kernel not compared)")
     }
 }
+
+extension GEMMInt8Tests {
+    /// Few output channels (all paths) or a short K (ymm paths): the int8 convolution runs on widened f32
+    /// weights, i.e. exactly the f32 convolution of the dequantized weights.
+    func testSmallInt8ConvolutionsRunOnWidenedWeights() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
+        let saved = KernelSettings.int8Path
+        defer { KernelSettings.int8Path = saved }
+        let out = Conv2dGeometry(batch: 2, inChannels: 20, height: 12, width: 10, outChannels: 6, kernelSize: 3, stride: 1, padding: 1)
+        let input = Conv2dGeometry(batch: 1, inChannels: 3, height: 12, width: 10, outChannels: 20, kernelSize: 3, stride: 1, padding: 1)
+        for (g, path, widened) in [(out, Int8GEMMPath.emulatedZMM, true), (input, .avx2, true), (input, .emulatedZMM, false)] {
+            KernelSettings.int8Path = path
+            XCTAssertEqual(int8ConvolutionRunsInF32(WeightMatrix(rows: 1, cols: 1, elements: .int8([0], scales: [1])), g), widened)
+            guard widened else { continue }
+            var rng = TestRNG(seed: 77)
+            let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
+            let x = rng.floats(g.batch * g.inChannels * g.height * g.width), b = rng.floats(g.outChannels)
+            let dequantized = (0..<(g.outChannels * g.reductionLength)).map { Float(w.q[$0]) * w.scales[$0 / g.reductionLength] }
+            var y8 = [Float](repeating: 0, count: g.batch * g.outChannels * g.outHeight * g.outWidth), y32 = y8
+            w.with("int8") { conv2d(input: x, weight: $0, bias: b, output: &y8, geometry: g) }
+            dequantized.withUnsafeBufferPointer {
+                conv2d(input: x, weight: WeightMatrix(rows: g.outChannels, cols: g.reductionLength, f32: $0.baseAddress!),
+                       bias: b, output: &y32, geometry: g)
+            }
+            XCTAssertEqual(y8, y32, "\(g) \(path)")
+        }
+    }
+}
