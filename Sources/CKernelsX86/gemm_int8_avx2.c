@@ -170,6 +170,40 @@ TAVX2 static void wi_kernel_avx2(const wi_tile *t) {
         for (int j = 0; j < t->nr; j++) wi_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], t->first);
 }
 
+// The AVX2 tile with AVX-VNNI's vpdpwssd (multiply-add of int16 pairs into the accumulator in one instruction).
+#define TAVXVNNI __attribute__((target("avx2,fma,avxvnni")))
+TAVXVNNI static void wi_kernel_avxvnni(const wi_tile *t) {
+    enum { MR = GLIDE_WI16_YMM_MR, NB = GLIDE_WI16_YMM_NB };
+    __m256i c[MR][2];
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm256_setzero_si256();
+    const uint32_t *a = t->a, *b = t->b;
+    for (int p = 0; p < t->kp; p++) {
+        __m256i b0 = _mm256_load_si256((const __m256i *)b), b1 = _mm256_load_si256((const __m256i *)(b + 8));
+        for (int r = 0; r < MR; r++) {
+            __m256i av = _mm256_set1_epi32((int)a[r]);
+            c[r][0] = _mm256_dpwssd_avx_epi32(c[r][0], av, b0);
+            c[r][1] = _mm256_dpwssd_avx_epi32(c[r][1], av, b1);
+        }
+        a += MR; b += NB;
+    }
+    if (t->mr == MR && t->nr == NB) {
+        __m256 x0 = _mm256_loadu_ps(t->xs), x1 = _mm256_loadu_ps(t->xs + 8);
+        for (int r = 0; r < MR; r++) {
+            __m256 w = _mm256_set1_ps(t->ws[r]);
+            __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(c[r][0]), _mm256_mul_ps(w, x0));
+            __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(c[r][1]), _mm256_mul_ps(w, x1));
+            float *y = t->y + r * t->y_rs;
+            if (!t->first) { v0 = _mm256_add_ps(_mm256_loadu_ps(y), v0); v1 = _mm256_add_ps(_mm256_loadu_ps(y + 8), v1); }
+            _mm256_storeu_ps(y, v0); _mm256_storeu_ps(y + 8, v1);
+        }
+        return;
+    }
+    int32_t acc[MR * NB];
+    for (int r = 0; r < MR; r++) { _mm256_storeu_si256((__m256i *)(acc + r * NB), c[r][0]); _mm256_storeu_si256((__m256i *)(acc + r * NB + 8), c[r][1]); }
+    for (int r = 0; r < t->mr; r++)
+        for (int j = 0; j < t->nr; j++) wi_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], t->first);
+}
+
 // 8 rows x 32 columns, vpdpwssd into 16 zmm accumulators.
 T512 static void wi_kernel_zmm(const wi_tile *t) {
     enum { MR = GLIDE_WI16_ZMM_MR, NB = GLIDE_WI16_ZMM_NB };
@@ -281,6 +315,9 @@ int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
 TAVX2 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
     return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2);
 }
+TAVXVNNI int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni);
+}
 T512 int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
     return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm);
 }
@@ -289,6 +326,9 @@ int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t 
     (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
 }
 int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
+}
+int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
     (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
 }
 #endif

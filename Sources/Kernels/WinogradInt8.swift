@@ -12,6 +12,8 @@ import CKernelsX86
 public enum Int8WinogradKernel: String, Sendable {
     /// AVX2 `vpmaddwd`, 6x16 tile.
     case avx2
+    /// AVX-VNNI `vpdpwssd` on ymm, 6x16 tile.
+    case avxvnni
     /// AVX512-VNNI `vpdpwssd`, 8x32 tile.
     case avx512vnni
     /// Portable emulation with the AVX2 tile.
@@ -42,7 +44,8 @@ extension KernelSettings {
     static var int8WinogradKernel: Int8WinogradKernel {
         switch int8Path {
         case .avx512vnni: return .avx512vnni
-        case .avxvnni, .avx2: return .avx2
+        case .avxvnni: return .avxvnni
+        case .avx2: return .avx2
         case .emulatedZMM: return .emulatedZMM
         case .emulatedYMM: return .emulatedYMM
         }
@@ -70,6 +73,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     let run: WinogradInt16Entry
     switch KernelSettings.int8WinogradKernel {
     case .avx2: run = { glide_gemm_wi16_avx2($0, $1, $2, $3, $4) }
+    case .avxvnni: run = { glide_gemm_wi16_avxvnni($0, $1, $2, $3, $4) }
     case .avx512vnni: run = { glide_gemm_wi16_avx512vnni($0, $1, $2, $3, $4) }
     case .emulatedYMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_YMM)) }
     case .emulatedZMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_ZMM)) }

@@ -261,8 +261,12 @@ final class WinogradInt8Tests: XCTestCase {
             if KernelSettings.hasAVX512VNNI {
                 XCTAssertEqual(emu, run(g, kernel: .avx512vnni, accumulate: true, threads: 2, seed: seed), "\(g) avx512vnni")
             }
+            if KernelSettings.hasAVXVNNI {
+                XCTAssertEqual(emu, run(g, kernel: .avxvnni, accumulate: true, threads: 2, seed: seed), "\(g) avxvnni")
+            }
         }
-        try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (vpdpwssd kernel not compared)")
+        try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (zmm vpdpwssd kernel not compared)")
+        try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
     }
 }
 

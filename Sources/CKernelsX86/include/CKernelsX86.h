@@ -108,7 +108,7 @@ float glide_avxvnni_peak_probe(long iterations);
 
 /// Largest act_qmax for which 256 products of |4U| <= 1143 and |q| never overflow int32.
 enum { GLIDE_WI16_QMAX = 7300 };
-/// Register tiles: AVX2 vpmaddwd 6x16, AVX512-VNNI vpdpwssd 8x32 (layouts GLIDE_I8_LAYOUT_YMM / _ZMM).
+/// Register tiles: AVX2 vpmaddwd and AVX-VNNI vpdpwssd 6x16, AVX512-VNNI vpdpwssd 8x32 (layouts GLIDE_I8_LAYOUT_YMM / _ZMM).
 enum { GLIDE_WI16_YMM_MR = 6, GLIDE_WI16_YMM_NB = 16, GLIDE_WI16_ZMM_MR = 8, GLIDE_WI16_ZMM_NB = 32 };
 
 /// `y[m, n] = sum_k W[m, k] * X[k, n]` (no bias, overwrites y) with int16 weights, one f32 scale per row.
@@ -126,6 +126,8 @@ typedef struct glide_wi16_gemm_desc {
 void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
 /// Output block m in [m0, m1), n in [n0, n1): AVX2 vpmaddwd (caller checked glide_cpu_has_avx2_fma()).
 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// The same with AVX-VNNI vpdpwssd on ymm (caller checked glide_cpu_has_avx_vnni()).
+int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
 /// The same with AVX512-VNNI vpdpwssd (caller checked glide_cpu_has_avx512_vnni()).
 int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
 /// Portable emulation through the same packing and quantization (`layout`: GLIDE_I8_LAYOUT_*).
