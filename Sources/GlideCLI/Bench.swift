@@ -82,9 +82,19 @@ struct BenchKernels: ParsableCommand {
         var records: [BenchRecord] = []
         records.append(BenchRecord(op: "fma_peak", dtype: "f32", label: "fma peak", shape: [("threads", threadCount)],
                                    gflops: peak, peakFraction: 1, seconds: 0))
+        // int8 vpdpbusd peak (one thread's register-only probe x threads), for the int8 rows' fraction of it
+        let vnniPath = KernelSettings.useAVX2 ? KernelSettings.int8Path : .avx2
+        let vnniPeak = vnniPath == .avx512vnni || vnniPath == .avxvnni
+            ? measureVNNIPeakGOPS(zmm: vnniPath == .avx512vnni, seconds: 0.3, cpuTime: cpuTime) * Double(threadCount) : 0
+        if vnniPeak > 0 {
+            records.append(BenchRecord(op: "vnni_peak", dtype: "int8", label: "vpdpbusd peak \(vnniPath.rawValue)",
+                                       shape: [("threads", threadCount)], gflops: vnniPeak, peakFraction: 1, seconds: 0))
+        }
         if !json {
             print("path \(KernelSettings.activePath), threads \(threadCount), FMA peak \(benchFmt(peak)) GFLOP/s"
                   + (cpuTime ? " (thread CPU time)" : "") + (winograd ? ", Winograd on" : ", Winograd off"))
+            let int8Path = KernelSettings.useAVX2 ? KernelSettings.int8Path.rawValue : "scalar"
+            print("int8 path \(int8Path)" + (vnniPeak > 0 ? ", vpdpbusd peak \(benchFmt(vnniPeak)) GOP/s" : ""))
             print("op       dtype  shape                               GFLOP/s  of peak")
         }
         for c in BenchCase.all(skipUpsampler: skipUpsampler) {
@@ -164,6 +174,16 @@ struct BenchCase {
                                        kernelSize: 3, stride: 1, padding: 1)
                 cases.append(BenchCase(kind: .conv(g), label: "conv3x3 \(res)x\(res)x\(ch) b\(batch)"))
             }
+        }
+        // The base model's other convolution kinds (guided batch of 2): input, output, decoder (concatenated
+        // skip: more in- than out-channels) and the 1x1 skip projection of such a block.
+        for (label, g) in [
+            ("conv3x3 64x64 3->192 b2 (in)", Conv2dGeometry(batch: 2, inChannels: 3, height: 64, width: 64, outChannels: 192, kernelSize: 3, stride: 1, padding: 1)),
+            ("conv3x3 64x64 192->6 b2 (out)", Conv2dGeometry(batch: 2, inChannels: 192, height: 64, width: 64, outChannels: 6, kernelSize: 3, stride: 1, padding: 1)),
+            ("conv3x3 32x32 768->384 b2 (decoder)", Conv2dGeometry(batch: 2, inChannels: 768, height: 32, width: 32, outChannels: 384, kernelSize: 3, stride: 1, padding: 1)),
+            ("conv1x1 32x32 768->384 b2 (skip)", Conv2dGeometry(batch: 2, inChannels: 768, height: 32, width: 32, outChannels: 384, kernelSize: 1)),
+        ] {
+            cases.append(BenchCase(kind: .conv(g), label: label))
         }
         if !skipUpsampler {
             let g = Conv2dGeometry(batch: 1, inChannels: 192, height: 256, width: 256, outChannels: 192,

@@ -37,6 +37,10 @@ public func conv2d(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Unsa
                    output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool = false) {
     precondition(weight.rows == g.outChannels && weight.cols == g.reductionLength,
                  "conv2d: weight is [\(weight.rows), \(weight.cols)], expected [\(g.outChannels), \(g.reductionLength)]")
+    if int8ConvolutionRunsInF32(weight, g) {
+        withF32Weights(weight) { conv2d(input: input, weight: $0, bias: bias, output: output, geometry: g, accumulate: accumulate) }
+        return
+    }
     var int8Weights = false
     if case .int8 = weight.elements { int8Weights = true }
     if conv2dUsesWinograd(g, int8Weights: int8Weights) {

@@ -13,9 +13,11 @@ import CKernelsX86
 ///   `rowStride: H*W`, or a token-major `[T, K]` buffer read transposed with `rowStride: 1, colStride: K`).
 /// - `output` is any strided f32 `[M, columns]` matrix; with `accumulate` the product is added to it.
 /// - f16/bf16 weights are widened to f32 on the fly; f32 accumulation throughout.
-/// - int8 weights: the activations are quantized on the fly to int8 (symmetric, one scale per output column
-///   and block of 256 K values) and multiplied in int32; the result is rescaled to f32. Expect ~1e-2
-///   relative error against the f32 product (see README "Tolerances").
+/// - int8 weights: the activations are quantized on the fly (symmetric, one scale per output column and block
+///   of 256 K values; 16-bit by default, `KernelSettings.int8ActivationMax`) and multiplied in int32
+///   (`vpdpbusd` or `vpmaddwd`, `KernelSettings.int8Path`); the result is rescaled to f32. Expect ~1e-4
+///   relative error against the f32 product on the dequantized weights, ~1e-2 with 8-bit activations
+///   (see README "Tolerances").
 /// Multi-threaded (`KernelSettings.threadCount`); results are bit-identical for every thread count.
 public func gemm(weight: WeightMatrix, input: MatrixOperand, columns: Int, output: MutableMatrixOperand,
                  bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {

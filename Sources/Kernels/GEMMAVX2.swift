@@ -44,7 +44,9 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
     let macs = Double(m) * Double(n) * Double(max(weight.cols, 1))
     var t = threads ?? KernelSettings.threadCount
     if macs < 200_000 { t = 1 }
-    let mr = Int(GLIDE_GEMM_MR), nr = Int(GLIDE_GEMM_NR)
+    var run: GemmEntry = { glide_gemm_avx2($0, $1, $2, $3, $4) }
+    var (mr, nr) = (Int(GLIDE_GEMM_MR), Int(GLIDE_GEMM_NR))
+    if case .int8 = weight.elements, let dot = int8DotProductEntry() { (run, mr, nr) = (dot.entry, dot.rows, dot.columns) }
     // Split the dimension whose duplicated packing is cheaper: splitting N re-packs W (M*K) per thread,
     // splitting M re-packs X (K*N) per thread.
     let splitN = n >= m
@@ -53,7 +55,7 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
     let desc = d
     var failed = false
     if t == 1 {
-        failed = withUnsafePointer(to: desc) { glide_gemm_avx2($0, 0, m, 0, n) } != 0
+        failed = withUnsafePointer(to: desc) { run($0, 0, m, 0, n) } != 0
     } else {
         let flags = UnsafeMutablePointer<Int32>.allocate(capacity: t)
         defer { flags.deallocate() }
@@ -61,9 +63,9 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
             let lo = blocks * i / t, hi = blocks * (i + 1) / t
             let r: Int32 = withUnsafePointer(to: desc) { p in
                 if splitN {
-                    return glide_gemm_avx2(p, 0, m, lo * nr, min(n, hi * nr))
+                    return run(p, 0, m, lo * nr, min(n, hi * nr))
                 } else {
-                    return glide_gemm_avx2(p, lo * mr, min(m, hi * mr), 0, n)
+                    return run(p, lo * mr, min(m, hi * mr), 0, n)
                 }
             }
             flags[i] = r

@@ -12,9 +12,9 @@ extension KernelSettings {
     nonisolated(unsafe) private static var _winograd: Bool = getenv("GLIDE_NO_WINOGRAD") == nil
 
     /// When true (default; env `GLIDE_NO_WINOGRAD` turns it off), `conv2d` computes 3x3 stride-1 padding-1
-    /// convolutions of at least `winogradMinimumTiles` 2x2 tiles with Winograd F(2x2, 3x3) in f32, whatever
-    /// the weight type (int8/f16/bf16 weights are widened when transformed). Otherwise it uses the implicit-
-    /// im2col GEMM.
+    /// convolutions of at least `winogradMinimumTiles` 2x2 tiles with Winograd F(2x2, 3x3): in f32 for f32/f16/bf16
+    /// weights (widened when transformed), in integers for int8 (`WinogradInt8.swift`, own thresholds).
+    /// Otherwise it uses the implicit-im2col GEMM.
     public static var winograd: Bool {
         get { _winograd }
         set { _winograd = newValue }
@@ -24,8 +24,10 @@ extension KernelSettings {
     /// weights: below it the weight transform and the small GEMMs cost more than they save (measured with
     /// `glide bench kernels --cpu-time`: 32x32 batch 2 gains 1.5x, 32x32 batch 1 ties).
     nonisolated(unsafe) public internal(set) static var winogradMinimumTiles = 512
-    /// The same for int8 weights, whose implicit-im2col GEMM (int8 x int16) is ~1.35x faster than f32's.
-    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 2048
+    /// The same for int8 weights on the ymm paths (AVX2 vpmaddwd, AVX-VNNI), where the int8 Winograd runs in
+    /// integers: 16x16x576 batch 1 (64 tiles) gains 1.4x over the int8 GEMM, 8x8x768 batch 2 (32) 1.1x, 8x8 batch 1
+    /// loses. (AVX512-VNNI: `winogradMinimumTilesInt8VNNI`.)
+    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 32
 
     /// Elements of the transformed-input scratch per chunk of tile rows (tests lower it to force chunking).
     nonisolated(unsafe) static var winogradChunkElements = 1 << 21
@@ -36,7 +38,7 @@ public func conv2dUsesWinograd(_ g: Conv2dGeometry, int8Weights: Bool = false) -
     guard KernelSettings.useAVX2 && KernelSettings.winograd && g.kernelSize == 3 && g.stride == 1
             && g.padding == 1 && g.inChannels >= 8 else { return false }
     let tiles = g.batch * ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
-    return tiles >= (int8Weights ? KernelSettings.winogradMinimumTilesInt8 : KernelSettings.winogradMinimumTiles)
+    return tiles >= (int8Weights ? KernelSettings.int8WinogradMinimumTiles : KernelSettings.winogradMinimumTiles)
 }
 
 /// The 16 transformed 4x4 kernels `U = G g G^T` of a 3x3 convolution weight `[O, C*9]`, laid out
@@ -74,6 +76,11 @@ func widenRow(_ weight: WeightMatrix, _ r: Int, into out: UnsafeMutablePointer<F
 /// `conv2d` for a geometry with `conv2dUsesWinograd`: all images of the batch.
 func conv2dWinograd(input: UnsafePointer<Float>, weight: WeightMatrix, bias: UnsafePointer<Float>?,
                     output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool) {
+    if case .int8(let q, let scales) = weight.elements, KernelSettings.int8WinogradInIntegers {
+        conv2dWinogradInt8(input: input, q: q, scales: scales, rowStride: weight.rowStride, bias: bias,
+                           output: output, geometry: g, accumulate: accumulate)
+        return
+    }
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
     let u = winogradTransformWeights(weight, outChannels: o, inChannels: c)

@@ -72,3 +72,64 @@ void glide_winograd_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stri
 /// Winograd F(2x2, 3x3) weight transform `U = G g G^T` of one output channel: `g[C][3][3]` (f32) ->
 /// `u[xi * xi_stride + c]` for the 16 positions xi.
 void glide_winograd_weights_avx2(const float *g, int C, float *u, ptrdiff_t xi_stride);
+
+// ---------------------------------------------------------------- int8 x u8 GEMM with vpdpbusd
+// (gemm_int8_vnni.c, cpu_vnni.c). int8 weights (desc.w_dtype == GLIDE_W_INT8) times activations quantized
+// on the fly per column and 256-long K block: 8-bit (act_qmax <= 127, one vpdpbusd pass) or 16-bit
+// (act_qmax > 127: q = 256 * hi + lo, two passes, the same integers as glide_gemm_avx2's int8 x int16).
+// Same contract as glide_gemm_avx2; results are bit-identical between the three entry points and for any
+// block partition. Return 0, or -1 (out of memory, or not int8 weights).
+
+/// 1 when the CPU and OS support AVX512F/BW/VL + AVX512_VNNI (zmm state enabled), else 0.
+int glide_cpu_has_avx512_vnni(void);
+/// 1 when the CPU and OS support AVX2 + FMA + AVX-VNNI (the VEX-encoded ymm vpdpbusd), else 0.
+int glide_cpu_has_avx_vnni(void);
+
+/// Register tiles: the AVX512-VNNI kernel (8 rows x 32 columns) and the AVX-VNNI kernel (6 x 16).
+enum { GLIDE_I8_ZMM_MR = 8, GLIDE_I8_ZMM_NB = 32, GLIDE_I8_YMM_MR = 6, GLIDE_I8_YMM_NB = 16 };
+/// Tile layouts of the portable emulation.
+enum { GLIDE_I8_LAYOUT_ZMM = 0, GLIDE_I8_LAYOUT_YMM = 1 };
+
+/// AVX512-VNNI path (caller checked glide_cpu_has_avx512_vnni()).
+int glide_gemm_int8_avx512vnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// AVX-VNNI path (caller checked glide_cpu_has_avx_vnni()).
+int glide_gemm_int8_avxvnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// Portable emulation of vpdpbusd through the same packing, quantization and blocking (`layout`:
+/// GLIDE_I8_LAYOUT_*); runs on every CPU. The scalar twin the intrinsic paths are tested against bit-exactly.
+int glide_gemm_int8_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
+                             int layout);
+/// Register-only throughput probes: `iterations` x 12 independent vpdpbusd (zmm: 64 MACs each, ymm: 32).
+float glide_vnni512_peak_probe(long iterations);
+float glide_avxvnni_peak_probe(long iterations);
+
+// ---------------------------------------------------------------- int8 Winograd in integers (gemm_int8_avx2.c)
+// The 16 products U[xi] x V[xi] of an int8-weight Winograd F(2x2, 3x3) convolution: exact int16 transformed
+// weights times the f32 transformed input quantized per column and 256-long K block to |q| <= act_qmax.
+
+/// Largest act_qmax for which 256 products of |4U| <= 1143 and |q| never overflow int32.
+enum { GLIDE_WI16_QMAX = 7300 };
+/// Register tiles: AVX2 vpmaddwd and AVX-VNNI vpdpwssd 6x16, AVX512-VNNI vpdpwssd 8x32 (layouts GLIDE_I8_LAYOUT_YMM / _ZMM).
+enum { GLIDE_WI16_YMM_MR = 6, GLIDE_WI16_YMM_NB = 16, GLIDE_WI16_ZMM_MR = 8, GLIDE_WI16_ZMM_NB = 32 };
+
+/// `y[m, n] = sum_k W[m, k] * X[k, n]` (no bias, overwrites y) with int16 weights, one f32 scale per row.
+typedef struct glide_wi16_gemm_desc {
+    ptrdiff_t M, N, K;
+    const int16_t *w; ptrdiff_t ldw;    // W[m, k] = w[m * ldw + k]
+    const float *w_scales;              // [M]
+    const float *x; ptrdiff_t x_rs;     // X[k, n] = x[k * x_rs + n]
+    float *y; ptrdiff_t y_rs;           // y[m * y_rs + n]
+    int act_qmax;                       // 1 ... GLIDE_WI16_QMAX
+} glide_wi16_gemm_desc;
+
+/// Exact Winograd weight transform of one output channel of int8 weights `g[C][3][3]`:
+/// `u[xi * xi_stride + c] = 4 U[xi]` with `U = G g G^T` (so the row scale is the int8 scale / 4).
+void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
+/// Output block m in [m0, m1), n in [n0, n1): AVX2 vpmaddwd (caller checked glide_cpu_has_avx2_fma()).
+int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// The same with AVX-VNNI vpdpwssd on ymm (caller checked glide_cpu_has_avx_vnni()).
+int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// The same with AVX512-VNNI vpdpwssd (caller checked glide_cpu_has_avx512_vnni()).
+int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// Portable emulation through the same packing and quantization (`layout`: GLIDE_I8_LAYOUT_*).
+int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
+                             int layout);

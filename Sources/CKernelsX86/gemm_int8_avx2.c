@@ -1,0 +1,334 @@
+// Winograd F(2x2, 3x3) for int8 weights in integers: the transformed weights are exact int16
+// (4U = (2G) g (2G)^T, |4U| <= 9 * 127 = 1143, row scale wscale / 4), the transformed input V (f32, from
+// glide_winograd_input_avx2) is quantized per column and per 256-long K block to |q| <= act_qmax
+// (<= GLIDE_WI16_QMAX so that 256 products never overflow int32), and the 16 GEMMs U[xi] x V[xi] run as
+// int16 x int16 -> int32 pair products: AVX2 `vpmaddwd` (6x16 tile), AVX512-VNNI `vpdpwssd` (8x32 tile) and a
+// portable emulation through the same packing and quantization. As in gemm_int8_vnni.c each output element
+// depends only on its row, column and K, so all paths and all partitions give bit-identical results.
+#include "CKernelsX86.h"
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#pragma STDC FP_CONTRACT OFF
+
+#define WI_KC 256
+#define WI_NC 1024
+#define WI_MC_PANELS 18
+#define AI __attribute__((always_inline))
+
+// Blocks of 32 channels: the 3x3 kernels are transposed to [9][32] first so that every step below is a
+// contiguous loop over the channels (vectorised), and each of the 16 outputs is stored as one run of 32.
+void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+    enum { CB = 32 };
+    for (int c0 = 0; c0 < C; c0 += CB) {
+        const int cb = C - c0 < CB ? C - c0 : CB;
+        int16_t k[9][CB], t[4][3][CB];
+        for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
+        for (int j = 0; j < cb; j++)
+            for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+        for (int x = 0; x < 3; x++)        // (2G) g
+            for (int j = 0; j < CB; j++) {
+                int16_t g0 = k[x][j], g1 = k[3 + x][j], g2 = k[6 + x][j];
+                t[0][x][j] = (int16_t)(2 * g0); t[1][x][j] = (int16_t)(g0 + g1 + g2);
+                t[2][x][j] = (int16_t)(g0 - g1 + g2); t[3][x][j] = (int16_t)(2 * g2);
+            }
+        for (int i = 0; i < 4; i++) {      // ((2G) g) (2G)^T
+            int16_t *u0 = u + (i * 4 + 0) * xi_stride + c0, *u1 = u + (i * 4 + 1) * xi_stride + c0;
+            int16_t *u2 = u + (i * 4 + 2) * xi_stride + c0, *u3 = u + (i * 4 + 3) * xi_stride + c0;
+            for (int j = 0; j < cb; j++) {
+                int16_t t0 = t[i][0][j], t1 = t[i][1][j], t2 = t[i][2][j];
+                u0[j] = (int16_t)(2 * t0); u1[j] = (int16_t)(t0 + t1 + t2);
+                u2[j] = (int16_t)(t0 - t1 + t2); u3[j] = (int16_t)(2 * t2);
+            }
+        }
+    }
+}
+
+static inline AI int wi_round(float x, int qmax) {
+    float t = x + 12582912.f;
+    t = t - 12582912.f;
+    int q = (int)t;
+    q = q > qmax ? qmax : q;
+    q = q < -qmax ? -qmax : q;
+    return q;
+}
+
+static inline AI uint32_t wi_pair(int lo, int hi) { return (uint32_t)(lo & 0xffff) | (uint32_t)(hi & 0xffff) << 16; }
+
+// B panel: columns n .. n+nr-1 of x (k rows k0 .. k0+kc-1, row stride x_rs, columns contiguous), quantized
+// per column: dst[p * NB + j] = (q[2p][j], q[2p+1][j]) as int16 pairs, scales[j] = max |x| / qmax.
+static inline AI void wi_pack_b(const glide_wi16_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr, const int NB,
+                                int qmax, float *restrict tmp, uint32_t *restrict dst, float *restrict scales) {
+    float mx[64], inv[64];
+    for (int j = 0; j < NB; j++) mx[j] = 0.f;
+    for (int k = 0; k < kc; k++) {
+        const float *s = d->x + (k0 + k) * d->x_rs + n;
+        float *o = tmp + k * NB;
+        for (int j = 0; j < nr; j++) o[j] = s[j];
+        for (int j = nr; j < NB; j++) o[j] = 0.f;
+        for (int j = 0; j < NB; j++) { float a = fabsf(o[j]); mx[j] = a > mx[j] ? a : mx[j]; }
+    }
+    for (int j = 0; j < NB; j++) {
+        float s = mx[j] / (float)qmax;
+        scales[j] = s;
+        inv[j] = s > 0.f ? 1.f / s : 0.f;
+    }
+    static const float zeros[64];
+    const int kp = (kc + 1) / 2;
+    for (int p = 0; p < kp; p++) {
+        const float *r0 = tmp + 2 * p * NB, *r1 = 2 * p + 1 < kc ? tmp + (2 * p + 1) * NB : zeros;
+        for (int j = 0; j < NB; j++)
+            dst[p * NB + j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
+    }
+}
+
+// A panel: dst[p * MR + r] = (W[m+r][k0+2p], W[m+r][k0+2p+1]); zero beyond kc and for rows >= mr.
+static inline AI void wi_pack_a(const glide_wi16_gemm_desc *d, ptrdiff_t m, int mr, const int MR, ptrdiff_t k0, int kc,
+                                uint32_t *restrict dst, float *restrict ws) {
+    static const int16_t zeros[WI_KC + 2];
+    const int kp = (kc + 1) / 2, k2 = kc / 2;
+    const int16_t *rows[8];
+    for (int r = 0; r < MR; r++) {
+        rows[r] = r < mr ? d->w + (m + r) * d->ldw + k0 : zeros;
+        ws[r] = r < mr ? d->w_scales[m + r] : 0.f;
+    }
+    for (int p = 0; p < k2; p++)
+        for (int r = 0; r < MR; r++) { uint32_t v; memcpy(&v, rows[r] + 2 * p, 4); dst[p * MR + r] = v; }
+    if (k2 < kp)
+        for (int r = 0; r < MR; r++) dst[k2 * MR + r] = wi_pair(rows[r][kc - 1], 0);
+}
+
+static inline AI void wi_update(float *y, int32_t acc, float ws, float xs, int first) {
+    float p = ws * xs;
+    float t = (float)acc * p;
+    *y = first ? t : *y + t;
+}
+
+typedef struct wi_tile {
+    int kp;
+    const uint32_t *a, *b;       // [kp][MR], [kp][NB]
+    const float *ws, *xs;
+    float *y; ptrdiff_t y_rs;
+    int mr, nr, first;
+} wi_tile;
+typedef void (*wi_kernel_fn)(const wi_tile *t);
+
+static inline AI void wi_kernel_emulated(const wi_tile *t, const int MR, const int NB) {
+    int32_t acc[8 * 64];
+    for (int i = 0; i < MR * NB; i++) acc[i] = 0;
+    for (int p = 0; p < t->kp; p++)
+        for (int r = 0; r < MR; r++) {
+            uint32_t a = t->a[p * MR + r];
+            int32_t a0 = (int16_t)(a & 0xffff), a1 = (int16_t)(a >> 16);
+            for (int j = 0; j < NB; j++) {
+                uint32_t b = t->b[p * NB + j];
+                acc[r * NB + j] += a0 * (int16_t)(b & 0xffff) + a1 * (int16_t)(b >> 16);
+            }
+        }
+    for (int r = 0; r < t->mr; r++)
+        for (int j = 0; j < t->nr; j++) wi_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], t->first);
+}
+static void wi_kernel_emulated_ymm(const wi_tile *t) { wi_kernel_emulated(t, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB); }
+static void wi_kernel_emulated_zmm(const wi_tile *t) { wi_kernel_emulated(t, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB); }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define TAVX2 __attribute__((target("avx2,fma")))
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+// 6 rows x 16 columns, vpmaddwd + vpaddd into 12 ymm accumulators.
+TAVX2 static void wi_kernel_avx2(const wi_tile *t) {
+    enum { MR = GLIDE_WI16_YMM_MR, NB = GLIDE_WI16_YMM_NB };
+    __m256i c[MR][2];
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm256_setzero_si256();
+    const uint32_t *a = t->a, *b = t->b;
+    for (int p = 0; p < t->kp; p++) {
+        __m256i b0 = _mm256_load_si256((const __m256i *)b), b1 = _mm256_load_si256((const __m256i *)(b + 8));
+        for (int r = 0; r < MR; r++) {
+            __m256i av = _mm256_set1_epi32((int)a[r]);
+            c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(av, b0));
+            c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(av, b1));
+        }
+        a += MR; b += NB;
+    }
+    if (t->mr == MR && t->nr == NB) {
+        __m256 x0 = _mm256_loadu_ps(t->xs), x1 = _mm256_loadu_ps(t->xs + 8);
+        for (int r = 0; r < MR; r++) {
+            __m256 w = _mm256_set1_ps(t->ws[r]);
+            __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(c[r][0]), _mm256_mul_ps(w, x0));
+            __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(c[r][1]), _mm256_mul_ps(w, x1));
+            float *y = t->y + r * t->y_rs;
+            if (!t->first) { v0 = _mm256_add_ps(_mm256_loadu_ps(y), v0); v1 = _mm256_add_ps(_mm256_loadu_ps(y + 8), v1); }
+            _mm256_storeu_ps(y, v0); _mm256_storeu_ps(y + 8, v1);
+        }
+        return;
+    }
+    int32_t acc[MR * NB];
+    for (int r = 0; r < MR; r++) { _mm256_storeu_si256((__m256i *)(acc + r * NB), c[r][0]); _mm256_storeu_si256((__m256i *)(acc + r * NB + 8), c[r][1]); }
+    for (int r = 0; r < t->mr; r++)
+        for (int j = 0; j < t->nr; j++) wi_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], t->first);
+}
+
+// The AVX2 tile with AVX-VNNI's vpdpwssd (multiply-add of int16 pairs into the accumulator in one instruction).
+#define TAVXVNNI __attribute__((target("avx2,fma,avxvnni")))
+TAVXVNNI static void wi_kernel_avxvnni(const wi_tile *t) {
+    enum { MR = GLIDE_WI16_YMM_MR, NB = GLIDE_WI16_YMM_NB };
+    __m256i c[MR][2];
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm256_setzero_si256();
+    const uint32_t *a = t->a, *b = t->b;
+    for (int p = 0; p < t->kp; p++) {
+        __m256i b0 = _mm256_load_si256((const __m256i *)b), b1 = _mm256_load_si256((const __m256i *)(b + 8));
+        for (int r = 0; r < MR; r++) {
+            __m256i av = _mm256_set1_epi32((int)a[r]);
+            c[r][0] = _mm256_dpwssd_avx_epi32(c[r][0], av, b0);
+            c[r][1] = _mm256_dpwssd_avx_epi32(c[r][1], av, b1);
+        }
+        a += MR; b += NB;
+    }
+    if (t->mr == MR && t->nr == NB) {
+        __m256 x0 = _mm256_loadu_ps(t->xs), x1 = _mm256_loadu_ps(t->xs + 8);
+        for (int r = 0; r < MR; r++) {
+            __m256 w = _mm256_set1_ps(t->ws[r]);
+            __m256 v0 = _mm256_mul_ps(_mm256_cvtepi32_ps(c[r][0]), _mm256_mul_ps(w, x0));
+            __m256 v1 = _mm256_mul_ps(_mm256_cvtepi32_ps(c[r][1]), _mm256_mul_ps(w, x1));
+            float *y = t->y + r * t->y_rs;
+            if (!t->first) { v0 = _mm256_add_ps(_mm256_loadu_ps(y), v0); v1 = _mm256_add_ps(_mm256_loadu_ps(y + 8), v1); }
+            _mm256_storeu_ps(y, v0); _mm256_storeu_ps(y + 8, v1);
+        }
+        return;
+    }
+    int32_t acc[MR * NB];
+    for (int r = 0; r < MR; r++) { _mm256_storeu_si256((__m256i *)(acc + r * NB), c[r][0]); _mm256_storeu_si256((__m256i *)(acc + r * NB + 8), c[r][1]); }
+    for (int r = 0; r < t->mr; r++)
+        for (int j = 0; j < t->nr; j++) wi_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], t->first);
+}
+
+// 8 rows x 32 columns, vpdpwssd into 16 zmm accumulators.
+T512 static void wi_kernel_zmm(const wi_tile *t) {
+    enum { MR = GLIDE_WI16_ZMM_MR, NB = GLIDE_WI16_ZMM_NB };
+    __m512i c[MR][2];
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm512_setzero_si512();
+    const uint32_t *a = t->a, *b = t->b;
+    for (int p = 0; p < t->kp; p++) {
+        __m512i b0 = _mm512_load_si512((const void *)b), b1 = _mm512_load_si512((const void *)(b + 16));
+        for (int r = 0; r < MR; r++) {
+            __m512i av = _mm512_set1_epi32((int)a[r]);
+            c[r][0] = _mm512_dpwssd_epi32(c[r][0], av, b0);
+            c[r][1] = _mm512_dpwssd_epi32(c[r][1], av, b1);
+        }
+        a += MR; b += NB;
+    }
+    if (t->mr == MR && t->nr == NB) {
+        __m512 x0 = _mm512_loadu_ps(t->xs), x1 = _mm512_loadu_ps(t->xs + 16);
+        for (int r = 0; r < MR; r++) {
+            __m512 w = _mm512_set1_ps(t->ws[r]);
+            __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(c[r][0]), _mm512_mul_ps(w, x0));
+            __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(c[r][1]), _mm512_mul_ps(w, x1));
+            float *y = t->y + r * t->y_rs;
+            if (!t->first) { v0 = _mm512_add_ps(_mm512_loadu_ps(y), v0); v1 = _mm512_add_ps(_mm512_loadu_ps(y + 16), v1); }
+            _mm512_storeu_ps(y, v0); _mm512_storeu_ps(y + 16, v1);
+        }
+        return;
+    }
+    int32_t acc[MR * NB];
+    for (int r = 0; r < MR; r++) { _mm512_storeu_si512(acc + r * NB, c[r][0]); _mm512_storeu_si512(acc + r * NB + 16, c[r][1]); }
+    for (int r = 0; r < t->mr; r++)
+        for (int j = 0; j < t->nr; j++) wi_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], t->first);
+}
+#endif
+
+static void *wi_aligned(size_t bytes) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+    return p;
+}
+
+static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
+                             const int MR, const int NB, wi_kernel_fn kernel) {
+    if (m1 <= m0 || n1 <= n0) return 0;
+    const ptrdiff_t K = d->K;
+    if (K == 0) {
+        for (ptrdiff_t m = m0; m < m1; m++) for (ptrdiff_t n = n0; n < n1; n++) d->y[m * d->y_rs + n] = 0.f;
+        return 0;
+    }
+    const int qmax = d->act_qmax < 1 ? 1 : d->act_qmax > GLIDE_WI16_QMAX ? GLIDE_WI16_QMAX : d->act_qmax;
+    const ptrdiff_t ncap = n1 - n0 < WI_NC ? n1 - n0 : WI_NC;
+    const int npanels = (int)((ncap + NB - 1) / NB);
+    const int MC = WI_MC_PANELS * MR;
+    const ptrdiff_t mcap = m1 - m0 < MC ? m1 - m0 : MC;
+    const int mpanels = (int)((mcap + MR - 1) / MR);
+    const int kpmax = WI_KC / 2;
+    float *tmp = wi_aligned(sizeof(float) * WI_KC * NB);
+    uint32_t *bp = wi_aligned(sizeof(uint32_t) * kpmax * NB * npanels);
+    float *xs = wi_aligned(sizeof(float) * NB * npanels);
+    uint32_t *ap = wi_aligned(sizeof(uint32_t) * kpmax * MR * mpanels);
+    float *ws = wi_aligned(sizeof(float) * MR * mpanels);
+    if (!tmp || !bp || !xs || !ap || !ws) { free(tmp); free(bp); free(xs); free(ap); free(ws); return -1; }
+    for (ptrdiff_t jc = n0; jc < n1; jc += WI_NC) {
+        ptrdiff_t nc = n1 - jc < WI_NC ? n1 - jc : WI_NC;
+        int np = (int)((nc + NB - 1) / NB);
+        for (ptrdiff_t pc = 0; pc < K; pc += WI_KC) {
+            int kc = (int)(K - pc < WI_KC ? K - pc : WI_KC), kp = (kc + 1) / 2, first = pc == 0;
+            for (int jp = 0; jp < np; jp++) {
+                ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
+                int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
+                wi_pack_b(d, pc, kc, n, nr, NB, qmax, tmp, bp + (ptrdiff_t)jp * kp * NB, xs + jp * NB);
+            }
+            for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
+                ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
+                int mp = (int)((mc + MR - 1) / MR);
+                for (int ip = 0; ip < mp; ip++) {
+                    ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
+                    int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
+                    wi_pack_a(d, m, mr, MR, pc, kc, ap + (ptrdiff_t)ip * kp * MR, ws + ip * MR);
+                }
+                for (int jp = 0; jp < np; jp++) {
+                    ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
+                    int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
+                    for (int ip = 0; ip < mp; ip++) {
+                        ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
+                        int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
+                        wi_tile t;
+                        t.kp = kp; t.a = ap + (ptrdiff_t)ip * kp * MR; t.b = bp + (ptrdiff_t)jp * kp * NB;
+                        t.ws = ws + ip * MR; t.xs = xs + jp * NB;
+                        t.y = d->y + m * d->y_rs + n; t.y_rs = d->y_rs;
+                        t.mr = mr; t.nr = nr; t.first = first;
+                        kernel(&t);
+                    }
+                }
+            }
+        }
+    }
+    free(tmp); free(bp); free(xs); free(ap); free(ws);
+    return 0;
+}
+
+int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
+                             int layout) {
+    if (layout == GLIDE_I8_LAYOUT_ZMM)
+        return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm);
+    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm);
+}
+
+#if defined(__x86_64__)
+TAVX2 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2);
+}
+TAVXVNNI int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni);
+}
+T512 int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm);
+}
+#else
+int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
+}
+int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
+}
+int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
+}
+#endif

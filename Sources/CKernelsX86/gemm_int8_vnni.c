@@ -1,0 +1,488 @@
+// int8-weight GEMM with u8 x s8 -> i32 dot products of 4 (`vpdpbusd`): AVX512-VNNI (zmm, 8x32 tile),
+// AVX-VNNI (ymm, 6x16 tile) and a portable emulation that runs everywhere.
+//
+// y[m, n] (+)= sum_k W[m, k] X[k, n] + bias[m], W int8 with one scale per row, X f32 (strided or the
+// implicit im2col of an NCHW image, as gemm.c). X is quantized on the fly, one scale per column and per
+// block of KC = 256 K values:
+//   8-bit  (act_qmax <= 127): q = round(x / s) in [-qmax, qmax], stored as u8 q + 128; one vpdpbusd pass.
+//   16-bit (act_qmax > 127):  q = round(x / s) in [-32767, 32767] split q = 256 * hi + lo with hi = q >> 8
+//                             (stored u8 hi + 128) and lo = q & 255 (stored u8); two passes, acc = 256 *
+//                             acc_hi + acc_lo: exactly today's int8 x int16 product at twice the 8-bit cost.
+// The +128 offset is removed with the row's weight sum of the block: the accumulators start at
+// -128 * sum_k W[m, k] (the 16-bit mode shifts them left by 8 between the passes). Int32 never overflows:
+// |acc| <= 256 * 127 * (128 * 256 + 255).
+// The result of each block is rescaled as f32 `(float)acc * (wscale[m] * xscale[n])` and added to y in block
+// order, so every output element depends only on its row, its column and K: results are bit-identical for any
+// tile shape, any (m0, m1, n0, n1) partition and between the emulation and the intrinsic kernels.
+// Packing and quantization are portable C (auto-vectorised; compiled once per target by inlining) shared by
+// all three paths; only the inner dot-product loop differs.
+#include "CKernelsX86.h"
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#pragma STDC FP_CONTRACT OFF
+
+#define I8_KC 256
+#define I8_NC 1024
+#define I8_MC_PANELS 18
+#define AI __attribute__((always_inline))
+
+// ---------------------------------------------------------------- portable packing (shared)
+
+// One f32 column panel dst[k * NB + j], k < kc, columns n .. n + nr - 1 (columns nr .. NB-1 are zero).
+static inline AI void i8_pack_b_f32(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr,
+                                    const int NB, float *restrict dst) {
+    if (d->src_kind == GLIDE_SRC_STRIDED) {
+        const float *x = d->x + k0 * d->x_rs + n * d->x_cs;
+        if (d->x_cs == 1) {
+            for (int k = 0; k < kc; k++) {
+                const float *s = x + k * d->x_rs;
+                float *o = dst + k * NB;
+                for (int j = 0; j < nr; j++) o[j] = s[j];
+                for (int j = nr; j < NB; j++) o[j] = 0.f;
+            }
+        } else if (d->x_rs == 1) {   // token-major activations: each column is dense along k
+            for (int j = 0; j < NB; j++) {
+                if (j >= nr) { for (int k = 0; k < kc; k++) dst[k * NB + j] = 0.f; continue; }
+                const float *s = x + j * d->x_cs;
+                for (int k = 0; k < kc; k++) dst[k * NB + j] = s[k];
+            }
+        } else {
+            for (int k = 0; k < kc; k++)
+                for (int j = 0; j < NB; j++) dst[k * NB + j] = j < nr ? x[k * d->x_rs + j * d->x_cs] : 0.f;
+        }
+        return;
+    }
+    // implicit im2col: the panel's columns split into runs that lie in one output row
+    const int ks = d->conv_k, kk = ks * ks, H = d->conv_h, W = d->conv_w, st = d->conv_stride, pad = d->conv_pad;
+    const int ow = d->conv_ow;
+    int rj[64], rlen[64], riy[64], rix[64], runs = 0;
+    for (int j = 0; j < nr;) {
+        ptrdiff_t nn = n + j;
+        int oy = (int)(nn / ow), ox = (int)(nn % ow);
+        int len = ow - ox < nr - j ? ow - ox : nr - j;
+        rj[runs] = j; rlen[runs] = len; riy[runs] = oy * st - pad; rix[runs] = ox * st - pad; runs++;
+        j += len;
+    }
+    int c = (int)(k0 / kk), r = (int)(k0 % kk);
+    int ky = r / ks, kx = r % ks;
+    const float *plane = d->x + (ptrdiff_t)c * H * W;
+    for (int k = 0; k < kc; k++) {
+        float *o = dst + k * NB;
+        for (int u = 0; u < runs; u++) {
+            float *ou = o + rj[u];
+            const int len = rlen[u], iy = riy[u] + ky, ix = rix[u] + kx;
+            if (iy < 0 || iy >= H) { for (int t = 0; t < len; t++) ou[t] = 0.f; continue; }
+            const float *row = plane + (ptrdiff_t)iy * W;
+            if (st == 1) {
+                int lo = ix < 0 ? -ix : 0, hi = W - ix < len ? W - ix : len;
+                if (hi < lo) hi = lo;
+                for (int t = 0; t < lo; t++) ou[t] = 0.f;
+                for (int t = lo; t < hi; t++) ou[t] = row[ix + t];
+                for (int t = hi; t < len; t++) ou[t] = 0.f;
+            } else {
+                for (int t = 0; t < len; t++) {
+                    int xx = ix + t * st;
+                    ou[t] = xx >= 0 && xx < W ? row[xx] : 0.f;
+                }
+            }
+        }
+        for (int j = nr; j < NB; j++) o[j] = 0.f;
+        if (++kx == ks) { kx = 0; if (++ky == ks) { ky = 0; plane += (ptrdiff_t)H * W; } }
+    }
+}
+
+// Round to nearest even (|x| < 2^22) and clamp to [-qmax, qmax]; no libm call, vectorises on plain SSE2.
+static inline AI int i8_round(float x, int qmax) {
+    float t = x + 12582912.f;
+    t = t - 12582912.f;
+    int q = (int)t;
+    q = q > qmax ? qmax : q;
+    q = q < -qmax ? -qmax : q;
+    return q;
+}
+
+static inline AI uint32_t i8_bytes(int b0, int b1, int b2, int b3) {
+    return (uint32_t)(b0 & 255) | (uint32_t)(b1 & 255) << 8 | (uint32_t)(b2 & 255) << 16 | (uint32_t)(b3 & 255) << 24;
+}
+
+// Quantizes an f32 panel [kc][NB] per column: scales[j] = max_k |x| / qmax, and the u8 groups of 4 k
+// hi[g * NB + j] (byte i = k 4g+i; k >= kc count as 0) and, in 16-bit mode, lo[g * NB + j].
+static inline AI void i8_quantize_panel(const float *restrict src, int kc, const int NB, int qmax,
+                                        uint32_t *restrict hi, uint32_t *restrict lo, float *restrict scales) {
+    static const float zeros[64];
+    float mx[64], inv[64];
+    for (int j = 0; j < NB; j++) mx[j] = 0.f;
+    for (int k = 0; k < kc; k++)
+        for (int j = 0; j < NB; j++) { float a = fabsf(src[k * NB + j]); mx[j] = a > mx[j] ? a : mx[j]; }
+    for (int j = 0; j < NB; j++) {
+        float s = mx[j] / (float)qmax;
+        scales[j] = s;
+        inv[j] = s > 0.f ? 1.f / s : 0.f;
+    }
+    const int kq = (kc + 3) / 4, two = qmax > 127;
+    for (int g = 0; g < kq; g++) {
+        const float *r0 = src + (4 * g) * NB;
+        const float *r1 = 4 * g + 1 < kc ? src + (4 * g + 1) * NB : zeros;
+        const float *r2 = 4 * g + 2 < kc ? src + (4 * g + 2) * NB : zeros;
+        const float *r3 = 4 * g + 3 < kc ? src + (4 * g + 3) * NB : zeros;
+        uint32_t *h = hi + g * NB;
+        if (two) {
+            uint32_t *l = lo + g * NB;
+            for (int j = 0; j < NB; j++) {
+                int q0 = i8_round(r0[j] * inv[j], qmax), q1 = i8_round(r1[j] * inv[j], qmax);
+                int q2 = i8_round(r2[j] * inv[j], qmax), q3 = i8_round(r3[j] * inv[j], qmax);
+                h[j] = i8_bytes((q0 >> 8) + 128, (q1 >> 8) + 128, (q2 >> 8) + 128, (q3 >> 8) + 128);
+                l[j] = i8_bytes(q0, q1, q2, q3);
+            }
+        } else {
+            for (int j = 0; j < NB; j++) {
+                int q0 = i8_round(r0[j] * inv[j], qmax), q1 = i8_round(r1[j] * inv[j], qmax);
+                int q2 = i8_round(r2[j] * inv[j], qmax), q3 = i8_round(r3[j] * inv[j], qmax);
+                h[j] = i8_bytes(q0 + 128, q1 + 128, q2 + 128, q3 + 128);
+            }
+        }
+    }
+}
+
+// Weight panel: dst[g * MR + r] = W[m + r, k0 + 4g .. 4g + 3] as 4 s8 bytes (zero beyond kc and for rows >= mr),
+// wsum[r] = the row's weight sum over the block, wscale[r] its scale (0 for rows >= mr).
+static inline AI void i8_pack_a(const glide_gemm_desc *d, ptrdiff_t m, int mr, const int MR, ptrdiff_t k0, int kc,
+                                uint32_t *restrict dst, int32_t *restrict wsum, float *restrict wscale) {
+    static const int8_t zeros[I8_KC + 4];
+    const int kq = (kc + 3) / 4, k4 = kc / 4;
+    const int8_t *rows[8];
+    for (int r = 0; r < MR; r++) {
+        rows[r] = r < mr ? (const int8_t *)d->w + (m + r) * d->ldw + k0 : zeros;
+        int32_t sum = 0;
+        for (int k = 0; k < kc; k++) sum += rows[r][k];
+        wsum[r] = sum; wscale[r] = r < mr ? d->w_scales[m + r] : 0.f;
+    }
+    for (int g = 0; g < k4; g++)
+        for (int r = 0; r < MR; r++) { uint32_t v; memcpy(&v, rows[r] + 4 * g, 4); dst[g * MR + r] = v; }
+    if (k4 < kq)
+        for (int r = 0; r < MR; r++) {
+            int8_t t[4] = {0, 0, 0, 0};
+            for (int k = 4 * k4; k < kc; k++) t[k - 4 * k4] = rows[r][k];
+            uint32_t v; memcpy(&v, t, 4); dst[k4 * MR + r] = v;
+        }
+}
+
+// The f32 update of one output element from its block accumulator (the same expression on every path).
+static inline AI void i8_update(float *y, int32_t acc, float ws, float xs, float b, int add_old) {
+    float p = ws * xs;
+    float t = (float)acc * p;
+    float v = t + b;
+    *y = add_old ? *y + v : v;
+}
+
+// ---------------------------------------------------------------- kernels
+
+// Arguments of one tile (MR x NB outputs of one K block).
+typedef struct i8_tile {
+    int kq, two;                 // groups of 4 k; 16-bit mode
+    const uint32_t *a;           // [kq][MR]
+    const uint32_t *bh, *bl;     // [kq][NB]
+    const int32_t *wsum;         // [MR]
+    const float *ws, *xs;        // [MR], [NB]
+    const float *bias;           // bias + m, or NULL (first block only)
+    float *y; ptrdiff_t y_rs;    // y + m * y_rs + n, y_cs == 1
+    int mr, nr, add_old;
+} i8_tile;
+
+typedef void (*i8_kernel_fn)(const i8_tile *t);
+
+// vpdpbusd semantics: sum of 4 products of unsigned bytes of `u` by signed bytes of `s`, added to acc (no saturation).
+static inline AI int32_t i8_dp4(int32_t acc, uint32_t u, uint32_t s) {
+    for (int i = 0; i < 4; i++) acc += (int32_t)(uint8_t)(u >> (8 * i)) * (int32_t)(int8_t)(uint8_t)(s >> (8 * i));
+    return acc;
+}
+
+static inline AI void i8_kernel_emulated(const i8_tile *t, const int MR, const int NB) {
+    int32_t acc[8 * 64];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NB; j++) acc[r * NB + j] = -128 * t->wsum[r];
+    for (int g = 0; g < t->kq; g++)
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NB; j++) acc[r * NB + j] = i8_dp4(acc[r * NB + j], t->bh[g * NB + j], t->a[g * MR + r]);
+    if (t->two) {
+        for (int i = 0; i < MR * NB; i++) acc[i] *= 256;
+        for (int g = 0; g < t->kq; g++)
+            for (int r = 0; r < MR; r++)
+                for (int j = 0; j < NB; j++) acc[r * NB + j] = i8_dp4(acc[r * NB + j], t->bl[g * NB + j], t->a[g * MR + r]);
+    }
+    for (int r = 0; r < t->mr; r++) {
+        float b = t->bias ? t->bias[r] : 0.f;
+        for (int j = 0; j < t->nr; j++) i8_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], b, t->add_old);
+    }
+}
+static void i8_kernel_emulated_zmm(const i8_tile *t) { i8_kernel_emulated(t, GLIDE_I8_ZMM_MR, GLIDE_I8_ZMM_NB); }
+static void i8_kernel_emulated_ymm(const i8_tile *t) { i8_kernel_emulated(t, GLIDE_I8_YMM_MR, GLIDE_I8_YMM_NB); }
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define TAVXVNNI __attribute__((target("avx2,fma,avxvnni")))
+
+// 8 rows x 32 columns: 16 zmm accumulators, 2 activation loads + 8 weight broadcasts per 4 k.
+T512 static void i8_kernel_zmm(const i8_tile *t) {
+    enum { MR = GLIDE_I8_ZMM_MR, NB = GLIDE_I8_ZMM_NB };
+    __m512i c[MR][2];
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm512_set1_epi32(-128 * t->wsum[r]);
+    for (int pass = 0; pass <= t->two; pass++) {
+        const uint32_t *b = pass ? t->bl : t->bh, *a = t->a;
+        if (pass) for (int r = 0; r < MR; r++) { c[r][0] = _mm512_slli_epi32(c[r][0], 8); c[r][1] = _mm512_slli_epi32(c[r][1], 8); }
+        for (int g = 0; g < t->kq; g++) {
+            __m512i b0 = _mm512_load_si512((const void *)b), b1 = _mm512_load_si512((const void *)(b + 16));
+            for (int r = 0; r < MR; r++) {
+                __m512i av = _mm512_set1_epi32((int)a[r]);
+                c[r][0] = _mm512_dpbusd_epi32(c[r][0], b0, av);
+                c[r][1] = _mm512_dpbusd_epi32(c[r][1], b1, av);
+            }
+            a += MR; b += NB;
+        }
+    }
+    __m512 x0 = _mm512_loadu_ps(t->xs), x1 = _mm512_loadu_ps(t->xs + 16);
+    if (t->mr == MR && t->nr == NB) {
+        for (int r = 0; r < MR; r++) {
+            __m512 w = _mm512_set1_ps(t->ws[r]), b = _mm512_set1_ps(t->bias ? t->bias[r] : 0.f);
+            __m512 v0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(c[r][0]), _mm512_mul_ps(w, x0)), b);
+            __m512 v1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(c[r][1]), _mm512_mul_ps(w, x1)), b);
+            float *y = t->y + r * t->y_rs;
+            if (t->add_old) { v0 = _mm512_add_ps(_mm512_loadu_ps(y), v0); v1 = _mm512_add_ps(_mm512_loadu_ps(y + 16), v1); }
+            _mm512_storeu_ps(y, v0); _mm512_storeu_ps(y + 16, v1);
+        }
+        return;
+    }
+    int32_t acc[MR * NB];
+    for (int r = 0; r < MR; r++) { _mm512_storeu_si512(acc + r * NB, c[r][0]); _mm512_storeu_si512(acc + r * NB + 16, c[r][1]); }
+    for (int r = 0; r < t->mr; r++) {
+        float b = t->bias ? t->bias[r] : 0.f;
+        for (int j = 0; j < t->nr; j++) i8_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], b, t->add_old);
+    }
+}
+
+// 6 rows x 16 columns: 12 ymm accumulators.
+TAVXVNNI static void i8_kernel_ymm(const i8_tile *t) {
+    enum { MR = GLIDE_I8_YMM_MR, NB = GLIDE_I8_YMM_NB };
+    __m256i c[MR][2];
+    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm256_set1_epi32(-128 * t->wsum[r]);
+    for (int pass = 0; pass <= t->two; pass++) {
+        const uint32_t *b = pass ? t->bl : t->bh, *a = t->a;
+        if (pass) for (int r = 0; r < MR; r++) { c[r][0] = _mm256_slli_epi32(c[r][0], 8); c[r][1] = _mm256_slli_epi32(c[r][1], 8); }
+        for (int g = 0; g < t->kq; g++) {
+            __m256i b0 = _mm256_load_si256((const __m256i *)b), b1 = _mm256_load_si256((const __m256i *)(b + 8));
+            for (int r = 0; r < MR; r++) {
+                __m256i av = _mm256_set1_epi32((int)a[r]);
+                c[r][0] = _mm256_dpbusd_avx_epi32(c[r][0], b0, av);
+                c[r][1] = _mm256_dpbusd_avx_epi32(c[r][1], b1, av);
+            }
+            a += MR; b += NB;
+        }
+    }
+    __m256 x0 = _mm256_loadu_ps(t->xs), x1 = _mm256_loadu_ps(t->xs + 8);
+    if (t->mr == MR && t->nr == NB) {
+        for (int r = 0; r < MR; r++) {
+            __m256 w = _mm256_set1_ps(t->ws[r]), b = _mm256_set1_ps(t->bias ? t->bias[r] : 0.f);
+            __m256 v0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(c[r][0]), _mm256_mul_ps(w, x0)), b);
+            __m256 v1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(c[r][1]), _mm256_mul_ps(w, x1)), b);
+            float *y = t->y + r * t->y_rs;
+            if (t->add_old) { v0 = _mm256_add_ps(_mm256_loadu_ps(y), v0); v1 = _mm256_add_ps(_mm256_loadu_ps(y + 8), v1); }
+            _mm256_storeu_ps(y, v0); _mm256_storeu_ps(y + 8, v1);
+        }
+        return;
+    }
+    int32_t acc[MR * NB];
+    for (int r = 0; r < MR; r++) { _mm256_storeu_si256((__m256i *)(acc + r * NB), c[r][0]); _mm256_storeu_si256((__m256i *)(acc + r * NB + 8), c[r][1]); }
+    for (int r = 0; r < t->mr; r++) {
+        float b = t->bias ? t->bias[r] : 0.f;
+        for (int j = 0; j < t->nr; j++) i8_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], b, t->add_old);
+    }
+}
+#endif
+
+// ---------------------------------------------------------------- driver (shared)
+
+static void *i8_aligned(size_t bytes) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+    return p;
+}
+
+// y_cs == 1 (the token-major case is staged by the caller).
+static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
+                            const int MR, const int NB, i8_kernel_fn kernel) {
+    const ptrdiff_t K = d->K;
+    if (K == 0) {
+        for (ptrdiff_t m = m0; m < m1; m++)
+            for (ptrdiff_t n = n0; n < n1; n++) {
+                float *y = d->y + m * d->y_rs + n * d->y_cs;
+                float b = d->bias ? d->bias[m] : 0.f;
+                *y = d->accumulate ? *y + b : b;
+            }
+        return 0;
+    }
+    const int two = d->act_qmax > 127;
+    const int qmax = d->act_qmax > 32767 ? 32767 : d->act_qmax < 1 ? 1 : d->act_qmax;
+    const ptrdiff_t ncap = n1 - n0 < I8_NC ? n1 - n0 : I8_NC;
+    const int npanels = (int)((ncap + NB - 1) / NB);
+    // The weights of the block are packed once for all column blocks (about M x K bytes of scratch).
+    const int mpt = (int)((m1 - m0 + MR - 1) / MR), nkb = (int)((K + I8_KC - 1) / I8_KC);
+    const int kqmax = I8_KC / 4;
+    float *fpanel = i8_aligned(sizeof(float) * I8_KC * NB);
+    uint32_t *bh = i8_aligned(sizeof(uint32_t) * kqmax * NB * npanels);
+    uint32_t *bl = two ? i8_aligned(sizeof(uint32_t) * kqmax * NB * npanels) : NULL;
+    float *xs = i8_aligned(sizeof(float) * NB * npanels);
+    uint32_t *ap = i8_aligned(sizeof(uint32_t) * (size_t)kqmax * MR * mpt * nkb);
+    int32_t *wsum = i8_aligned(sizeof(int32_t) * (size_t)MR * mpt * nkb);
+    float *ws = i8_aligned(sizeof(float) * MR * mpt);
+    if (!fpanel || !bh || (two && !bl) || !xs || !ap || !wsum || !ws) {
+        free(fpanel); free(bh); free(bl); free(xs); free(ap); free(wsum); free(ws);
+        return -1;
+    }
+    for (int kb = 0; kb < nkb; kb++) {
+        ptrdiff_t pc = (ptrdiff_t)kb * I8_KC;
+        int kc = (int)(K - pc < I8_KC ? K - pc : I8_KC), kq = (kc + 3) / 4;
+        for (int ip = 0; ip < mpt; ip++) {
+            ptrdiff_t m = m0 + (ptrdiff_t)ip * MR;
+            int mr = (int)(m1 - m < MR ? m1 - m : MR);
+            i8_pack_a(d, m, mr, MR, pc, kc, ap + ((size_t)kb * mpt + ip) * kqmax * MR,
+                      wsum + ((size_t)kb * mpt + ip) * MR, ws + ip * MR);
+        }
+    }
+    for (ptrdiff_t jc = n0; jc < n1; jc += I8_NC) {
+        ptrdiff_t nc = n1 - jc < I8_NC ? n1 - jc : I8_NC;
+        int np = (int)((nc + NB - 1) / NB);
+        for (int kb = 0; kb < nkb; kb++) {
+            ptrdiff_t pc = (ptrdiff_t)kb * I8_KC;
+            int kc = (int)(K - pc < I8_KC ? K - pc : I8_KC);
+            int kq = (kc + 3) / 4;
+            int first = pc == 0;
+            for (int jp = 0; jp < np; jp++) {
+                ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
+                int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
+                i8_pack_b_f32(d, pc, kc, n, nr, NB, fpanel);
+                i8_quantize_panel(fpanel, kc, NB, qmax, bh + (ptrdiff_t)jp * kq * NB,
+                                  two ? bl + (ptrdiff_t)jp * kq * NB : NULL, xs + jp * NB);
+            }
+            for (int ic = 0; ic < mpt; ic += I8_MC_PANELS) {
+                int ice = ic + I8_MC_PANELS < mpt ? ic + I8_MC_PANELS : mpt;
+                for (int jp = 0; jp < np; jp++) {
+                    ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
+                    int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
+                    for (int ip = ic; ip < ice; ip++) {
+                        ptrdiff_t m = m0 + (ptrdiff_t)ip * MR;
+                        int mr = (int)(m1 - m < MR ? m1 - m : MR);
+                        i8_tile t;
+                        t.kq = kq; t.two = two;
+                        t.a = ap + ((size_t)kb * mpt + ip) * kqmax * MR;
+                        t.bh = bh + (ptrdiff_t)jp * kq * NB;
+                        t.bl = two ? bl + (ptrdiff_t)jp * kq * NB : NULL;
+                        t.wsum = wsum + ((size_t)kb * mpt + ip) * MR; t.ws = ws + ip * MR; t.xs = xs + jp * NB;
+                        t.bias = first && d->bias ? d->bias + m : NULL;
+                        t.y = d->y + m * d->y_rs + n; t.y_rs = d->y_rs;
+                        t.mr = mr; t.nr = nr; t.add_old = !first || d->accumulate;
+                        kernel(&t);
+                    }
+                }
+            }
+        }
+    }
+    free(fpanel); free(bh); free(bl); free(xs); free(ap); free(wsum); free(ws);
+    return 0;
+}
+
+// Outputs with y_cs != 1 (token-major linear layers): compute a dense [m][n] stage, then scatter it.
+static inline AI int i8_gemm(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
+                             const int MR, const int NB, i8_kernel_fn kernel) {
+    if (m1 <= m0 || n1 <= n0) return 0;
+    if (d->y_cs == 1 || d->K == 0) return i8_run(d, m0, m1, n0, n1, MR, NB, kernel);
+    ptrdiff_t mm = m1 - m0, nn = n1 - n0;
+    float *stage = i8_aligned(sizeof(float) * mm * nn);
+    if (!stage) return -1;
+    glide_gemm_desc s2 = *d;
+    s2.M = mm; s2.N = nn;
+    s2.w = (const int8_t *)d->w + m0 * d->ldw;
+    s2.w_scales = d->w_scales + m0;
+    if (d->bias) s2.bias = d->bias + m0;
+    int rc;
+    if (d->src_kind == GLIDE_SRC_STRIDED) {
+        s2.x = d->x + n0 * d->x_cs;
+        s2.y = stage; s2.y_rs = nn; s2.y_cs = 1; s2.accumulate = 0;
+        rc = i8_run(&s2, 0, mm, 0, nn, MR, NB, kernel);
+    } else {   // the image source keeps its column numbering: column n lands at stage[m * nn + n - n0]
+        s2.y = stage - n0; s2.y_rs = nn; s2.y_cs = 1; s2.accumulate = 0;
+        rc = i8_run(&s2, 0, mm, n0, n1, MR, NB, kernel);
+    }
+    if (rc == 0) {   // transpose in 32x32 blocks (both sides stay in L1)
+        for (ptrdiff_t mb = 0; mb < mm; mb += 32) {
+            ptrdiff_t me = mb + 32 < mm ? mb + 32 : mm;
+            for (ptrdiff_t jb = 0; jb < nn; jb += 32) {
+                ptrdiff_t je = jb + 32 < nn ? jb + 32 : nn;
+                for (ptrdiff_t j = jb; j < je; j++) {
+                    float *y = d->y + (n0 + j) * d->y_cs + m0 * d->y_rs;
+                    if (d->accumulate) for (ptrdiff_t m = mb; m < me; m++) y[m * d->y_rs] += stage[m * nn + j];
+                    else for (ptrdiff_t m = mb; m < me; m++) y[m * d->y_rs] = stage[m * nn + j];
+                }
+            }
+        }
+    }
+    free(stage);
+    return rc;
+}
+
+int glide_gemm_int8_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
+                             int layout) {
+    if (d->w_dtype != GLIDE_W_INT8) return -1;
+    if (layout == GLIDE_I8_LAYOUT_YMM)
+        return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_YMM_MR, GLIDE_I8_YMM_NB, i8_kernel_emulated_ymm);
+    return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_ZMM_MR, GLIDE_I8_ZMM_NB, i8_kernel_emulated_zmm);
+}
+
+#if defined(__x86_64__)
+T512 int glide_gemm_int8_avx512vnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    if (d->w_dtype != GLIDE_W_INT8) return -1;
+    return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_ZMM_MR, GLIDE_I8_ZMM_NB, i8_kernel_zmm);
+}
+TAVXVNNI int glide_gemm_int8_avxvnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    if (d->w_dtype != GLIDE_W_INT8) return -1;
+    return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_YMM_MR, GLIDE_I8_YMM_NB, i8_kernel_ymm);
+}
+
+// Register-only throughput probes: `iterations` x 12 independent vpdpbusd (64 resp. 32 MACs each).
+T512 float glide_vnni512_peak_probe(long iterations) {
+    __m512i c[12];
+    for (int i = 0; i < 12; i++) c[i] = _mm512_set1_epi32(i);
+    __m512i a = _mm512_set1_epi32(0x01010101), b = _mm512_set1_epi32(0x01fe01fe);
+    for (long it = 0; it < iterations; it++) {
+        for (int i = 0; i < 12; i++) c[i] = _mm512_dpbusd_epi32(c[i], a, b);
+        __asm__ volatile("" : "+v"(c[0]), "+v"(c[1]), "+v"(c[2]), "+v"(c[3]), "+v"(c[4]), "+v"(c[5]));
+    }
+    __m512i s = c[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_epi32(s, c[i]);
+    return (float)_mm512_reduce_add_epi32(s);
+}
+TAVXVNNI float glide_avxvnni_peak_probe(long iterations) {
+    __m256i c[12];
+    for (int i = 0; i < 12; i++) c[i] = _mm256_set1_epi32(i);
+    __m256i a = _mm256_set1_epi32(0x01010101), b = _mm256_set1_epi32(0x01fe01fe);
+    for (long it = 0; it < iterations; it++) {
+        for (int i = 0; i < 12; i++) c[i] = _mm256_dpbusd_avx_epi32(c[i], a, b);
+        __asm__ volatile("" : "+x"(c[0]), "+x"(c[1]), "+x"(c[2]), "+x"(c[3]), "+x"(c[4]), "+x"(c[5]));
+    }
+    __m256i s = c[0];
+    for (int i = 1; i < 12; i++) s = _mm256_add_epi32(s, c[i]);
+    int out[8]; _mm256_storeu_si256((__m256i *)out, s);
+    return (float)out[0];
+}
+#else
+int glide_gemm_int8_avx512vnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
+}
+int glide_gemm_int8_avxvnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
+}
+float glide_vnni512_peak_probe(long iterations) { (void)iterations; return 0.f; }
+float glide_avxvnni_peak_probe(long iterations) { (void)iterations; return 0.f; }
+#endif

@@ -1,0 +1,124 @@
+// Winograd F(2x2, 3x3) for int8 weights in integers (gemm_int8_avx2.c): exact int16 transformed weights,
+// the transformed input quantized per column and 256-long K block, int16 x int16 -> int32 products.
+// `conv2dWinograd` hands int8 weights here; `conv2dScalar` is the twin.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CKernelsX86
+
+/// The integer GEMM of the int8 Winograd products.
+public enum Int8WinogradKernel: String, Sendable {
+    /// AVX2 `vpmaddwd`, 6x16 tile.
+    case avx2
+    /// AVX-VNNI `vpdpwssd` on ymm, 6x16 tile.
+    case avxvnni
+    /// AVX512-VNNI `vpdpwssd`, 8x32 tile.
+    case avx512vnni
+    /// Portable emulation with the AVX2 tile.
+    case emulatedYMM = "emulated-ymm"
+    /// Portable emulation with the AVX512 tile.
+    case emulatedZMM = "emulated-zmm"
+}
+
+extension KernelSettings {
+    nonisolated(unsafe) private static var _int8WinogradInIntegers = getenv("GLIDE_INT8_WINOGRAD_F32") == nil
+    nonisolated(unsafe) private static var _int8WinogradActivationMax: Int32 = Int32(GLIDE_WI16_QMAX)
+
+    /// When true (default; env `GLIDE_INT8_WINOGRAD_F32` turns it off) int8-weight Winograd convolutions run in
+    /// integers; otherwise the weights are widened to f32 and the f32 Winograd runs.
+    public static var int8WinogradInIntegers: Bool {
+        get { _int8WinogradInIntegers }
+        set { _int8WinogradInIntegers = newValue }
+    }
+
+    /// Quantization bound of the transformed input in the integer int8 Winograd (1 ... 7300; 7300 is the
+    /// largest that cannot overflow int32 over a 256-long K block).
+    public static var int8WinogradActivationMax: Int {
+        get { Int(_int8WinogradActivationMax) }
+        set { _int8WinogradActivationMax = Int32(max(1, min(Int(GLIDE_WI16_QMAX), newValue))) }
+    }
+
+    /// The kernel of the integer int8 Winograd for the active int8 path.
+    static var int8WinogradKernel: Int8WinogradKernel {
+        switch int8Path {
+        case .avx512vnni: return .avx512vnni
+        case .avxvnni: return .avxvnni
+        case .avx2: return .avx2
+        case .emulatedZMM: return .emulatedZMM
+        case .emulatedYMM: return .emulatedYMM
+        }
+    }
+}
+
+typealias WinogradInt16Entry = @convention(c) (UnsafePointer<glide_wi16_gemm_desc>?, Int, Int, Int, Int) -> Int32
+
+/// `conv2dWinograd` for int8 weights `q` (row stride `rowStride`, scales per output channel).
+func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
+                        rowStride: Int, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                        geometry g: Conv2dGeometry, accumulate: Bool) {
+    let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
+    let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
+    let u = UnsafeMutablePointer<Int16>.allocate(capacity: 16 * o * c)
+    let uScales = UnsafeMutablePointer<Float>.allocate(capacity: o)
+    defer { u.deallocate(); uScales.deallocate() }
+    for i in 0..<o { uScales[i] = scales[i] * 0.25 }
+    let weightBlocks = min(o, 4 * KernelSettings.threadCount)
+    parallelFor(weightBlocks) { b in
+        for oc in (o * b / weightBlocks)..<(o * (b + 1) / weightBlocks) {
+            glide_winograd_weights_i16(q + oc * rowStride, Int32(c), u + oc * c, o * c)
+        }
+    }
+    let run: WinogradInt16Entry
+    switch KernelSettings.int8WinogradKernel {
+    case .avx2: run = { glide_gemm_wi16_avx2($0, $1, $2, $3, $4) }
+    case .avxvnni: run = { glide_gemm_wi16_avxvnni($0, $1, $2, $3, $4) }
+    case .avx512vnni: run = { glide_gemm_wi16_avx512vnni($0, $1, $2, $3, $4) }
+    case .emulatedYMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_YMM)) }
+    case .emulatedZMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_ZMM)) }
+    }
+    let qmax = Int32(KernelSettings.int8WinogradActivationMax)
+    // Tile rows per chunk: the transformed input and the products of a chunk take ~8 MB each at most.
+    let targetTiles = max(tilesPerRow, KernelSettings.winogradChunkElements / (16 * max(c, o)))
+    let rowsPerChunk = max(1, min(tileRows, targetTiles / tilesPerRow))
+    let ld = rowsPerChunk * tilesPerRow
+    let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * ld)
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * ld)
+    defer { v.deallocate(); m.deallocate() }
+    let vStride = c * ld, mStride = o * ld
+    let channelBlocks = min(c, 4 * KernelSettings.threadCount)
+    let outputBlocks = min(o, 4 * KernelSettings.threadCount)
+    let failed = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
+    defer { failed.deallocate() }
+    for n in 0..<g.batch {
+        let x = input + n * c * h * w
+        let y = output + n * o * h * w
+        var ty0 = 0
+        while ty0 < tileRows {
+            let ty1 = min(tileRows, ty0 + rowsPerChunk)
+            let tiles = (ty1 - ty0) * tilesPerRow
+            parallelFor(channelBlocks) { b in
+                let c0 = c * b / channelBlocks, c1 = c * (b + 1) / channelBlocks
+                glide_winograd_input_avx2(x, Int32(h), Int32(w), Int32(c0), Int32(c1), Int32(ty0), Int32(ty1),
+                                          v, ld, vStride)
+            }
+            parallelFor(16) { xi in
+                var d = glide_wi16_gemm_desc()
+                d.M = o; d.N = tiles; d.K = c
+                d.w = UnsafePointer(u + xi * o * c); d.ldw = c; d.w_scales = UnsafePointer(uScales)
+                d.x = UnsafePointer(v + xi * vStride); d.x_rs = ld
+                d.y = m + xi * mStride; d.y_rs = ld
+                d.act_qmax = qmax
+                failed[xi] = withUnsafePointer(to: d) { run($0, 0, o, 0, tiles) }
+            }
+            for xi in 0..<16 { precondition(failed[xi] == 0, "conv2d: out of memory for packing buffers") }
+            parallelFor(outputBlocks) { b in
+                let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
+                glide_winograd_output_avx2(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w),
+                                           Int32(ty0), Int32(ty1), bias, y, accumulate ? 1 : 0)
+            }
+            ty0 = ty1
+        }
+    }
+}
