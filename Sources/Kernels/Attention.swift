@@ -53,6 +53,7 @@ public func attention(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                       encoderCount: Int = 0, encoderKey: AttentionOperand? = nil, encoderValue: AttentionOperand? = nil,
                       bias: UnsafePointer<Float>? = nil, biasHeadStride: Int = 0,
                       qkScale: Float, output: AttentionOutput) {
+    let probe = KernelProfiler.begin("attention", attentionProfileLabel(heads, headDim, queryCount, encoderCount, keyCount), flops: 4 * Double(heads * headDim) * Double(queryCount) * Double(encoderCount + keyCount)); defer { KernelProfiler.end(probe) }
     precondition(encoderCount == 0 || (encoderKey != nil && encoderValue != nil))
     attentionImpl(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
                   key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,

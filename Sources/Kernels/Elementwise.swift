@@ -8,6 +8,7 @@ import CKernelsX86
 
 /// SiLU `x * sigmoid(x)` over `count` floats. In place allowed.
 public func silu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    let probe = KernelProfiler.begin("silu", "\(count)"); defer { KernelProfiler.end(probe) }
     if KernelSettings.useAVX2 {
         parallelFor(chunks(count)) { ch in
             let (lo, hi) = chunkRange(ch, count)
@@ -25,6 +26,7 @@ public func siluScalar(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePoi
 
 /// Exact GELU `0.5 * x * (1 + erf(x / sqrt(2)))` (PyTorch's default `nn.GELU()`). In place allowed.
 public func gelu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    let probe = KernelProfiler.begin("gelu", "\(count)"); defer { KernelProfiler.end(probe) }
     if KernelSettings.useAVX2 {
         parallelFor(chunks(count)) { ch in
             let (lo, hi) = chunkRange(ch, count)
@@ -46,6 +48,7 @@ public func geluScalar(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePoi
 
 /// Softmax over each row of a `[rows, cols]` f32 matrix in place (max-subtracted, f32 sums).
 public func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    let probe = KernelProfiler.begin("softmax", "\(rows)x\(cols)"); defer { KernelProfiler.end(probe) }
     parallelFor(rows) { r in softmaxRow(data + r * cols, count: cols) }
 }
 
@@ -76,6 +79,7 @@ func softmaxRowScalar(_ x: UnsafeMutablePointer<Float>, count: Int) {
 /// `output[i] = a[i] + b[i]` (in place allowed).
 public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                 count: Int) {
+    let probe = KernelProfiler.begin("add", "\(count)"); defer { KernelProfiler.end(probe) }
     for i in 0..<count { output[i] = a[i] + b[i] }
 }
 
@@ -83,6 +87,7 @@ public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ output: 
 /// (e.g. adding a per-channel embedding to a feature map; `biasBatchStride` 0 shares one bias across the batch).
 public func addChannelBias(_ input: UnsafePointer<Float>, bias: UnsafePointer<Float>, biasBatchStride: Int,
                            _ output: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
+    let probe = KernelProfiler.begin("channel bias", "\(batch)x\(channels)x\(spatial)"); defer { KernelProfiler.end(probe) }
     for n in 0..<batch {
         for c in 0..<channels {
             let b = bias[n * biasBatchStride + c]

@@ -17,6 +17,7 @@ public func groupNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<
                       batch: Int, channels: Int, spatial: Int, groups: Int = 32, eps: Float = 1e-5,
                       gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
                       scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, silu: Bool = false) {
+    let probe = KernelProfiler.begin("group norm", "\(batch)x\(channels)x\(spatial)\(scale != nil ? " +scale-shift" : "")\(silu ? " +silu" : "")"); defer { KernelProfiler.end(probe) }
     groupNormImpl(input: input, output: output, batch: batch, channels: channels, spatial: spatial, groups: groups,
                   eps: eps, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu,
                   vector: KernelSettings.useAVX2)
@@ -78,6 +79,7 @@ func groupNormImpl(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Flo
 /// variance). In place is allowed. `gamma`/`beta`: `[width]` or nil.
 public func layerNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int, width: Int,
                       gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float = 1e-5) {
+    let probe = KernelProfiler.begin("layer norm", "\(rows)x\(width)"); defer { KernelProfiler.end(probe) }
     parallelFor(rows) { r in
         let x = input + r * width, y = output + r * width
         var sum = 0.0

@@ -72,3 +72,19 @@ void glide_winograd_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stri
 /// Winograd F(2x2, 3x3) weight transform `U = G g G^T` of one output channel: `g[C][3][3]` (f32) ->
 /// `u[xi * xi_stride + c]` for the 16 positions xi.
 void glide_winograd_weights_avx2(const float *g, int C, float *u, ptrdiff_t xi_stride);
+
+/// Opt-in profiling counters (see Kernels' `KernelProfiler`). Slots of time spent inside the C GEMM:
+/// packing (and quantizing) the activation / im2col operand, and packing the weight operand.
+enum { GLIDE_PROFILE_PACK_ACTIVATIONS = 0, GLIDE_PROFILE_PACK_WEIGHTS = 1, GLIDE_PROFILE_SLOTS = 4 };
+/// Non-zero while the profiler records (set from Swift; read by the kernels before timing a section).
+extern int glide_profile_enabled;
+/// Non-zero: sections are timed with the calling thread's CPU clock instead of the monotonic clock.
+extern int glide_profile_thread_cpu;
+/// Sets `glide_profile_enabled` and `glide_profile_thread_cpu`.
+void glide_profile_configure(int enabled, int thread_cpu);
+/// The profiler's clock in nanoseconds.
+unsigned long long glide_profile_now_ns(void);
+/// Adds `ns` to counter `slot` (thread-safe).
+void glide_profile_add_ns(int slot, unsigned long long ns);
+/// The running total of counter `slot` in nanoseconds (summed over threads).
+unsigned long long glide_profile_read_ns(int slot);

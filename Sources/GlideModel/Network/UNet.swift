@@ -56,7 +56,7 @@ struct ResBlock: @unchecked Sendable {
             result = skip(xs)
         } else {
             result = Activation(shape: xs.shape)
-            result.pointer.update(from: xs.pointer, count: xs.count)
+            KernelProfiler.measure("copy", "\(xs.count)") { result.pointer.update(from: xs.pointer, count: xs.count) }
         }
         outConv.accumulate(h, into: result)
         return result
@@ -122,6 +122,7 @@ struct AttentionBlock: @unchecked Sendable {
         let scale = Float(1 / (Double(ch).squareRoot()).squareRoot())
         let attended = Activation(shape: [batch, c, t])
         let length = kv?.shape[2] ?? 0
+        let probe = KernelProfiler.begin("attention", "\(batch) x " + KernelProfiler.attentionShape(heads: heads, headDim: ch, queries: t, encoderKeys: length, keys: t), flops: 4 * Double(batch * c) * Double(t) * Double(length + t))
         for n in 0..<batch {
             let base = UnsafePointer(qkvOut.pointer + n * 3 * c * t)
             let encoder = kv.map { UnsafePointer($0.pointer + n * 2 * c * length) }
@@ -135,8 +136,9 @@ struct AttentionBlock: @unchecked Sendable {
                               output: attended.pointer + n * c * t + h * ch * t)
             }
         }
+        KernelProfiler.end(probe)
         let result = Activation(shape: x.shape)
-        result.pointer.update(from: x.pointer, count: x.count)
+        KernelProfiler.measure("copy", "\(x.count)") { result.pointer.update(from: x.pointer, count: x.count) }
         for n in 0..<batch {
             projOut.channels(MatrixOperand(attended.pointer + n * c * t, rowStride: t), length: t,
                              into: result.pointer + n * c * t, accumulate: true)
@@ -265,6 +267,7 @@ func concatChannels(_ a: Activation, _ b: Activation) -> Activation {
     var shape = a.shape
     shape[1] = ca + cb
     let y = Activation(shape: shape)
+    let probe = KernelProfiler.begin("concat", "\(a.batch)x(\(ca)+\(cb))x\(s)"); defer { KernelProfiler.end(probe) }
     for n in 0..<a.batch {
         (y.pointer + n * (ca + cb) * s).update(from: a.pointer + n * ca * s, count: ca * s)
         (y.pointer + (n * (ca + cb) + ca) * s).update(from: b.pointer + n * cb * s, count: cb * s)
