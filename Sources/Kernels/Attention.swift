@@ -75,28 +75,33 @@ public func attentionScalar(heads: Int, headDim: Int, queryCount: Int, keyCount:
                   output: output, fast: false)
 }
 
-/// Query rows per work item of `attention` (items = heads x query blocks run in parallel).
-let attentionQueryBlock = 128
+/// Query rows per block of the fast `attention`: the scores of one block (`attentionQueryBlock x keys`) stay in
+/// the L2 cache between the two products and the softmax instead of materialising `[queries, keys]`.
+let attentionQueryBlock = 64
 
 func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                    query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                    encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
                    bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
                    fast: Bool) {
+    if fast {
+        attentionBlocked(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
+                         key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
+                         encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
+                         output: output)
+        return
+    }
     let s = encoderCount + keyCount, c = headDim
-    let blocks = fast ? max(1, (queryCount + attentionQueryBlock - 1) / attentionQueryBlock) : 1
-    // Per item: gather q' [Tb, C], k' [S, C], v [S, C] densely, then scores, softmax, and weights . v.
-    parallelFor(heads * blocks) { item in
-        let h = item / blocks, blk = item % blocks
-        let t0 = fast ? blk * attentionQueryBlock : 0
-        let t = fast ? min(queryCount, t0 + attentionQueryBlock) - t0 : queryCount
+    // Per head: gather q' [T, C], k' [S, C], v [S, C] densely, then scores, softmax, and weights . v.
+    for h in 0..<heads {
+        let t = queryCount
         let q = UnsafeMutablePointer<Float>.allocate(capacity: max(t * c, 1))
         let k = UnsafeMutablePointer<Float>.allocate(capacity: max(s * c, 1))
         let v = UnsafeMutablePointer<Float>.allocate(capacity: max(s * c, 1))
         let w = UnsafeMutablePointer<Float>.allocate(capacity: max(t * s, 1))
         let o = UnsafeMutablePointer<Float>.allocate(capacity: max(t * c, 1))
         defer { q.deallocate(); k.deallocate(); v.deallocate(); w.deallocate(); o.deallocate() }
-        for i in 0..<t { for j in 0..<c { q[i * c + j] = query.at(h, t0 + i, j) * qkScale } }
+        for i in 0..<t { for j in 0..<c { q[i * c + j] = query.at(h, i, j) * qkScale } }
         for i in 0..<encoderCount {
             for j in 0..<c {
                 k[i * c + j] = encoderKey!.at(h, i, j) * qkScale
@@ -109,30 +114,99 @@ func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                 v[(encoderCount + i) * c + j] = value.at(h, i, j)
             }
         }
-        if fast {
-            // scores [Tb, S] = q' [Tb, C] . k'^T ; out [Tb, C] = w [Tb, S] . v [S, C]  (single-threaded GEMMs)
-            gemmAVX2(weight: WeightMatrix(rows: t, cols: c, f32: q), source: .matrix(MatrixOperand(k, rowStride: 1, colStride: c)),
-                     columns: s, output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false, threads: 1)
-        } else {
-            attentionProduct(m: t, n: s, k: c, a: q, b: MatrixOperand(k, rowStride: 1, colStride: c), c: w)
-        }
+        attentionProduct(m: t, n: s, k: c, a: q, b: MatrixOperand(k, rowStride: 1, colStride: c), c: w)
         if let bias {
-            let bh = bias + h * biasHeadStride + t0 * s
+            let bh = bias + h * biasHeadStride
             for i in 0..<(t * s) { w[i] += bh[i] }
         }
-        for i in 0..<t {
-            if fast { glide_softmax_row_avx2(w + i * s, s) } else { softmaxRowScalar(w + i * s, count: s) }
-        }
-        if fast {
-            gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
-                     columns: c, output: MutableMatrixOperand(o, rowStride: c), bias: nil, accumulate: false, threads: 1)
-        } else {
-            attentionProduct(m: t, n: c, k: s, a: w, b: MatrixOperand(v, rowStride: c, colStride: 1), c: o)
-        }
+        for i in 0..<t { softmaxRowScalar(w + i * s, count: s) }
+        attentionProduct(m: t, n: c, k: s, a: w, b: MatrixOperand(v, rowStride: c, colStride: 1), c: o)
         for i in 0..<t {
             for j in 0..<c {
-                output.base[h * output.headStride + (t0 + i) * output.tokenStride + j * output.channelStride] = o[i * c + j]
+                output.base[h * output.headStride + i * output.tokenStride + j * output.channelStride] = o[i * c + j]
             }
+        }
+    }
+}
+
+/// The fast path of `attention`: heads in parallel; per head the scaled keys are gathered once channel-major
+/// `[C, S]` and the values token-major `[S, C]`, then per block of `attentionQueryBlock` queries:
+/// scores `[Tb, S]` = q' . k'^T, bias, softmax, and `out[Tb, C]` = weights . v written straight into `output`
+/// (single-threaded GEMMs, so every head's result is the same for any thread count).
+func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int,
+                      query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
+                      encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
+                      bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput) {
+    let s = encoderCount + keyCount
+    if queryCount == 0 || c == 0 { return }
+    let tb = min(queryCount, attentionQueryBlock)
+    parallelFor(heads) { h in
+        let kT = UnsafeMutablePointer<Float>.allocate(capacity: max(c * s, 1))
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: max(s * c, 1))
+        let q = UnsafeMutablePointer<Float>.allocate(capacity: tb * c)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: max(tb * s, 1))
+        defer { kT.deallocate(); v.deallocate(); q.deallocate(); w.deallocate() }
+        if let encoderKey, let encoderValue, encoderCount > 0 {
+            gatherChannelMajor(encoderKey, head: h, tokens: 0, count: encoderCount, channels: c, scale: qkScale,
+                               into: kT, rowStride: s)
+            gatherTokenMajor(encoderValue, head: h, tokens: 0, count: encoderCount, channels: c, scale: 1, into: v)
+        }
+        gatherChannelMajor(key, head: h, tokens: 0, count: keyCount, channels: c, scale: qkScale,
+                           into: kT + encoderCount, rowStride: s)
+        gatherTokenMajor(value, head: h, tokens: 0, count: keyCount, channels: c, scale: 1, into: v + encoderCount * c)
+        var t0 = 0
+        while t0 < queryCount {
+            let t = min(tb, queryCount - t0)
+            gatherTokenMajor(query, head: h, tokens: t0, count: t, channels: c, scale: qkScale, into: q)
+            if s > 0 {
+                gemmAVX2(weight: WeightMatrix(rows: t, cols: c, f32: q), source: .matrix(MatrixOperand(kT, rowStride: s)),
+                         columns: s, output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false,
+                         threads: 1)
+            }
+            if let bias {
+                let bh = bias + h * biasHeadStride + t0 * s
+                for i in 0..<(t * s) { w[i] += bh[i] }
+            }
+            for i in 0..<t { glide_softmax_row_avx2(w + i * s, s) }
+            let out = MutableMatrixOperand(output.base + h * output.headStride + t0 * output.tokenStride,
+                                           rowStride: output.tokenStride, colStride: output.channelStride)
+            gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
+                     columns: c, output: out, bias: nil, accumulate: false, threads: 1)
+            t0 += t
+        }
+    }
+}
+
+/// `dest[ch * rowStride + i] = src(head, tokens + i, ch) * scale` for `i < count`, `ch < channels`.
+func gatherChannelMajor(_ src: AttentionOperand, head: Int, tokens: Int, count: Int, channels: Int, scale: Float,
+                        into dest: UnsafeMutablePointer<Float>, rowStride: Int) {
+    let base = src.base + head * src.headStride + tokens * src.tokenStride
+    if src.tokenStride == 1 {
+        for ch in 0..<channels {
+            let x = base + ch * src.channelStride, y = dest + ch * rowStride
+            for i in 0..<count { y[i] = x[i] * scale }
+        }
+    } else {
+        for i in 0..<count {
+            let x = base + i * src.tokenStride
+            for ch in 0..<channels { dest[ch * rowStride + i] = x[ch * src.channelStride] * scale }
+        }
+    }
+}
+
+/// `dest[i * channels + ch] = src(head, tokens + i, ch) * scale` for `i < count`, `ch < channels`.
+func gatherTokenMajor(_ src: AttentionOperand, head: Int, tokens: Int, count: Int, channels: Int, scale: Float,
+                      into dest: UnsafeMutablePointer<Float>) {
+    let base = src.base + head * src.headStride + tokens * src.tokenStride
+    if src.channelStride == 1 {
+        for i in 0..<count {
+            let x = base + i * src.tokenStride, y = dest + i * channels
+            for ch in 0..<channels { y[ch] = x[ch] * scale }
+        }
+    } else {
+        for ch in 0..<channels {
+            let x = base + ch * src.channelStride
+            for i in 0..<count { dest[i * channels + ch] = x[i * src.tokenStride] * scale }
         }
     }
 }

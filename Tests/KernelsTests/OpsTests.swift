@@ -177,11 +177,52 @@ final class AttentionTests: XCTestCase {
     }
 
     func testAttentionFastMatchesScalar() {
-        for (heads, c, t, s, bias) in [(2, 8, 5, 0, false), (3, 16, 150, 7, true), (1, 64, 130, 0, false), (2, 5, 9, 3, true)] {
+        // Query counts below, at and across the query block (64), heads below/above the thread count.
+        for (heads, c, t, s, bias) in [(2, 8, 5, 0, false), (3, 16, 150, 7, true), (1, 64, 130, 0, false),
+                                       (2, 5, 9, 3, true), (3, 17, 64, 128, false), (5, 9, 65, 1, true)] {
             let f = runUNetLayout(heads: heads, c: c, t: t, s: s, fast: true, withBias: bias, seed: 9)
             let r = runUNetLayout(heads: heads, c: c, t: t, s: s, fast: false, withBias: bias, seed: 9)
             XCTAssertLessThanOrEqual(relativeError(f, r), 1e-5, "h=\(heads) c=\(c) t=\(t) s=\(s)")
         }
+    }
+
+    func testAttentionFastIsIndependentOfThreadCount() {
+        let saved = KernelSettings.threadCount
+        defer { KernelSettings.threadCount = saved }
+        KernelSettings.threadCount = 1
+        let one = runUNetLayout(heads: 3, c: 16, t: 150, s: 7, fast: true, withBias: true, seed: 11)
+        for threads in [2, 3, 5] {
+            KernelSettings.threadCount = threads
+            XCTAssertEqual(runUNetLayout(heads: 3, c: 16, t: 150, s: 7, fast: true, withBias: true, seed: 11), one)
+        }
+    }
+
+    func testAttentionFastMatchesScalarTokenMajor() {
+        // Text-transformer layout: qkv [T, H*3*C], output [T, H*C]; encoder kv [S, H*2*C].
+        let (heads, c, t, s) = (4, 12, 77, 5)
+        var rng = TestRNG(seed: 12)
+        let qkv = rng.floats(t * heads * 3 * c), ekv = rng.floats(s * heads * 2 * c)
+        func run(_ fast: Bool) -> [Float] {
+            var out = [Float](repeating: 0, count: t * heads * c)
+            qkv.withUnsafeBufferPointer { qp in ekv.withUnsafeBufferPointer { ep in out.withUnsafeMutableBufferPointer { op in
+                let b = qp.baseAddress!, e = ep.baseAddress!
+                let q = AttentionOperand(b, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+                let k = AttentionOperand(b + c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+                let v = AttentionOperand(b + 2 * c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+                let ek = AttentionOperand(e, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1)
+                let ev = AttentionOperand(e + c, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1)
+                let o = AttentionOutput(op.baseAddress!, headStride: c, tokenStride: heads * c, channelStride: 1)
+                if fast {
+                    attention(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                              encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o)
+                } else {
+                    attentionScalar(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                                    encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o)
+                }
+            } } }
+            return out
+        }
+        XCTAssertLessThanOrEqual(relativeError(run(true), run(false)), 1e-5)
     }
 
     func testAttentionScalarMatchesFormula() {
