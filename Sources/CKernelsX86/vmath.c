@@ -117,6 +117,22 @@ TGT void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, 
     }
 }
 
+TGT void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float mean, float rstd,
+                                     const float *gamma, const float *beta) {
+    __m256 mv = _mm256_set1_ps(mean), rv = _mm256_set1_ps(rstd);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv), rv);
+        __m256 g = gamma ? _mm256_loadu_ps(gamma + i) : _mm256_set1_ps(1.f);
+        __m256 b = beta ? _mm256_loadu_ps(beta + i) : _mm256_setzero_ps();
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(v, g, b));
+    }
+    for (; i < n; i++) {
+        float v = (x[i] - mean) * rstd;
+        y[i] = fmaf(v, gamma ? gamma[i] : 1.f, beta ? beta[i] : 0.f);
+    }
+}
+
 TGT void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) {
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
     __m256d sh = _mm256_set1_pd(shift);
@@ -140,4 +156,5 @@ void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; 
 void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }
 void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu) { (void)x; (void)y; (void)n; (void)a; (void)b; (void)silu; }
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) { (void)x; (void)n; (void)shift; *sum = 0; *sumsq = 0; }
+void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float mean, float rstd, const float *gamma, const float *beta) { (void)x; (void)y; (void)n; (void)mean; (void)rstd; (void)gamma; (void)beta; }
 #endif

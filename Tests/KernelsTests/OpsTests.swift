@@ -125,6 +125,19 @@ final class NormTests: XCTestCase {
         XCTAssertEqual(inPlace, outOfPlace)
     }
 
+    func testGroupNormOnePassStatisticsWithLargeMean() {
+        // The fast path's single shifted pass must match the two-pass scalar twin when |mean| >> std.
+        var rng = TestRNG(seed: 5)
+        let (batch, channels, spatial) = (1, 32, 301)
+        for offset: Float in [100, -300] {
+            let x = rng.floats(batch * channels * spatial, scale: 0.5).map { $0 + offset }
+            var f = [Float](repeating: 0, count: x.count), s = f
+            groupNorm(input: x, output: &f, batch: batch, channels: channels, spatial: spatial, gamma: nil, beta: nil)
+            groupNormScalar(input: x, output: &s, batch: batch, channels: channels, spatial: spatial, gamma: nil, beta: nil)
+            XCTAssertLessThanOrEqual(relativeError(f, s), 2e-3, "offset \(offset)")
+        }
+    }
+
     func testLayerNorm() {
         var rng = TestRNG(seed: 5)
         let (rows, width) = (5, 19)
@@ -140,6 +153,30 @@ final class NormTests: XCTestCase {
                 XCTAssertEqual(y[r * width + i], e, accuracy: 1e-5)
             }
         }
+    }
+
+    func testLayerNormFastMatchesScalar() {
+        var rng = TestRNG(seed: 6)
+        for (rows, width, withAffine) in [(5, 19, true), (77, 512, true), (3, 8, false), (2, 1, true)] {
+            let x = rng.floats(rows * width, scale: 4).map { $0 + 2 }
+            let g = rng.floats(width), b = rng.floats(width)
+            var f = [Float](repeating: 0, count: x.count), s = f
+            g.withUnsafeBufferPointer { gp in b.withUnsafeBufferPointer { bp in
+                let gamma = withAffine ? gp.baseAddress : nil, beta = withAffine ? bp.baseAddress : nil
+                layerNorm(input: x, output: &f, rows: rows, width: width, gamma: gamma, beta: beta)
+                layerNormScalar(input: x, output: &s, rows: rows, width: width, gamma: gamma, beta: beta)
+            } }
+            XCTAssertLessThanOrEqual(relativeError(f, s), OpTolerance.norm, "\(rows)x\(width)")
+        }
+        // in place equals out of place
+        var inPlace = rng.floats(4 * 33)
+        let copy = inPlace
+        var outOfPlace = [Float](repeating: 0, count: copy.count)
+        layerNorm(input: copy, output: &outOfPlace, rows: 4, width: 33, gamma: nil, beta: nil)
+        inPlace.withUnsafeMutableBufferPointer { p in
+            layerNorm(input: p.baseAddress!, output: p.baseAddress!, rows: 4, width: 33, gamma: nil, beta: nil)
+        }
+        XCTAssertEqual(inPlace, outOfPlace)
     }
 }
 

@@ -55,6 +55,9 @@ void glide_silu_avx2(const float *x, float *y, ptrdiff_t n);
 void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n);
 /// y = x * a + b, then SiLU when `silu` != 0; in place allowed.
 void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu);
+/// y = (x - mean) * rstd * gamma + beta (gamma/beta per element, NULL = 1 / 0); in place allowed.
+void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float mean, float rstd,
+                                 const float *gamma, const float *beta);
 /// Sum and sum of squares of (x - shift) in double precision (for mean/variance).
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq);
 
