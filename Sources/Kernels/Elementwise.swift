@@ -96,3 +96,26 @@ public func addChannelBias(_ input: UnsafePointer<Float>, bias: UnsafePointer<Fl
         }
     }
 }
+
+/// `output[i] = input[i]` for `i < count` (no overlap), in parallel chunks.
+public func copyElements(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    let probe = KernelProfiler.begin("copy", "\(count)"); defer { KernelProfiler.end(probe) }
+    let pieces = min(chunks(count), 4 * KernelSettings.threadCount)
+    parallelFor(pieces) { p in
+        let lo = count * p / pieces, hi = count * (p + 1) / pieces
+        (output + lo).update(from: input + lo, count: hi - lo)
+    }
+}
+
+/// `th.cat([a, b], dim=1)` over NCHW-like `[batch, channels, spatial]` buffers:
+/// `output[n] = [a[n] (aChannels planes), b[n] (bChannels planes)]`. No overlap.
+public func concatChannels(_ a: UnsafePointer<Float>, channels aChannels: Int, _ b: UnsafePointer<Float>,
+                           channels bChannels: Int, into output: UnsafeMutablePointer<Float>, batch: Int, spatial: Int) {
+    let probe = KernelProfiler.begin("concat", "\(batch)x(\(aChannels)+\(bChannels))x\(spatial)"); defer { KernelProfiler.end(probe) }
+    let per = aChannels + bChannels
+    parallelFor(batch * per) { i in
+        let n = i / per, c = i % per
+        let src = c < aChannels ? a + (n * aChannels + c) * spatial : b + (n * bChannels + c - aChannels) * spatial
+        (output + i * spatial).update(from: src, count: spatial)
+    }
+}

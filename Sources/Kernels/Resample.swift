@@ -6,7 +6,7 @@ public func avgPool2x2(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePoi
                        planes: Int, height: Int, width: Int) {
     let probe = KernelProfiler.begin("avgpool 2x2", "\(planes) planes \(height)x\(width)"); defer { KernelProfiler.end(probe) }
     let oh = height / 2, ow = width / 2
-    for p in 0..<planes {
+    parallelFor(planes) { p in
         let x = input + p * height * width, y = output + p * oh * ow
         for oy in 0..<oh {
             let r0 = x + 2 * oy * width, r1 = r0 + width
@@ -22,7 +22,7 @@ public func upsampleNearest2x(_ input: UnsafePointer<Float>, _ output: UnsafeMut
                               planes: Int, height: Int, width: Int) {
     let probe = KernelProfiler.begin("upsample nearest 2x", "\(planes) planes \(height)x\(width)"); defer { KernelProfiler.end(probe) }
     let ow = 2 * width
-    for p in 0..<planes {
+    parallelFor(planes) { p in
         let x = input + p * height * width, y = output + p * 4 * height * width
         for iy in 0..<height {
             let row = y + 2 * iy * ow

@@ -45,18 +45,18 @@ struct ResBlock: @unchecked Sendable {
                 (scale + n * outChannels).update(from: embOut + n * embWidth, count: outChannels)
                 (shift + n * outChannels).update(from: embOut + n * embWidth + outChannels, count: outChannels)
             }
-            h = outNorm(h, scale: scale, shift: shift)
+            h = outNorm.inPlace(h, scale: scale, shift: shift)
         } else {
             addChannelBias(h.pointer, bias: embOut, biasBatchStride: embWidth, h.pointer,
                            batch: batch, channels: outChannels, spatial: h.spatial)
-            h = outNorm(h)
+            h = outNorm.inPlace(h)
         }
         let result: Activation
         if let skip {
             result = skip(xs)
         } else {
             result = Activation(shape: xs.shape)
-            KernelProfiler.measure("copy", "\(xs.count)") { result.pointer.update(from: xs.pointer, count: xs.count) }
+            copyElements(xs.pointer, result.pointer, count: xs.count)
         }
         outConv.accumulate(h, into: result)
         return result
@@ -139,7 +139,7 @@ struct AttentionBlock: @unchecked Sendable {
                                               channelStride: t))
         }
         let result = Activation(shape: x.shape)
-        KernelProfiler.measure("copy", "\(x.count)") { result.pointer.update(from: x.pointer, count: x.count) }
+        copyElements(x.pointer, result.pointer, count: x.count)
         for n in 0..<batch {
             projOut.channels(MatrixOperand(attended.pointer + n * c * t, rowStride: t), length: t,
                              into: result.pointer + n * c * t, accumulate: true)
@@ -228,7 +228,7 @@ struct UNetBody: @unchecked Sendable {
                 h = stage(concatChannels(h, skips.removeLast()), embSilu: e, encoderKV: encoderKV)
                 observe?("output_block\(i)", h)
             }
-            return outConv(outNorm(h))
+            return outConv(outNorm.inPlace(h))
         }
     }
 }
@@ -236,14 +236,10 @@ struct UNetBody: @unchecked Sendable {
 /// `th.cat([a, b], dim=1)` for NCHW activations with equal batch and spatial size.
 func concatChannels(_ a: Activation, _ b: Activation) -> Activation {
     precondition(a.batch == b.batch && a.spatial == b.spatial)
-    let s = a.spatial, ca = a.channels, cb = b.channels
     var shape = a.shape
-    shape[1] = ca + cb
+    shape[1] = a.channels + b.channels
     let y = Activation(shape: shape)
-    let probe = KernelProfiler.begin("concat", "\(a.batch)x(\(ca)+\(cb))x\(s)"); defer { KernelProfiler.end(probe) }
-    for n in 0..<a.batch {
-        (y.pointer + n * (ca + cb) * s).update(from: a.pointer + n * ca * s, count: ca * s)
-        (y.pointer + (n * (ca + cb) + ca) * s).update(from: b.pointer + n * cb * s, count: cb * s)
-    }
+    Kernels.concatChannels(a.pointer, channels: a.channels, b.pointer, channels: b.channels, into: y.pointer,
+                           batch: a.batch, spatial: a.spatial)
     return y
 }
