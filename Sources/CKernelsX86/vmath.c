@@ -66,6 +66,32 @@ TGT void glide_softmax_row_avx2(float *x, ptrdiff_t n) {
     for (; i < n; i++) x[i] *= 1.f / s;
 }
 
+TGT float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n) {
+    if (n <= 0) return 0.f;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    float m = -INFINITY;
+    float t[8]; _mm256_storeu_ps(t, mv);
+    for (int j = 0; j < 8; j++) m = t[j] > m ? t[j] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    if (m == -INFINITY) m = 0;
+    __m256 mb = _mm256_set1_ps(m), sv = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+        _mm256_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    if (i < n) {
+        __m256 msk = mask_tail(n - i);
+        __m256 e = _mm256_and_ps(msk, exp256(_mm256_sub_ps(_mm256_maskload_ps(x + i, _mm256_castps_si256(msk)), mb)));
+        _mm256_maskstore_ps(x + i, _mm256_castps_si256(msk), e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    _mm256_storeu_ps(t, sv);
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
 TGT void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) {
     ptrdiff_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, sigmoid_mul(_mm256_loadu_ps(x + i)));
@@ -153,6 +179,7 @@ TGT void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *su
 #else
 void glide_softmax_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; }
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }
+float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; return 0.f; }
 void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }
 void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu) { (void)x; (void)y; (void)n; (void)a; (void)b; (void)silu; }
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) { (void)x; (void)n; (void)shift; *sum = 0; *sumsq = 0; }

@@ -13,12 +13,13 @@ struct StepProfile {
 
     /// Where a kind's exclusive time is summed in the overview.
     static func group(of kind: String) -> String {
+        if kind.hasPrefix("attention") { return "attention (scores, softmax, weighted sum, gathers)" }
         if kind.hasPrefix("conv2d") || ["winograd gemm", "gemm", "linear", "matmul"].contains(kind) {
             return "GEMM arithmetic (convolutions, linear layers)"
         }
         if kind.hasPrefix("winograd") { return "Winograd transforms (input, output, weights)" }
         switch kind {
-        case "attention", "softmax": return "attention (scores, softmax, weighted sum, gathers)"
+        case "softmax": return "attention (scores, softmax, weighted sum, gathers)"
         case "group norm", "layer norm": return "normalization (+ scale-shift, SiLU)"
         default: return "element-wise, copies, resampling"
         }

@@ -131,8 +131,9 @@ func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
 
 /// The fast path of `attention`: heads in parallel; per head the scaled keys are gathered once channel-major
 /// `[C, S]` and the values token-major `[S, C]`, then per block of `attentionQueryBlock` queries:
-/// scores `[Tb, S]` = q' . k'^T, bias, softmax, and `out[Tb, C]` = weights . v written straight into `output`
-/// (single-threaded GEMMs, so every head's result is the same for any thread count).
+/// scores `[Tb, S]` = q' . k'^T, bias, exp(scores - row max), `out[Tb, C]` = exp-weights . v written straight
+/// into `output`, then each output row divided by its row's sum (softmax normalization on `Tb x C` values
+/// instead of `Tb x S`). Single-threaded GEMMs, so every head's result is the same for any thread count.
 func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int,
                       query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                       encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
@@ -145,7 +146,8 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
         let v = UnsafeMutablePointer<Float>.allocate(capacity: max(s * c, 1))
         let q = UnsafeMutablePointer<Float>.allocate(capacity: tb * c)
         let w = UnsafeMutablePointer<Float>.allocate(capacity: max(tb * s, 1))
-        defer { kT.deallocate(); v.deallocate(); q.deallocate(); w.deallocate() }
+        let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: tb)
+        defer { kT.deallocate(); v.deallocate(); q.deallocate(); w.deallocate(); inverseSums.deallocate() }
         if let encoderKey, let encoderValue, encoderCount > 0 {
             gatherChannelMajor(encoderKey, head: h, tokens: 0, count: encoderCount, channels: c, scale: qkScale,
                                into: kT, rowStride: s)
@@ -158,20 +160,41 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
         while t0 < queryCount {
             let t = min(tb, queryCount - t0)
             gatherTokenMajor(query, head: h, tokens: t0, count: t, channels: c, scale: qkScale, into: q)
+            // Sub-regions are recorded with one thread only (the profiler records on the calling thread).
+            let scoresProbe = KernelProfiler.begin("attention scores gemm", "\(t)x\(c) . \(c)x\(s)",
+                                                   flops: 2 * Double(t * c) * Double(s))
             if s > 0 {
                 gemmAVX2(weight: WeightMatrix(rows: t, cols: c, f32: q), source: .matrix(MatrixOperand(kT, rowStride: s)),
                          columns: s, output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false,
                          threads: 1)
             }
+            KernelProfiler.end(scoresProbe)
+            let softmaxProbe = KernelProfiler.begin("attention softmax", "\(t)x\(s)")
             if let bias {
                 let bh = bias + h * biasHeadStride + t0 * s
                 for i in 0..<(t * s) { w[i] += bh[i] }
             }
-            for i in 0..<t { glide_softmax_row_avx2(w + i * s, s) }
-            let out = MutableMatrixOperand(output.base + h * output.headStride + t0 * output.tokenStride,
-                                           rowStride: output.tokenStride, colStride: output.channelStride)
+            for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_avx2(w + i * s, s) }
+            KernelProfiler.end(softmaxProbe)
+            let sumProbe = KernelProfiler.begin("attention weighted sum gemm", "\(t)x\(s) . \(s)x\(c)",
+                                                flops: 2 * Double(t * c) * Double(s))
+            let outBase = output.base + h * output.headStride + t0 * output.tokenStride
             gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
-                     columns: c, output: out, bias: nil, accumulate: false, threads: 1)
+                     columns: c, output: MutableMatrixOperand(outBase, rowStride: output.tokenStride,
+                                                              colStride: output.channelStride),
+                     bias: nil, accumulate: false, threads: 1)
+            if output.tokenStride == 1 {
+                for ch in 0..<c {
+                    let row = outBase + ch * output.channelStride
+                    for i in 0..<t { row[i] *= inverseSums[i] }
+                }
+            } else {
+                for i in 0..<t {
+                    let row = outBase + i * output.tokenStride
+                    for ch in 0..<c { row[ch * output.channelStride] *= inverseSums[i] }
+                }
+            }
+            KernelProfiler.end(sumProbe)
             t0 += t
         }
     }

@@ -49,6 +49,8 @@ float glide_fma_peak_probe(long iterations);
 
 /// In-place softmax of one contiguous row (max-subtracted, f32 sum), AVX2 exp (rel. error < 2e-7).
 void glide_softmax_row_avx2(float *x, ptrdiff_t n);
+/// The unnormalized softmax of one row in place: x = exp(x - max x); returns the sum (softmax = x / sum).
+float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n);
 /// y = x * sigmoid(x), in place allowed.
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n);
 /// y = 0.5 x (1 + erf(x / sqrt 2)), erf with |error| < 2e-7; in place allowed.
