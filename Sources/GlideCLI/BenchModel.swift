@@ -145,7 +145,8 @@ struct BenchStep: ParsableCommand {
         if profile {
             KernelProfiler.stop()
             stepProfile = StepProfile(entries: KernelProfiler.entries, steps: steps, measuredSeconds: profiledSeconds,
-                                      clock: cpuTime ? "thread CPU" : "wall", threads: KernelSettings.threadCount)
+                                      clock: cpuTime ? "thread CPU" : "wall", threads: KernelSettings.threadCount,
+                                      kernelPath: KernelSettings.activePath)
         }
 
         let report = StepReport(

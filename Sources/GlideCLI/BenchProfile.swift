@@ -10,6 +10,7 @@ struct StepProfile {
     var measuredSeconds: Double
     var clock: String
     var threads: Int
+    var kernelPath: String
 
     /// Where a kind's exclusive time is summed in the overview.
     static func group(of kind: String) -> String {
@@ -67,7 +68,7 @@ struct StepProfile {
         let n = Double(max(1, steps))
         let pct: (Double) -> String = { String(format: "%5.1f %%", 100 * $0 / max(self.perStep, 1e-12)) }
         var lines = [
-            "per-op profile: \(steps) step(s), \(clock) clock, \(threads) thread(s); per step: measured "
+            "per-op profile: \(steps) step(s), \(clock) clock, \(threads) thread(s), kernels \(kernelPath); per step: measured "
                 + String(format: "%.3f s = attributed %.3f s + unattributed %.3f s", perStep, attributed,
                          perStep - attributed),
             "by group (seconds per step):",
@@ -94,7 +95,8 @@ struct StepProfile {
     var json: String {
         let n = Double(max(1, steps))
         let f: (Double) -> String = { String(format: "%.6f", $0) }
-        var out = "{\"clock\": \(quoted(clock)), \"threads\": \(threads), \"steps\": \(steps), "
+        var out = "{\"clock\": \(quoted(clock)), \"threads\": \(threads), \"kernel_path\": \(quoted(kernelPath)), "
+            + "\"steps\": \(steps), "
             + "\"measured_seconds_per_step\": \(f(perStep)), \"attributed_seconds_per_step\": \(f(attributed)), "
             + "\"unattributed_seconds_per_step\": \(f(perStep - attributed)),\n    \"groups\": {"
         out += groups.map { "\(quoted($0.0)): \(f($0.1))" }.joined(separator: ", ") + "},\n    \"ops\": [\n"
