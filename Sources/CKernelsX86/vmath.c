@@ -27,9 +27,14 @@ TGT static inline __m256 exp256(__m256 x) {
     return _mm256_andnot_ps(under, y);   // exp(-inf) and tiny -> 0
 }
 
-TGT static inline __m256 sigmoid_mul(__m256 v) {   // v * sigmoid(v) = v / (1 + exp(-v))
+// v * sigmoid(v) = v / (1 + exp(-v)). The division is a reciprocal estimate refined by one Newton step
+// (relative error ~2 ulp; vdivps was half the cost of a group norm + SiLU pass).
+TGT static inline __m256 sigmoid_mul(__m256 v) {
     __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), v));
-    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.f), e));
+    __m256 d = _mm256_add_ps(_mm256_set1_ps(1.f), e);
+    __m256 r = _mm256_rcp_ps(d);
+    r = _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.f)));
+    return _mm256_mul_ps(v, r);
 }
 
 TGT static inline __m256 mask_tail(ptrdiff_t n) {
