@@ -175,7 +175,8 @@ func profileLabel(_ g: Conv2dGeometry, _ weight: WeightMatrix) -> String {
         + "\(g.batch)x\(g.height)x\(g.width)"
 }
 
-/// The path `conv2d` takes for this geometry and weight type now, as a profile kind.
+/// The path `conv2d` takes for this geometry and weight type now, as a profile kind. Mirrors `conv2d`'s
+/// dispatch: a new convolution path adds its kind here (the hook in `conv2d` stays one line).
 func conv2dProfileKind(_ g: Conv2dGeometry, _ weight: WeightMatrix) -> StaticString {
     var int8Weights = false
     if case .int8 = weight.elements { int8Weights = true }
