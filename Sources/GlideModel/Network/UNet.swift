@@ -122,22 +122,20 @@ struct AttentionBlock: @unchecked Sendable {
         let scale = Float(1 / (Double(ch).squareRoot()).squareRoot())
         let attended = Activation(shape: [batch, c, t])
         let length = kv?.shape[2] ?? 0
-        for n in 0..<batch {
-            // QKVAttention: qkv reshaped [heads, 3*ch, T] and split into q, k, v; encoder_kv reshaped
-            // [heads, 2*ch, L] and split into ek, ev, which come first along the key axis.
-            let base = UnsafePointer(qkvOut.pointer + n * 3 * c * t)
-            let q = AttentionOperand(base, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
-            let k = AttentionOperand(base + ch * t, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
-            let v = AttentionOperand(base + 2 * ch * t, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
-            let encoder = kv.map { UnsafePointer($0.pointer + n * 2 * c * length) }
-            let ek = encoder.map { AttentionOperand($0, headStride: 2 * ch * length, tokenStride: 1, channelStride: length) }
-            let ev = encoder.map { AttentionOperand($0 + ch * length, headStride: 2 * ch * length, tokenStride: 1,
-                                                    channelStride: length) }
-            attention(heads: heads, headDim: ch, queryCount: t, keyCount: t, query: q, key: k, value: v,
-                      encoderCount: length, encoderKey: ek, encoderValue: ev, qkScale: scale,
-                      output: AttentionOutput(attended.pointer + n * c * t, headStride: ch * t, tokenStride: 1,
-                                              channelStride: t))
-        }
+        // QKVAttention: qkv reshaped [heads, 3*ch, T] and split into q, k, v; encoder_kv reshaped
+        // [heads, 2*ch, L] and split into ek, ev, which come first along the key axis. The batch items are laid
+        // out like further heads (item n, head h is head n*heads + h), so one call runs them all in parallel.
+        let base = UnsafePointer(qkvOut.pointer)
+        let q = AttentionOperand(base, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
+        let k = AttentionOperand(base + ch * t, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
+        let v = AttentionOperand(base + 2 * ch * t, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
+        let encoder = kv.map { UnsafePointer($0.pointer) }
+        let ek = encoder.map { AttentionOperand($0, headStride: 2 * ch * length, tokenStride: 1, channelStride: length) }
+        let ev = encoder.map { AttentionOperand($0 + ch * length, headStride: 2 * ch * length, tokenStride: 1,
+                                                channelStride: length) }
+        attention(heads: batch * heads, headDim: ch, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                  encoderCount: length, encoderKey: ek, encoderValue: ev, qkScale: scale,
+                  output: AttentionOutput(attended.pointer, headStride: ch * t, tokenStride: 1, channelStride: t))
         let result = Activation(shape: x.shape)
         copyElements(x.pointer, result.pointer, count: x.count)
         for n in 0..<batch {
