@@ -28,6 +28,15 @@ public struct KernelProfileEntry: Sendable, Equatable {
     /// Floating-point operations (multiply-adds x 2) of the region's nominal work, summed over calls.
     public var flops: Double
 
+    /// An entry with the given counts (the profiler builds these; public for reports and their tests).
+    public init(kind: String, shape: String, parent: Int?, calls: Int, inclusiveSeconds: Double,
+                exclusiveSeconds: Double, packActivationSeconds: Double, packWeightSeconds: Double, flops: Double) {
+        self.kind = kind; self.shape = shape; self.parent = parent; self.calls = calls
+        self.inclusiveSeconds = inclusiveSeconds; self.exclusiveSeconds = exclusiveSeconds
+        self.packActivationSeconds = packActivationSeconds; self.packWeightSeconds = packWeightSeconds
+        self.flops = flops
+    }
+
     /// `flops / inclusiveSeconds` in GFLOP/s, or nil for regions without arithmetic counted.
     public var gflops: Double? {
         flops > 0 && inclusiveSeconds > 0 ? flops / inclusiveSeconds / 1e9 : nil
