@@ -410,6 +410,7 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
             int kc = (int)(K - pc < KC ? K - pc : KC);
             int kp = (kc + 1) / 2;
             int first = pc == 0;
+            unsigned long long pt0 = glide_profile_enabled ? glide_profile_now_ns() : 0;
             for (int jp = 0; jp < np; jp++) {
                 ptrdiff_t n = jc + (ptrdiff_t)jp * NR;
                 int nr = (int)(jc + nc - n < NR ? jc + nc - n : NR);
@@ -420,9 +421,11 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
                     pack_b_f32(d, pc, kc, n, nr, bpack + (ptrdiff_t)jp * KC * NR);
                 }
             }
+            if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_ACTIVATIONS, glide_profile_now_ns() - pt0);
             for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
                 ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
                 int mp = (int)((mc + MR - 1) / MR);
+                unsigned long long pt1 = glide_profile_enabled ? glide_profile_now_ns() : 0;
                 for (int ip = 0; ip < mp; ip++) {
                     ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                     int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
@@ -435,6 +438,7 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
                         pack_a_f32(d, m, mr, pc, kc, apack + (ptrdiff_t)ip * KC * MR, atmp);
                     }
                 }
+                if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_WEIGHTS, glide_profile_now_ns() - pt1);
                 for (int jp = 0; jp < np; jp++) {
                     ptrdiff_t n = jc + (ptrdiff_t)jp * NR;
                     int nr = (int)(jc + nc - n < NR ? jc + nc - n : NR);

@@ -27,9 +27,14 @@ TGT static inline __m256 exp256(__m256 x) {
     return _mm256_andnot_ps(under, y);   // exp(-inf) and tiny -> 0
 }
 
-TGT static inline __m256 sigmoid_mul(__m256 v) {   // v * sigmoid(v) = v / (1 + exp(-v))
+// v * sigmoid(v) = v / (1 + exp(-v)). The division is a reciprocal estimate refined by one Newton step
+// (relative error ~2 ulp; vdivps was half the cost of a group norm + SiLU pass).
+TGT static inline __m256 sigmoid_mul(__m256 v) {
     __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), v));
-    return _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.f), e));
+    __m256 d = _mm256_add_ps(_mm256_set1_ps(1.f), e);
+    __m256 r = _mm256_rcp_ps(d);
+    r = _mm256_mul_ps(r, _mm256_fnmadd_ps(d, r, _mm256_set1_ps(2.f)));
+    return _mm256_mul_ps(v, r);
 }
 
 TGT static inline __m256 mask_tail(ptrdiff_t n) {
@@ -64,6 +69,32 @@ TGT void glide_softmax_row_avx2(float *x, ptrdiff_t n) {
     __m256 inv = _mm256_set1_ps(1.f / s);
     for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
     for (; i < n; i++) x[i] *= 1.f / s;
+}
+
+TGT float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n) {
+    if (n <= 0) return 0.f;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    float m = -INFINITY;
+    float t[8]; _mm256_storeu_ps(t, mv);
+    for (int j = 0; j < 8; j++) m = t[j] > m ? t[j] : m;
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    if (m == -INFINITY) m = 0;
+    __m256 mb = _mm256_set1_ps(m), sv = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+        _mm256_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    if (i < n) {
+        __m256 msk = mask_tail(n - i);
+        __m256 e = _mm256_and_ps(msk, exp256(_mm256_sub_ps(_mm256_maskload_ps(x + i, _mm256_castps_si256(msk)), mb)));
+        _mm256_maskstore_ps(x + i, _mm256_castps_si256(msk), e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    _mm256_storeu_ps(t, sv);
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
 }
 
 TGT void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) {
@@ -117,6 +148,22 @@ TGT void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, 
     }
 }
 
+TGT void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float mean, float rstd,
+                                     const float *gamma, const float *beta) {
+    __m256 mv = _mm256_set1_ps(mean), rv = _mm256_set1_ps(rstd);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv), rv);
+        __m256 g = gamma ? _mm256_loadu_ps(gamma + i) : _mm256_set1_ps(1.f);
+        __m256 b = beta ? _mm256_loadu_ps(beta + i) : _mm256_setzero_ps();
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(v, g, b));
+    }
+    for (; i < n; i++) {
+        float v = (x[i] - mean) * rstd;
+        y[i] = fmaf(v, gamma ? gamma[i] : 1.f, beta ? beta[i] : 0.f);
+    }
+}
+
 TGT void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) {
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), q0 = _mm256_setzero_pd(), q1 = _mm256_setzero_pd();
     __m256d sh = _mm256_set1_pd(shift);
@@ -137,7 +184,9 @@ TGT void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *su
 #else
 void glide_softmax_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; }
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }
+float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; return 0.f; }
 void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }
 void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu) { (void)x; (void)y; (void)n; (void)a; (void)b; (void)silu; }
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) { (void)x; (void)n; (void)shift; *sum = 0; *sumsq = 0; }
+void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float mean, float rstd, const float *gamma, const float *beta) { (void)x; (void)y; (void)n; (void)mean; (void)rstd; (void)gamma; (void)beta; }
 #endif

@@ -28,9 +28,16 @@ struct BenchStep: ParsableCommand {
           /tmp/venv/bin/python tools/bench_torch_model.py --run load,base-step --json
           /tmp/venv/bin/python tools/bench_torch_model.py --run load,upsample-step --json
 
+        With --profile the timed steps also record where the time goes, per op kind and shape (each \
+        convolution shape and path with its weight type, Winograd transforms, GEMM packing, attention per \
+        resolution, norms, element-wise work): exclusive times that add up to the measured step, the \
+        remainder printed as "unattributed". With --cpu-time (needs --threads 1) the profile uses the \
+        thread's CPU clock, which other processes do not disturb.
+
         Examples:
           glide bench step --model base-int8.glw
           glide bench step --model upsample.glw --steps 3 --json
+          glide bench step --model base-bf16.glw --threads 1 --steps 2 --profile --cpu-time
         """
     )
 
@@ -55,11 +62,18 @@ struct BenchStep: ParsableCommand {
     @Flag(help: "No per-step lines on stderr.")
     var quiet = false
 
+    @Flag(help: "Profile the timed steps per op kind and shape (printed after the report, or as \"profile\" in the JSON).")
+    var profile = false
+
+    @Flag(help: "With --profile: time with the calling thread's CPU clock (needs --threads 1).")
+    var cpuTime = false
+
     func validate() throws {
         if let batch, batch < 1 { throw ValidationError("--batch must be at least 1") }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be 0 or more") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if cpuTime && (!profile || threads != 1) { throw ValidationError("--cpu-time needs --profile and --threads 1") }
     }
 
     func run() throws {
@@ -111,17 +125,28 @@ struct BenchStep: ParsableCommand {
         var stepSeconds: [Double] = []
         var stepCPU: [Double] = []
         let stride = max(1, o.diffusionSteps / max(1, warmup + steps))
+        var profiledSeconds = 0.0
         for i in 0..<(warmup + steps) {
             let t = Float(max(0, o.diffusionSteps - 1 - i * stride))
+            if profile && i == warmup { KernelProfiler.start(threadCPUTime: cpuTime) }
+            let p0 = profile ? KernelProfiler.now() : 0
             let (w, c) = try measure {
                 _ = try unet.forward(x: x, timesteps: [Float](repeating: t, count: rows), text: text,
                                      lowRes: lowRes, inpaintImage: inpaintImage, inpaintMask: inpaintMask)
             }
+            if profile && i >= warmup { profiledSeconds += KernelProfiler.now() - p0 }
             if !quiet {
                 printToStderr("bench step: \(i < warmup ? "warm-up \(i + 1)" : "step \(i - warmup + 1)"): "
                               + String(format: "%.3f s (CPU %.3f s)", w, c))
             }
             if i >= warmup { stepSeconds.append(w); stepCPU.append(c) }
+        }
+        var stepProfile: StepProfile? = nil
+        if profile {
+            KernelProfiler.stop()
+            stepProfile = StepProfile(entries: KernelProfiler.entries, steps: steps, measuredSeconds: profiledSeconds,
+                                      clock: cpuTime ? "thread CPU" : "wall", threads: KernelSettings.threadCount,
+                                      kernelPath: KernelSettings.activePath)
         }
 
         let report = StepReport(
@@ -130,7 +155,14 @@ struct BenchStep: ParsableCommand {
             loadSeconds: loadSeconds, rssStartBytes: rssStart, rssAfterLoadBytes: rssAfterLoad,
             peakRSSAfterLoadBytes: peakAfterLoad, warmup: warmup, stepSeconds: stepSeconds, stepCPUSeconds: stepCPU,
             textSeconds: textSeconds, textCPUSeconds: textCPU, peakRSSBytes: ProcessMemory.peakRSSBytes())
-        print(json ? report.json : report.text)
+        if json {
+            var out = report.json
+            if let stepProfile { out = String(out.dropLast(2)) + ",\n  \"profile\": " + stepProfile.json + "\n}" }
+            print(out)
+        } else {
+            print(report.text)
+            if let stepProfile { print(stepProfile.text) }
+        }
     }
 
     /// Wall and process CPU seconds of `body`.

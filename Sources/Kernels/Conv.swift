@@ -35,6 +35,7 @@ public struct Conv2dGeometry: Sendable, Equatable {
 /// `output` must not overlap `input`. Multi-threaded, deterministic.
 public func conv2d(input: UnsafePointer<Float>, weight: WeightMatrix, bias: UnsafePointer<Float>?,
                    output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool = false) {
+    let probe = KernelProfiler.begin(conv2dProfileKind(g, weight), profileLabel(g, weight), flops: g.flops); defer { KernelProfiler.end(probe) }
     precondition(weight.rows == g.outChannels && weight.cols == g.reductionLength,
                  "conv2d: weight is [\(weight.rows), \(weight.cols)], expected [\(g.outChannels), \(g.reductionLength)]")
     if int8ConvolutionRunsInF32(weight, g) {

@@ -8,6 +8,7 @@ import CKernelsX86
 
 /// SiLU `x * sigmoid(x)` over `count` floats. In place allowed.
 public func silu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    let probe = KernelProfiler.begin("silu", "\(count)"); defer { KernelProfiler.end(probe) }
     if KernelSettings.useAVX2 {
         parallelFor(chunks(count)) { ch in
             let (lo, hi) = chunkRange(ch, count)
@@ -25,6 +26,7 @@ public func siluScalar(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePoi
 
 /// Exact GELU `0.5 * x * (1 + erf(x / sqrt(2)))` (PyTorch's default `nn.GELU()`). In place allowed.
 public func gelu(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    let probe = KernelProfiler.begin("gelu", "\(count)"); defer { KernelProfiler.end(probe) }
     if KernelSettings.useAVX2 {
         parallelFor(chunks(count)) { ch in
             let (lo, hi) = chunkRange(ch, count)
@@ -46,6 +48,7 @@ public func geluScalar(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePoi
 
 /// Softmax over each row of a `[rows, cols]` f32 matrix in place (max-subtracted, f32 sums).
 public func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    let probe = KernelProfiler.begin("softmax", "\(rows)x\(cols)"); defer { KernelProfiler.end(probe) }
     parallelFor(rows) { r in softmaxRow(data + r * cols, count: cols) }
 }
 
@@ -76,6 +79,7 @@ func softmaxRowScalar(_ x: UnsafeMutablePointer<Float>, count: Int) {
 /// `output[i] = a[i] + b[i]` (in place allowed).
 public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                 count: Int) {
+    let probe = KernelProfiler.begin("add", "\(count)"); defer { KernelProfiler.end(probe) }
     for i in 0..<count { output[i] = a[i] + b[i] }
 }
 
@@ -83,11 +87,35 @@ public func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ output: 
 /// (e.g. adding a per-channel embedding to a feature map; `biasBatchStride` 0 shares one bias across the batch).
 public func addChannelBias(_ input: UnsafePointer<Float>, bias: UnsafePointer<Float>, biasBatchStride: Int,
                            _ output: UnsafeMutablePointer<Float>, batch: Int, channels: Int, spatial: Int) {
+    let probe = KernelProfiler.begin("channel bias", "\(batch)x\(channels)x\(spatial)"); defer { KernelProfiler.end(probe) }
     for n in 0..<batch {
         for c in 0..<channels {
             let b = bias[n * biasBatchStride + c]
             let off = (n * channels + c) * spatial
             for i in 0..<spatial { output[off + i] = input[off + i] + b }
         }
+    }
+}
+
+/// `output[i] = input[i]` for `i < count` (no overlap), in parallel chunks.
+public func copyElements(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    let probe = KernelProfiler.begin("copy", "\(count)"); defer { KernelProfiler.end(probe) }
+    let pieces = min(chunks(count), 4 * KernelSettings.threadCount)
+    parallelFor(pieces) { p in
+        let lo = count * p / pieces, hi = count * (p + 1) / pieces
+        (output + lo).update(from: input + lo, count: hi - lo)
+    }
+}
+
+/// `th.cat([a, b], dim=1)` over NCHW-like `[batch, channels, spatial]` buffers:
+/// `output[n] = [a[n] (aChannels planes), b[n] (bChannels planes)]`. No overlap.
+public func concatChannels(_ a: UnsafePointer<Float>, channels aChannels: Int, _ b: UnsafePointer<Float>,
+                           channels bChannels: Int, into output: UnsafeMutablePointer<Float>, batch: Int, spatial: Int) {
+    let probe = KernelProfiler.begin("concat", "\(batch)x(\(aChannels)+\(bChannels))x\(spatial)"); defer { KernelProfiler.end(probe) }
+    let per = aChannels + bChannels
+    parallelFor(batch * per) { i in
+        let n = i / per, c = i % per
+        let src = c < aChannels ? a + (n * aChannels + c) * spatial : b + (n * bChannels + c - aChannels) * spatial
+        (output + i * spatial).update(from: src, count: spatial)
     }
 }

@@ -10,6 +10,7 @@ import Darwin
 /// (cos first), plus a trailing 0 when `dim` is odd.
 public func timestepEmbedding(_ timesteps: UnsafePointer<Float>, count: Int, dim: Int, maxPeriod: Float = 10000,
                               output: UnsafeMutablePointer<Float>) {
+    let probe = KernelProfiler.begin("timestep embedding", "\(count)x\(dim)"); defer { KernelProfiler.end(probe) }
     let half = dim / 2
     let negLog = Float(-log(Double(maxPeriod)))
     for n in 0..<count {

@@ -21,6 +21,7 @@ import CKernelsX86
 /// Multi-threaded (`KernelSettings.threadCount`); results are bit-identical for every thread count.
 public func gemm(weight: WeightMatrix, input: MatrixOperand, columns: Int, output: MutableMatrixOperand,
                  bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
+    let probe = KernelProfiler.begin("gemm", "\(weight.dtypeName) \(weight.rows)x\(weight.cols) . \(weight.cols)x\(columns)", flops: 2 * Double(weight.rows) * Double(weight.cols) * Double(columns), unlessNested: true); defer { KernelProfiler.end(probe) }
     if weight.rows == 0 || columns == 0 { return }
     if KernelSettings.useAVX2 {
         gemmAVX2(weight: weight, source: .matrix(input), columns: columns, output: output,
@@ -63,6 +64,7 @@ public func gemmScalar(weight: WeightMatrix, input: MatrixOperand, columns: Int,
 /// Same dtype behaviour as `gemm`.
 public func linear(input: UnsafePointer<Float>, rows: Int, weight: WeightMatrix, bias: UnsafePointer<Float>?,
                    output: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+    let probe = KernelProfiler.begin("linear", "\(weight.dtypeName) \(rows)x\(weight.cols) -> \(weight.rows)", flops: 2 * Double(rows) * Double(weight.cols) * Double(weight.rows), unlessNested: true); defer { KernelProfiler.end(probe) }
     gemm(weight: weight, input: MatrixOperand(input, rowStride: 1, colStride: weight.cols), columns: rows,
          output: MutableMatrixOperand(output, rowStride: 1, colStride: weight.rows), bias: bias,
          accumulate: accumulate)
@@ -80,6 +82,7 @@ public func linearScalar(input: UnsafePointer<Float>, rows: Int, weight: WeightM
 /// (for activation x activation products such as attention scores). Multi-threaded, deterministic.
 public func matmul(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand, c: MutableMatrixOperand,
                    accumulate: Bool = false) {
+    let probe = KernelProfiler.begin("matmul", "\(m)x\(k) . \(k)x\(n)", flops: 2 * Double(m) * Double(n) * Double(k), unlessNested: true); defer { KernelProfiler.end(probe) }
     if m == 0 || n == 0 { return }
     if a.colStride == 1 {
         gemm(weight: WeightMatrix(rows: m, cols: k, elements: .f32(a.base), rowStride: a.rowStride),

@@ -17,6 +17,7 @@ public func groupNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<
                       batch: Int, channels: Int, spatial: Int, groups: Int = 32, eps: Float = 1e-5,
                       gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
                       scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, silu: Bool = false) {
+    let probe = KernelProfiler.begin("group norm", "\(batch)x\(channels)x\(spatial)\(scale != nil ? " +scale-shift" : "")\(silu ? " +silu" : "")"); defer { KernelProfiler.end(probe) }
     groupNormImpl(input: input, output: output, batch: batch, channels: channels, spatial: spatial, groups: groups,
                   eps: eps, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu,
                   vector: KernelSettings.useAVX2)
@@ -43,18 +44,21 @@ func groupNormImpl(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Flo
         let n = item / groups, g = item % groups
         let base = (n * channels + g * cpg) * spatial
         let x = input + base
-        var sum = 0.0, sq = 0.0, mean = 0.0
+        var sum = 0.0, sq = 0.0, mean = 0.0, variance = 0.0
         if vector {
-            var unused = 0.0
-            glide_sum_sq_avx2(x, count, 0, &sum, &unused)
-            mean = sum / Double(count)
-            glide_sum_sq_avx2(x, count, mean, &unused, &sq)
+            // One pass over the group (it rarely fits in L2): sums of x - x[0] in f64, shifted so the variance
+            // E[(x-x0)^2] - E[x-x0]^2 does not cancel even when |mean| >> std.
+            let pivot = count > 0 ? Double(x[0]) : 0
+            glide_sum_sq_avx2(x, count, pivot, &sum, &sq)
+            let shiftedMean = sum / Double(count)
+            mean = pivot + shiftedMean
+            variance = max(0, sq / Double(count) - shiftedMean * shiftedMean)
         } else {
             for i in 0..<count { sum += Double(x[i]) }
             mean = sum / Double(count)
             for i in 0..<count { let d = Double(x[i]) - mean; sq += d * d }
+            variance = sq / Double(count)
         }
-        let variance = sq / Double(count)
         let rstd = 1.0 / (variance + Double(eps)).squareRoot()
         for cc in 0..<cpg {
             let c = g * cpg + cc
@@ -78,7 +82,26 @@ func groupNormImpl(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Flo
 /// variance). In place is allowed. `gamma`/`beta`: `[width]` or nil.
 public func layerNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int, width: Int,
                       gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float = 1e-5) {
+    let probe = KernelProfiler.begin("layer norm", "\(rows)x\(width)"); defer { KernelProfiler.end(probe) }
+    guard KernelSettings.useAVX2 else {
+        layerNormScalar(input: input, output: output, rows: rows, width: width, gamma: gamma, beta: beta, eps: eps)
+        return
+    }
     parallelFor(rows) { r in
+        let x = input + r * width, y = output + r * width
+        var sum = 0.0, sq = 0.0, unused = 0.0
+        glide_sum_sq_avx2(x, width, 0, &sum, &unused)
+        let mean = sum / Double(width)
+        glide_sum_sq_avx2(x, width, mean, &unused, &sq)
+        let rstd = 1.0 / (sq / Double(width) + Double(eps)).squareRoot()
+        glide_normalize_affine_avx2(x, y, width, Float(mean), Float(rstd), gamma, beta)
+    }
+}
+
+/// Scalar twin of `layerNorm` (normalization in f64, then the affine in f32).
+public func layerNormScalar(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int, width: Int,
+                            gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, eps: Float = 1e-5) {
+    for r in 0..<rows {
         let x = input + r * width, y = output + r * width
         var sum = 0.0
         for i in 0..<width { sum += Double(x[i]) }

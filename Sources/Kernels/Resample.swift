@@ -4,8 +4,9 @@
 /// -> `height/2 x width/2`.
 public func avgPool2x2(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                        planes: Int, height: Int, width: Int) {
+    let probe = KernelProfiler.begin("avgpool 2x2", "\(planes) planes \(height)x\(width)"); defer { KernelProfiler.end(probe) }
     let oh = height / 2, ow = width / 2
-    for p in 0..<planes {
+    parallelFor(planes) { p in
         let x = input + p * height * width, y = output + p * oh * ow
         for oy in 0..<oh {
             let r0 = x + 2 * oy * width, r1 = r0 + width
@@ -19,8 +20,9 @@ public func avgPool2x2(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePoi
 /// `F.interpolate(scale_factor=2, mode="nearest")`: `height x width` -> `2*height x 2*width` per plane.
 public func upsampleNearest2x(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
                               planes: Int, height: Int, width: Int) {
+    let probe = KernelProfiler.begin("upsample nearest 2x", "\(planes) planes \(height)x\(width)"); defer { KernelProfiler.end(probe) }
     let ow = 2 * width
-    for p in 0..<planes {
+    parallelFor(planes) { p in
         let x = input + p * height * width, y = output + p * 4 * height * width
         for iy in 0..<height {
             let row = y + 2 * iy * ow
@@ -34,6 +36,7 @@ public func upsampleNearest2x(_ input: UnsafePointer<Float>, _ output: UnsafeMut
 /// PyTorch's f32 index math (scale = in/out, source = max(scale*(dst+0.5)-0.5, 0)).
 public func resizeBilinear(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, planes: Int,
                            inHeight: Int, inWidth: Int, outHeight: Int, outWidth: Int) {
+    let probe = KernelProfiler.begin("resize bilinear", "\(planes) planes \(inHeight)x\(inWidth) -> \(outHeight)x\(outWidth)"); defer { KernelProfiler.end(probe) }
     func taps(_ inSize: Int, _ outSize: Int) -> [(Int, Int, Float, Float)] {
         let scale = Float(inSize) / Float(outSize)
         return (0..<outSize).map { d in

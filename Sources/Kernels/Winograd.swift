@@ -45,6 +45,7 @@ public func conv2dUsesWinograd(_ g: Conv2dGeometry, int8Weights: Bool = false) -
 /// `[16][O][C]` (f32), so that U[xi] is an ordinary `[O, C]` weight matrix.
 func winogradTransformWeights(_ weight: WeightMatrix, outChannels o: Int, inChannels c: Int)
     -> UnsafeMutablePointer<Float> {
+    let probe = KernelProfiler.begin("winograd weight transform", "\(weight.dtypeName) \(c)->\(o)"); defer { KernelProfiler.end(probe) }
     let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * c)
     let blocks = min(o, 4 * KernelSettings.threadCount)
     parallelFor(blocks) { b in
@@ -102,22 +103,28 @@ func conv2dWinograd(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Uns
         while ty0 < tileRows {
             let ty1 = min(tileRows, ty0 + rowsPerChunk)
             let tiles = (ty1 - ty0) * tilesPerRow
+            let inputProbe = KernelProfiler.begin("winograd input transform", "\(c) ch \(h)x\(w)")
             parallelFor(channelBlocks) { b in
                 let c0 = c * b / channelBlocks, c1 = c * (b + 1) / channelBlocks
                 glide_winograd_input_avx2(x, Int32(h), Int32(w), Int32(c0), Int32(c1), Int32(ty0), Int32(ty1),
                                           v, ld, vStride)
             }
+            KernelProfiler.end(inputProbe)
+            let gemmProbe = KernelProfiler.begin("winograd gemm", "16 x \(o)x\(c) . \(c)x\(tiles)", flops: 32 * Double(o) * Double(c) * Double(tiles))
             parallelFor(16) { xi in
                 gemmAVX2(weight: WeightMatrix(rows: o, cols: c, f32: u + xi * o * c),
                          source: .matrix(MatrixOperand(v + xi * vStride, rowStride: ld)), columns: tiles,
                          output: MutableMatrixOperand(m + xi * mStride, rowStride: ld), bias: nil,
                          accumulate: false, threads: 1)
             }
+            KernelProfiler.end(gemmProbe)
+            let outputProbe = KernelProfiler.begin("winograd output transform", "\(o) ch \(h)x\(w)")
             parallelFor(outputBlocks) { b in
                 let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
                 glide_winograd_output_avx2(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w),
                                            Int32(ty0), Int32(ty1), bias, y, accumulate ? 1 : 0)
             }
+            KernelProfiler.end(outputProbe)
             ty0 = ty1
         }
     }

@@ -125,6 +125,19 @@ final class NormTests: XCTestCase {
         XCTAssertEqual(inPlace, outOfPlace)
     }
 
+    func testGroupNormOnePassStatisticsWithLargeMean() {
+        // The fast path's single shifted pass must match the two-pass scalar twin when |mean| >> std.
+        var rng = TestRNG(seed: 5)
+        let (batch, channels, spatial) = (1, 32, 301)
+        for offset: Float in [100, -300] {
+            let x = rng.floats(batch * channels * spatial, scale: 0.5).map { $0 + offset }
+            var f = [Float](repeating: 0, count: x.count), s = f
+            groupNorm(input: x, output: &f, batch: batch, channels: channels, spatial: spatial, gamma: nil, beta: nil)
+            groupNormScalar(input: x, output: &s, batch: batch, channels: channels, spatial: spatial, gamma: nil, beta: nil)
+            XCTAssertLessThanOrEqual(relativeError(f, s), 2e-3, "offset \(offset)")
+        }
+    }
+
     func testLayerNorm() {
         var rng = TestRNG(seed: 5)
         let (rows, width) = (5, 19)
@@ -140,6 +153,30 @@ final class NormTests: XCTestCase {
                 XCTAssertEqual(y[r * width + i], e, accuracy: 1e-5)
             }
         }
+    }
+
+    func testLayerNormFastMatchesScalar() {
+        var rng = TestRNG(seed: 6)
+        for (rows, width, withAffine) in [(5, 19, true), (77, 512, true), (3, 8, false), (2, 1, true)] {
+            let x = rng.floats(rows * width, scale: 4).map { $0 + 2 }
+            let g = rng.floats(width), b = rng.floats(width)
+            var f = [Float](repeating: 0, count: x.count), s = f
+            g.withUnsafeBufferPointer { gp in b.withUnsafeBufferPointer { bp in
+                let gamma = withAffine ? gp.baseAddress : nil, beta = withAffine ? bp.baseAddress : nil
+                layerNorm(input: x, output: &f, rows: rows, width: width, gamma: gamma, beta: beta)
+                layerNormScalar(input: x, output: &s, rows: rows, width: width, gamma: gamma, beta: beta)
+            } }
+            XCTAssertLessThanOrEqual(relativeError(f, s), OpTolerance.norm, "\(rows)x\(width)")
+        }
+        // in place equals out of place
+        var inPlace = rng.floats(4 * 33)
+        let copy = inPlace
+        var outOfPlace = [Float](repeating: 0, count: copy.count)
+        layerNorm(input: copy, output: &outOfPlace, rows: 4, width: 33, gamma: nil, beta: nil)
+        inPlace.withUnsafeMutableBufferPointer { p in
+            layerNorm(input: p.baseAddress!, output: p.baseAddress!, rows: 4, width: 33, gamma: nil, beta: nil)
+        }
+        XCTAssertEqual(inPlace, outOfPlace)
     }
 }
 
@@ -177,11 +214,52 @@ final class AttentionTests: XCTestCase {
     }
 
     func testAttentionFastMatchesScalar() {
-        for (heads, c, t, s, bias) in [(2, 8, 5, 0, false), (3, 16, 150, 7, true), (1, 64, 130, 0, false), (2, 5, 9, 3, true)] {
+        // Query counts below and across the query block, heads below/above the thread count.
+        for (heads, c, t, s, bias) in [(2, 8, 5, 0, false), (3, 16, 150, 7, true), (1, 64, 130, 0, false),
+                                       (2, 5, 9, 3, true), (3, 17, 64, 128, false), (5, 9, 65, 1, true), (2, 8, 300, 5, true)] {
             let f = runUNetLayout(heads: heads, c: c, t: t, s: s, fast: true, withBias: bias, seed: 9)
             let r = runUNetLayout(heads: heads, c: c, t: t, s: s, fast: false, withBias: bias, seed: 9)
             XCTAssertLessThanOrEqual(relativeError(f, r), 1e-5, "h=\(heads) c=\(c) t=\(t) s=\(s)")
         }
+    }
+
+    func testAttentionFastIsIndependentOfThreadCount() {
+        let saved = KernelSettings.threadCount
+        defer { KernelSettings.threadCount = saved }
+        KernelSettings.threadCount = 1
+        let one = runUNetLayout(heads: 3, c: 16, t: 300, s: 7, fast: true, withBias: true, seed: 11)
+        for threads in [2, 3, 5] {
+            KernelSettings.threadCount = threads
+            XCTAssertEqual(runUNetLayout(heads: 3, c: 16, t: 300, s: 7, fast: true, withBias: true, seed: 11), one)
+        }
+    }
+
+    func testAttentionFastMatchesScalarTokenMajor() {
+        // Text-transformer layout: qkv [T, H*3*C], output [T, H*C]; encoder kv [S, H*2*C].
+        let (heads, c, t, s) = (4, 12, 77, 5)
+        var rng = TestRNG(seed: 12)
+        let qkv = rng.floats(t * heads * 3 * c), ekv = rng.floats(s * heads * 2 * c)
+        func run(_ fast: Bool) -> [Float] {
+            var out = [Float](repeating: 0, count: t * heads * c)
+            qkv.withUnsafeBufferPointer { qp in ekv.withUnsafeBufferPointer { ep in out.withUnsafeMutableBufferPointer { op in
+                let b = qp.baseAddress!, e = ep.baseAddress!
+                let q = AttentionOperand(b, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+                let k = AttentionOperand(b + c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+                let v = AttentionOperand(b + 2 * c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+                let ek = AttentionOperand(e, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1)
+                let ev = AttentionOperand(e + c, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1)
+                let o = AttentionOutput(op.baseAddress!, headStride: c, tokenStride: heads * c, channelStride: 1)
+                if fast {
+                    attention(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                              encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o)
+                } else {
+                    attentionScalar(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                                    encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o)
+                }
+            } } }
+            return out
+        }
+        XCTAssertLessThanOrEqual(relativeError(run(true), run(false)), 1e-5)
     }
 
     func testAttentionScalarMatchesFormula() {

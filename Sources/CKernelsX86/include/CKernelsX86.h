@@ -49,12 +49,17 @@ float glide_fma_peak_probe(long iterations);
 
 /// In-place softmax of one contiguous row (max-subtracted, f32 sum), AVX2 exp (rel. error < 2e-7).
 void glide_softmax_row_avx2(float *x, ptrdiff_t n);
+/// The unnormalized softmax of one row in place: x = exp(x - max x); returns the sum (softmax = x / sum).
+float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n);
 /// y = x * sigmoid(x), in place allowed.
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n);
 /// y = 0.5 x (1 + erf(x / sqrt 2)), erf with |error| < 2e-7; in place allowed.
 void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n);
 /// y = x * a + b, then SiLU when `silu` != 0; in place allowed.
 void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu);
+/// y = (x - mean) * rstd * gamma + beta (gamma/beta per element, NULL = 1 / 0); in place allowed.
+void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float mean, float rstd,
+                                 const float *gamma, const float *beta);
 /// Sum and sum of squares of (x - shift) in double precision (for mean/variance).
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq);
 
@@ -133,3 +138,18 @@ int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrd
 /// Portable emulation through the same packing and quantization (`layout`: GLIDE_I8_LAYOUT_*).
 int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
                              int layout);
+/// Opt-in profiling counters (see Kernels' `KernelProfiler`). Slots of time spent inside the C GEMM:
+/// packing (and quantizing) the activation / im2col operand, and packing the weight operand.
+enum { GLIDE_PROFILE_PACK_ACTIVATIONS = 0, GLIDE_PROFILE_PACK_WEIGHTS = 1, GLIDE_PROFILE_SLOTS = 4 };
+/// Non-zero while the profiler records (set from Swift; read by the kernels before timing a section).
+extern int glide_profile_enabled;
+/// Non-zero: sections are timed with the calling thread's CPU clock instead of the monotonic clock.
+extern int glide_profile_thread_cpu;
+/// Sets `glide_profile_enabled` and `glide_profile_thread_cpu`.
+void glide_profile_configure(int enabled, int thread_cpu);
+/// The profiler's clock in nanoseconds.
+unsigned long long glide_profile_now_ns(void);
+/// Adds `ns` to counter `slot` (thread-safe).
+void glide_profile_add_ns(int slot, unsigned long long ns);
+/// The running total of counter `slot` in nanoseconds (summed over threads).
+unsigned long long glide_profile_read_ns(int slot);

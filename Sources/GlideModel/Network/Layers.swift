@@ -68,6 +68,13 @@ struct GroupNorm32: @unchecked Sendable {
                   groups: 32, eps: 1e-5, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: swish)
         return y
     }
+
+    /// The same, overwriting `x` (for temporaries no one reads again).
+    func inPlace(_ x: Activation, scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil) -> Activation {
+        groupNorm(input: x.pointer, output: x.pointer, batch: x.batch, channels: channels, spatial: x.spatial,
+                  groups: 32, eps: 1e-5, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: swish)
+        return x
+    }
 }
 
 // Port of glide_text2im.xf.LayerNorm (nn.LayerNorm computed in f32, eps 1e-5).

@@ -45,18 +45,18 @@ struct ResBlock: @unchecked Sendable {
                 (scale + n * outChannels).update(from: embOut + n * embWidth, count: outChannels)
                 (shift + n * outChannels).update(from: embOut + n * embWidth + outChannels, count: outChannels)
             }
-            h = outNorm(h, scale: scale, shift: shift)
+            h = outNorm.inPlace(h, scale: scale, shift: shift)
         } else {
             addChannelBias(h.pointer, bias: embOut, biasBatchStride: embWidth, h.pointer,
                            batch: batch, channels: outChannels, spatial: h.spatial)
-            h = outNorm(h)
+            h = outNorm.inPlace(h)
         }
         let result: Activation
         if let skip {
             result = skip(xs)
         } else {
             result = Activation(shape: xs.shape)
-            result.pointer.update(from: xs.pointer, count: xs.count)
+            copyElements(xs.pointer, result.pointer, count: xs.count)
         }
         outConv.accumulate(h, into: result)
         return result
@@ -122,55 +122,28 @@ struct AttentionBlock: @unchecked Sendable {
         let scale = Float(1 / (Double(ch).squareRoot()).squareRoot())
         let attended = Activation(shape: [batch, c, t])
         let length = kv?.shape[2] ?? 0
-        for n in 0..<batch {
-            let base = UnsafePointer(qkvOut.pointer + n * 3 * c * t)
-            let encoder = kv.map { UnsafePointer($0.pointer + n * 2 * c * length) }
-            for h in 0..<heads {
-                // QKVAttention: qkv reshaped [heads, 3*ch, T] and split into q, k, v; encoder_kv reshaped
-                // [heads, 2*ch, L] and split into ek, ev, which come first along the key axis.
-                let head = base + h * 3 * ch * t
-                headAttention(q: head, k: head + ch * t, v: head + 2 * ch * t, tokens: t,
-                              ek: encoder.map { $0 + h * 2 * ch * length }, ev: encoder.map { $0 + h * 2 * ch * length + ch * length },
-                              encoderLength: length, headDim: ch, scale: scale,
-                              output: attended.pointer + n * c * t + h * ch * t)
-            }
-        }
+        // QKVAttention: qkv reshaped [heads, 3*ch, T] and split into q, k, v; encoder_kv reshaped
+        // [heads, 2*ch, L] and split into ek, ev, which come first along the key axis. The batch items are laid
+        // out like further heads (item n, head h is head n*heads + h), so one call runs them all in parallel.
+        let base = UnsafePointer(qkvOut.pointer)
+        let q = AttentionOperand(base, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
+        let k = AttentionOperand(base + ch * t, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
+        let v = AttentionOperand(base + 2 * ch * t, headStride: 3 * ch * t, tokenStride: 1, channelStride: t)
+        let encoder = kv.map { UnsafePointer($0.pointer) }
+        let ek = encoder.map { AttentionOperand($0, headStride: 2 * ch * length, tokenStride: 1, channelStride: length) }
+        let ev = encoder.map { AttentionOperand($0 + ch * length, headStride: 2 * ch * length, tokenStride: 1,
+                                                channelStride: length) }
+        attention(heads: batch * heads, headDim: ch, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                  encoderCount: length, encoderKey: ek, encoderValue: ev, qkScale: scale,
+                  output: AttentionOutput(attended.pointer, headStride: ch * t, tokenStride: 1, channelStride: t))
         let result = Activation(shape: x.shape)
-        result.pointer.update(from: x.pointer, count: x.count)
+        copyElements(x.pointer, result.pointer, count: x.count)
         for n in 0..<batch {
             projOut.channels(MatrixOperand(attended.pointer + n * c * t, rowStride: t), length: t,
                              into: result.pointer + n * c * t, accumulate: true)
         }
         return result
     }
-}
-
-/// One head of QKVAttention with channel-major operands (`[ch, T]`, T contiguous), as two GEMMs:
-/// `scores[T, S] = (q*scale)^T (k*scale)` with the encoder keys first, softmax over S, `out[ch, T] = v . P^T`.
-func headAttention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, tokens t: Int,
-                   ek: UnsafePointer<Float>?, ev: UnsafePointer<Float>?, encoderLength l: Int, headDim ch: Int,
-                   scale: Float, output: UnsafeMutablePointer<Float>) {
-    let s = l + t
-    let qT = UnsafeMutablePointer<Float>.allocate(capacity: t * ch)
-    let keys = UnsafeMutablePointer<Float>.allocate(capacity: ch * s)
-    let values = UnsafeMutablePointer<Float>.allocate(capacity: ch * s)
-    let scores = UnsafeMutablePointer<Float>.allocate(capacity: t * s)
-    defer { qT.deallocate(); keys.deallocate(); values.deallocate(); scores.deallocate() }
-    for c in 0..<ch {
-        for i in 0..<t { qT[i * ch + c] = q[c * t + i] * scale }
-        let krow = keys + c * s, vrow = values + c * s
-        if let ek, let ev {
-            for j in 0..<l { krow[j] = ek[c * l + j] * scale }
-            (vrow).update(from: ev + c * l, count: l)
-        }
-        for j in 0..<t { krow[l + j] = k[c * t + j] * scale }
-        (vrow + l).update(from: v + c * t, count: t)
-    }
-    gemm(weight: WeightMatrix(rows: t, cols: ch, f32: qT), input: MatrixOperand(keys, rowStride: s), columns: s,
-         output: MutableMatrixOperand(scores, rowStride: s))
-    softmaxRows(scores, rows: t, cols: s)
-    gemm(weight: WeightMatrix(rows: ch, cols: s, f32: values), input: MatrixOperand(scores, rowStride: 1, colStride: s),
-         columns: t, output: MutableMatrixOperand(output, rowStride: t))
 }
 
 // Port of glide_text2im.unet.TimestepEmbedSequential: one entry of input_blocks / middle_block / output_blocks.
@@ -253,7 +226,7 @@ struct UNetBody: @unchecked Sendable {
                 h = stage(concatChannels(h, skips.removeLast()), embSilu: e, encoderKV: encoderKV)
                 observe?("output_block\(i)", h)
             }
-            return outConv(outNorm(h))
+            return outConv(outNorm.inPlace(h))
         }
     }
 }
@@ -261,13 +234,10 @@ struct UNetBody: @unchecked Sendable {
 /// `th.cat([a, b], dim=1)` for NCHW activations with equal batch and spatial size.
 func concatChannels(_ a: Activation, _ b: Activation) -> Activation {
     precondition(a.batch == b.batch && a.spatial == b.spatial)
-    let s = a.spatial, ca = a.channels, cb = b.channels
     var shape = a.shape
-    shape[1] = ca + cb
+    shape[1] = a.channels + b.channels
     let y = Activation(shape: shape)
-    for n in 0..<a.batch {
-        (y.pointer + n * (ca + cb) * s).update(from: a.pointer + n * ca * s, count: ca * s)
-        (y.pointer + (n * (ca + cb) + ca) * s).update(from: b.pointer + n * cb * s, count: cb * s)
-    }
+    Kernels.concatChannels(a.pointer, channels: a.channels, b.pointer, channels: b.channels, into: y.pointer,
+                           batch: a.batch, spatial: a.spatial)
     return y
 }
