@@ -88,8 +88,10 @@ final class ClipGuidanceTests: XCTestCase {
         for pixel in [0, 77, x.count - 1] {
             var d = [Float](repeating: 0, count: x.count); d[pixel] = 1; directions.append(d)
         }
-        let h: Float = 1e-2
-        for d in directions {
+        for (index, d) in directions.enumerated() {
+            // Single pixels move the f32 objective by little: a wider step keeps the difference above the
+            // forward pass's rounding noise (central differences are exact to O(h^2) on this smooth function).
+            let h: Float = index < 3 ? 1e-2 : 1e-1
             let plus = try objective(zip(x.values, d).map { $0 + h * $1 })
             let minus = try objective(zip(x.values, d).map { $0 - h * $1 })
             let numeric = (plus - minus) / Double(2 * h)
