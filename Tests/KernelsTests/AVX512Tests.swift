@@ -79,7 +79,7 @@ final class BF16DotTests: XCTestCase {
                         outs[i].withUnsafeMutableBufferPointer { yp in
                             let out = MutableMatrixOperand(yp.baseAddress!, rowStride: n)
                             switch i {
-                            case 0: withSettings(threads: threads) {
+                            case 0: withSettings(threads: threads, bf16Dot: true) {
                                 gemm(weight: wm, input: input(xp.baseAddress!), columns: n, output: out, bias: bias, accumulate: accumulate)
                             }
                             case 1: withSettings(threads: threads) {
@@ -176,7 +176,7 @@ final class BF16DotTests: XCTestCase {
                 var fast = initial, emulated = initial, reference = initial
                 w.with("bf16") { wm in
                     withCPU(.avx512) {
-                        withSettings(threads: 2, winograd: false) {
+                        withSettings(threads: 2, winograd: false, bf16Dot: true) {
                             conv2d(input: x, weight: wm, bias: b, output: &fast, geometry: g, accumulate: accumulate)
                         }
                     }
@@ -268,7 +268,7 @@ func convFastAndScalar(_ g: Conv2dGeometry, dtype: String, seed: UInt64, winogra
     defer { KernelSettings.winogradMinimumTiles = saved }
     KernelSettings.winogradMinimumTiles = 1
     w.with(dtype) { wm in
-        withSettings(threads: 2, winograd: winograd) {
+        withSettings(threads: 2, winograd: winograd, bf16Dot: KernelSettings.bf16DotProducts) {
             conv2d(input: x, weight: wm, bias: b, output: &fast, geometry: g, accumulate: true)
         }
         conv2dScalar(input: x, weight: wm, bias: b, output: &ref, geometry: g, accumulate: true)
