@@ -104,7 +104,8 @@ extension KernelSettings {
         guard let s = getenv("GLIDE_CPU") else { return .avx512 }
         let name = String(cString: s)
         if let p = CPUPath(name: name) { return p }
-        print("glide: ignoring GLIDE_CPU=\(name) (use avx512, avx2 or scalar)")
+        let message = Array("glide: ignoring GLIDE_CPU=\(name) (use avx512, avx2 or scalar)\n".utf8)
+        _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         return .avx512
     }()
 
@@ -139,8 +140,9 @@ extension KernelSettings {
 
     /// The GEMM micro-kernel `gemm`/`linear`/`conv2d` use now for weights of `kind`, e.g.
     /// "avx512 f32 14x32", "avx512_bf16 vdpbf16ps 14x32", "avx2 f32 6x16", "avx2 int8 vpmaddwd 6x16", "scalar".
-    public static func gemmPath(for kind: WeightElementKind) -> String {
-        switch fastGemmKernel(for: kind, columns: Int.max) {
+    /// `columns`: the GEMM's N (f32 weights with fewer than 129 columns keep the AVX2 kernel).
+    public static func gemmPath(for kind: WeightElementKind, columns: Int = Int.max) -> String {
+        switch fastGemmKernel(for: kind, columns: columns) {
         case nil: return "scalar"
         case .avx2?: return kind == .int8 ? "avx2 int8 vpmaddwd 6x16" : "avx2 f32 6x16"
         case .avx512F32?: return "avx512 f32 14x32"
@@ -198,4 +200,14 @@ func fastGemmKernel(for kind: WeightElementKind, columns: Int) -> FastGemmKernel
         default: return .avx512F32
         }
     }
+}
+
+/// The path `conv2d` takes now for geometry `g` and weights of `kind`: the GEMM path (`KernelSettings.gemmPath`)
+/// of the implicit-im2col GEMM, or "winograd " + the path of its 16 GEMMs.
+public func conv2dPath(_ g: Conv2dGeometry, kind: WeightElementKind) -> String {
+    if conv2dUsesWinograd(g, int8Weights: kind == .int8) {
+        let tiles = ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
+        return "winograd " + KernelSettings.gemmPath(for: winogradGemmKind(kind), columns: tiles)
+    }
+    return KernelSettings.gemmPath(for: kind, columns: g.outHeight * g.outWidth)
 }

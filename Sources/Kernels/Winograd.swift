@@ -27,6 +27,16 @@ extension KernelSettings {
     /// The same for int8 weights, whose implicit-im2col GEMM (int8 x int16) is ~1.35x faster than f32's.
     nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 2048
 
+    nonisolated(unsafe) private static var _winogradBF16: Bool = getenv("GLIDE_WINOGRAD_F32") == nil
+
+    /// When true (default; env `GLIDE_WINOGRAD_F32` turns it off) and `useBF16Dot`, Winograd convolutions with
+    /// bf16 weights round the transformed weights (`G g G^T`, computed in f32) to bf16 and run the 16 GEMMs
+    /// with `vdpbf16ps` (transformed inputs rounded to bf16 while packing). Otherwise the 16 GEMMs run in f32.
+    public static var winogradBF16: Bool {
+        get { _winogradBF16 }
+        set { _winogradBF16 = newValue }
+    }
+
     /// Elements of the transformed-input scratch per chunk of tile rows (tests lower it to force chunking).
     nonisolated(unsafe) static var winogradChunkElements = 1 << 21
 }
@@ -37,6 +47,12 @@ public func conv2dUsesWinograd(_ g: Conv2dGeometry, int8Weights: Bool = false) -
             && g.padding == 1 && g.inChannels >= 8 else { return false }
     let tiles = g.batch * ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
     return tiles >= (int8Weights ? KernelSettings.winogradMinimumTilesInt8 : KernelSettings.winogradMinimumTiles)
+}
+
+/// The element type of the transformed weights the 16 Winograd GEMMs use for weights of `kind`: f32, or bf16
+/// when `winogradBF16` applies.
+func winogradGemmKind(_ kind: WeightElementKind) -> WeightElementKind {
+    kind == .bf16 && KernelSettings.winogradBF16 && KernelSettings.useBF16Dot ? .bf16 : .f32
 }
 
 /// The 16 transformed 4x4 kernels `U = G g G^T` of a 3x3 convolution weight `[O, C*9]`, laid out
@@ -78,6 +94,19 @@ func conv2dWinograd(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Uns
     let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
     let u = winogradTransformWeights(weight, outChannels: o, inChannels: c)
     defer { u.deallocate() }
+    // bf16 Winograd: the transformed weights rounded to bf16 (RNE) for the vdpbf16ps GEMMs.
+    var ubf: UnsafeMutablePointer<UInt16>? = nil
+    if winogradGemmKind(weight.elements.kind) == .bf16 {
+        let p = UnsafeMutablePointer<UInt16>.allocate(capacity: 16 * o * c)
+        let total = 16 * o * c, blocks = max(1, min(16, KernelSettings.threadCount * 4))
+        parallelFor(blocks) { b in
+            let lo = total * b / blocks, hi = total * (b + 1) / blocks
+            convertF32ToBF16(u + lo, p + lo, count: hi - lo)
+        }
+        ubf = p
+    }
+    defer { ubf?.deallocate() }
+    let ubfConst = ubf.map { UnsafePointer($0) }
     // Tile rows per chunk: the transformed input and the products of a chunk take ~8 MB each at most.
     let targetTiles = max(tilesPerRow, KernelSettings.winogradChunkElements / (16 * max(c, o)))
     let rowsPerChunk = max(1, min(tileRows, targetTiles / tilesPerRow))
@@ -101,7 +130,9 @@ func conv2dWinograd(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Uns
                                           v, ld, vStride)
             }
             parallelFor(16) { xi in
-                gemmAVX2(weight: WeightMatrix(rows: o, cols: c, f32: u + xi * o * c),
+                let uxi = ubfConst.map { WeightMatrix(rows: o, cols: c, elements: .bf16($0 + xi * o * c)) }
+                    ?? WeightMatrix(rows: o, cols: c, f32: u + xi * o * c)
+                gemmAVX2(weight: uxi,
                          source: .matrix(MatrixOperand(v + xi * vStride, rowStride: ld)), columns: tiles,
                          output: MutableMatrixOperand(m + xi * mStride, rowStride: ld), bias: nil,
                          accumulate: false, threads: 1)
