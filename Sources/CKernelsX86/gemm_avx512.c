@@ -190,6 +190,10 @@ INLINE void store_tile(const glide_gemm_desc *d, const float *restrict t, ptrdif
 
 // ---------------------------------------------------------------- driver
 
+// f32-mode A packing (same layout as pack_a_f32), AVX-512 16x16 register transposes; defined below.
+static void pack_a_f32_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, float *dst,
+                           float *tmp);
+
 typedef int (*entry_fn)(const glide_gemm_desc *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
 
 // Output with m contiguous (token-major linear layers): compute into a dense [m][n] stage, then transpose.
@@ -238,8 +242,9 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
     void *bp = bf16 ? aligned64(sizeof(uint32_t) * (KC / 2) * NR * npanels) : bf;
     void *ap = aligned64(bf16 ? sizeof(uint32_t) * (KC / 2) * MR * mpanels : sizeof(float) * KC * MR * mpanels);
     float *tile = aligned64(sizeof(float) * MR * NR);
-    if (!bf || !bp || !ap || !tile) {
-        free(bf); if (bf16) free(bp); free(ap); free(tile);
+    float *atmp = bf16 ? NULL : aligned64(sizeof(float) * MR * KC);
+    if (!bf || !bp || !ap || !tile || (!bf16 && !atmp)) {
+        free(bf); if (bf16) free(bp); free(ap); free(tile); free(atmp);
         return -1;
     }
     for (ptrdiff_t jc = n0; jc < n1; jc += NC) {
@@ -268,7 +273,7 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
                     ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                     int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
                     if (bf16) pack_a_bf16(d, m, mr, pc, kc, (uint32_t *)((char *)ap + ip * astride));
-                    else pack_a_f32(d, m, mr, pc, kc, (float *)((char *)ap + ip * astride));
+                    else pack_a_f32_512(d, m, mr, pc, kc, (float *)((char *)ap + ip * astride), atmp);
                 }
                 for (int jp = 0; jp < np; jp++) {
                     ptrdiff_t n = jc + (ptrdiff_t)jp * NR;
@@ -283,7 +288,7 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
             }
         }
     }
-    free(bf); if (bf16) free(bp); free(ap); free(tile);
+    free(bf); if (bf16) free(bp); free(ap); free(tile); free(atmp);
     return 0;
 }
 
@@ -336,6 +341,62 @@ int glide_gemm_bf16_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
 #define T512BF __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+
+static const float zero_row[KC] __attribute__((aligned(64)));
+
+// Transposes 16 rows x 16 k (rows[i] + k) and stores column j (rows 0..MR-1) at dst + (k + j) * MR.
+T512 static inline void transpose16_store(const float *const rows[16], int k, float *dst) {
+    __m512 r[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(rows[i] + k);
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) { t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]); t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); }
+    for (int i = 0; i < 16; i += 4) {
+        __m512d a0 = _mm512_castps_pd(t[i]), a1 = _mm512_castps_pd(t[i + 1]);
+        __m512d a2 = _mm512_castps_pd(t[i + 2]), a3 = _mm512_castps_pd(t[i + 3]);
+        u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, a2));       // k = 0, 4, 8, 12 (rows i..i+3)
+        u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, a2));   // k = 1, 5, 9, 13
+        u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));   // k = 2, 6, 10, 14
+        u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));   // k = 3, 7, 11, 15
+    }
+    const __mmask16 keep = (__mmask16)((1u << MR) - 1);
+    for (int q = 0; q < 4; q++) {                                  // k = q + 4 * lane
+        __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88);    // [r0-3 k=q, r0-3 q+8, r4-7 q, r4-7 q+8]
+        __m512 v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xdd);    // [.. q+4, .. q+12, ..]
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xdd);
+        _mm512_mask_storeu_ps(dst + (k + q) * MR, keep, _mm512_shuffle_f32x4(v0, v2, 0x88));
+        _mm512_mask_storeu_ps(dst + (k + q + 8) * MR, keep, _mm512_shuffle_f32x4(v0, v2, 0xdd));
+        _mm512_mask_storeu_ps(dst + (k + q + 4) * MR, keep, _mm512_shuffle_f32x4(v1, v3, 0x88));
+        _mm512_mask_storeu_ps(dst + (k + q + 12) * MR, keep, _mm512_shuffle_f32x4(v1, v3, 0xdd));
+    }
+}
+
+T512 static void pack_a_f32_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, float *dst,
+                                float *tmp) {
+    const float *rows[16];
+    for (int r = 0; r < 16; r++) {
+        if (r >= mr || r >= MR) { rows[r] = zero_row; continue; }
+        ptrdiff_t off = (m + r) * d->ldw + k0;
+        if (d->w_dtype == GLIDE_W_F32) { rows[r] = (const float *)d->w + off; continue; }
+        float *t = tmp + r * KC;
+        const uint16_t *s = (const uint16_t *)d->w + off;
+        int k = 0;
+        if (d->w_dtype == GLIDE_W_BF16) {
+            for (; k + 16 <= kc; k += 16)
+                _mm512_storeu_ps(t + k, _mm512_castsi512_ps(_mm512_slli_epi32(
+                    _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + k))), 16)));
+            for (; k < kc; k++) t[k] = bits_f32((uint32_t)s[k] << 16);
+        } else {
+            for (; k + 16 <= kc; k += 16) _mm512_storeu_ps(t + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + k))));
+            for (; k < kc; k++) t[k] = f16_f32(s[k]);
+        }
+        rows[r] = t;
+    }
+    int k = 0;
+    for (; k + 16 <= kc; k += 16) transpose16_store(rows, k, dst);
+    for (; k < kc; k++)
+        for (int r = 0; r < MR; r++) dst[k * MR + r] = rows[r][k];
+}
 
 // 14x32 f32 tile: a[k * MR + r] (broadcast), b[k * NR + j] (2 zmm).
 T512 static inline void kernel_f32_512(int kc, const void *av, const void *bv, float *tile) {
@@ -432,6 +493,10 @@ T512BF float glide_bf16_peak_probe(long iterations) {
     return _mm512_reduce_add_ps(s);
 }
 #else
+static void pack_a_f32_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, float *dst,
+                           float *tmp) {
+    (void)tmp; pack_a_f32(d, m, mr, k0, kc, dst);
+}
 int glide_gemm_avx512(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
     (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -2;
 }
