@@ -193,6 +193,8 @@ INLINE void store_tile(const glide_gemm_desc *d, const float *restrict t, ptrdif
 // f32-mode A packing (same layout as pack_a_f32), AVX-512 16x16 register transposes; defined below.
 static void pack_a_f32_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, float *dst,
                            float *tmp);
+// bf16-mode A packing (same layout as pack_a_bf16) with the same transposes on dwords; defined below.
+static void pack_a_bf16_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, uint32_t *dst);
 
 typedef int (*entry_fn)(const glide_gemm_desc *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
 
@@ -220,8 +222,10 @@ static int staged(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_
     return rc;
 }
 
+// `vector_pack`: A panels packed with AVX-512 transposes (the intrinsic entry points); 0 = portable packing
+// (the emulation). Both give the same panel bits.
 INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, int bf16,
-               kernel_fn kernel) {
+               kernel_fn kernel, int vector_pack) {
     const ptrdiff_t K = d->K;
     if (K == 0) {
         for (ptrdiff_t m = m0; m < m1; m++)
@@ -272,7 +276,9 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
                 for (int ip = 0; ip < mp; ip++) {
                     ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                     int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
-                    if (bf16) pack_a_bf16(d, m, mr, pc, kc, (uint32_t *)((char *)ap + ip * astride));
+                    if (bf16 && vector_pack) pack_a_bf16_512(d, m, mr, pc, kc, (uint32_t *)((char *)ap + ip * astride));
+                    else if (bf16) pack_a_bf16(d, m, mr, pc, kc, (uint32_t *)((char *)ap + ip * astride));
+                    else if (!vector_pack) pack_a_f32(d, m, mr, pc, kc, (float *)((char *)ap + ip * astride));
                     else pack_a_f32_512(d, m, mr, pc, kc, (float *)((char *)ap + ip * astride), atmp);
                 }
                 for (int jp = 0; jp < np; jp++) {
@@ -331,7 +337,7 @@ int glide_gemm_bf16_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
     if (m1 <= m0 || n1 <= n0) return 0;
     if (d->y_cs != 1 && d->src_kind == GLIDE_SRC_STRIDED && d->K > 0)
         return staged(d, m0, m1, n0, n1, glide_gemm_bf16_emulated);
-    return run(d, m0, m1, n0, n1, 1, kernel_bf16_emulated);
+    return run(d, m0, m1, n0, n1, 1, kernel_bf16_emulated, 0);
 }
 
 // ---------------------------------------------------------------- AVX-512 micro-kernels
@@ -398,6 +404,19 @@ T512 static void pack_a_f32_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, p
         for (int r = 0; r < MR; r++) dst[k * MR + r] = rows[r][k];
 }
 
+T512 static void pack_a_bf16_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, uint32_t *dst) {
+    const float *rows[16];             // dword p of row r = bf16 pair (2p, 2p + 1), moved as a float's bits
+    for (int r = 0; r < 16; r++)
+        rows[r] = (r >= mr || r >= MR) ? zero_row : (const float *)((const uint16_t *)d->w + (m + r) * d->ldw + k0);
+    int kh = kc / 2, p = 0;
+    for (; p + 16 <= kh; p += 16) transpose16_store(rows, p, (float *)dst);
+    for (int r = 0; r < MR; r++) {
+        const uint16_t *s = r < mr ? (const uint16_t *)d->w + (m + r) * d->ldw + k0 : NULL;
+        for (int q = p; q < kh; q++) { uint32_t v = 0; if (s) memcpy(&v, s + 2 * q, 4); dst[q * MR + r] = v; }
+        if (kc & 1) dst[kh * MR + r] = s ? s[kc - 1] : 0;
+    }
+}
+
 // 14x32 f32 tile: a[k * MR + r] (broadcast), b[k * NR + j] (2 zmm).
 T512 static inline void kernel_f32_512(int kc, const void *av, const void *bv, float *tile) {
     const float *a = av, *b = bv;
@@ -441,7 +460,7 @@ T512 int glide_gemm_avx512(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1,
     if (m1 <= m0 || n1 <= n0) return 0;
     if (d->y_cs != 1 && d->src_kind == GLIDE_SRC_STRIDED && d->K > 0)
         return staged(d, m0, m1, n0, n1, glide_gemm_avx512);
-    return run(d, m0, m1, n0, n1, 0, kernel_f32_512);
+    return run(d, m0, m1, n0, n1, 0, kernel_f32_512, 1);
 }
 
 T512BF int glide_gemm_avx512_bf16(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
@@ -449,7 +468,7 @@ T512BF int glide_gemm_avx512_bf16(const glide_gemm_desc *d, ptrdiff_t m0, ptrdif
     if (m1 <= m0 || n1 <= n0) return 0;
     if (d->y_cs != 1 && d->src_kind == GLIDE_SRC_STRIDED && d->K > 0)
         return staged(d, m0, m1, n0, n1, glide_gemm_avx512_bf16);
-    return run(d, m0, m1, n0, n1, 1, kernel_bf16_512);
+    return run(d, m0, m1, n0, n1, 1, kernel_bf16_512, 1);
 }
 
 // ---------------------------------------------------------------- peak probes
@@ -496,6 +515,9 @@ T512BF float glide_bf16_peak_probe(long iterations) {
 static void pack_a_f32_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, float *dst,
                            float *tmp) {
     (void)tmp; pack_a_f32(d, m, mr, k0, kc, dst);
+}
+static void pack_a_bf16_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, uint32_t *dst) {
+    pack_a_bf16(d, m, mr, k0, kc, dst);
 }
 int glide_gemm_avx512(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
     (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -2;

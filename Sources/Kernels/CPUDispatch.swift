@@ -206,7 +206,7 @@ func fastGemmKernel(for kind: WeightElementKind, columns: Int) -> FastGemmKernel
 /// The path `conv2d` takes now for geometry `g` and weights of `kind`: the GEMM path (`KernelSettings.gemmPath`)
 /// of the implicit-im2col GEMM, or "winograd " + the path of its 16 GEMMs.
 public func conv2dPath(_ g: Conv2dGeometry, kind: WeightElementKind) -> String {
-    if conv2dUsesWinograd(g, int8Weights: kind == .int8) {
+    if conv2dUsesWinograd(g, kind: kind) {
         let tiles = ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
         return "winograd " + KernelSettings.gemmPath(for: winogradGemmKind(kind), columns: tiles)
     }

@@ -37,9 +37,7 @@ public func conv2d(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Unsa
                    output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool = false) {
     precondition(weight.rows == g.outChannels && weight.cols == g.reductionLength,
                  "conv2d: weight is [\(weight.rows), \(weight.cols)], expected [\(g.outChannels), \(g.reductionLength)]")
-    var int8Weights = false
-    if case .int8 = weight.elements { int8Weights = true }
-    if conv2dUsesWinograd(g, int8Weights: int8Weights) {
+    if conv2dUsesWinograd(g, kind: weight.elements.kind) {
         conv2dWinograd(input: input, weight: weight, bias: bias, output: output, geometry: g, accumulate: accumulate)
         return
     }

@@ -26,6 +26,10 @@ extension KernelSettings {
     nonisolated(unsafe) public internal(set) static var winogradMinimumTiles = 512
     /// The same for int8 weights, whose implicit-im2col GEMM (int8 x int16) is ~1.35x faster than f32's.
     nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 2048
+    /// The same for bf16 weights while `useBF16Dot` (and not `winogradBF16`): the `vdpbf16ps` implicit GEMM
+    /// runs at ~1.3x f32 Winograd on 32x32 batch 2 (512 tiles) and ties it on 64x64 (1024+ tiles, where f32
+    /// Winograd keeps the lower error).
+    nonisolated(unsafe) public internal(set) static var winogradMinimumTilesBF16Dot = 1024
 
     nonisolated(unsafe) private static var _winogradBF16: Bool = getenv("GLIDE_WINOGRAD_BF16") != nil
 
@@ -45,10 +49,22 @@ extension KernelSettings {
 
 /// True when `conv2d` takes the Winograd path for this geometry, weight type and the current settings.
 public func conv2dUsesWinograd(_ g: Conv2dGeometry, int8Weights: Bool = false) -> Bool {
+    conv2dUsesWinograd(g, kind: int8Weights ? .int8 : .f32)
+}
+
+/// True when `conv2d` takes the Winograd path for this geometry, weights of `kind` and the current settings.
+public func conv2dUsesWinograd(_ g: Conv2dGeometry, kind: WeightElementKind) -> Bool {
     guard KernelSettings.useAVX2 && KernelSettings.winograd && g.kernelSize == 3 && g.stride == 1
             && g.padding == 1 && g.inChannels >= 8 else { return false }
     let tiles = g.batch * ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
-    return tiles >= (int8Weights ? KernelSettings.winogradMinimumTilesInt8 : KernelSettings.winogradMinimumTiles)
+    let minimum: Int
+    switch kind {
+    case .int8: minimum = KernelSettings.winogradMinimumTilesInt8
+    case .bf16 where KernelSettings.useBF16Dot && !KernelSettings.winogradBF16:
+        minimum = KernelSettings.winogradMinimumTilesBF16Dot
+    default: minimum = KernelSettings.winogradMinimumTiles
+    }
+    return tiles >= minimum
 }
 
 /// The element type of the transformed weights the 16 Winograd GEMMs use for weights of `kind`: f32, or bf16
@@ -63,15 +79,16 @@ func winogradTransformWeights(_ weight: WeightMatrix, outChannels o: Int, inChan
     -> UnsafeMutablePointer<Float> {
     let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * c)
     let blocks = min(o, 4 * KernelSettings.threadCount)
+    let transform = KernelSettings.has(.avx512f) ? glide_winograd_weights_avx512 : glide_winograd_weights_avx2
     parallelFor(blocks) { b in
         let row = UnsafeMutablePointer<Float>.allocate(capacity: c * 9)
         defer { row.deallocate() }
         for oc in (o * b / blocks)..<(o * (b + 1) / blocks) {
             if case .f32(let p) = weight.elements {
-                glide_winograd_weights_avx2(p + oc * weight.rowStride, Int32(c), u + oc * c, o * c)
+                transform(p + oc * weight.rowStride, Int32(c), u + oc * c, o * c)
             } else {
                 widenRow(weight, oc, into: row)
-                glide_winograd_weights_avx2(row, Int32(c), u + oc * c, o * c)
+                transform(row, Int32(c), u + oc * c, o * c)
             }
         }
     }

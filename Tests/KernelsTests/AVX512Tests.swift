@@ -3,6 +3,7 @@
 // (`gemmBF16Emulated`), run everywhere; the intrinsic path is compared bit for bit with it where the CPU
 // has AVX512_BF16. Both are compared with the f32 scalar reference at named tolerances.
 import XCTest
+import CKernelsX86
 @testable import Kernels
 
 extension Tolerance {
@@ -12,6 +13,9 @@ extension Tolerance {
     /// The bf16 emulation vs the f32 scalar reference fed the same bf16-rounded activations: only the
     /// summation order differs.
     static let bf16SameInputs: Float = 1e-5
+    /// bf16 Winograd (transformed weights and inputs rounded to bf16) vs the f32 scalar reference: the
+    /// transforms widen the range of the rounded values, so looser than `bf16Activations`.
+    static let bf16Winograd: Float = 3e-2
 }
 
 /// Runs `body` with `cpuCap` and `bf16DotProducts` set, restoring them afterwards.
@@ -256,8 +260,42 @@ final class AVX512F32Tests: XCTestCase {
     }
 }
 
+final class WinogradAVX512Tests: XCTestCase {
+    /// The AVX-512 weight transform is bit-identical to the AVX2 one (same operations, 16 channels per step).
+    func testWeightTransformMatchesAVX2() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        var rng = TestRNG(seed: 1000)
+        for c in [1, 16, 37] {
+            let g = rng.floats(c * 9)
+            var a = [Float](repeating: 0, count: 16 * c), b = a
+            glide_winograd_weights_avx2(g, Int32(c), &a, c)
+            glide_winograd_weights_avx512(g, Int32(c), &b, c)
+            XCTAssertEqual(a, b, "C=\(c)")
+        }
+    }
+
+    /// Opt-in bf16 Winograd (transformed weights and inputs rounded to bf16, vdpbf16ps GEMMs) vs the f32 scalar
+    /// reference on the same bf16 weights.
+    func testBF16WinogradMatchesScalar() throws {
+        try XCTSkipUnless(KernelSettings.detectedFeatures.contains(.avx512bf16), "no avx512_bf16 on this CPU")
+        let saved = KernelSettings.winogradBF16
+        defer { KernelSettings.winogradBF16 = saved }
+        KernelSettings.winogradBF16 = true
+        for (i, g) in [
+            Conv2dGeometry(batch: 2, inChannels: 9, height: 17, width: 23, outChannels: 20, kernelSize: 3, stride: 1, padding: 1),
+            Conv2dGeometry(batch: 1, inChannels: 64, height: 32, width: 32, outChannels: 40, kernelSize: 3, stride: 1, padding: 1),
+        ].enumerated() {
+            let (fast, ref) = withCPU(.avx512) {
+                convFastAndScalar(g, dtype: "bf16", seed: 1100 + UInt64(i), winograd: true, bf16Dot: true)
+            }
+            XCTAssertLessThanOrEqual(relativeError(fast, ref), Tolerance.bf16Winograd, "\(g)")
+        }
+    }
+}
+
 /// conv2d (2 threads, accumulate, bias) and conv2dScalar on the same random data.
-func convFastAndScalar(_ g: Conv2dGeometry, dtype: String, seed: UInt64, winograd: Bool) -> ([Float], [Float]) {
+func convFastAndScalar(_ g: Conv2dGeometry, dtype: String, seed: UInt64, winograd: Bool,
+                       bf16Dot: Bool = false) -> ([Float], [Float]) {
     var rng = TestRNG(seed: seed)
     let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
     let x = rng.floats(g.batch * g.inChannels * g.height * g.width)
@@ -268,7 +306,7 @@ func convFastAndScalar(_ g: Conv2dGeometry, dtype: String, seed: UInt64, winogra
     defer { KernelSettings.winogradMinimumTiles = saved }
     KernelSettings.winogradMinimumTiles = 1
     w.with(dtype) { wm in
-        withSettings(threads: 2, winograd: winograd, bf16Dot: KernelSettings.bf16DotProducts) {
+        withSettings(threads: 2, winograd: winograd, bf16Dot: bf16Dot) {
             conv2d(input: x, weight: wm, bias: b, output: &fast, geometry: g, accumulate: true)
         }
         conv2dScalar(input: x, weight: wm, bias: b, output: &ref, geometry: g, accumulate: true)

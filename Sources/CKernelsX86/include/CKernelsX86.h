@@ -106,3 +106,5 @@ int glide_gemm_bf16_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
 float glide_fma512_peak_probe(long iterations);
 /// vdpbf16ps throughput probe: `iterations` x 24 independent 512-bit vdpbf16ps (FLOPs = it * 24 * 64).
 float glide_bf16_peak_probe(long iterations);
+/// glide_winograd_weights_avx2 with AVX-512F, 16 channels per step (bit-identical results). Caller checks AVX-512F.
+void glide_winograd_weights_avx512(const float *g, int C, float *u, ptrdiff_t xi_stride);
