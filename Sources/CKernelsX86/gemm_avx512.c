@@ -17,7 +17,7 @@
 #define MR GLIDE_GEMM512_MR
 #define NR GLIDE_GEMM512_NR
 #define KC 256
-#define MC (MR * 10)
+#define MC ((144 / MR) * MR)
 #define NC 2048
 #define INLINE static inline __attribute__((always_inline))
 
@@ -113,8 +113,8 @@ INLINE void pack_b_f32(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t
         int oy = (int)(nn / ow), ox = (int)(nn % ow);
         iy0[j] = oy * st - pad; ix0[j] = ox * st - pad;
     }
-    int fast[2];
-    for (int s = 0; s < 2; s++) {
+    int fast[NR / 16];
+    for (int s = 0; s < NR / 16; s++) {
         int j0 = s * 16;
         fast[s] = st == 1 && j0 + 16 <= nr && iy0[j0] == iy0[j0 + 15] && ix0[j0 + 15] == ix0[j0] + 15;
     }
@@ -123,7 +123,7 @@ INLINE void pack_b_f32(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t
     const float *plane = d->x + (ptrdiff_t)c * H * W;
     for (int k = 0; k < kc; k++) {
         float *o = dst + k * NR;
-        for (int s = 0; s < 2; s++) {
+        for (int s = 0; s < NR / 16; s++) {
             int j0 = s * 16;
             float *os = o + j0;
             if (fast[s]) {
@@ -417,42 +417,58 @@ T512 static void pack_a_bf16_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, 
     }
 }
 
-// 14x32 f32 tile: a[k * MR + r] (broadcast), b[k * NR + j] (2 zmm).
+#define NV (NR / 16)
+
+// MR x NR f32 tile: a[k * MR + r] (broadcast), b[k * NR + j] (NV zmm).
 T512 static inline void kernel_f32_512(int kc, const void *av, const void *bv, float *tile) {
     const float *a = av, *b = bv;
-#define DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
-    ROWS(DECL)
-#undef DECL
+    __m512 c[MR][NV];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++) c[i][v] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#define STEP(i) { __m512 ai = _mm512_set1_ps(a[i]); c##i##a = _mm512_fmadd_ps(ai, b0, c##i##a); \
-                  c##i##b = _mm512_fmadd_ps(ai, b1, c##i##b); }
-        ROWS(STEP)
-#undef STEP
+        __m512 bk[NV];
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++) bk[v] = _mm512_load_ps(b + 16 * v);
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++) c[i][v] = _mm512_fmadd_ps(ai, bk[v], c[i][v]);
+        }
         a += MR; b += NR;
     }
-#define OUT(i) _mm512_store_ps(tile + i * NR, c##i##a); _mm512_store_ps(tile + i * NR + 16, c##i##b);
-    ROWS(OUT)
-#undef OUT
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++) _mm512_store_ps(tile + i * NR + 16 * v, c[i][v]);
 }
 
-// 14x32 bf16 tile: a[p * MR + r] (dword = 2 bf16 along K, broadcast), b[p * NR + j] (2 zmm of 16 dwords).
+// MR x NR bf16 tile: a[p * MR + r] (dword = 2 bf16 along K, broadcast), b[p * NR + j] (NV zmm of 16 dwords).
 T512BF static inline void kernel_bf16_512(int kp, const void *av, const void *bv, float *tile) {
     const uint32_t *a = av, *b = bv;
-#define DECL(i) __m512 c##i##a = _mm512_setzero_ps(), c##i##b = _mm512_setzero_ps();
-    ROWS(DECL)
-#undef DECL
+    __m512 c[MR][NV];
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++) c[i][v] = _mm512_setzero_ps();
     for (int p = 0; p < kp; p++) {
-        __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)b), b1 = (__m512bh)_mm512_load_si512((const void *)(b + 16));
-#define STEP(i) { __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i]); c##i##a = _mm512_dpbf16_ps(c##i##a, ai, b0); \
-                  c##i##b = _mm512_dpbf16_ps(c##i##b, ai, b1); }
-        ROWS(STEP)
-#undef STEP
+        __m512bh bk[NV];
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++) bk[v] = (__m512bh)_mm512_load_si512((const void *)(b + 16 * v));
+#pragma clang loop unroll(full)
+        for (int i = 0; i < MR; i++) {
+            __m512bh ai = (__m512bh)_mm512_set1_epi32((int)a[i]);
+#pragma clang loop unroll(full)
+            for (int v = 0; v < NV; v++) c[i][v] = _mm512_dpbf16_ps(c[i][v], ai, bk[v]);
+        }
         a += MR; b += NR;
     }
-#define OUT(i) _mm512_store_ps(tile + i * NR, c##i##a); _mm512_store_ps(tile + i * NR + 16, c##i##b);
-    ROWS(OUT)
-#undef OUT
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < NV; v++) _mm512_store_ps(tile + i * NR + 16 * v, c[i][v]);
 }
 
 T512 int glide_gemm_avx512(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {

@@ -145,12 +145,14 @@ extension KernelSettings {
         switch fastGemmKernel(for: kind, columns: columns) {
         case nil: return "scalar"
         case .avx2?: return kind == .int8 ? "avx2 int8 vpmaddwd 6x16" : "avx2 f32 6x16"
-        case .avx512F32?: return "avx512 f32 14x32"
-        case .avx512BF16?: return "avx512_bf16 vdpbf16ps 14x32"
-        case .bf16Emulated?: return "bf16 emulated 14x32"
+        case .avx512F32?: return "avx512 f32 \(avx512Tile)"
+        case .avx512BF16?: return "avx512_bf16 vdpbf16ps \(avx512Tile)"
+        case .bf16Emulated?: return "bf16 emulated \(avx512Tile)"
         }
     }
 }
+
+private let avx512Tile = "\(GLIDE_GEMM512_MR)x\(GLIDE_GEMM512_NR)"
 
 /// The C GEMM entry points behind `gemm`/`conv2d` (all share `glide_gemm_desc`).
 enum FastGemmKernel {
