@@ -26,9 +26,8 @@ extension KernelSettings {
     nonisolated(unsafe) public internal(set) static var winogradMinimumTiles = 512
     /// The same for int8 weights, whose implicit-im2col GEMM (int8 x int16) is ~1.35x faster than f32's.
     nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 2048
-    /// The same for bf16 weights while `useBF16Dot` (and not `winogradBF16`): the `vdpbf16ps` implicit GEMM
-    /// runs at ~1.3x f32 Winograd on 32x32 batch 2 (512 tiles) and ties it on 64x64 (1024+ tiles, where f32
-    /// Winograd keeps the lower error).
+    /// The same for bf16 weights while `useBF16Dot`: the `vdpbf16ps` implicit GEMM runs at ~1.3x f32 Winograd
+    /// on 32x32 batch 2 (512 tiles) and ties it on 64x64 (1024+ tiles, where f32 Winograd keeps the lower error).
     nonisolated(unsafe) public internal(set) static var winogradMinimumTilesBF16Dot = 1024
 
     nonisolated(unsafe) private static var _winogradBF16: Bool = getenv("GLIDE_WINOGRAD_BF16") != nil
@@ -36,8 +35,8 @@ extension KernelSettings {
     /// When true (default false; env `GLIDE_WINOGRAD_BF16` turns it on) and `useBF16Dot`, Winograd convolutions
     /// with bf16 weights round the transformed weights (`G g G^T`, computed in f32) to bf16 and run the 16 GEMMs
     /// with `vdpbf16ps` (transformed inputs rounded to bf16 while packing). Otherwise the 16 GEMMs run in f32.
-    /// Off by default: 1.5x faster on the 64x64 convolutions but the full base forward's error grows from 3.7 %
-    /// to 5.8 % of the output's std (README "Numerics and dtypes").
+    /// Off by default: 1.4x faster on the 64x64 convolutions (~10 % of a bf16 base step) but the full base
+    /// forward's error grows from 4.2 % to 5.3 % of the output's std, over the 5 % limit (README "Numerics").
     public static var winogradBF16: Bool {
         get { _winogradBF16 }
         set { _winogradBF16 = newValue }
@@ -60,7 +59,7 @@ public func conv2dUsesWinograd(_ g: Conv2dGeometry, kind: WeightElementKind) -> 
     let minimum: Int
     switch kind {
     case .int8: minimum = KernelSettings.winogradMinimumTilesInt8
-    case .bf16 where KernelSettings.useBF16Dot && !KernelSettings.winogradBF16:
+    case .bf16 where KernelSettings.useBF16Dot:
         minimum = KernelSettings.winogradMinimumTilesBF16Dot
     default: minimum = KernelSettings.winogradMinimumTiles
     }
