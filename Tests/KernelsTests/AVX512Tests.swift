@@ -160,6 +160,22 @@ final class BF16DotTests: XCTestCase {
         }
     }
 
+    /// The vdpbf16ps path and its emulation give the same bits for every thread count.
+    func testThreadCountIndependence() throws {
+        let intrinsic = KernelSettings.detectedFeatures.contains(.avx512bf16) && KernelSettings.supportedPath == .avx512
+        for (m, n, k) in [(300, 40, 520), (100, 300, 257)] {
+            let runs = [1, 2, 3].map { t in
+                withCPU(.avx512) { gemmCase(m: m, n: n, k: k, transposed: false, accumulate: true, bias: true, seed: 42, threads: t) }
+            }
+            XCTAssertEqual(runs[0].emulated, runs[1].emulated, "emulated 1 vs 2 threads")
+            XCTAssertEqual(runs[0].emulated, runs[2].emulated, "emulated 1 vs 3 threads")
+            if intrinsic {
+                XCTAssertEqual(runs[0].fast, runs[1].fast, "vdpbf16ps 1 vs 2 threads")
+                XCTAssertEqual(runs[0].fast, runs[2].fast, "vdpbf16ps 1 vs 3 threads")
+            }
+        }
+    }
+
     func testConvIntrinsicMatchesEmulation() throws {
         try XCTSkipUnless(KernelSettings.detectedFeatures.contains(.avx512bf16), "no avx512_bf16 on this CPU")
         let geometries = [
