@@ -104,45 +104,42 @@ INLINE void pack_b_f32(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t
         }
         return;
     }
-    // implicit im2col of one image, two 16-column segments per panel
+    // implicit im2col of one image. The panel's valid columns split into runs of consecutive output pixels
+    // of one output row (stride 1: consecutive input pixels too); each run is copied per k as one contiguous
+    // piece (per-lane bounds only at the left/right image border), columns >= nr are zero.
     const int ks = d->conv_k, kk = ks * ks, H = d->conv_h, W = d->conv_w, st = d->conv_stride, pad = d->conv_pad;
     const int ow = d->conv_ow;
-    int iy0[NR], ix0[NR];
-    for (int j = 0; j < NR; j++) {
-        ptrdiff_t nn = n + (j < nr ? j : 0);
+    int run_start[NR], run_len[NR], run_iy[NR], run_ix[NR], runs = 0;
+    for (int j = 0; j < nr; j++) {
+        ptrdiff_t nn = n + j;
         int oy = (int)(nn / ow), ox = (int)(nn % ow);
-        iy0[j] = oy * st - pad; ix0[j] = ox * st - pad;
-    }
-    int fast[NR / 16];
-    for (int s = 0; s < NR / 16; s++) {
-        int j0 = s * 16;
-        fast[s] = st == 1 && j0 + 16 <= nr && iy0[j0] == iy0[j0 + 15] && ix0[j0 + 15] == ix0[j0] + 15;
+        int iy = oy * st - pad, ix = ox * st - pad;
+        if (runs > 0 && st == 1 && iy == run_iy[runs - 1] && ix == run_ix[runs - 1] + run_len[runs - 1]) {
+            run_len[runs - 1]++;
+        } else {
+            run_start[runs] = j; run_len[runs] = 1; run_iy[runs] = iy; run_ix[runs] = ix; runs++;
+        }
     }
     int c = (int)(k0 / kk), r = (int)(k0 % kk);
     int ky = r / ks, kx = r % ks;
     const float *plane = d->x + (ptrdiff_t)c * H * W;
     for (int k = 0; k < kc; k++) {
         float *o = dst + k * NR;
-        for (int s = 0; s < NR / 16; s++) {
-            int j0 = s * 16;
-            float *os = o + j0;
-            if (fast[s]) {
-                int iy = iy0[j0] + ky;
-                if (iy < 0 || iy >= H) { for (int j = 0; j < 16; j++) os[j] = 0.f; continue; }
-                int ix = ix0[j0] + kx;
-                const float *src = plane + (ptrdiff_t)iy * W + ix;
-                if (ix >= 0 && ix + 16 <= W) {
-                    memcpy(os, src, sizeof(float) * 16);
-                } else {                 // border: lanes outside [0, W) are zero (masked load)
-                    for (int j = 0; j < 16; j++) os[j] = (ix + j >= 0 && ix + j < W) ? src[j] : 0.f;
-                }
+        for (int q = 0; q < runs; q++) {
+            float *os = o + run_start[q];
+            const int len = run_len[q];
+            int iy = run_iy[q] + ky;
+            if (iy < 0 || iy >= H) { for (int j = 0; j < len; j++) os[j] = 0.f; continue; }
+            int ix = run_ix[q] + kx;
+            const float *row = plane + (ptrdiff_t)iy * W;
+            if (ix >= 0 && ix + len <= W) {
+                const float *src = row + ix;
+                for (int j = 0; j < len; j++) os[j] = src[j];
             } else {
-                for (int j = j0; j < j0 + 16; j++) {
-                    int iy = iy0[j] + ky, ix = ix0[j] + kx;
-                    o[j] = (j < nr && iy >= 0 && iy < H && ix >= 0 && ix < W) ? plane[(ptrdiff_t)iy * W + ix] : 0.f;
-                }
+                for (int j = 0; j < len; j++) { int x = ix + j; os[j] = (x >= 0 && x < W) ? row[x] : 0.f; }
             }
         }
+        for (int j = nr; j < NR; j++) o[j] = 0.f;
         if (++kx == ks) { kx = 0; if (++ky == ks) { ky = 0; plane += (ptrdiff_t)H * W; } }
     }
 }
