@@ -26,7 +26,7 @@ extension KernelSettings {
     nonisolated(unsafe) public internal(set) static var winogradMinimumTiles = 512
     /// The same for int8 weights, whose implicit-im2col GEMM (int8 x int16) is ~1.35x faster than f32's.
     nonisolated(unsafe) public internal(set) static var winogradMinimumTilesInt8 = 2048
-    /// The same for bf16 weights while `useBF16Dot`: the `vdpbf16ps` implicit GEMM runs at ~1.3x f32 Winograd
+    /// The same for bf16 weights while `useBF16Dot`: the `vdpbf16ps` implicit GEMM runs at ~1.15x f32 Winograd
     /// on 32x32 batch 2 (512 tiles) and ties it on 64x64 (1024+ tiles, where f32 Winograd keeps the lower error).
     nonisolated(unsafe) public internal(set) static var winogradMinimumTilesBF16Dot = 1024
 
