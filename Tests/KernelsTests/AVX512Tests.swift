@@ -44,6 +44,17 @@ final class DispatchTests: XCTestCase {
             XCTAssertFalse(KernelSettings.has(.avx512f))
             XCTAssertFalse(KernelSettings.has(.avx512bf16))
             XCTAssertEqual(KernelSettings.has(.avx2FMA), KernelSettings.detectedFeatures.contains(.avx2FMA))
+            if KernelSettings.supportedPath >= .avx2 {
+                for kind in WeightElementKind.allCases where kind != .int8 {
+                    XCTAssertEqual(KernelSettings.gemmPath(for: kind), "avx2 f32 6x16", kind.rawValue)
+                }
+            }
+        }
+        if KernelSettings.supportedPath == .avx512 {
+            withCPU(.avx512, bf16Dot: false) {
+                XCTAssertEqual(KernelSettings.gemmPath(for: .bf16), "avx512 f32 14x32")
+                XCTAssertEqual(KernelSettings.gemmPath(for: .f32, columns: 2), "avx2 f32 6x16")   // timestep MLPs
+            }
         }
         withCPU(.avx512) {
             XCTAssertEqual(KernelSettings.cpuPath, KernelSettings.supportedPath)
