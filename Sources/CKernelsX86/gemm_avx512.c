@@ -190,12 +190,18 @@ INLINE void store_tile(const glide_gemm_desc *d, const float *restrict t, ptrdif
 // f32-mode A packing (same layout as pack_a_f32), AVX-512 16x16 register transposes; defined below.
 static void pack_a_f32_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, float *dst,
                            float *tmp);
+// pack_b_f32 with the token-major case (x_rs == 1) done by 16x16 zmm transposes; defined below.
+static void pack_b_f32_512(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr, float *dst);
 // bf16-mode A packing (same layout as pack_a_bf16) with the same transposes on dwords; defined below.
 static void pack_a_bf16_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, uint32_t *dst);
 
 typedef int (*entry_fn)(const glide_gemm_desc *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
 
 // Output with m contiguous (token-major linear layers): compute into a dense [m][n] stage, then transpose.
+// Copies (or adds, with d->accumulate) stage[m][j] into y; defined below (AVX-512 16x16 transposes when y_rs == 1).
+static void unstage_512(const glide_gemm_desc *d, const float *stage, ptrdiff_t m0, ptrdiff_t mm, ptrdiff_t n0,
+                        ptrdiff_t nn);
+
 static int staged(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, entry_fn fn) {
     ptrdiff_t mm = m1 - m0, nn = n1 - n0;
     float *stage = aligned64(sizeof(float) * mm * nn);
@@ -208,7 +214,9 @@ static int staged(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_
     s2.x = d->x + n0 * d->x_cs;
     s2.y = stage; s2.y_rs = nn; s2.y_cs = 1; s2.accumulate = 0;
     int rc = fn(&s2, 0, mm, 0, nn);
-    if (rc == 0) {
+    if (rc == 0 && fn != glide_gemm_bf16_emulated) {
+        unstage_512(d, stage, m0, mm, n0, nn);
+    } else if (rc == 0) {
         for (ptrdiff_t j = 0; j < nn; j++) {
             float *y = d->y + (n0 + j) * d->y_cs + m0 * d->y_rs;
             if (d->accumulate) for (ptrdiff_t m = 0; m < mm; m++) y[m * d->y_rs] += stage[m * nn + j];
@@ -261,10 +269,11 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
                 ptrdiff_t n = jc + (ptrdiff_t)jp * NR;
                 int nr = (int)(jc + nc - n < NR ? jc + nc - n : NR);
                 if (bf16) {
-                    pack_b_f32(d, pc, kc, n, nr, bf);
+                    if (vector_pack) pack_b_f32_512(d, pc, kc, n, nr, bf);
+                    else pack_b_f32(d, pc, kc, n, nr, bf);
                     pack_b_bf16(bf, kc, (uint32_t *)((char *)bp + jp * bstride));
                 } else {
-                    pack_b_f32(d, pc, kc, n, nr, (float *)((char *)bp + jp * bstride));
+                    pack_b_f32_512(d, pc, kc, n, nr, (float *)((char *)bp + jp * bstride));
                 }
             }
             for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
@@ -347,8 +356,8 @@ int glide_gemm_bf16_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
 
 static const float zero_row[KC] __attribute__((aligned(64)));
 
-// Transposes 16 rows x 16 k (rows[i] + k) and stores column j (rows 0..MR-1) at dst + (k + j) * MR.
-T512 static inline void transpose16_store(const float *const rows[16], int k, float *dst) {
+// Transposes 16 rows x 16 k (rows[i] + k) and stores column j (the lanes in `keep`) at dst + j * stride.
+T512 static inline void transpose16(const float *const rows[16], int k, float *dst, int stride, __mmask16 keep) {
     __m512 r[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(rows[i] + k);
     __m512 t[16], u[16];
@@ -361,16 +370,15 @@ T512 static inline void transpose16_store(const float *const rows[16], int k, fl
         u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, a3));   // k = 2, 6, 10, 14
         u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, a3));   // k = 3, 7, 11, 15
     }
-    const __mmask16 keep = (__mmask16)((1u << MR) - 1);
     for (int q = 0; q < 4; q++) {                                  // k = q + 4 * lane
         __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88);    // [r0-3 k=q, r0-3 q+8, r4-7 q, r4-7 q+8]
         __m512 v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xdd);    // [.. q+4, .. q+12, ..]
         __m512 v2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88);
         __m512 v3 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xdd);
-        _mm512_mask_storeu_ps(dst + (k + q) * MR, keep, _mm512_shuffle_f32x4(v0, v2, 0x88));
-        _mm512_mask_storeu_ps(dst + (k + q + 8) * MR, keep, _mm512_shuffle_f32x4(v0, v2, 0xdd));
-        _mm512_mask_storeu_ps(dst + (k + q + 4) * MR, keep, _mm512_shuffle_f32x4(v1, v3, 0x88));
-        _mm512_mask_storeu_ps(dst + (k + q + 12) * MR, keep, _mm512_shuffle_f32x4(v1, v3, 0xdd));
+        _mm512_mask_storeu_ps(dst + q * stride, keep, _mm512_shuffle_f32x4(v0, v2, 0x88));
+        _mm512_mask_storeu_ps(dst + (q + 8) * stride, keep, _mm512_shuffle_f32x4(v0, v2, 0xdd));
+        _mm512_mask_storeu_ps(dst + (q + 4) * stride, keep, _mm512_shuffle_f32x4(v1, v3, 0x88));
+        _mm512_mask_storeu_ps(dst + (q + 12) * stride, keep, _mm512_shuffle_f32x4(v1, v3, 0xdd));
     }
 }
 
@@ -396,7 +404,7 @@ T512 static void pack_a_f32_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, p
         rows[r] = t;
     }
     int k = 0;
-    for (; k + 16 <= kc; k += 16) transpose16_store(rows, k, dst);
+    for (; k + 16 <= kc; k += 16) transpose16(rows, k, dst + k * MR, MR, (__mmask16)((1u << MR) - 1));
     for (; k < kc; k++)
         for (int r = 0; r < MR; r++) dst[k * MR + r] = rows[r][k];
 }
@@ -406,11 +414,51 @@ T512 static void pack_a_bf16_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, 
     for (int r = 0; r < 16; r++)
         rows[r] = (r >= mr || r >= MR) ? zero_row : (const float *)((const uint16_t *)d->w + (m + r) * d->ldw + k0);
     int kh = kc / 2, p = 0;
-    for (; p + 16 <= kh; p += 16) transpose16_store(rows, p, (float *)dst);
+    for (; p + 16 <= kh; p += 16) transpose16(rows, p, (float *)dst + p * MR, MR, (__mmask16)((1u << MR) - 1));
     for (int r = 0; r < MR; r++) {
         const uint16_t *s = r < mr ? (const uint16_t *)d->w + (m + r) * d->ldw + k0 : NULL;
         for (int q = p; q < kh; q++) { uint32_t v = 0; if (s) memcpy(&v, s + 2 * q, 4); dst[q * MR + r] = v; }
         if (kc & 1) dst[kh * MR + r] = s ? s[kc - 1] : 0;
+    }
+}
+
+T512 static void unstage_512(const glide_gemm_desc *d, const float *stage, ptrdiff_t m0, ptrdiff_t mm, ptrdiff_t n0,
+                             ptrdiff_t nn) {
+    ptrdiff_t m16 = d->y_rs == 1 ? mm & ~(ptrdiff_t)15 : 0, n16 = nn & ~(ptrdiff_t)15;
+    float t[16 * 16] __attribute__((aligned(64)));
+    for (ptrdiff_t m = 0; m < m16; m += 16) {
+        const float *rows[16];
+        for (int i = 0; i < 16; i++) rows[i] = stage + (m + i) * nn;
+        for (ptrdiff_t j0 = 0; j0 < n16; j0 += 16) {
+            transpose16(rows, (int)j0, t, 16, (__mmask16)0xffff);     // t[j * 16 + i] = stage[m + i][j0 + j]
+            for (int j = 0; j < 16; j++) {
+                float *y = d->y + (n0 + j0 + j) * d->y_cs + m0 + m;
+                __m512 v = _mm512_load_ps(t + j * 16);
+                _mm512_storeu_ps(y, d->accumulate ? _mm512_add_ps(_mm512_loadu_ps(y), v) : v);
+            }
+        }
+        for (ptrdiff_t j = n16; j < nn; j++) {
+            float *y = d->y + (n0 + j) * d->y_cs + m0 + m;
+            for (int i = 0; i < 16; i++) y[i] = d->accumulate ? y[i] + stage[(m + i) * nn + j] : stage[(m + i) * nn + j];
+        }
+    }
+    for (ptrdiff_t j = 0; j < nn; j++) {
+        float *y = d->y + (n0 + j) * d->y_cs + m0 * d->y_rs;
+        if (d->accumulate) for (ptrdiff_t m = m16; m < mm; m++) y[m * d->y_rs] += stage[m * nn + j];
+        else for (ptrdiff_t m = m16; m < mm; m++) y[m * d->y_rs] = stage[m * nn + j];
+    }
+}
+
+T512 static void pack_b_f32_512(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr, float *dst) {
+    if (d->src_kind != GLIDE_SRC_STRIDED || d->x_rs != 1 || d->x_cs == 1) { pack_b_f32(d, k0, kc, n, nr, dst); return; }
+    const float *x = d->x + k0 + n * d->x_cs;     // column j: x + j * x_cs, contiguous along k
+    for (int s0 = 0; s0 < NR; s0 += 16) {
+        const float *cols[16];
+        for (int i = 0; i < 16; i++) cols[i] = s0 + i < nr ? x + (s0 + i) * d->x_cs : zero_row;
+        int k = 0;
+        for (; k + 16 <= kc; k += 16) transpose16(cols, k, dst + s0 + k * NR, NR, (__mmask16)0xffff);
+        for (; k < kc; k++)
+            for (int i = 0; i < 16; i++) dst[k * NR + s0 + i] = cols[i][k];
     }
 }
 
@@ -531,6 +579,13 @@ static void pack_a_f32_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdif
 }
 static void pack_a_bf16_512(const glide_gemm_desc *d, ptrdiff_t m, int mr, ptrdiff_t k0, int kc, uint32_t *dst) {
     pack_a_bf16(d, m, mr, k0, kc, dst);
+}
+static void pack_b_f32_512(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr, float *dst) {
+    pack_b_f32(d, k0, kc, n, nr, dst);
+}
+static void unstage_512(const glide_gemm_desc *d, const float *stage, ptrdiff_t m0, ptrdiff_t mm, ptrdiff_t n0,
+                        ptrdiff_t nn) {
+    (void)d; (void)stage; (void)m0; (void)mm; (void)n0; (void)nn;
 }
 int glide_gemm_avx512(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
     (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -2;
