@@ -106,7 +106,7 @@ def compare(args):
     torch_bf16 = {r["label"]: r["gflops"] for r in theirs if r["dtype"] == "bf16"}
     by_label = {}
     for r in ours:
-        if r["op"] == "fma_peak":
+        if r["op"].endswith("_peak"):   # fma_peak, fma512_peak, bf16_peak
             continue
         by_label.setdefault(r["label"], {})[r["dtype"]] = r["gflops"]
     if peak:

@@ -68,6 +68,12 @@ struct BenchKernels: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions of 16x16 and larger.")
     var winograd = true
 
+    @Option(help: "Cap the kernels' instruction-set level: avx512, avx2 or scalar (default: env GLIDE_CPU, else the best the CPU has).")
+    var cpu: String?
+
+    @Flag(inversion: .prefixedNo, help: "bf16 weights with vdpbf16ps (activations rounded to bf16) where the CPU has AVX512_BF16; --no-bf16-dot widens them to f32.")
+    var bf16Dot = true
+
     mutating func run() throws {
         if let threads { KernelSettings.threadCount = threads }
         if cpuTime && KernelSettings.threadCount != 1 { throw ValidationError("--cpu-time needs --threads 1") }
@@ -77,46 +83,62 @@ struct BenchKernels: ParsableCommand {
         for d in dtypeList where !["f32", "f16", "bf16", "int8"].contains(d) {
             throw ValidationError("unknown dtype '\(d)' (use f32, f16, bf16, int8)")
         }
+        if let cpu {
+            guard let path = CPUPath(name: cpu) else { throw ValidationError("unknown --cpu '\(cpu)' (use avx512, avxvnni, avx2, scalar)") }
+            KernelSettings.cpuCap = path
+        }
+        KernelSettings.bf16DotProducts = bf16Dot
         let threadCount = KernelSettings.threadCount
-        let peak = cpuTime ? measureFMAPeakGFLOPS(seconds: 0.3, cpuTime: true) : measurePeak(threads: threadCount)
+        // Peak of each instruction set this CPU has (measured in this run, whatever the cap).
+        var peaks: [PeakProbe: Double] = [:]
+        for probe in PeakProbe.allCases where probe.available {
+            peaks[probe] = cpuTime ? measurePeakGFLOPS(probe, seconds: 0.3, cpuTime: true)
+                                   : measurePeak(probe, threads: threadCount)
+        }
+        let peak = peaks[.fma256] ?? 0
         var records: [BenchRecord] = []
         records.append(BenchRecord(op: "fma_peak", dtype: "f32", label: "fma peak", shape: [("threads", threadCount)],
-                                   gflops: peak, peakFraction: 1, seconds: 0))
-        // int8 vpdpbusd peak (one thread's register-only probe x threads), for the int8 rows' fraction of it
-        let vnniPath = KernelSettings.useAVX2 ? KernelSettings.int8Path : .avx2
-        let vnniPeak = vnniPath == .avx512vnni || vnniPath == .avxvnni
-            ? measureVNNIPeakGOPS(zmm: vnniPath == .avx512vnni, seconds: 0.3, cpuTime: cpuTime) * Double(threadCount) : 0
-        if vnniPeak > 0 {
-            records.append(BenchRecord(op: "vnni_peak", dtype: "int8", label: "vpdpbusd peak \(vnniPath.rawValue)",
-                                       shape: [("threads", threadCount)], gflops: vnniPeak, peakFraction: 1, seconds: 0))
+                                   gflops: peak, peakFraction: 1, seconds: 0, path: PeakProbe.fma256.rawValue))
+        for probe in [PeakProbe.fma512, .bf16Dot512, .vnni512, .vnni256] {
+            guard let p = peaks[probe] else { continue }
+            records.append(BenchRecord(op: probe.recordName, dtype: probe.recordDType,
+                                       label: probe.rawValue + " peak", shape: [("threads", threadCount)],
+                                       gflops: p, peakFraction: 1, seconds: 0, path: probe.rawValue))
         }
         if !json {
-            print("path \(KernelSettings.activePath), threads \(threadCount), FMA peak \(benchFmt(peak)) GFLOP/s"
+            let features = KernelSettings.detectedFeatures.map(\.rawValue).sorted().joined(separator: " ")
+            print("path \(KernelSettings.activePath) (cap \(KernelSettings.cpuCap), CPU supports \(KernelSettings.supportedPath): \(features)), threads \(threadCount)"
                   + (cpuTime ? " (thread CPU time)" : "") + (winograd ? ", Winograd on" : ", Winograd off"))
-            let int8Path = KernelSettings.useAVX2 ? KernelSettings.int8Path.rawValue : "scalar"
-            print("int8 path \(int8Path)" + (vnniPeak > 0 ? ", vpdpbusd peak \(benchFmt(vnniPeak)) GOP/s" : ""))
-            print("op       dtype  shape                               GFLOP/s  of peak")
+            print("peaks (GFLOP/s): " + PeakProbe.allCases.compactMap { p in peaks[p].map { "\(p.rawValue) \(benchFmt($0))" } }.joined(separator: ", "))
+            print("int8 path \(KernelSettings.useAVX2 ? KernelSettings.int8Path.rawValue : "scalar")")
+            for d in dtypeList { print("gemm path \(d): \(KernelSettings.gemmPath(for: WeightElementKind(rawValue: d)!))") }
+            print("op       dtype  shape                               GFLOP/s  of peak  path")
         }
         for c in BenchCase.all(skipUpsampler: skipUpsampler) {
             if let filter, !c.label.contains(filter) { continue }
             for dtype in dtypeList {
                 let (gflops, secs) = c.run(dtype: dtype, seconds: seconds, cpuTime: cpuTime)
+                let path = c.path(dtype: dtype)
+                // fraction of the peak of the instruction the path multiplies with
+                let probe: PeakProbe = path.contains("vdpbf16ps") ? .bf16Dot512 : path.contains("avx512_vnni") ? .vnni512
+                    : path.contains("avx_vnni") ? .vnni256 : path.contains("avx512") ? .fma512 : .fma256
+                let pathPeak = peaks[probe] ?? 0
                 let r = BenchRecord(op: c.op, dtype: dtype, label: c.label, shape: c.shape, gflops: gflops,
-                                    peakFraction: peak > 0 ? gflops / peak : 0, seconds: secs)
+                                    peakFraction: pathPeak > 0 ? gflops / pathPeak : 0, seconds: secs, path: path)
                 records.append(r)
                 if !json {
-                    print("\(benchPad(c.op, 8)) \(benchPad(dtype, 6)) \(benchPad(c.label, 35)) \(benchPad(benchFmt(gflops), 8))  \(benchFmt(r.peakFraction * 100))%")
+                    print("\(benchPad(c.op, 8)) \(benchPad(dtype, 6)) \(benchPad(c.label, 35)) \(benchPad(benchFmt(gflops), 8))  \(benchPad(benchFmt(r.peakFraction * 100) + "%", 7))  \(path)")
                 }
             }
         }
         if json { print("[\n" + records.map { $0.json }.joined(separator: ",\n") + "\n]") }
     }
 
-    func measurePeak(threads: Int) -> Double {
+    func measurePeak(_ probe: PeakProbe, threads: Int) -> Double {
         // Run the single-thread probe on every thread at once; sum the rates.
         let rates = RateSlots(count: threads)
         defer { rates.pointer.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: threads) { i in rates.pointer[i] = measureFMAPeakGFLOPS(seconds: 0.3) }
+        DispatchQueue.concurrentPerform(iterations: threads) { i in rates.pointer[i] = measurePeakGFLOPS(probe, seconds: 0.3) }
         return (0..<threads).reduce(0) { $0 + rates.pointer[$1] }
     }
 }
@@ -134,11 +156,14 @@ struct BenchRecord {
     var op: String, dtype: String, label: String
     var shape: [(String, Int)]
     var gflops: Double, peakFraction: Double, seconds: Double
+    /// The kernel path that ran (`KernelSettings.gemmPath` / `conv2dPath`); peak_fraction is of that
+    /// path's instruction peak (avx2 fma, avx512 fma or avx512 vdpbf16ps) measured in the same run.
+    var path: String = ""
     var json: String {
         let shapeJSON = shape.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
         return "  {\"op\": \"\(op)\", \"dtype\": \"\(dtype)\", \"label\": \"\(label)\", \"shape\": {\(shapeJSON)}, "
             + "\"gflops\": \(String(format: "%.2f", gflops)), \"peak_fraction\": \(String(format: "%.4f", peakFraction)), "
-            + "\"seconds\": \(String(format: "%.6f", seconds))}"
+            + "\"seconds\": \(String(format: "%.6f", seconds)), \"path\": \"\(path)\"}"
     }
 }
 
@@ -204,6 +229,16 @@ struct BenchCase {
         }
         return cases
     }
+
+    /// The kernel path this case takes for `dtype` under the current settings.
+    func path(dtype: String) -> String {
+        let kind = WeightElementKind(rawValue: dtype) ?? .f32
+        switch kind_ {
+        case .conv(let g): return conv2dPath(g, kind: kind)
+        case .matmul(_, let n, _, _): return KernelSettings.gemmPath(for: kind, columns: n)
+        }
+    }
+    private var kind_: Kind { kind }
 
     /// Times the case; returns (GFLOP/s, seconds per run).
     func run(dtype: String, seconds: Double, cpuTime: Bool = false) -> (Double, Double) {
@@ -288,4 +323,25 @@ struct BenchRNG {
         return z ^ (z >> 31)
     }
     mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
+}
+
+extension PeakProbe {
+    /// The `op` of the peak's JSON record.
+    var recordName: String {
+        switch self {
+        case .fma256: return "fma_peak"
+        case .fma512: return "fma512_peak"
+        case .bf16Dot512: return "bf16_peak"
+        case .vnni512: return "vnni512_peak"
+        case .vnni256: return "vnni256_peak"
+        }
+    }
+    /// The `dtype` of the peak's JSON record.
+    var recordDType: String {
+        switch self {
+        case .fma256, .fma512: return "f32"
+        case .bf16Dot512: return "bf16"
+        case .vnni512, .vnni256: return "int8"
+        }
+    }
 }

@@ -149,12 +149,16 @@ struct BenchStep: ParsableCommand {
                                       kernelPath: KernelSettings.activePath)
         }
 
-        let report = StepReport(
+        var report = StepReport(
             model: model, kind: o.referenceClassName, weightTypes: weightTypeSummary(file),
             fileBytes: file.fileSize, threads: KernelSettings.threadCount, batch: rows, imageSize: size,
             loadSeconds: loadSeconds, rssStartBytes: rssStart, rssAfterLoadBytes: rssAfterLoad,
             peakRSSAfterLoadBytes: peakAfterLoad, warmup: warmup, stepSeconds: stepSeconds, stepCPUSeconds: stepCPU,
             textSeconds: textSeconds, textCPUSeconds: textCPU, peakRSSBytes: ProcessMemory.peakRSSBytes())
+        report.cpuPath = KernelSettings.activePath
+        report.gemmPaths = report.weightTypes.keys.sorted().compactMap { t in
+            WeightElementKind(rawValue: t).map { (t, KernelSettings.gemmPath(for: $0)) }
+        }
         if json {
             var out = report.json
             if let stepProfile { out = String(out.dropLast(2)) + ",\n  \"profile\": " + stepProfile.json + "\n}" }
@@ -240,6 +244,8 @@ private struct StepReport {
     var warmup: Int, stepSeconds: [Double], stepCPUSeconds: [Double]
     var textSeconds: [Double], textCPUSeconds: [Double]
     var peakRSSBytes: Int
+    /// `KernelSettings.activePath` and the GEMM kernel per weight type of the file.
+    var cpuPath = "", gemmPaths: [(String, String)] = []
 
     var stepMedian: Double { median(stepSeconds) }
     var textMedian: Double { textSeconds.isEmpty ? 0 : median(textSeconds) }
@@ -248,6 +254,7 @@ private struct StepReport {
         let types = weightTypes.keys.sorted().map { "\(weightTypes[$0]!) \($0)" }.joined(separator: ", ")
         var lines = [
             "\(model): \(kind), \(formatGiB(fileBytes)) file, weight matrices \(types); \(threads) threads",
+            "kernels: \(cpuPath); " + gemmPaths.map { "\($0.0) \($0.1)" }.joined(separator: ", "),
             "load: \(fmt3(loadSeconds)) s; RSS after load \(formatGiB(rssAfterLoadBytes))",
             "step (batch \(batch), \(imageSize)x\(imageSize)): median \(fmt3(stepMedian)) s over \(stepSeconds.count) "
                 + "(min \(fmt3(stepSeconds.min()!)), max \(fmt3(stepSeconds.max()!)); CPU median \(fmt3(median(stepCPUSeconds))) s)",
@@ -266,6 +273,8 @@ private struct StepReport {
         var fields = [
             "\"tool\": \"glide bench step\"", "\"model\": \(jsonString(model))", "\"kind\": \(jsonString(kind))",
             "\"weight_types\": {\(types)}", "\"file_bytes\": \(fileBytes)", "\"threads\": \(threads)",
+            "\"cpu_path\": \(jsonString(cpuPath))",
+            "\"gemm_paths\": {" + gemmPaths.map { "\(jsonString($0.0)): \(jsonString($0.1))" }.joined(separator: ", ") + "}",
             "\"batch\": \(batch)", "\"image_size\": \(imageSize)", "\"load_seconds\": \(fmt6(loadSeconds))",
             "\"rss_start_bytes\": \(rssStartBytes)", "\"rss_after_load_bytes\": \(rssAfterLoadBytes)",
             "\"peak_rss_after_load_bytes\": \(peakRSSAfterLoadBytes)", "\"warmup\": \(warmup)",

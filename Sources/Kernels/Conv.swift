@@ -42,9 +42,7 @@ public func conv2d(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Unsa
         withF32Weights(weight) { conv2d(input: input, weight: $0, bias: bias, output: output, geometry: g, accumulate: accumulate) }
         return
     }
-    var int8Weights = false
-    if case .int8 = weight.elements { int8Weights = true }
-    if conv2dUsesWinograd(g, int8Weights: int8Weights) {
+    if conv2dUsesWinograd(g, kind: weight.elements.kind) {
         conv2dWinograd(input: input, weight: weight, bias: bias, output: output, geometry: g, accumulate: accumulate)
         return
     }

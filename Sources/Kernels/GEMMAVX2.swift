@@ -15,8 +15,11 @@ extension KernelSettings {
 }
 
 /// The fast path of `gemm` and `conv2d` (caller checked `KernelSettings.useAVX2`).
+/// `kernel` overrides the choice of `fastGemmKernel` (tests use it for the bf16 emulation).
 func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: MutableMatrixOperand,
-              bias: UnsafePointer<Float>?, accumulate: Bool, threads: Int? = nil) {
+              bias: UnsafePointer<Float>?, accumulate: Bool, threads: Int? = nil, kernel: FastGemmKernel? = nil) {
+    let chosen = kernel ?? fastGemmKernel(for: weight.elements.kind, columns: columns) ?? .avx2
+    let entry = chosen.entry
     var d = glide_gemm_desc()
     d.M = weight.rows; d.N = columns; d.K = weight.cols
     d.ldw = weight.rowStride
@@ -44,9 +47,7 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
     let macs = Double(m) * Double(n) * Double(max(weight.cols, 1))
     var t = threads ?? KernelSettings.threadCount
     if macs < 200_000 { t = 1 }
-    var run: GemmEntry = { glide_gemm_avx2($0, $1, $2, $3, $4) }
-    var (mr, nr) = (Int(GLIDE_GEMM_MR), Int(GLIDE_GEMM_NR))
-    if case .int8 = weight.elements, let dot = int8DotProductEntry() { (run, mr, nr) = (dot.entry, dot.rows, dot.columns) }
+    let (mr, nr) = chosen.tile
     // Split the dimension whose duplicated packing is cheaper: splitting N re-packs W (M*K) per thread,
     // splitting M re-packs X (K*N) per thread.
     let splitN = n >= m
@@ -55,7 +56,7 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
     let desc = d
     var failed = false
     if t == 1 {
-        failed = withUnsafePointer(to: desc) { run($0, 0, m, 0, n) } != 0
+        failed = withUnsafePointer(to: desc) { entry($0, 0, m, 0, n) } != 0
     } else {
         let flags = UnsafeMutablePointer<Int32>.allocate(capacity: t)
         defer { flags.deallocate() }
@@ -63,9 +64,9 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
             let lo = blocks * i / t, hi = blocks * (i + 1) / t
             let r: Int32 = withUnsafePointer(to: desc) { p in
                 if splitN {
-                    return run(p, 0, m, lo * nr, min(n, hi * nr))
+                    return entry(p, 0, m, lo * nr, min(n, hi * nr))
                 } else {
-                    return run(p, lo * mr, min(m, hi * mr), 0, n)
+                    return entry(p, lo * mr, min(m, hi * mr), 0, n)
                 }
             }
             flags[i] = r
@@ -73,6 +74,31 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
         for i in 0..<t where flags[i] != 0 { failed = true }
     }
     precondition(!failed, "gemm: out of memory for packing buffers")
+}
+
+/// The bf16 GEMM with a portable emulation of `vdpbf16ps` in place of the instruction: bf16 `weight` (other
+/// types trap) x `input` rounded to bf16 (RNE), f32 accumulation, through the same packing, blocking and
+/// store code as the AVX512_BF16 path, so it gives the same bits on CPUs that implement the instruction as
+/// Intel's SDM. Runs on every CPU (slowly): the scalar twin of the `vdpbf16ps` path.
+public func gemmBF16Emulated(weight: WeightMatrix, input: MatrixOperand, columns: Int, output: MutableMatrixOperand,
+                             bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
+    guard case .bf16 = weight.elements else { preconditionFailure("gemmBF16Emulated: bf16 weights only") }
+    if weight.rows == 0 || columns == 0 { return }
+    gemmAVX2(weight: weight, source: .matrix(input), columns: columns, output: output, bias: bias,
+             accumulate: accumulate, kernel: .bf16Emulated)
+}
+
+/// `conv2d` (implicit-im2col GEMM, never Winograd) with bf16 weights through `gemmBF16Emulated`'s kernel.
+public func conv2dBF16Emulated(input: UnsafePointer<Float>, weight: WeightMatrix, bias: UnsafePointer<Float>?,
+                               output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool = false) {
+    guard case .bf16 = weight.elements else { preconditionFailure("conv2dBF16Emulated: bf16 weights only") }
+    precondition(weight.rows == g.outChannels && weight.cols == g.reductionLength)
+    let hw = g.height * g.width, ohw = g.outHeight * g.outWidth
+    for n in 0..<g.batch {
+        gemmAVX2(weight: weight, source: .conv(ConvSource(input: input + n * g.inChannels * hw, geometry: g)),
+                 columns: ohw, output: MutableMatrixOperand(output + n * g.outChannels * ohw, rowStride: ohw),
+                 bias: bias, accumulate: accumulate, kernel: .bf16Emulated)
+    }
 }
 
 /// Measures this machine's f32 FMA peak in GFLOP/s on one thread (12 independent 8-wide FMA chains).
@@ -86,6 +112,50 @@ public func measureFMAPeakGFLOPS(seconds: Double = 0.2, cpuTime: Bool = false) -
         _ = glide_fma_peak_probe(iterations)
         let dt = clock() - t0
         if dt >= seconds { return Double(iterations) * 12 * 16 / dt / 1e9 }
+        iterations = Int(Double(iterations) * min(10, max(1.5, seconds * 1.2 / max(dt, 1e-6))))
+    }
+}
+
+/// The instruction sets with a peak probe (`measurePeakGFLOPS`).
+public enum PeakProbe: String, CaseIterable, Sendable {
+    /// 8-wide f32 FMA (`vfmadd231ps ymm`), 12 chains.
+    case fma256 = "avx2 fma"
+    /// 16-wide f32 FMA (`vfmadd231ps zmm`), 24 chains.
+    case fma512 = "avx512 fma"
+    /// `vdpbf16ps zmm` (32 bf16 products per instruction, counted as 64 FLOPs), 24 chains.
+    case bf16Dot512 = "avx512 vdpbf16ps"
+    /// `vpdpbusd zmm` (64 int8 products per instruction, counted as 128 ops), 12 chains.
+    case vnni512 = "avx512_vnni vpdpbusd"
+    /// `vpdpbusd ymm` (AVX-VNNI, 32 int8 products per instruction), 12 chains.
+    case vnni256 = "avx_vnni vpdpbusd"
+
+    /// True when this CPU can run the probe (whatever `cpuCap`).
+    public var available: Bool {
+        switch self {
+        case .fma256: return KernelSettings.hasAVX2FMA
+        case .fma512: return KernelSettings.supportedPath == .avx512
+        case .bf16Dot512: return KernelSettings.supportedPath == .avx512 && KernelSettings.detectedFeatures.contains(.avx512bf16)
+        case .vnni512: return KernelSettings.hasAVX512VNNI
+        case .vnni256: return KernelSettings.hasAVXVNNI
+        }
+    }
+}
+
+/// One thread's peak GFLOP/s of `probe` (0 when the CPU lacks it). `cpuTime`: thread CPU time, not wall time.
+public func measurePeakGFLOPS(_ probe: PeakProbe, seconds: Double = 0.2, cpuTime: Bool = false) -> Double {
+    guard probe.available else { return 0 }
+    if probe == .fma256 { return measureFMAPeakGFLOPS(seconds: seconds, cpuTime: cpuTime) }
+    if probe == .vnni512 || probe == .vnni256 {
+        return measureVNNIPeakGOPS(zmm: probe == .vnni512, seconds: seconds, cpuTime: cpuTime)
+    }
+    let clock = cpuTime ? threadCPUSeconds : monotonicSeconds
+    let flopsPerIteration: Double = probe == .fma512 ? 24 * 32 : 24 * 64
+    var iterations = 1_000_000
+    while true {
+        let t0 = clock()
+        _ = probe == .fma512 ? glide_fma512_peak_probe(iterations) : glide_bf16_peak_probe(iterations)
+        let dt = clock() - t0
+        if dt >= seconds { return Double(iterations) * flopsPerIteration / dt / 1e9 }
         iterations = Int(Double(iterations) * min(10, max(1.5, seconds * 1.2 / max(dt, 1e-6))))
     }
 }

@@ -56,26 +56,29 @@ extension KernelSettings {
     /// True when the CPU has AVX-VNNI (VEX `vpdpbusd` on ymm).
     public static let hasAVXVNNI: Bool = glide_cpu_has_avx_vnni() != 0
 
-    /// The best int8 path of this CPU under the cap of env `GLIDE_CPU` (`avx512`: all; `avxvnni`: no zmm;
-    /// `avx2`: neither VNNI path, as on Zen 3).
-    static let defaultInt8Path: Int8GEMMPath = {
-        let cap = getenv("GLIDE_CPU").map { String(cString: $0).lowercased() } ?? "avx512"
-        if cap.hasPrefix("avx512") && hasAVX512VNNI { return .avx512vnni }
-        if (cap.hasPrefix("avx512") || cap == "avxvnni") && hasAVXVNNI { return .avxvnni }
+    /// The best int8 path at the current dispatch level (`KernelSettings.cpuPath`, capped by env `GLIDE_CPU`):
+    /// `avx512` uses AVX512-VNNI, `avxvnni` AVX-VNNI, `avx2` neither (as on Zen 3).
+    static var defaultInt8Path: Int8GEMMPath {
+        if has(.avx512vnni) { return .avx512vnni }
+        if has(.avxVNNI) { return .avxvnni }
         return .avx2
-    }()
-
-    nonisolated(unsafe) private static var _int8Path: Int8GEMMPath = defaultInt8Path
-
-    /// The path of int8-weight GEMMs and convolutions when the fast kernels are on (default: the best the CPU
-    /// has, capped by env `GLIDE_CPU`). Setting an unsupported path falls back to `.avx2`.
-    public static var int8Path: Int8GEMMPath {
-        get { _int8Path }
-        set { _int8Path = newValue.isSupported ? newValue : .avx2 }
     }
 
+    nonisolated(unsafe) private static var _int8PathOverride: Int8GEMMPath?
+
+    /// The path of int8-weight GEMMs and convolutions when the fast kernels are on (default: the best one at
+    /// the current dispatch level). Setting an unsupported path falls back to `.avx2`; `resetInt8Path()`
+    /// returns to the default.
+    public static var int8Path: Int8GEMMPath {
+        get { _int8PathOverride ?? defaultInt8Path }
+        set { _int8PathOverride = newValue.isSupported ? newValue : .avx2 }
+    }
+
+    /// Drops an explicit `int8Path`, so the path follows `cpuPath` again.
+    public static func resetInt8Path() { _int8PathOverride = nil }
+
     /// True when int8 GEMMs use a `vpdpbusd` path (real or emulated) rather than AVX2 `vpmaddwd`.
-    static var int8UsesDotProduct: Bool { _int8Path != .avx2 }
+    static var int8UsesDotProduct: Bool { int8Path != .avx2 }
 
     /// Fewest 2x2 tiles (batch x tiles per image) for which an int8-weight 3x3 convolution takes the
     /// Winograd path (in integers, `WinogradInt8.swift`), per int8 path: `winogradMinimumTilesInt8VNNI` with
@@ -83,7 +86,7 @@ extension KernelSettings {
     /// `glide bench kernels --cpu-time` (README "Fast paths").
     static var int8WinogradMinimumTiles: Int {
         if let forced = int8WinogradMinimumTilesOverride { return forced }
-        switch _int8Path {
+        switch int8Path {
         case .avx512vnni, .emulatedZMM: return winogradMinimumTilesInt8VNNI
         case .avxvnni, .avx2, .emulatedYMM: return winogradMinimumTilesInt8
         }
@@ -96,21 +99,6 @@ extension KernelSettings {
     /// Env `GLIDE_INT8_WINOGRAD_MIN_TILES` (benchmarks): overrides `int8WinogradMinimumTiles` on every path.
     nonisolated(unsafe) static var int8WinogradMinimumTilesOverride: Int? =
         getenv("GLIDE_INT8_WINOGRAD_MIN_TILES").flatMap { Int(String(cString: $0)) }
-}
-
-/// The C entry and tile of the active int8 path, or nil when int8 stays on `glide_gemm_avx2`.
-typealias GemmEntry = @convention(c) (UnsafePointer<glide_gemm_desc>?, Int, Int, Int, Int) -> Int32
-
-func int8DotProductEntry() -> (entry: GemmEntry, rows: Int, columns: Int)? {
-    let path = KernelSettings.int8Path
-    let (mr, nb) = path.tile
-    switch path {
-    case .avx512vnni: return ({ glide_gemm_int8_avx512vnni($0, $1, $2, $3, $4) }, mr, nb)
-    case .avxvnni: return ({ glide_gemm_int8_avxvnni($0, $1, $2, $3, $4) }, mr, nb)
-    case .emulatedZMM: return ({ glide_gemm_int8_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_ZMM)) }, mr, nb)
-    case .emulatedYMM: return ({ glide_gemm_int8_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_YMM)) }, mr, nb)
-    case .avx2: return nil
-    }
 }
 
 /// Throughput of `vpdpbusd` on one thread in int8 GOP/s (2 ops per multiply-add), register-only

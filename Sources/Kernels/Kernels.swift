@@ -118,9 +118,11 @@ public enum KernelSettings {
     /// True when this CPU has AVX2 + FMA + F16C and the fast x86 kernels can run.
     public static let hasAVX2FMA: Bool = glide_cpu_has_avx2_fma() != 0
 
-    /// True when the AVX2 fast paths are in use now.
-    public static var useAVX2: Bool { hasAVX2FMA && !_forceScalar }
+    /// True when the AVX2 (or higher) fast paths are in use now: the CPU has them, `forceScalar` is off and
+    /// `cpuCap` allows at least `.avx2`.
+    public static var useAVX2: Bool { cpuPath >= .avx2 }
 
-    /// The instruction-set path in use now, for logs and benchmarks ("avx2+fma+f16c" or "scalar").
-    public static var activePath: String { useAVX2 ? "avx2+fma+f16c" : "scalar" }
+    /// The instruction-set level in use now, for logs and benchmarks ("avx512", "avx2" or "scalar");
+    /// `gemmPath(for:)` names the GEMM micro-kernel per weight type.
+    public static var activePath: String { cpuPath.description }
 }

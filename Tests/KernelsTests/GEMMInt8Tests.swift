@@ -31,7 +31,7 @@ final class GEMMInt8Tests: XCTestCase {
         let x = activations(&rng, inputCount)
         var y = rng.floats(outputCount)
         let savedPath = KernelSettings.int8Path
-        defer { KernelSettings.int8Path = savedPath }
+        defer { KernelSettings.resetInt8Path() }
         w.with("int8") { wm in
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
@@ -177,7 +177,7 @@ extension GEMMInt8Tests {
             Conv2dGeometry(batch: batch, inChannels: 64, height: size, width: size, outChannels: 64, kernelSize: 3, stride: 1, padding: 1)
         }
         let saved = KernelSettings.int8Path
-        defer { KernelSettings.int8Path = saved }
+        defer { KernelSettings.resetInt8Path() }
         withSettings(winograd: true) {
             KernelSettings.int8Path = .emulatedZMM
             XCTAssertTrue(conv2dUsesWinograd(geometry(1, 16), int8Weights: true))
@@ -207,10 +207,11 @@ final class WinogradInt8Tests: XCTestCase {
         var x = rng.floats(g.batch * g.inChannels * g.height * g.width, scale: 2)
         if silu { x = x.map { $0 / (1 + exp(-$0)) } }
         var y = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
-        let saved = (KernelSettings.int8Path, KernelSettings.winogradMinimumTilesInt8, KernelSettings.winogradChunkElements,
+        let saved = (KernelSettings.winogradMinimumTilesInt8, KernelSettings.winogradChunkElements,
                      KernelSettings.int8WinogradMinimumTilesOverride)
         defer {
-            (KernelSettings.int8Path, KernelSettings.winogradMinimumTilesInt8, KernelSettings.winogradChunkElements,
+            KernelSettings.resetInt8Path()
+            (KernelSettings.winogradMinimumTilesInt8, KernelSettings.winogradChunkElements,
              KernelSettings.int8WinogradMinimumTilesOverride) = saved
         }
         w.with("int8") { wm in
@@ -276,7 +277,7 @@ extension GEMMInt8Tests {
     func testSmallInt8ConvolutionsRunOnWidenedWeights() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
         let saved = KernelSettings.int8Path
-        defer { KernelSettings.int8Path = saved }
+        defer { KernelSettings.resetInt8Path() }
         let out = Conv2dGeometry(batch: 2, inChannels: 20, height: 12, width: 10, outChannels: 6, kernelSize: 3, stride: 1, padding: 1)
         let input = Conv2dGeometry(batch: 1, inChannels: 3, height: 12, width: 10, outChannels: 20, kernelSize: 3, stride: 1, padding: 1)
         for (g, path, widened) in [(out, Int8GEMMPath.emulatedZMM, true), (input, .avx2, true), (input, .emulatedZMM, false)] {

@@ -29,7 +29,9 @@ final class GEMMTests: XCTestCase {
                     fast.withUnsafeMutableBufferPointer { f in
                         let out = transposed ? MutableMatrixOperand(f.baseAddress!, rowStride: 1, colStride: m)
                                              : MutableMatrixOperand(f.baseAddress!, rowStride: n)
-                        gemm(weight: wm, input: input, columns: n, output: out, bias: bp.baseAddress!, accumulate: accumulate)
+                        withSettings {
+                            gemm(weight: wm, input: input, columns: n, output: out, bias: bp.baseAddress!, accumulate: accumulate)
+                        }
                     }
                     ref.withUnsafeMutableBufferPointer { r in
                         let out = transposed ? MutableMatrixOperand(r.baseAddress!, rowStride: 1, colStride: m)
@@ -76,7 +78,7 @@ final class GEMMTests: XCTestCase {
         for dtype in Self.dtypes {
             var fast = [Float](repeating: 0, count: t * o), ref = fast
             w.with(dtype) { wm in
-                linear(input: x, rows: t, weight: wm, bias: b, output: &fast)
+                withSettings { linear(input: x, rows: t, weight: wm, bias: b, output: &fast) }
                 linearScalar(input: x, rows: t, weight: wm, bias: b, output: &ref)
             }
             XCTAssertLessThanOrEqual(relativeError(fast, ref), tolerance(dtype), dtype)
@@ -198,7 +200,7 @@ final class ConvTests: XCTestCase {
         let savedInt8Path = KernelSettings.int8Path
         KernelSettings.int8Path = .avx2
         defer {
-            KernelSettings.int8Path = savedInt8Path
+            KernelSettings.resetInt8Path()
             KernelSettings.winogradChunkElements = saved
             KernelSettings.winogradMinimumTiles = minTiles; KernelSettings.winogradMinimumTilesInt8 = minTilesInt8
         }

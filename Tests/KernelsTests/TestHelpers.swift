@@ -79,14 +79,17 @@ func relativeError(_ a: [Float], _ b: [Float]) -> Float {
 }
 
 /// Runs `body` with the given kernel settings, restoring them afterwards.
+/// `bf16Dot` false (default) keeps bf16 weights on the widened-f32 path, so the fast-vs-scalar tests hold
+/// at `Tolerance.halfWeights`; the `vdpbf16ps` path has its own tests (AVX512Tests.swift).
 func withSettings<R>(scalar: Bool = false, threads: Int? = nil, actMax: Int? = nil, winograd: Bool? = nil,
-                     _ body: () throws -> R) rethrows -> R {
+                     bf16Dot: Bool = false, _ body: () throws -> R) rethrows -> R {
     let (s, t, a) = (KernelSettings.forceScalar, KernelSettings.threadCount, KernelSettings.int8ActivationMax)
-    let w = KernelSettings.winograd
+    let (w, b) = (KernelSettings.winograd, KernelSettings.bf16DotProducts)
     defer {
         KernelSettings.forceScalar = s; KernelSettings.threadCount = t; KernelSettings.int8ActivationMax = a
-        KernelSettings.winograd = w
+        KernelSettings.winograd = w; KernelSettings.bf16DotProducts = b
     }
+    KernelSettings.bf16DotProducts = bf16Dot
     KernelSettings.forceScalar = scalar
     if let winograd { KernelSettings.winograd = winograd }
     if let threads { KernelSettings.threadCount = threads }

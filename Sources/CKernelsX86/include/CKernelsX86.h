@@ -8,6 +8,19 @@
 /// 1 when this CPU supports AVX2, FMA and F16C (and the OS saves YMM state), else 0.
 int glide_cpu_has_avx2_fma(void);
 
+/// Bits of `glide_cpu_features()`: instruction sets this CPU has and the OS enabled (XCR0 state).
+enum {
+    GLIDE_CPU_AVX2_FMA = 1 << 0,     ///< AVX2 + FMA + F16C (same as glide_cpu_has_avx2_fma)
+    GLIDE_CPU_AVX512F = 1 << 1,
+    GLIDE_CPU_AVX512BW = 1 << 2,
+    GLIDE_CPU_AVX512VL = 1 << 3,
+    GLIDE_CPU_AVX512BF16 = 1 << 4,   ///< vdpbf16ps, vcvtne2ps2bf16
+    GLIDE_CPU_AVX512VNNI = 1 << 5,   ///< vpdpbusd on zmm
+    GLIDE_CPU_AVXVNNI = 1 << 6,      ///< VEX-encoded vpdpbusd on ymm
+};
+/// The GLIDE_CPU_* bits of this CPU (0 on non-x86).
+unsigned glide_cpu_features(void);
+
 /// f32 -> f16 bits (round to nearest even) with F16C.
 void glide_f32_to_f16_f16c(const float *src, uint16_t *dst, ptrdiff_t count);
 /// f16 bits -> f32 with F16C.
@@ -153,3 +166,25 @@ unsigned long long glide_profile_now_ns(void);
 void glide_profile_add_ns(int slot, unsigned long long ns);
 /// The running total of counter `slot` in nanoseconds (summed over threads).
 unsigned long long glide_profile_read_ns(int slot);
+// ---------------------------------------------------------------- AVX-512 GEMM (gemm_avx512.c)
+
+/// Register-tile sizes of the AVX-512 GEMMs (f32 and bf16 share them).
+enum { GLIDE_GEMM512_MR = 14, GLIDE_GEMM512_NR = 32 };
+
+/// Like glide_gemm_avx2 with AVX-512F f32 FMAs on a 14x32 register tile (28 zmm accumulators); f16/bf16
+/// weights widened to f32 while packing. int8 weights are not handled (returns -2). Caller checks AVX-512F/BW/VL.
+int glide_gemm_avx512(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// bf16 weights (w_dtype GLIDE_W_BF16 only, else returns -2) x activations rounded to bf16 (RNE) while
+/// packing, `vdpbf16ps` with f32 accumulation. Caller checks AVX512_BF16 (and F/BW/VL).
+int glide_gemm_avx512_bf16(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// Portable twin of glide_gemm_avx512_bf16: the same packing, blocking and store code, with the
+/// micro-kernel replaced by a scalar emulation of `vdpbf16ps` (per pair: acc += a_odd*b_odd, then
+/// acc += a_even*b_even, each an f32 FMA with RNE, bf16 denormal inputs as zero, denormal results flushed).
+/// Runs on every CPU; bit-identical to the intrinsic path on CPUs that implement the instruction as Intel's SDM.
+int glide_gemm_bf16_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// AVX-512F FMA throughput probe: `iterations` x 24 independent 16-wide FMAs (FLOPs = it * 24 * 32).
+float glide_fma512_peak_probe(long iterations);
+/// vdpbf16ps throughput probe: `iterations` x 24 independent 512-bit vdpbf16ps (FLOPs = it * 24 * 64).
+float glide_bf16_peak_probe(long iterations);
+/// glide_winograd_weights_avx2 with AVX-512F, 16 channels per step (bit-identical results). Caller checks AVX-512F.
+void glide_winograd_weights_avx512(const float *g, int C, float *u, ptrdiff_t xi_stride);
