@@ -65,7 +65,7 @@ public func readPNGText(bytes b: [UInt8], maxTextBytes: Int = defaultMaxPNGTextB
     var budget = maxTextBytes
     var pos = 8
     while pos < b.count {
-        guard b.count - pos >= 12 else {
+        guard b.count - pos >= 8 else {
             throw ImagingError.truncated(format: "PNG", detail: "chunk header at offset \(pos)")
         }
         let length = Int(readBE32(b, pos))
