@@ -169,7 +169,8 @@ public struct GenerationRecord: Equatable, Sendable {
         }
         func stage(_ prefix: String) throws -> Stage {
             let respacing: TimestepRespacing
-            do { respacing = try TimestepRespacing(parsing: try required(prefix + "steps")) } catch is GlideModelError {
+            let spec = try required(prefix + "steps")
+            do { respacing = try TimestepRespacing(parsing: spec) } catch is GlideModelError {
                 throw invalid(prefix + "steps", "a respacing string (100, fast27, ddim50, 10,10,10)")
             }
             guard let sampler = SamplerKind(rawValue: try required(prefix + "sampler")) else { throw invalid(prefix + "sampler", "ddpm or ddim") }
@@ -223,8 +224,8 @@ public struct GenerationRecord: Equatable, Sendable {
         }
     }
 
-    /// Checks that `actual` is the recorded file of `role` (`model` or `upsampler`): same SHA-256 and weight
-    /// type. Throws `GlideModelError.recordModelMismatch` naming what differs.
+    /// Checks that `actual` is the recorded file of `role` (`model` or `upsampler`): same SHA-256 (contents and weight
+    /// type follow from it). Throws `GlideModelError.recordModelMismatch` naming what differs.
     public func checkModel(role: String, actual: ModelFile) throws {
         guard let recorded = role == "upsampler" ? upsampler : model else {
             throw GlideModelError.recordModelMismatch(role: role, field: "presence", recorded: "no \(role)", actual: actual.fileName)
