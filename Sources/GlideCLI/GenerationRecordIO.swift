@@ -63,7 +63,7 @@ enum RecordIO {
                                               uniquingKeysWith: { a, _ in a })
                 object["replayable"] = (try? record.checkReplayable()) != nil
             }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
             return
         }
@@ -81,8 +81,8 @@ enum RecordIO {
         for f in others { print("  \(f.keyword): \(f.text)") }
         do {
             try record.checkReplayable()
-            print("replay: glide sample --replay \(path)" + (record.model.kind == "unknown" ? "" : " (needs \(record.model.fileName)"
-                  + (record.upsampler.map { " and \($0.fileName)" } ?? "") + ")"))
+            print("replay: glide sample --replay \(path) (with \(record.model.fileName)"
+                  + (record.upsampler.map { " and \($0.fileName)" } ?? "") + ", checked by SHA-256)")
         } catch let error as GlideModelError {
             print("replay: not possible: \(error)")
         }
