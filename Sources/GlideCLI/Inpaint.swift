@@ -152,18 +152,19 @@ struct Inpaint: ParsableCommand {
         let outputs = try run.finish(progress: { bar.update(completed: $0.completed) })
         bar.finish()
 
-        // -> write.
+        // -> write (with the generation record: Sources/GlideCLI/GenerationRecordIO.swift).
+        let record = try generationRecord(pipeline: pipeline, seed: seedValue)
         var written: [String] = []
         let lowImage = try tensorToImage(outputs[.base]!.values, height: lowSize, width: lowSize)
         if let high = outputs[.upsample] {
-            try writePNG(try tensorToImage(high.values, height: highSize, width: highSize), path: output)
+            try RecordIO.writePNG(try tensorToImage(high.values, height: highSize, width: highSize), path: output, record: record)
             written.append("\(output) (\(highSize)x\(highSize))")
             if let saveLowRes {
                 try writePNG(lowImage, path: saveLowRes)
                 written.append("\(saveLowRes) (\(lowSize)x\(lowSize))")
             }
         } else {
-            try writePNG(lowImage, path: output)
+            try RecordIO.writePNG(lowImage, path: output, record: record)
             written.append("\(output) (\(lowSize)x\(lowSize))")
             if let saveLowRes, saveLowRes != output {
                 try writePNG(lowImage, path: saveLowRes)
@@ -174,5 +175,17 @@ struct Inpaint: ParsableCommand {
             common.reportDone(startedAt: started, steps: run.totalSteps)
             for w in written { print("wrote \(w)") }
         }
+    }
+
+    /// How this run's image was made (inputs: the photo and the mask or kept rectangle).
+    private func generationRecord(pipeline: InpaintPipeline, seed: UInt64) throws -> GenerationRecord {
+        var inputs = ["image": try RecordIO.inputFile(image)]
+        if let mask { inputs["mask"] = try RecordIO.inputFile(mask) + (invertMask ? " inverted" : "") }
+        if let r = keepRect { inputs["keep-rect"] = "\(r.x),\(r.y),\(r.w),\(r.h)" }
+        if let vocab = common.vocab { inputs["vocab"] = vocab }
+        return GenerationRecord(tool: RecordIO.tool, command: .inpaint, prompt: prompt, seed: seed, batch: 1,
+                                base: .init(pipeline.baseSettings), upsample: pipeline.upsampler.map { _ in .init(pipeline.upsampleSettings) },
+                                model: try RecordIO.modelFile(path: model!, model: pipeline.base),
+                                upsampler: try pipeline.upsampler.map { try RecordIO.modelFile(path: upsampler!, model: $0) }, inputs: inputs)
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the tensors and metadata of a PyTorch checkpoint (.pt) or a .glw weight file.",
+        abstract: "List the tensors and metadata of a PyTorch checkpoint (.pt) or a .glw weight file, or how a PNG was made.",
         discussion: """
         For a torch.save file (zip archive or the older legacy format) this prints the format variant, the
         archive's top folder, one line per tensor (name, dtype, shape, elements, bytes), totals, the pickle
@@ -14,12 +14,17 @@ struct Inspect: ParsableCommand {
         executed: the pickle is read by a data-only decoder that accepts only an allowlist of globals.
         A file that is refused exits with status 1 and one line saying what was refused and where.
 
+        For a PNG written by glide sample, upsample or inpaint it prints the generation record stored in its \
+        glide:* text chunks (prompt, seed, steps, sampler, guidance, each model's file name, SHA-256 and weight \
+        type) and whether `glide sample --replay` can make it again.
+
         Examples:
+          glide inspect sample.png
           glide inspect models/base.pt
           glide inspect models/base.pt --json | jq .parameters
         """)
 
-    @Argument(help: "The file to inspect: a torch.save checkpoint (.pt) or a .glw weight file.")
+    @Argument(help: "The file to inspect: a torch.save checkpoint (.pt), a .glw weight file or a PNG made by glide.")
     var file: String
 
     @Flag(help: "Print one JSON object (format, archive_prefix, tensors [{name, dtype, shape, ...}], parameters, bytes, ...).")
@@ -36,8 +41,10 @@ struct Inspect: ParsableCommand {
             try inspectTorchCheckpoint(path: file, json: json, verify: verify)
         case .glw:
             try inspectGLW(path: file, json: json)   // Sources/GlideCLI/InspectGLW.swift
+        case .png:
+            do { try RecordIO.inspect(png: file, json: json) } catch { fail("\(file): \(error)") }   // GenerationRecordIO.swift
         case .unknown(let head):
-            fail("\(file): not a torch checkpoint or .glw file (starts with \(head))")
+            fail("\(file): not a torch checkpoint, .glw file or PNG (starts with \(head))")
         }
     }
 }
@@ -48,6 +55,8 @@ enum InspectedFileKind: Equatable {
     case torch
     /// Our own weight format (magic starting "GLW").
     case glw
+    /// A PNG image (its text chunks may hold a generation record).
+    case png
     /// Anything else; carries the first bytes in hex.
     case unknown(String)
 }
@@ -60,6 +69,7 @@ func sniffFileKind(path: String) throws -> InspectedFileKind {
     defer { try? handle.close() }
     let head = [UInt8]((try handle.read(upToCount: 8)) ?? Data())
     if head.count >= 3 && head[0] == 0x47 && head[1] == 0x4C && head[2] == 0x57 { return .glw }   // "GLW"
+    if head.count >= 4 && head[0] == 0x89 && head[1] == 0x50 && head[2] == 0x4E && head[3] == 0x47 { return .png }   // "\x89PNG"
     if head.count >= 2 && head[0] == 0x50 && head[1] == 0x4B { return .torch }                   // "PK"
     if head.count >= 1 && head[0] == 0x80 { return .torch }                                      // pickle PROTO
     return .unknown(head.isEmpty ? "nothing: the file is empty" : head.map { String(format: "%02x", $0) }.joined(separator: " "))

@@ -38,6 +38,10 @@ struct Sample: ParsableCommand {
         guidance: one row per image, DDPM, each step's mean shifted by variance x grad_scale x the gradient of \
         CLIP's similarity to the prompt (CLIP's tokenizer, embedded in the text encoder's file or --clip-vocab).
 
+        Every PNG written records how it was made (prompt, seed, steps, sampler, guidance, each model's file \
+        name, SHA-256 and weight type) in glide:* text chunks; `glide inspect IMAGE.png` prints them and \
+        --replay IMAGE.png makes the same pixels again from the same model files.
+
         Equivalence hooks (replay the reference's inputs and noise exactly):
           --input tokens=T.npy --input mask=M.npy
               int64 and bool [rows, text_ctx]; rows = 2 * batch when guided: the prompt rows, then the
@@ -54,11 +58,17 @@ struct Sample: ParsableCommand {
           glide sample "a corgi" --model base.glw --upsampler upsample.glw -o corgi256.png
           glide sample "an oil painting of a corgi" --model base.glw --clip-guidance 3 \\
               --clip-image clip_image_enc.glw --clip-text clip_text_enc.glw --upsampler upsample.glw
+          glide sample --replay corgi256.png --model base.glw --upsampler upsample.glw -o again.png
+
         """
     )
 
-    @Argument(help: "The text prompt, e.g. \"a handwritten digit 7\".")
-    var prompt: String
+    @Argument(help: "The text prompt, e.g. \"a handwritten digit 7\" (not with --replay).")
+    var prompt: String?
+
+    @Option(help: ArgumentHelp("Make the image recorded in a PNG written by glide sample again: its prompt, seed, batch, steps, sampler and guidance, with the same model files (checked by SHA-256; give --model/--upsampler when they are not the default model).",
+                               valueName: "image.png"))
+    var replay: String?
 
     @Option(help: ArgumentHelp("A converted model (.glw): a base model, or with --input an upsampling or inpainting model. Default: the shipped digits model (see below).",
                                valueName: "file.glw"))
@@ -116,6 +126,11 @@ struct Sample: ParsableCommand {
     static let inputNames = ["tokens", "mask", "low_res", "inpaint_image", "inpaint_mask"]
 
     func validate() throws {
+        if replay != nil {
+            try validateReplay()
+        } else if prompt == nil {
+            throw ValidationError("give a PROMPT, or --replay IMAGE.png")
+        }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard viewSize >= 0 else { throw ValidationError("--view-size must be 0 or positive") }
         if let guidance, !guidance.isFinite { throw ValidationError("--guidance must be a finite number") }
@@ -129,6 +144,13 @@ struct Sample: ParsableCommand {
     }
 
     func run() throws {
+        if let replay { return try replaying(replay) }   // Sources/GlideCLI/SampleReplay.swift
+        try generate(replaying: nil)
+    }
+
+    /// Samples and writes; with `recorded`, the model files must be the recorded ones and its settings are used.
+    func generate(replaying recorded: GenerationRecord?) throws {
+        let prompt = self.prompt ?? ""
         let (modelPath, upsampler) = try ModelLocator.sampleModels(model: model, upsampler: self.upsampler)
         let given = try givenInputs()
         let base = try Text2ImUNet(path: modelPath)
@@ -141,6 +163,7 @@ struct Sample: ParsableCommand {
         // Parse -> pipeline: the text2im recipe for a base model; one stage with the given inputs otherwise
         // (upsampling and inpainting models with --input, the equivalence hooks).
         var run: PipelineRun
+        var record: GenerationRecord
         var settings = StageSettings.notebook(for: o)
         if let steps { settings.respacing = steps }
         if let sampler { settings.sampler = sampler }
@@ -162,10 +185,12 @@ struct Sample: ParsableCommand {
             pipeline.compute = common.compute
             pipeline.tokenizerDirectory = common.vocab
             pipeline.clip = try clip.models()
-            let text = try tokenRows(given: given, guided: settings.guidanceScale != nil)
-            run = try withFlagAdvice {
-                try pipeline.start(Text2ImRequest(prompt: prompt, batch: batch, seed: seedValue, baseText: text, baseNoise: noise))
-            }
+            var request = Text2ImRequest(prompt: prompt, batch: batch, seed: seedValue, baseNoise: noise)
+            if let recorded { request = try recorded.replay(on: &pipeline); request.baseNoise = noise }
+            record = try makeRecord(modelPath: modelPath, upsamplerPath: upsampler, base: base, pipeline: pipeline, request: request, given: given, checking: recorded)
+            request.baseText = try tokenRows(given: given, guided: pipeline.baseSettings.guidanceScale != nil)
+            let started = request
+            run = try withFlagAdvice { try pipeline.start(started) }
         } else {
             if upsampler != nil { throw CLIError("--upsampler follows a base model; \(modelPath) is a \(o.referenceClassName)") }
             let guided = settings.guidanceScale != nil
@@ -178,6 +203,9 @@ struct Sample: ParsableCommand {
                                      lowRes: try given["low_res"].map(readTensor),
                                      inpaintImage: try given["inpaint_image"].map(readTensor),
                                      inpaintMask: try given["inpaint_mask"].map(readTensor))
+            record = GenerationRecord(tool: RecordIO.tool, command: .sample, prompt: prompt, seed: seedValue, batch: batch,
+                                      base: .init(settings), model: try RecordIO.modelFile(path: modelPath, model: base),
+                                      inputs: try recordedInputs(given: given))
             do {
                 run = try DiffusionStage(model: base).start(batch: batch, inputs: inputs, settings: settings, noise: noise,
                                                             compute: common.compute)
@@ -216,7 +244,7 @@ struct Sample: ParsableCommand {
         let finalSize = x0.shape[3]
         let images = try tensorToImages(x0.values, batch: batch, height: finalSize, width: finalSize)
         let grid = try sampleGrid(images)
-        try writePNG(grid, path: output)
+        try RecordIO.writePNG(grid, path: output, record: record)
         written.insert("\(output) (\(grid.width)x\(grid.height))", at: 0)
         if finalSize < 64, viewSize > 0 {
             let big = try images.map { try resizeBicubicPIL($0, width: viewSize, height: viewSize) }

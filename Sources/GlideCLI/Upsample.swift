@@ -93,7 +93,10 @@ struct Upsample: ParsableCommand {
         // -> write.
         let out = run.finalOutput!
         let size = o.imageSize
-        try writePNG(try tensorToImage(out.values, height: size, width: size), path: output)
+        let record = GenerationRecord(tool: RecordIO.tool, command: .upsample, prompt: prompt, seed: seedValue, batch: 1,
+                                      base: .init(settings), model: try RecordIO.modelFile(path: upsampler, model: model),
+                                      inputs: ["image": try RecordIO.inputFile(image)].merging(common.vocab.map { ["vocab": $0] } ?? [:]) { a, _ in a })
+        try RecordIO.writePNG(try tensorToImage(out.values, height: size, width: size), path: output, record: record)
         if let npyOut { try Npy.write(try NpyArray(float32: out.values, shape: out.shape), path: npyOut) }
         if !common.quiet {
             common.reportDone(startedAt: started, steps: run.totalSteps)

@@ -37,6 +37,17 @@ public enum GlideModelError: Error, Equatable, Sendable, CustomStringConvertible
     /// Replayed noise (`start` or `step`) holding fewer batch rows than the batch needs.
     case noiseBatchTooSmall(name: String, needed: Int, available: Int)
 
+    // MARK: Generation records (the parameters stored in generated PNGs, `--replay`)
+
+    /// A generation record lacks a value it needs (the `glide:*` key).
+    case recordFieldMissing(key: String)
+    /// A generation record's value does not parse, or its key appears twice (the key, what was expected, the value).
+    case recordFieldInvalid(key: String, expected: String, actual: String)
+    /// A record that `glide sample` cannot make again (made by another subcommand, or from outside inputs).
+    case recordNotReplayable(reason: String)
+    /// A model file given for a replay is not the recorded one (`role`: model or upsampler; `field`: what differs).
+    case recordModelMismatch(role: String, field: String, recorded: String, actual: String)
+
     // MARK: Networks (loading from a weight file, forward inputs)
 
     /// The network needs a tensor the file does not have.
@@ -79,6 +90,11 @@ public enum GlideModelError: Error, Equatable, Sendable, CustomStringConvertible
         case let .badMergeLine(name, line): return "\(name): line \(line) is not a merge of two symbols"
         case let .tokenNotInVocabulary(token): return "token '\(token)' is not in the vocabulary"
 
+        case let .recordFieldMissing(key): return "generation record has no \(key)"
+        case let .recordFieldInvalid(key, expected, actual): return "generation record \(key) must be \(expected), got '\(actual)'"
+        case let .recordNotReplayable(reason): return "cannot replay this image: \(reason)"
+        case let .recordModelMismatch(role, field, recorded, actual):
+            return "\(role) differs from the recorded one (\(field)): recorded \(recorded), given \(actual)"
         case let .unknownSchedule(name): return "unknown noise schedule '\(name)' (expected squaredcos_cap_v2 or linear)"
         case let .badRespacing(spec, reason): return "bad timestep respacing '\(spec)': \(reason)"
         case let .tooFewSteps(spec, steps): return "timestep respacing '\(spec)' keeps \(steps) step(s); at least 2 are needed"

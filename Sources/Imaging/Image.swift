@@ -56,6 +56,19 @@ public enum ImagingError: Error, Equatable, CustomStringConvertible {
     case fileError(path: String, detail: String)
     /// An argument is out of range (zero output size, mismatched tensor length, ...).
     case invalidArgument(String)
+    /// PNG text was asked of a file that is not a PNG (`signature`: its first bytes, hex).
+    case notPNG(signature: String)
+    /// A text chunk's keyword is missing its NUL terminator, empty, over 79 bytes, or has characters or spaces
+    /// the PNG specification forbids (`keyword`: escaped, at most 80 bytes).
+    case invalidTextKeyword(chunk: String, keyword: String)
+    /// A text chunk's fields after the keyword are missing or out of range, or its text holds a NUL.
+    case malformedTextChunk(chunk: String, keyword: String, detail: String)
+    /// A `zTXt`/`iTXt` chunk names a compression method other than 0 (zlib).
+    case unsupportedTextCompression(chunk: String, keyword: String, method: Int)
+    /// An `iTXt` chunk's text is not valid UTF-8.
+    case textNotUTF8(keyword: String)
+    /// The file's text, decompressed, exceeds the reader's limit (`limit`: the bytes that were still allowed).
+    case textTooLarge(keyword: String, limit: Int)
 
     /// One line suitable for a CLI error message.
     public var description: String {
@@ -71,6 +84,12 @@ public enum ImagingError: Error, Equatable, CustomStringConvertible {
         case .missingChunk(let c): return "PNG has no \(c) chunk"
         case .fileError(let p, let d): return "\(p): \(d)"
         case .invalidArgument(let d): return "invalid argument: \(d)"
+        case .notPNG(let sig): return "not a PNG (starts with \(sig.isEmpty ? "<empty>" : sig))"
+        case .invalidTextKeyword(let c, let k): return "PNG \(c) chunk: invalid keyword '\(k)'"
+        case .malformedTextChunk(let c, let k, let d): return "PNG \(c) chunk '\(k)': \(d)"
+        case .unsupportedTextCompression(let c, let k, let m): return "PNG \(c) chunk '\(k)': unknown compression method \(m)"
+        case .textNotUTF8(let k): return "PNG iTXt chunk '\(k)': text is not UTF-8"
+        case .textTooLarge(let k, let l): return "PNG text '\(k)': more text than the \(l) bytes allowed"
         }
     }
 }

@@ -4,6 +4,11 @@ import CZlib
 /// Encodes `image` as a non-interlaced 8-bit PNG (colour type grey, RGB or RGBA from `image.channels`;
 /// 2 channels are written as grey+alpha). Rows are filtered with the usual minimum-sum heuristic.
 public func encodePNG(_ image: Image, compressionLevel: Int = 6) -> [UInt8] {
+    encodePNG(image, compressionLevel: compressionLevel, ancillaryChunks: [])
+}
+
+/// The PNG of `image` with `ancillaryChunks` (type, data) written between IHDR and IDAT.
+func encodePNG(_ image: Image, compressionLevel: Int, ancillaryChunks: [(type: String, data: [UInt8])]) -> [UInt8] {
     let w = image.width, h = image.height, ch = image.channels
     let colorType: UInt8 = [1: 0, 2: 4, 3: 2, 4: 6][ch] ?? 2
     let rowBytes = w * ch
@@ -59,6 +64,7 @@ public func encodePNG(_ image: Image, compressionLevel: Int = 6) -> [UInt8] {
         out += be32(crc32Of(body, 0..<body.count))
     }
     chunk("IHDR", be32(UInt32(w)) + be32(UInt32(h)) + [8, colorType, 0, 0, 0])
+    for c in ancillaryChunks { chunk(c.type, c.data) }
     chunk("IDAT", compressed)
     chunk("IEND", [])
     return out

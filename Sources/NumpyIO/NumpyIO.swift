@@ -70,6 +70,8 @@ public enum NpyError: Error, Equatable, CustomStringConvertible {
     case typeMismatch(expected: NpyDType, actual: NpyDType)
     /// Element count does not match the shape (shape product vs count given).
     case shapeMismatch(shape: [Int], expectedCount: Int, actualCount: Int)
+    /// The shape's element count, or its byte size, does not fit in an `Int` (a hostile or corrupt header).
+    case shapeTooLarge(shape: [Int])
 
     public var description: String {
         switch self {
@@ -84,6 +86,7 @@ public enum NpyError: Error, Equatable, CustomStringConvertible {
         case let .typeMismatch(expected, actual): return ".npy array holds \(actual.rawValue), expected \(expected.rawValue)"
         case let .shapeMismatch(shape, expectedCount, actualCount):
             return "shape \(shape) needs \(expectedCount) elements, got \(actualCount)"
+        case let .shapeTooLarge(shape): return "shape \(shape) is too large (its size overflows)"
         }
     }
 }
@@ -102,8 +105,8 @@ public struct NpyArray: Equatable, Sendable {
 
     /// Wraps raw bytes; fails if their length does not match the shape.
     public init(dtype: NpyDType, shape: [Int], bytes: [UInt8]) throws {
-        let n = shape.reduce(1, *)
-        guard bytes.count == n * dtype.byteWidth else {
+        let n = try Npy.byteCount(shape: shape, byteWidth: 1)
+        guard bytes.count == (try Npy.byteCount(shape: shape, byteWidth: dtype.byteWidth)) else {
             throw NpyError.shapeMismatch(shape: shape, expectedCount: n, actualCount: bytes.count / dtype.byteWidth)
         }
         self.dtype = dtype; self.shape = shape; self.bytes = bytes
@@ -111,7 +114,7 @@ public struct NpyArray: Equatable, Sendable {
 
     private init<T>(_ values: [T], dtype: NpyDType, shape: [Int]?) throws {
         let shape = shape ?? [values.count]
-        let n = shape.reduce(1, *)
+        let n = try Npy.byteCount(shape: shape, byteWidth: 1)
         guard n == values.count else {
             throw NpyError.shapeMismatch(shape: shape, expectedCount: n, actualCount: values.count)
         }
@@ -186,6 +189,19 @@ public struct NpyArray: Equatable, Sendable {
 public enum Npy {
     static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]   // \x93NUMPY
 
+    /// `product(shape) * byteWidth`, overflow-checked: `NpyError.shapeTooLarge` when it does not fit in an `Int`
+    /// (or a dimension is negative).
+    static func byteCount(shape: [Int], byteWidth: Int) throws -> Int {
+        var n = byteWidth
+        for d in shape {
+            guard d >= 0 else { throw NpyError.shapeTooLarge(shape: shape) }
+            let (m, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw NpyError.shapeTooLarge(shape: shape) }
+            n = m
+        }
+        return n
+    }
+
     /// Parses a complete `.npy` file image. Extra bytes after the data are ignored.
     public static func decode(_ data: [UInt8]) throws -> NpyArray {
         guard data.count >= 10, Array(data[0..<6]) == magic else {
@@ -214,7 +230,7 @@ public enum Npy {
         let (descr, fortran, shape) = try parseHeader(header)
         guard let dtype = NpyDType(descr: descr) else { throw NpyError.unsupportedDType(descr: descr) }
         if fortran && shape.count > 1 { throw NpyError.fortranOrder }
-        let need = shape.reduce(1, *) * dtype.byteWidth
+        let need = try byteCount(shape: shape, byteWidth: dtype.byteWidth)
         let have = data.count - offset
         guard have >= need else { throw NpyError.truncatedData(expected: need, actual: have) }
         return try NpyArray(dtype: dtype, shape: shape, bytes: Array(data[offset..<(offset + need)]))

@@ -29,6 +29,11 @@ final class GlideModelErrorTests: XCTestCase {
             (.missingInput(name: "low_res", model: "SuperResText2ImUNet"), ["low_res", "SuperResText2ImUNet"]),
             (.unexpectedInput(name: "inpaint_image", model: "SuperResText2ImUNet"), ["inpaint_image", "SuperResText2ImUNet"]),
             (.inputShapeMismatch(name: "x", expected: [-1, 3], actual: [2, 4]), ["x", "[*, 3]", "[2, 4]"]),
+            (.recordFieldMissing(key: "glide:seed"), ["glide:seed"]),
+            (.recordFieldInvalid(key: "glide:seed", expected: "an integer", actual: "x"), ["glide:seed", "an integer", "'x'"]),
+            (.recordNotReplayable(reason: "made by glide upsample"), ["replay", "made by glide upsample"]),
+            (.recordModelMismatch(role: "model", field: "sha256", recorded: "a.glw 00", actual: "b.glw 11"),
+             ["model", "sha256", "a.glw 00", "b.glw 11"]),
         ]
         for (error, parts) in cases {
             let text = error.description

@@ -1,9 +1,16 @@
-// SwiftPM links executables with `main` aliased to `<Target>_main`; provide that symbol and hand control
-// to libFuzzer's driver with the Swift callback.
+// SwiftPM links each executable with `main` aliased to `<Target>_main`; provide those symbols (one per fuzzer
+// executable; each executable defines its own `LLVMFuzzerTestOneInput` in Swift) and hand control to
+// libFuzzer's driver. Every executable links all of them; only its own is its `main`.
 #include "FuzzDriver.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int CheckpointFuzzer_main(int argc, char **argv) {
-    return LLVMFuzzerRunDriver(&argc, &argv, LLVMFuzzerTestOneInput);
-}
+#define FUZZ_MAIN(name) \
+    int name##_main(int argc, char **argv) { return LLVMFuzzerRunDriver(&argc, &argv, LLVMFuzzerTestOneInput); }
+
+FUZZ_MAIN(CheckpointFuzzer)
+FUZZ_MAIN(PNGFuzzer)
+FUZZ_MAIN(JPEGFuzzer)
+FUZZ_MAIN(NumpyFuzzer)
+FUZZ_MAIN(GLWFuzzer)
+FUZZ_MAIN(PNGTextFuzzer)
