@@ -217,14 +217,20 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
                 let bh = bias + h * biasHeadStride + t0 * s
                 for i in 0..<(t * s) { w[i] += bh[i] }
             }
-            for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_avx2(w + i * s, s) }
+            // bf16 products on an AVX-512 CPU: exp and rounding to bf16 in one pass (whichever GEMM twin runs).
+            let fusedBF16 = bf16Kernel != nil && KernelSettings.cpuPath == .avx512
+            if fusedBF16 {
+                for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_bf16_avx512(w + i * s, wHalf + i * s, s) }
+            } else {
+                for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_avx2(w + i * s, s) }
+            }
             KernelProfiler.end(softmaxProbe)
             let sumProbe = KernelProfiler.begin("attention weighted sum gemm", "\(t)x\(s) . \(s)x\(c)",
                                                 flops: 2 * Double(t * c) * Double(s))
             let outBase = output.base + h * output.headStride + t0 * output.tokenStride
             let sumOutput = MutableMatrixOperand(outBase, rowStride: output.tokenStride, colStride: output.channelStride)
             if let bf16Kernel {
-                roundToBF16(w, wHalf, count: t * s)
+                if !fusedBF16 { roundToBF16(w, wHalf, count: t * s) }
                 gemmAVX2(weight: WeightMatrix(rows: t, cols: s, elements: .bf16(wHalf)),
                          source: .matrix(MatrixOperand(v, rowStride: c)), columns: c, output: sumOutput, bias: nil,
                          accumulate: false, threads: 1, kernel: bf16Kernel)

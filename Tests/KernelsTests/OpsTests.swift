@@ -9,6 +9,7 @@
 //   print(F.gelu(torch.tensor([1.0,-3.0,0.5,-0.7])).tolist())"
 import XCTest
 @testable import Kernels
+import CKernelsX86
 
 /// Tolerances of the element-wise kernels.
 enum OpTolerance {
@@ -283,6 +284,24 @@ final class AttentionTests: XCTestCase {
             plain.withUnsafeMutableBufferPointer { convertF32ToBF16(xp.baseAddress!, $0.baseAddress!, count: xp.count) }
         }
         XCTAssertEqual(fast, plain)
+    }
+
+    func testFusedSoftmaxBF16MatchesAVX2ExpThenRounding() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        var rng = TestRNG(seed: 22)
+        for n in [1, 15, 16, 17, 100, 1152] {
+            var x = rng.floats(n, scale: 12)
+            if n > 3 { x[2] = -.infinity }   // a masked key
+            var fused = [UInt16](repeating: 0, count: n), plain = fused
+            var expd = x
+            let fusedSum = x.withUnsafeBufferPointer { xp in
+                fused.withUnsafeMutableBufferPointer { glide_softmax_exp_row_bf16_avx512(xp.baseAddress!, $0.baseAddress!, n) }
+            }
+            let plainSum = expd.withUnsafeMutableBufferPointer { glide_softmax_exp_row_avx2($0.baseAddress!, n) }
+            for i in 0..<n { plain[i] = f32ToBF16(expd[i]) }
+            XCTAssertEqual(fused, plain, "n=\(n)")
+            XCTAssertEqual(fusedSum, plainSum, accuracy: 1e-5 * plainSum, "n=\(n)")
+        }
     }
 
     func testAttentionFastIsIndependentOfThreadCount() {
