@@ -265,6 +265,7 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
             ptrdiff_t bstride = bf16 ? (ptrdiff_t)kk * NR * 4 : (ptrdiff_t)KC * NR * 4;   // bytes per B panel
             ptrdiff_t astride = bf16 ? (ptrdiff_t)kk * MR * 4 : (ptrdiff_t)KC * MR * 4;   // bytes per A panel
             int first = pc == 0;
+            unsigned long long pt0 = glide_profile_enabled ? glide_profile_now_ns() : 0;
             for (int jp = 0; jp < np; jp++) {
                 ptrdiff_t n = jc + (ptrdiff_t)jp * NR;
                 int nr = (int)(jc + nc - n < NR ? jc + nc - n : NR);
@@ -276,9 +277,11 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
                     pack_b_f32_512(d, pc, kc, n, nr, (float *)((char *)bp + jp * bstride));
                 }
             }
+            if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_ACTIVATIONS, glide_profile_now_ns() - pt0);
             for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
                 ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
                 int mp = (int)((mc + MR - 1) / MR);
+                unsigned long long pt1 = glide_profile_enabled ? glide_profile_now_ns() : 0;
                 for (int ip = 0; ip < mp; ip++) {
                     ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                     int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
@@ -287,6 +290,7 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
                     else if (!vector_pack) pack_a_f32(d, m, mr, pc, kc, (float *)((char *)ap + ip * astride));
                     else pack_a_f32_512(d, m, mr, pc, kc, (float *)((char *)ap + ip * astride), atmp);
                 }
+                if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_WEIGHTS, glide_profile_now_ns() - pt1);
                 for (int jp = 0; jp < np; jp++) {
                     ptrdiff_t n = jc + (ptrdiff_t)jp * NR;
                     int nr = (int)(jc + nc - n < NR ? jc + nc - n : NR);

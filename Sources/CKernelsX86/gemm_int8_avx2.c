@@ -85,7 +85,7 @@ static inline AI void wi_pack_b(const glide_wi16_gemm_desc *d, ptrdiff_t k0, int
 
 // A panel: dst[p * MR + r] = (W[m+r][k0+2p], W[m+r][k0+2p+1]); zero beyond kc and for rows >= mr.
 static inline AI void wi_pack_a(const glide_wi16_gemm_desc *d, ptrdiff_t m, int mr, const int MR, ptrdiff_t k0, int kc,
-                                uint32_t *restrict dst, float *restrict ws) {
+                                uint32_t *restrict dst, float *restrict ws, glide_dword_pack8_fn dwpack) {
     static const int16_t zeros[WI_KC + 2];
     const int kp = (kc + 1) / 2, k2 = kc / 2;
     const int16_t *rows[8];
@@ -93,8 +93,10 @@ static inline AI void wi_pack_a(const glide_wi16_gemm_desc *d, ptrdiff_t m, int 
         rows[r] = r < mr ? d->w + (m + r) * d->ldw + k0 : zeros;
         ws[r] = r < mr ? d->w_scales[m + r] : 0.f;
     }
-    for (int p = 0; p < k2; p++)
-        for (int r = 0; r < MR; r++) { uint32_t v; memcpy(&v, rows[r] + 2 * p, 4); dst[p * MR + r] = v; }
+    if (dwpack && MR == 8 && mr == MR) dwpack((const char *)rows[0], d->ldw * 2, k2, dst);
+    else
+        for (int p = 0; p < k2; p++)
+            for (int r = 0; r < MR; r++) { uint32_t v; memcpy(&v, rows[r] + 2 * p, 4); dst[p * MR + r] = v; }
     if (k2 < kp)
         for (int r = 0; r < MR; r++) dst[k2 * MR + r] = wi_pair(rows[r][kc - 1], 0);
 }
@@ -245,7 +247,7 @@ static void *wi_aligned(size_t bytes) {
 }
 
 static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
-                             const int MR, const int NB, wi_kernel_fn kernel) {
+                             const int MR, const int NB, wi_kernel_fn kernel, glide_dword_pack8_fn dwpack) {
     if (m1 <= m0 || n1 <= n0) return 0;
     const ptrdiff_t K = d->K;
     if (K == 0) {
@@ -270,19 +272,23 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
         int np = (int)((nc + NB - 1) / NB);
         for (ptrdiff_t pc = 0; pc < K; pc += WI_KC) {
             int kc = (int)(K - pc < WI_KC ? K - pc : WI_KC), kp = (kc + 1) / 2, first = pc == 0;
+            unsigned long long pt0 = glide_profile_enabled ? glide_profile_now_ns() : 0;
             for (int jp = 0; jp < np; jp++) {
                 ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
                 int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
                 wi_pack_b(d, pc, kc, n, nr, NB, qmax, tmp, bp + (ptrdiff_t)jp * kp * NB, xs + jp * NB);
             }
+            if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_ACTIVATIONS, glide_profile_now_ns() - pt0);
             for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
                 ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
                 int mp = (int)((mc + MR - 1) / MR);
+                unsigned long long pt1 = glide_profile_enabled ? glide_profile_now_ns() : 0;
                 for (int ip = 0; ip < mp; ip++) {
                     ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                     int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
-                    wi_pack_a(d, m, mr, MR, pc, kc, ap + (ptrdiff_t)ip * kp * MR, ws + ip * MR);
+                    wi_pack_a(d, m, mr, MR, pc, kc, ap + (ptrdiff_t)ip * kp * MR, ws + ip * MR, dwpack);
                 }
+                if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_WEIGHTS, glide_profile_now_ns() - pt1);
                 for (int jp = 0; jp < np; jp++) {
                     ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
                     int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
@@ -307,19 +313,19 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
 int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
                              int layout) {
     if (layout == GLIDE_I8_LAYOUT_ZMM)
-        return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm);
-    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm);
+        return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, NULL);
+    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, NULL);
 }
 
 #if defined(__x86_64__)
 TAVX2 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
-    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2);
+    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, NULL);
 }
 TAVXVNNI int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
-    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni);
+    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, NULL);
 }
 T512 int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
-    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm);
+    return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, glide_dword_pack8_avx512);
 }
 #else
 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {

@@ -181,7 +181,62 @@ TGT void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *su
     for (; i < n; i++) { double d = (double)x[i] - shift; s += d; q += d * d; }
     *sum = s; *sumsq = q;
 }
+
+// exp256 on zmm: the same operations per lane, so the same bits.
+#define T512M __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+T512M static inline __m512 exp512(__m512 x) {
+    const __m512 hi = _mm512_set1_ps(88.3762626647949f), lo = _mm512_set1_ps(-87.3365478515625f);
+    __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 y = _mm512_set1_ps(1.9875691500E-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
+    __m512 x2 = _mm512_mul_ps(x, x);
+    y = _mm512_fmadd_ps(y, x2, _mm512_add_ps(x, _mm512_set1_ps(1.f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+    return _mm512_maskz_mov_ps((__mmask16)~under, y);
+}
+
+// f32 -> bf16 bits, round to nearest even (finite inputs; exp-weights are in [0, 1]).
+T512M static inline __m256i bf16_rne512(__m512 v) {
+    __m512i x = _mm512_castps_si512(v);
+    __m512i r = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                                      _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1))));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
+}
+
+T512M float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n) {
+    if (n <= 0) return 0.f;
+    __m512 mv = _mm512_set1_ps(-INFINITY);
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(x + i));
+    if (i < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), (__mmask16)((1u << (n - i)) - 1), x + i));
+    float m = _mm512_reduce_max_ps(mv);
+    if (m == -INFINITY) m = 0;
+    __m512 mb = _mm512_set1_ps(m), sv = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), mb));
+        _mm256_storeu_si256((__m256i *)(out + i), bf16_rne512(e));
+        sv = _mm512_add_ps(sv, e);
+    }
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mb)));
+        _mm256_mask_storeu_epi16(out + i, k, bf16_rne512(e));
+        sv = _mm512_add_ps(sv, e);
+    }
+    return _mm512_reduce_add_ps(sv);
+}
 #else
+float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n) { (void)x; (void)out; (void)n; return 0.f; }
 void glide_softmax_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; }
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }
 float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; return 0.f; }

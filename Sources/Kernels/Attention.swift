@@ -39,6 +39,16 @@ public struct AttentionOutput: @unchecked Sendable {
     }
 }
 
+/// Arithmetic of the two attention products (scores `q'.k'^T` and `weights . v`); the softmax is f32 always.
+public enum AttentionPrecision: Sendable, Equatable {
+    /// f32 products (the reference's arithmetic; f32 models keep it).
+    case f32
+    /// Both products with `vdpbf16ps` when the CPU has AVX512_BF16 (and `KernelSettings.useBF16Dot`): q', k',
+    /// v and the unnormalised softmax weights rounded to bf16 (nearest even), f32 accumulation. Where the
+    /// instruction is missing this is the same as `.f32`. For models whose weights are bf16 or int8 already.
+    case bf16Products
+}
+
 /// Attention for one batch item and `heads` heads of width `headDim`:
 /// `out[h, t, :] = sum_s softmax_s(q'[h,t,:] . k'[h,s,:] + bias[h, t, s]) * v[h, s, :]` with
 /// `q' = q * qkScale`, `k' = k * qkScale` (GLIDE scales both by `1/sqrt(sqrt(headDim))`; CLIP by
@@ -52,13 +62,29 @@ public func attention(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                       query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                       encoderCount: Int = 0, encoderKey: AttentionOperand? = nil, encoderValue: AttentionOperand? = nil,
                       bias: UnsafePointer<Float>? = nil, biasHeadStride: Int = 0,
-                      qkScale: Float, output: AttentionOutput) {
+                      qkScale: Float, output: AttentionOutput, precision: AttentionPrecision = .f32) {
     let probe = KernelProfiler.begin("attention", attentionProfileLabel(heads, headDim, queryCount, encoderCount, keyCount), flops: 4 * Double(heads * headDim) * Double(queryCount) * Double(encoderCount + keyCount)); defer { KernelProfiler.end(probe) }
     precondition(encoderCount == 0 || (encoderKey != nil && encoderValue != nil))
     attentionImpl(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
                   key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
                   encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
-                  output: output, fast: KernelSettings.useAVX2)
+                  output: output, fast: KernelSettings.useAVX2,
+                  bf16Kernel: precision == .bf16Products && KernelSettings.useBF16Dot ? .avx512BF16 : nil)
+}
+
+/// `attention(..., precision: .bf16Products)` with a portable emulation of `vdpbf16ps` in place of the
+/// instruction (the same packing, rounding and blocking): the twin that pins the bf16 path's bits on every CPU.
+public func attentionBF16Emulated(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
+                                  query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
+                                  encoderCount: Int = 0, encoderKey: AttentionOperand? = nil,
+                                  encoderValue: AttentionOperand? = nil,
+                                  bias: UnsafePointer<Float>? = nil, biasHeadStride: Int = 0,
+                                  qkScale: Float, output: AttentionOutput) {
+    precondition(encoderCount == 0 || (encoderKey != nil && encoderValue != nil))
+    attentionBlocked(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
+                     key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
+                     encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
+                     output: output, bf16Kernel: .bf16Emulated)
 }
 
 /// Scalar twin of `attention`.
@@ -85,12 +111,12 @@ func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                    query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                    encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
                    bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
-                   fast: Bool) {
+                   fast: Bool, bf16Kernel: FastGemmKernel? = nil) {
     if fast {
         attentionBlocked(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
                          key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
                          encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
-                         output: output)
+                         output: output, bf16Kernel: bf16Kernel)
         return
     }
     let s = encoderCount + keyCount, c = headDim
@@ -136,10 +162,13 @@ func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
 /// scores `[Tb, S]` = q' . k'^T, bias, exp(scores - row max), `out[Tb, C]` = exp-weights . v written straight
 /// into `output`, then each output row divided by its row's sum (softmax normalization on `Tb x C` values
 /// instead of `Tb x S`). Single-threaded GEMMs, so every head's result is the same for any thread count.
+/// `bf16Kernel` (`.avx512BF16` or `.bf16Emulated`): both products on bf16 operands (q' and the exp-weights
+/// rounded to bf16 here, k' and v by the kernel's packing), f32 accumulation.
 func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int,
                       query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                       encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
-                      bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput) {
+                      bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
+                      bf16Kernel: FastGemmKernel? = nil) {
     let s = encoderCount + keyCount
     if queryCount == 0 || c == 0 { return }
     let tb = min(queryCount, attentionQueryBlock)
@@ -149,7 +178,13 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
         let q = UnsafeMutablePointer<Float>.allocate(capacity: tb * c)
         let w = UnsafeMutablePointer<Float>.allocate(capacity: max(tb * s, 1))
         let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: tb)
-        defer { kT.deallocate(); v.deallocate(); q.deallocate(); w.deallocate(); inverseSums.deallocate() }
+        // bf16 copies of q' and the exp-weights (bf16 products only).
+        let qHalf = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16Kernel == nil ? 1 : tb * c)
+        let wHalf = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16Kernel == nil ? 1 : max(tb * s, 1))
+        defer {
+            kT.deallocate(); v.deallocate(); q.deallocate(); w.deallocate(); inverseSums.deallocate()
+            qHalf.deallocate(); wHalf.deallocate()
+        }
         if let encoderKey, let encoderValue, encoderCount > 0 {
             gatherChannelMajor(encoderKey, head: h, tokens: 0, count: encoderCount, channels: c, scale: qkScale,
                                into: kT, rowStride: s)
@@ -165,7 +200,13 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
             // Sub-regions are recorded with one thread only (the profiler records on the calling thread).
             let scoresProbe = KernelProfiler.begin("attention scores gemm", "\(t)x\(c) . \(c)x\(s)",
                                                    flops: 2 * Double(t * c) * Double(s))
-            if s > 0 {
+            if s > 0, let bf16Kernel {
+                roundToBF16(q, qHalf, count: t * c)
+                gemmAVX2(weight: WeightMatrix(rows: t, cols: c, elements: .bf16(qHalf)),
+                         source: .matrix(MatrixOperand(kT, rowStride: s)), columns: s,
+                         output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false, threads: 1,
+                         kernel: bf16Kernel)
+            } else if s > 0 {
                 gemmAVX2(weight: WeightMatrix(rows: t, cols: c, f32: q), source: .matrix(MatrixOperand(kT, rowStride: s)),
                          columns: s, output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false,
                          threads: 1)
@@ -176,15 +217,27 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
                 let bh = bias + h * biasHeadStride + t0 * s
                 for i in 0..<(t * s) { w[i] += bh[i] }
             }
-            for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_avx2(w + i * s, s) }
+            // bf16 products on an AVX-512 CPU: exp and rounding to bf16 in one pass (whichever GEMM twin runs).
+            let fusedBF16 = bf16Kernel != nil && KernelSettings.cpuPath == .avx512
+            if fusedBF16 {
+                for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_bf16_avx512(w + i * s, wHalf + i * s, s) }
+            } else {
+                for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_avx2(w + i * s, s) }
+            }
             KernelProfiler.end(softmaxProbe)
             let sumProbe = KernelProfiler.begin("attention weighted sum gemm", "\(t)x\(s) . \(s)x\(c)",
                                                 flops: 2 * Double(t * c) * Double(s))
             let outBase = output.base + h * output.headStride + t0 * output.tokenStride
-            gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
-                     columns: c, output: MutableMatrixOperand(outBase, rowStride: output.tokenStride,
-                                                              colStride: output.channelStride),
-                     bias: nil, accumulate: false, threads: 1)
+            let sumOutput = MutableMatrixOperand(outBase, rowStride: output.tokenStride, colStride: output.channelStride)
+            if let bf16Kernel {
+                if !fusedBF16 { roundToBF16(w, wHalf, count: t * s) }
+                gemmAVX2(weight: WeightMatrix(rows: t, cols: s, elements: .bf16(wHalf)),
+                         source: .matrix(MatrixOperand(v, rowStride: c)), columns: c, output: sumOutput, bias: nil,
+                         accumulate: false, threads: 1, kernel: bf16Kernel)
+            } else {
+                gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
+                         columns: c, output: sumOutput, bias: nil, accumulate: false, threads: 1)
+            }
             if output.tokenStride == 1 {
                 for ch in 0..<c {
                     let row = outBase + ch * output.channelStride
@@ -200,6 +253,11 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
             t0 += t
         }
     }
+}
+
+/// f32 -> bf16 bits (nearest even), vectorised where AVX2 runs; the same bits as `f32ToBF16`.
+func roundToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count: Int) {
+    if KernelSettings.useAVX2 { glide_f32_to_bf16_avx2(src, dst, count) } else { convertF32ToBF16(src, dst, count: count) }
 }
 
 /// `dest[ch * rowStride + i] = src(head, tokens + i, ch) * scale` for `i < count`, `ch < channels`.

@@ -1,13 +1,17 @@
 // Dispatch to the AVX2/FMA GEMM in CKernelsX86 (packing, cache blocking), split over threads.
 import CKernelsX86
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension KernelSettings {
-    nonisolated(unsafe) private static var _int8ActivationMax: Int32 = 32767
+    nonisolated(unsafe) private static var _int8ActivationMax: Int32 =
+        getenv("GLIDE_INT8_ACTIVATION_MAX").flatMap { Int32(String(cString: $0)) }.map { max(1, min(32767, $0)) } ?? 32767
 
     /// int8-weight GEMMs quantize activations on the fly to `|q| <= int8ActivationMax`. The default, 32767
     /// (int8 weights x int16 activations), runs at the same speed on AVX2 as 127 (int8 x int8; both use
     /// `vpmaddwd`) and is ~256x more precise on the activation side, so the int8 file's error is essentially
-    /// its weight quantization alone.
+    /// its weight quantization alone. Env `GLIDE_INT8_ACTIVATION_MAX=N` sets it at start (error studies).
     public static var int8ActivationMax: Int {
         get { Int(_int8ActivationMax) }
         set { _int8ActivationMax = Int32(max(1, min(32767, newValue))) }

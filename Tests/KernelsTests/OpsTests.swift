@@ -9,6 +9,7 @@
 //   print(F.gelu(torch.tensor([1.0,-3.0,0.5,-0.7])).tolist())"
 import XCTest
 @testable import Kernels
+import CKernelsX86
 
 /// Tolerances of the element-wise kernels.
 enum OpTolerance {
@@ -182,7 +183,13 @@ final class NormTests: XCTestCase {
 
 final class AttentionTests: XCTestCase {
     /// UNet layout: qkv [H*3*C, T], encoder kv [H*2*C, S]; output [H*C, T].
+    enum Mode { case scalar, fast, bf16Products, bf16Emulated }
+
     func runUNetLayout(heads: Int, c: Int, t: Int, s: Int, fast: Bool, withBias: Bool, seed: UInt64) -> [Float] {
+        runUNetLayout(heads: heads, c: c, t: t, s: s, mode: fast ? .fast : .scalar, withBias: withBias, seed: seed)
+    }
+
+    func runUNetLayout(heads: Int, c: Int, t: Int, s: Int, mode: Mode, withBias: Bool, seed: UInt64) -> [Float] {
         var rng = TestRNG(seed: seed)
         let qkv = rng.floats(heads * 3 * c * t, scale: 2)
         let ekv = rng.floats(heads * 2 * c * max(s, 1), scale: 2)
@@ -199,11 +206,18 @@ final class AttentionTests: XCTestCase {
                 let o = AttentionOutput(op.baseAddress!, headStride: c * t, tokenStride: 1, channelStride: t)
                 let scale = 1 / Float(c).squareRoot().squareRoot()
                 let b = withBias ? bp.baseAddress : nil
-                if fast {
+                switch mode {
+                case .fast, .bf16Products:
                     attention(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
                               encoderCount: s, encoderKey: s > 0 ? ek : nil, encoderValue: s > 0 ? ev : nil,
-                              bias: b, biasHeadStride: t * (s + t), qkScale: scale, output: o)
-                } else {
+                              bias: b, biasHeadStride: t * (s + t), qkScale: scale, output: o,
+                              precision: mode == .fast ? .f32 : .bf16Products)
+                case .bf16Emulated:
+                    attentionBF16Emulated(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k,
+                                          value: v, encoderCount: s, encoderKey: s > 0 ? ek : nil,
+                                          encoderValue: s > 0 ? ev : nil, bias: b, biasHeadStride: t * (s + t),
+                                          qkScale: scale, output: o)
+                case .scalar:
                     attentionScalar(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
                                     encoderCount: s, encoderKey: s > 0 ? ek : nil, encoderValue: s > 0 ? ev : nil,
                                     bias: b, biasHeadStride: t * (s + t), qkScale: scale, output: o)
@@ -220,6 +234,73 @@ final class AttentionTests: XCTestCase {
             let f = runUNetLayout(heads: heads, c: c, t: t, s: s, fast: true, withBias: bias, seed: 9)
             let r = runUNetLayout(heads: heads, c: c, t: t, s: s, fast: false, withBias: bias, seed: 9)
             XCTAssertLessThanOrEqual(relativeError(f, r), 1e-5, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+        }
+    }
+
+    static let bf16Shapes = [(2, 8, 5, 0, false), (3, 16, 150, 7, true), (1, 64, 130, 0, false), (2, 5, 9, 3, true),
+                             (3, 17, 64, 128, false), (2, 64, 300, 77, true)]
+
+    func testAttentionBF16EmulatedIsWithinBF16OfScalar() {
+        // The bf16 products round q', k', v and the exp-weights to bf16 (8 significant bits): a few 1e-3.
+        for (heads, c, t, s, bias) in Self.bf16Shapes {
+            let e = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .bf16Emulated, withBias: bias, seed: 9)
+            let r = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .scalar, withBias: bias, seed: 9)
+            XCTAssertLessThanOrEqual(relativeError(e, r), 2e-2, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+            XCTAssertGreaterThan(relativeError(e, r), 0, "bf16 rounding must show")
+        }
+    }
+
+    func testAttentionBF16ProductsMatchEmulationBitForBit() throws {
+        try XCTSkipUnless(KernelSettings.detectedFeatures.contains(.avx512bf16), "no avx512_bf16 on this CPU")
+        try XCTSkipUnless(KernelSettings.useBF16Dot, "no avx512f/bw/vl on this CPU")
+        for (heads, c, t, s, bias) in Self.bf16Shapes {
+            let f = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .bf16Products, withBias: bias, seed: 3)
+            let e = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .bf16Emulated, withBias: bias, seed: 3)
+            XCTAssertEqual(f, e, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+        }
+    }
+
+    func testAttentionBF16ProductsFallBackToF32WithoutTheInstruction() {
+        let saved = KernelSettings.cpuCap
+        defer { KernelSettings.cpuCap = saved }
+        KernelSettings.cpuCap = .avx2
+        let b = runUNetLayout(heads: 3, c: 16, t: 150, s: 7, mode: .bf16Products, withBias: true, seed: 4)
+        let f = runUNetLayout(heads: 3, c: 16, t: 150, s: 7, mode: .fast, withBias: true, seed: 4)
+        XCTAssertEqual(b, f)
+    }
+
+    func testRoundToBF16MatchesScalar() throws {
+        try XCTSkipUnless(KernelSettings.useAVX2, "no avx2 on this CPU")
+        var rng = TestRNG(seed: 21)
+        var x = rng.floats(1003, scale: 100)
+        // Ties (odd and even), NaNs, infinities, signed zero, the largest finite value, subnormals.
+        let special: [Float] = [Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), .nan, -.nan,
+                                Float(bitPattern: 0x7F80_0001), .infinity, -.infinity, -0.0, .greatestFiniteMagnitude,
+                                Float(bitPattern: 0x0000_8000), Float(bitPattern: 0x807F_FFFF)]
+        for (i, v) in special.enumerated() { x[i * 37] = v }
+        var fast = [UInt16](repeating: 0, count: x.count), plain = fast
+        x.withUnsafeBufferPointer { xp in
+            fast.withUnsafeMutableBufferPointer { roundToBF16(xp.baseAddress!, $0.baseAddress!, count: xp.count) }
+            plain.withUnsafeMutableBufferPointer { convertF32ToBF16(xp.baseAddress!, $0.baseAddress!, count: xp.count) }
+        }
+        XCTAssertEqual(fast, plain)
+    }
+
+    func testFusedSoftmaxBF16MatchesAVX2ExpThenRounding() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        var rng = TestRNG(seed: 22)
+        for n in [1, 15, 16, 17, 100, 1152] {
+            var x = rng.floats(n, scale: 12)
+            if n > 3 { x[2] = -.infinity }   // a masked key
+            var fused = [UInt16](repeating: 0, count: n), plain = fused
+            var expd = x
+            let fusedSum = x.withUnsafeBufferPointer { xp in
+                fused.withUnsafeMutableBufferPointer { glide_softmax_exp_row_bf16_avx512(xp.baseAddress!, $0.baseAddress!, n) }
+            }
+            let plainSum = expd.withUnsafeMutableBufferPointer { glide_softmax_exp_row_avx2($0.baseAddress!, n) }
+            for i in 0..<n { plain[i] = f32ToBF16(expd[i]) }
+            XCTAssertEqual(fused, plain, "n=\(n)")
+            XCTAssertEqual(fusedSum, plainSum, accuracy: 1e-5 * plainSum, "n=\(n)")
         }
     }
 

@@ -23,6 +23,8 @@ unsigned glide_cpu_features(void);
 
 /// f32 -> f16 bits (round to nearest even) with F16C.
 void glide_f32_to_f16_f16c(const float *src, uint16_t *dst, ptrdiff_t count);
+/// f32 -> bf16 bits (round to nearest even, NaN stays a quiet NaN), AVX2; same bits as Swift's `f32ToBF16`.
+void glide_f32_to_bf16_avx2(const float *src, uint16_t *dst, ptrdiff_t count);
 /// f16 bits -> f32 with F16C.
 void glide_f16_to_f32_f16c(const uint16_t *src, float *dst, ptrdiff_t count);
 
@@ -64,6 +66,9 @@ float glide_fma_peak_probe(long iterations);
 void glide_softmax_row_avx2(float *x, ptrdiff_t n);
 /// The unnormalized softmax of one row in place: x = exp(x - max x); returns the sum (softmax = x / sum).
 float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n);
+/// The same exp(x - max) values (same bits per element) written as bf16 bits (nearest even) to `out` instead of
+/// back to `x`; returns their f32 sum (16-lane order). AVX-512F+BW (caller checked).
+float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n);
 /// y = x * sigmoid(x), in place allowed.
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n);
 /// y = 0.5 x (1 + erf(x / sqrt 2)), erf with |error| < 2e-7; in place allowed.
@@ -104,6 +109,10 @@ int glide_cpu_has_avx512_vnni(void);
 int glide_cpu_has_avx_vnni(void);
 
 /// Register tiles: the AVX512-VNNI kernel (8 rows x 32 columns) and the AVX-VNNI kernel (6 x 16).
+/// Internal to the int8 GEMMs: `dst[g * 8 + r]` = the 4 bytes at `base + r * row_bytes + 4 g` for `g < groups`
+/// (8-row weight panels of dword groups), with AVX-512 gathers.
+typedef void (*glide_dword_pack8_fn)(const char *base, ptrdiff_t row_bytes, int groups, uint32_t *dst);
+void glide_dword_pack8_avx512(const char *base, ptrdiff_t row_bytes, int groups, uint32_t *dst);
 enum { GLIDE_I8_ZMM_MR = 8, GLIDE_I8_ZMM_NB = 32, GLIDE_I8_YMM_MR = 6, GLIDE_I8_YMM_NB = 16 };
 /// Tile layouts of the portable emulation.
 enum { GLIDE_I8_LAYOUT_ZMM = 0, GLIDE_I8_LAYOUT_YMM = 1 };

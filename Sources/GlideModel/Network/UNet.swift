@@ -96,6 +96,9 @@ struct AttentionBlock: @unchecked Sendable {
     let projOut: Linear              // proj_out: [ch, ch, 1]
     let channels: Int
     let heads: Int
+    /// bf16 products for models stored in a narrower type than f32 (their weights already carry more error
+    /// than bf16 rounding of the attention operands adds); f32 models keep f32 attention.
+    var attentionPrecision: AttentionPrecision { qkv.weight.elements.kind == .f32 ? .f32 : .bf16Products }
 
     /// The encoder keys/values of this block for a text sequence `xfOut` `[batch, length, xf_width]`
     /// (token-major): `[batch, 2*ch, length]`. Depends only on the text, so computed once per sample.
@@ -135,7 +138,8 @@ struct AttentionBlock: @unchecked Sendable {
                                                 channelStride: length) }
         attention(heads: batch * heads, headDim: ch, queryCount: t, keyCount: t, query: q, key: k, value: v,
                   encoderCount: length, encoderKey: ek, encoderValue: ev, qkScale: scale,
-                  output: AttentionOutput(attended.pointer, headStride: ch * t, tokenStride: 1, channelStride: t))
+                  output: AttentionOutput(attended.pointer, headStride: ch * t, tokenStride: 1, channelStride: t),
+                  precision: attentionPrecision)
         let result = Activation(shape: x.shape)
         copyElements(x.pointer, result.pointer, count: x.count)
         for n in 0..<batch {
