@@ -54,6 +54,37 @@ extension TimestepRespacing: ExpressibleByArgument {
 }
 
 extension SamplerKind: ExpressibleByArgument {}
+extension SolverSpacing: ExpressibleByArgument {}
+
+extension GuidanceInterval: ExpressibleByArgument {
+    /// `LO,HI`, e.g. `0.28,2.9`.
+    public init?(argument: String) {
+        guard let value = try? GuidanceInterval(parsing: argument) else { return nil }
+        self = value
+    }
+}
+
+/// The DPM-Solver++ and guidance-interval options of the sampling commands, applied to a stage's settings.
+struct SolverOptions: ParsableArguments {
+    static let samplerHelp = "ddpm (ancestral, the notebooks'), ddim (deterministic, eta 0), dpm++2m (DPM-Solver++ 2M, " +
+        "deterministic) or dpm++2m-sde (its stochastic variant). With dpm++2m* --steps is a step count " +
+        "(e.g. 20) placed on the model's 1000-step schedule by --solver-spacing. " +
+        "Measured on the digits model (BENCHMARKS.md section 6): " + measuredSummary
+    static let measuredSummary = "see BENCHMARKS.md section 6."
+
+    @Option(help: ArgumentHelp("dpm++2m samplers: steps evenly spaced in time or in log-SNR.", valueName: "time|logsnr"))
+    var solverSpacing: SolverSpacing = .time
+
+    @Option(help: ArgumentHelp("Apply classifier-free guidance only at steps whose noise level sigma = sqrt((1-abar)/abar) is in (LO, HI] (Kynkaanniemi et al. 2024; the paper's 0.28,2.9); other steps run the conditional half alone, one row per image instead of two.",
+                               valueName: "LO,HI"))
+    var guidanceInterval: GuidanceInterval?
+
+    /// Sets the solver spacing and the guidance interval of `settings`.
+    func apply(to settings: inout StageSettings) {
+        settings.solverSpacing = solverSpacing
+        settings.guidanceInterval = guidanceInterval
+    }
+}
 
 /// Options shared by the sampling commands (`glide upsample`, `glide inpaint`): seed, threads, tokenizer
 /// folder and quiet.

@@ -72,9 +72,11 @@ struct Sample: ParsableCommand {
                                valueName: "spec"))
     var steps: TimestepRespacing?
 
-    @Option(help: ArgumentHelp("Sampler: ddpm (ancestral, the notebook's) or ddim (deterministic, eta 0). Default: the notebook's for the model kind.",
-                               valueName: "ddpm|ddim"))
+    @Option(help: ArgumentHelp("Sampler: " + SolverOptions.samplerHelp + " Default: the notebook's for the model kind.",
+                               valueName: "ddpm|ddim|dpm++2m|dpm++2m-sde"))
     var sampler: SamplerKind?
+
+    @OptionGroup var solver: SolverOptions
 
     @Option(help: "Classifier-free guidance scale (default 3.0 for base models, 5.0 for inpainting; 1 = plain conditional model; upsamplers are not guided).")
     var guidance: Float?
@@ -135,6 +137,7 @@ struct Sample: ParsableCommand {
         var settings = StageSettings.notebook(for: o)
         if let steps { settings.respacing = steps }
         if let sampler { settings.sampler = sampler }
+        solver.apply(to: &settings)
         if let guidance, settings.guidanceScale != nil { settings.guidanceScale = guidance }
         if !o.superRes && !o.inpaint {
             if let extra = ["low_res", "inpaint_image", "inpaint_mask"].first(where: { given[$0] != nil }) {
