@@ -53,6 +53,9 @@ for interval in [False, True]:
 SETTINGS += [(f"ddpm {s}", "ddpm", s, [], "B") for s in ["50", "25"]]
 SETTINGS += [("ddim25", "ddim", "ddim25", [], "B"), ("ddim100 (PF-ODE limit)", "ddim", "ddim100", [], "B")]
 SETTINGS += [(f"dpm++2m {s} logsnr", "dpm++2m", s, ["--solver-spacing", "logsnr"], "B") for s in ["10", "20"]]
+# Below the step counts, and the SDE variant with log-SNR spacing (run with --only).
+EXTRA = [(f"dpm++2m-sde {s}", "dpm++2m-sde", s, [], "B") for s in ["5", "8"]]
+EXTRA += [(f"dpm++2m-sde {s} logsnr", "dpm++2m-sde", s, ["--solver-spacing", "logsnr"], "B") for s in ["5", "10"]]
 
 def kid(fx, fy):
     d = fx.shape[1]
@@ -86,8 +89,11 @@ def main():
     ap.add_argument("--seed-a", default="1001")
     ap.add_argument("--seed-b", default="2002")
     ap.add_argument("--out", default="/tmp/bench_digits_samplers.jsonl")
-    ap.add_argument("--only", default=None, help="comma-separated setting labels to run (default all)")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated setting labels to run (default all but the extra ones) after R")
     ap.add_argument("--text-ctx", type=int, default=16)
+    ap.add_argument("--floor-limit", type=float, default=float("nan"),
+                    help="floor KID + 2 SE from an earlier run, for --only runs without the floor set")
     args = ap.parse_args()
 
     from glide_text2im.tokenizer.bpe import get_encoder
@@ -112,7 +118,7 @@ def main():
     settings = SETTINGS
     if args.only:
         wanted = set(args.only.split(","))
-        settings = [s for s in SETTINGS if s[0] in wanted or s[0].startswith("ddpm 100")]
+        settings = [s for s in SETTINGS + EXTRA if s[0] in wanted or s[0] == "ddpm 100 (R)"]
     results = {}
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp, open(args.out, "a") as log:
@@ -147,7 +153,7 @@ def main():
 
     ref = results["R"]
     floor = results.get("ddpm 100 (floor)")
-    limit = floor["kid"] + 2 * floor["kid_se"] if floor else float("nan")
+    limit = floor["kid"] + 2 * floor["kid_se"] if floor else args.floor_limit
     print(f"| setting | accuracy ({n}) | KID x1000 vs R (± SE) | matches R | CPU s per sample |")
     print("|---|---|---|---|---|")
     for label, entry in results.items():

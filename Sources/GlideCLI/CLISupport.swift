@@ -70,9 +70,15 @@ struct SolverOptions: ParsableArguments {
         "deterministic) or dpm++2m-sde (its stochastic variant). With dpm++2m* --steps is a step count " +
         "(e.g. 20) placed on the model's 1000-step schedule by --solver-spacing. " +
         "Measured on the digits model (BENCHMARKS.md section 6): " + measuredSummary
-    static let measuredSummary = "see BENCHMARKS.md section 6."
+    static let measuredSummary = "dpm++2m-sde --steps 10 matches the 100-step DDPM recipe (98.7 % of prompted " +
+        "digits read vs 98.3 %, distance within the noise floor) at a tenth of the CPU time; dpm++2m reads 72-78 % " +
+        "at 10-25 steps, as DDIM at 100 steps (80 %): that model's probability-flow ODE, not the solver, is the limit. " +
+        "--solver-spacing time is the default because it measured better for dpm++2m-sde (98.7 % vs 95.3 % at 10 " +
+        "steps); logsnr helps dpm++2m at 10 steps (78 % vs 72 %). The paper's --guidance-interval 0.28,2.9 cost " +
+        "that model 1-13 points of accuracy (its digit is chosen at higher noise) for ~20 % less time."
 
-    @Option(help: ArgumentHelp("dpm++2m samplers: steps evenly spaced in time or in log-SNR.", valueName: "time|logsnr"))
+    @Option(help: ArgumentHelp("dpm++2m samplers: steps evenly spaced in time (default, measured better for dpm++2m-sde) or in log-SNR.",
+                               valueName: "time|logsnr"))
     var solverSpacing: SolverSpacing = .time
 
     @Option(help: ArgumentHelp("Apply classifier-free guidance only at steps whose noise level sigma = sqrt((1-abar)/abar) is in (LO, HI] (Kynkaanniemi et al. 2024; the paper's 0.28,2.9); other steps run the conditional half alone, one row per image instead of two.",

@@ -30,6 +30,9 @@ struct Sample: ParsableCommand {
         fast27, or section counts such as 10,10,10. The same --seed gives the same image on any \
         thread count; without --seed a random seed is drawn and printed.
 
+        Fewer steps: --sampler dpm++2m-sde --steps 10 matched the notebook's 100 DDPM steps on the digits \
+        model (BENCHMARKS.md section 6; details under --sampler). The notebook's recipe stays the default.
+
         Two stages, as the notebook: --upsampler upsample.glw takes the 64x64 samples to 256x256 (one \
         progress display across both; --save-low-res keeps the 64x64 ones).
 
@@ -46,6 +49,7 @@ struct Sample: ParsableCommand {
         Examples:
           glide sample "a handwritten digit 7"
           glide sample "the number 3" --batch 8 --seed 1 --steps 25 -o threes.png   (25 steps, not 100)
+          glide sample "the number 3" --sampler dpm++2m-sde --steps 10              (10 steps)
           glide sample "a corgi" --model base.glw --upsampler upsample.glw -o corgi256.png
         """
     )
