@@ -69,6 +69,12 @@ struct Inpaint: ParsableCommand {
     @Option(help: ArgumentHelp("Base stage steps as a respacing string (100, ddim50, fast27, 10,10,10).", valueName: "spec"))
     var steps: TimestepRespacing = .steps(100)
 
+    @Option(help: ArgumentHelp("Base stage sampler (default ddpm, the notebook's): " + SolverOptions.samplerHelp,
+                               valueName: "ddpm|ddim|dpm++2m|dpm++2m-sde"))
+    var sampler: SamplerKind = .ddpm
+
+    @OptionGroup var solver: SolverOptions
+
     @Option(help: ArgumentHelp("Upsampler steps as a respacing string.", valueName: "spec"))
     var upsampleSteps: TimestepRespacing = .fast27
 
@@ -115,6 +121,8 @@ struct Inpaint: ParsableCommand {
         }
         pipeline.baseSettings.respacing = steps
         pipeline.baseSettings.guidanceScale = guidance
+        pipeline.baseSettings.sampler = sampler
+        solver.apply(to: &pipeline.baseSettings)
         pipeline.upsampleSettings.respacing = upsampleSteps
         pipeline.upsampleSettings.startNoiseScale = temperature
         pipeline.compute = common.compute

@@ -30,6 +30,9 @@ struct Sample: ParsableCommand {
         fast27, or section counts such as 10,10,10. The same --seed gives the same image on any \
         thread count; without --seed a random seed is drawn and printed.
 
+        Fewer steps: --sampler dpm++2m-sde --steps 10 matched the notebook's 100 DDPM steps on the digits \
+        model (BENCHMARKS.md section 9; details under --sampler). The notebook's recipe stays the default.
+
         Two stages, as the notebook: --upsampler upsample.glw takes the 64x64 samples to 256x256 (one \
         progress display across both; --save-low-res keeps the 64x64 ones).
 
@@ -55,6 +58,7 @@ struct Sample: ParsableCommand {
         Examples:
           glide sample "a handwritten digit 7"
           glide sample "the number 3" --batch 8 --seed 1 --steps 25 -o threes.png   (25 steps, not 100)
+          glide sample "the number 3" --sampler dpm++2m-sde --steps 10              (10 steps)
           glide sample "a corgi" --model base.glw --upsampler upsample.glw -o corgi256.png
           glide sample "an oil painting of a corgi" --model base.glw --clip-guidance 3 \\
               --clip-image clip_image_enc.glw --clip-text clip_text_enc.glw --upsampler upsample.glw
@@ -89,9 +93,11 @@ struct Sample: ParsableCommand {
                                valueName: "spec"))
     var steps: TimestepRespacing?
 
-    @Option(help: ArgumentHelp("Sampler: ddpm (ancestral, the notebook's) or ddim (deterministic, eta 0). Default: the notebook's for the model kind.",
-                               valueName: "ddpm|ddim"))
+    @Option(help: ArgumentHelp("Sampler: " + SolverOptions.samplerHelp + " Default: the notebook's for the model kind.",
+                               valueName: "ddpm|ddim|dpm++2m|dpm++2m-sde"))
     var sampler: SamplerKind?
+
+    @OptionGroup var solver: SolverOptions
 
     @Option(help: "Classifier-free guidance scale (default 3.0 for base models, 5.0 for inpainting; 1 = plain conditional model; upsamplers are not guided).")
     var guidance: Float?
@@ -167,6 +173,7 @@ struct Sample: ParsableCommand {
         var settings = StageSettings.notebook(for: o)
         if let steps { settings.respacing = steps }
         if let sampler { settings.sampler = sampler }
+        solver.apply(to: &settings)
         if let guidance, settings.guidanceScale != nil { settings.guidanceScale = guidance }
         if clip.scale != nil {
             guard !o.superRes && !o.inpaint else { throw CLIError("--clip-guidance steers a base model; \(modelPath) is a \(o.referenceClassName)") }

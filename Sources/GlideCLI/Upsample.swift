@@ -42,8 +42,11 @@ struct Upsample: ParsableCommand {
     @Option(help: ArgumentHelp("Sampling steps as a respacing string (fast27, 50, ddim25, ...).", valueName: "spec"))
     var steps: TimestepRespacing = .fast27
 
-    @Option(help: ArgumentHelp("Sampler: ddim (the notebook's, deterministic) or ddpm.", valueName: "ddim|ddpm"))
+    @Option(help: ArgumentHelp("Sampler (default ddim, the notebook's): " + SolverOptions.samplerHelp,
+                               valueName: "ddim|ddpm|dpm++2m|dpm++2m-sde"))
     var sampler: SamplerKind = .ddim
+
+    @OptionGroup var solver: SolverOptions
 
     @Option(help: "Start-noise scale (the notebook's upsample_temp; 1.0 is sharper but can be grainy).")
     var temperature: Float = StageSettings.notebookUpsampleTemperature
@@ -70,6 +73,7 @@ struct Upsample: ParsableCommand {
         var settings = StageSettings.notebook(for: o)
         settings.respacing = steps
         settings.sampler = sampler
+        solver.apply(to: &settings)
         settings.startNoiseScale = temperature
         let tokenizer = try loadGPT2Tokenizer(vocab: common.vocab, model: model.file)
         let seedValue = common.seedOrRandom()

@@ -141,7 +141,7 @@ public struct GaussianDiffusion: Sendable {
                     out[i] = mean
                 }
             }
-        case .ddim:
+        case .ddim, .dpmSolver2M, .dpmSolver2MSDE:   // the solvers' first-order step is DDIM's; SamplingLoop runs them multistep
             let alphaBar = Float(alphasCumprod[t]), alphaBarPrev = Float(alphasCumprodPrev[t])
             let sigma = eta * ((1 - alphaBarPrev) / (1 - alphaBar)).squareRoot() * (1 - alphaBar / alphaBarPrev).squareRoot()
             let sqrtPrev = alphaBarPrev.squareRoot()
@@ -163,4 +163,8 @@ public enum SamplerKind: String, Sendable, CaseIterable {
     case ddpm
     /// DDIM (`ddim_sample`), deterministic with eta 0.
     case ddim
+    /// DPM-Solver++(2M): multistep second order, data prediction, deterministic (`DPMSolver`).
+    case dpmSolver2M = "dpm++2m"
+    /// SDE-DPM-Solver++(2M): its stochastic variant, noise from the seeded generator (`DPMSolver`).
+    case dpmSolver2MSDE = "dpm++2m-sde"
 }

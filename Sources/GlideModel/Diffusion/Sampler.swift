@@ -6,7 +6,8 @@
 /// Receives x_t as NCHW float32 `[rows, C, H, W]` and one ORIGINAL timestep per row (already mapped through
 /// `timestepMap`, as the reference's `_WrappedModel` does); returns `[rows, 2*C, H, W]`: ε in the first C
 /// channels, the variance interpolation values in [-1, 1] in the last C. With guidance, `rows` is twice the
-/// batch: the first half are the conditional rows, the second half the unconditional ones (same x).
+/// batch: the first half are the conditional rows, the second half the unconditional ones (same x); steps outside
+/// a guidance interval pass the conditional rows alone (`rows` == batch).
 public typealias DiffusionModel = (_ x: [Float], _ timesteps: [Int]) throws -> [Float]
 
 /// A conditioning function as the reference's `cond_fn(x, t)`: receives x_t `[batch, C, H, W]` and one
@@ -16,7 +17,8 @@ public typealias ConditioningFunction = (_ x: [Float], _ timesteps: [Int]) throw
 
 /// Sampling settings.
 public struct SamplingOptions: Sendable {
-    /// DDPM (`p_sample_loop`) or DDIM (`ddim_sample_loop`).
+    /// DDPM (`p_sample_loop`), DDIM (`ddim_sample_loop`) or DPM-Solver++ (`DPMSolver`, over the process's
+    /// timesteps: build it with `GaussianDiffusion(schedule:steps:solverSteps:spacing:)`).
     public var sampler: SamplerKind
     /// DDIM eta (0 is deterministic); ignored for DDPM.
     public var eta: Float
@@ -28,11 +30,14 @@ public struct SamplingOptions: Sendable {
     public var guidanceScale: Float?
     /// Multiplies the start noise (the upsample notebook uses 0.997); applies to replayed start noise too.
     public var startNoiseScale: Float
+    /// With a guidance scale: guide only the steps whose noise level is inside (nil: every step).
+    public var guidanceInterval: GuidanceInterval?
 
     public init(sampler: SamplerKind = .ddpm, eta: Float = 0, clipDenoised: Bool = true,
-                guidanceScale: Float? = nil, startNoiseScale: Float = 1) {
+                guidanceScale: Float? = nil, startNoiseScale: Float = 1, guidanceInterval: GuidanceInterval? = nil) {
         self.sampler = sampler; self.eta = eta; self.clipDenoised = clipDenoised
         self.guidanceScale = guidanceScale; self.startNoiseScale = startNoiseScale
+        self.guidanceInterval = guidanceInterval
     }
 }
 
@@ -81,6 +86,7 @@ public struct SamplingLoop {
     let denoisedFn: ((inout [Float]) -> Void)?
     let condition: ConditioningFunction?
     let replaySteps: [Float]?
+    var solver: DPMSolver?
     /// The current sample: x_T before the first step, x_0 after the last.
     public private(set) var sample: [Float]
     /// Iterations taken so far.
@@ -120,6 +126,9 @@ public struct SamplingLoop {
         self.denoisedFn = denoisedFn
         self.condition = condition
         self.sample = x
+        if options.sampler.isDPMSolver {
+            solver = DPMSolver(alphasCumprod: diffusion.alphasCumprod, stochastic: options.sampler == .dpmSolver2MSDE)
+        }
     }
 
     /// Takes the next iteration and returns its report, or nil when the loop is finished.
@@ -128,15 +137,8 @@ public struct SamplingLoop {
         let batch = shape[0], perRow = shape[1] * shape[2] * shape[3]
         let count = batch * perRow
         let k = completed, t = diffusion.steps - 1 - k
-        let modelRows = options.guidanceScale == nil ? batch : 2 * batch
-        let modelInput = options.guidanceScale == nil ? sample : sample + sample
-        let out = try model(modelInput, [Int](repeating: diffusion.timestepMap[t], count: modelRows))
-        guard out.count == modelRows * 2 * perRow else {
-            throw GlideModelError.modelOutputSize(expected: modelRows * 2 * perRow, actual: out.count)
-        }
-        let (eps, varValues) = GaussianDiffusion.splitModelOutput(out, batch: batch, perRow: perRow,
-                                                                  guidanceScale: options.guidanceScale)
-        let needNoise = t != 0 && (options.sampler == .ddpm || options.eta != 0)
+        let (eps, varValues) = try modelOutput(t: t)
+        let needNoise = t != 0 && options.sampler.drawsStepNoise(eta: options.eta)
         var stepNoise: [Float] = []
         if needNoise {
             if let r = replaySteps {
@@ -151,10 +153,11 @@ public struct SamplingLoop {
             guard g.count == count else { throw GlideModelError.modelOutputSize(expected: count, actual: g.count) }
             gradient = g
         }
-        let step = diffusion.reverseStep(x: sample, t: t, eps: eps, varValues: varValues, noise: stepNoise,
-                                         sampler: options.sampler, eta: options.eta,
-                                         clipDenoised: options.clipDenoised, denoisedFn: denoisedFn,
-                                         meanGradient: gradient)
+        let step = solver != nil ? solverStep(k: k, t: t, eps: eps, noise: stepNoise)
+            : diffusion.reverseStep(x: sample, t: t, eps: eps, varValues: varValues, noise: stepNoise,
+                                    sampler: options.sampler, eta: options.eta,
+                                    clipDenoised: options.clipDenoised, denoisedFn: denoisedFn,
+                                    meanGradient: gradient)
         sample = step.sample
         completed = k + 1
         return SamplingProgress(completed: k + 1, count: diffusion.steps, timestep: t, sample: sample,

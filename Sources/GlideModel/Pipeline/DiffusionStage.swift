@@ -37,7 +37,8 @@ public struct TextTokens: Equatable, Sendable {
 public struct StageSettings: Equatable, Sendable {
     /// Timestep respacing (the reference's `"100"`, `"fast27"`, `"ddim50"`, `"10,10,10"`).
     public var respacing: TimestepRespacing
-    /// DDPM (`p_sample_loop`) or DDIM (`ddim_sample_loop`, eta 0).
+    /// DDPM (`p_sample_loop`), DDIM (`ddim_sample_loop`, eta 0), or a DPM-Solver++ sampler, which takes the
+    /// respacing's step count and places its steps on the model's own schedule by `solverSpacing`.
     public var sampler: SamplerKind
     /// Classifier-free guidance scale (the prompt paired with the empty prompt), or nil: one row per image.
     public var guidanceScale: Float?
@@ -48,6 +49,10 @@ public struct StageSettings: Equatable, Sendable {
     /// For inpainting models given an image and mask: the notebook's `denoised_fn`, forcing every x_0
     /// prediction to the source where the mask is 1.
     public var forceKnownRegion: Bool
+    /// DPM-Solver++ samplers: how their steps are spaced over the model's schedule.
+    public var solverSpacing: SolverSpacing = .time
+    /// With a guidance scale: guide only where the noise level is inside (nil: every step).
+    public var guidanceInterval: GuidanceInterval? = nil
 
     /// Explicit settings.
     public init(respacing: TimestepRespacing, sampler: SamplerKind, guidanceScale: Float?, startNoiseScale: Float = 1,
@@ -235,14 +240,23 @@ public struct DiffusionStage: Sendable {
         let modelImage = maskedImage.map { PipelineMath.repeatRows($0, to: rows) }
         let modelMask = mask.map { PipelineMath.repeatRows($0, to: rows) }
 
-        let diffusion = try GaussianDiffusion(schedule: o.noiseSchedule, steps: o.diffusionSteps,
-                                              respacing: settings.respacing)
+        let diffusion = settings.sampler.isDPMSolver
+            ? try GaussianDiffusion(schedule: o.noiseSchedule, steps: o.diffusionSteps,
+                                    solverSteps: try settings.respacing.timesteps(originalSteps: o.diffusionSteps).count,
+                                    spacing: settings.solverSpacing)
+            : try GaussianDiffusion(schedule: o.noiseSchedule, steps: o.diffusionSteps, respacing: settings.respacing)
         let model = self.model
+        // Steps outside a guidance interval pass only the conditional rows: the first `batch` of every input.
+        let conditionalOnly = settings.guidanceScale != nil && settings.guidanceInterval != nil
+        let conditionalText = conditionalOnly ? text?.selecting(rows: Array(0..<batch)) : nil
+        let conditionalLowRes = conditionalOnly ? lowRes.map { PipelineMath.repeatRows($0, to: batch) } : nil
         let network: DiffusionModel = { x, timesteps in
             let n = timesteps.count
+            let half = conditionalOnly && n == batch
             let out = try model.forward(x: FloatTensor(shape: [n, 3, side, side], values: x),
-                                        timesteps: timesteps.map(Float.init), text: text, lowRes: lowRes,
-                                        inpaintImage: modelImage, inpaintMask: modelMask)
+                                        timesteps: timesteps.map(Float.init), text: half ? conditionalText : text,
+                                        lowRes: half ? conditionalLowRes : lowRes,
+                                        inpaintImage: half ? maskedImage : modelImage, inpaintMask: half ? mask : modelMask)
             return out.values
         }
 
@@ -265,7 +279,8 @@ public struct DiffusionStage: Sendable {
         }
 
         let options = SamplingOptions(sampler: settings.sampler, clipDenoised: true,
-                                      guidanceScale: settings.guidanceScale, startNoiseScale: settings.startNoiseScale)
+                                      guidanceScale: settings.guidanceScale, startNoiseScale: settings.startNoiseScale,
+                                      guidanceInterval: settings.guidanceInterval)
         return try SamplingLoop(diffusion: diffusion, shape: [batch, 3, side, side], options: options, noise: noise,
                                 model: network, denoisedFn: forcing, condition: condition)
     }
