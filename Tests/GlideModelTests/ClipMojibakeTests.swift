@@ -7,7 +7,7 @@ import TestSupport
 
 final class ClipMojibakeTests: XCTestCase {
     func testMojibakeRepairsMatchReference() throws {
-        let tok = try CLIPTokenizer(directory: TestPaths.shared("vocab").path)
+        let tok = try CLIPTokenizer(directory: requireShared("vocab").path)
         let g = try JSONSerialization.jsonObject(with: Data(contentsOf: TestPaths.fixture("tokenizer/clip_mojibake.json"))) as! [String: Any]
         var agreeing = 0
         let cases = g["cases"] as! [[String: Any]]
