@@ -206,29 +206,6 @@ final class NetworkTests: XCTestCase {
                           NetworkTolerance.f32)
     }
 
-    // MARK: full size (opt-in)
-
-    /// The full-size `base` model against the reference on one input (batch 2). Opt-in, since the checkpoint
-    /// is 1.5 GB and made by hand: `GLIDE_BASE_GLW=base.glw GLIDE_BASE_GOLDEN=DIR swift test --filter FullSize`,
-    /// DIR from `tools/make_model_goldens.py --skip-tiny --fullsize base.pt --fullsize-out DIR` on the checkpoint
-    /// of `tools/make_fullsize_checkpoint.py`. Tolerance: 1e-3 of the output's scale for f32 files.
-    func testFullSizeBaseForward() throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let path = env["GLIDE_BASE_GLW"], let dir = env["GLIDE_BASE_GOLDEN"] else {
-            throw XCTSkip("set GLIDE_BASE_GLW and GLIDE_BASE_GOLDEN to run")
-        }
-        func read(_ name: String) throws -> NpyArray { try Npy.read(path: dir + "/" + name + ".npy") }
-        let model = try Text2ImUNet(path: path)
-        let x = try read("x")
-        let text = try model.encodeText(tokens: try read("tokens").intValues(), mask: try read("mask").boolValues(), batch: 2)
-        let out = try model.forward(x: FloatTensor(shape: x.shape, values: try x.floatValues()),
-                                    timesteps: try read("timesteps").intValues().map { Float($0) }, text: text)
-        let reference = try read("out")
-        let error = relativeError(out, FloatTensor(shape: reference.shape, values: try reference.floatValues()))
-        print("full-size base: max error / scale = \(error)")
-        XCTAssertLessThan(error, 1e-3)
-    }
-
     // MARK: CLIP encoders
 
     func testTinyClipEncodersMatchReference() throws {
