@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 import torch as th
+from guidance import recorded_noise
 
 from glide_text2im.clip.model_creation import create_clip_model
 from glide_text2im.model_creation import (
@@ -68,20 +69,10 @@ def main():
     shape = (1, 3, options["image_size"], options["image_size"])
     start = th.randn(*shape)
     drawn = []
-    real_randn_like = th.randn_like
-
-    def recording_randn_like(x, *a, **k):
-        n = real_randn_like(x, *a, **k)
-        drawn.append(n.clone())
-        return n
-
-    th.randn_like = recording_randn_like
     t0, c0 = time.perf_counter(), time.process_time()
-    try:
+    with recorded_noise(drawn):
         samples = diffusion.p_sample_loop(model, shape, noise=start, device=cpu, clip_denoised=True,
                                           model_kwargs=model_kwargs, cond_fn=cond_fn)
-    finally:
-        th.randn_like = real_randn_like
     wall, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     steps = diffusion.num_timesteps
     print(f"base + CLIP guidance: {steps} steps, {wall:.1f} s wall ({wall / steps:.2f} s/step), "

@@ -4,6 +4,8 @@ notebooks/text2im.ipynb samples a doubled batch (prompt rows, then empty-prompt 
 `model_fn`: the first half of x_t is fed twice, eps is guided as uncond + s * (cond - uncond) and used for
 both halves, and the variance channels are the model's own.
 """
+import contextlib
+
 import torch as th
 
 
@@ -20,3 +22,20 @@ def guided_model_fn(model, scale):
         return th.cat([th.cat([half_eps, half_eps], dim=0), rest], dim=1)
 
     return model_fn
+
+
+@contextlib.contextmanager
+def recorded_noise(drawn):
+    """Appends every `th.randn_like` draw made inside the block (the samplers' step noise) to `drawn`."""
+    real_randn_like = th.randn_like
+
+    def recording_randn_like(x, *a, **k):
+        n = real_randn_like(x, *a, **k)
+        drawn.append(n.clone())
+        return n
+
+    th.randn_like = recording_randn_like
+    try:
+        yield drawn
+    finally:
+        th.randn_like = real_randn_like

@@ -39,6 +39,7 @@ import time
 
 import numpy as np
 import torch as th
+from guidance import recorded_noise
 
 from glide_text2im.clip.encoders import ImageEncoder, TextEncoder
 from glide_text2im.clip.model_creation import CLIPModel, create_clip_model, default_config_path
@@ -168,21 +169,11 @@ def tiny_guided_sampling(out_dir, respacing="10"):
     shape = (2, 3, size, size)
     start = th.randn(*shape)
     drawn = []
-    real_randn_like = th.randn_like
-
-    def recording_randn_like(x, *a, **k):
-        n = real_randn_like(x, *a, **k)
-        drawn.append(n.clone())
-        return n
-
-    th.randn_like = recording_randn_like
     samples = []
-    try:
+    with recorded_noise(drawn):
         for o in diffusion.p_sample_loop_progressive(model, shape, noise=start, clip_denoised=True, cond_fn=cond_fn,
                                                      model_kwargs=model_kwargs, device=cpu):
             samples.append(o["sample"].detach().numpy().copy())
-    finally:
-        th.randn_like = real_randn_like
     for k, v in dict(tokens=np.array(tokens, dtype=np.int64), mask=np.array(mask, dtype=bool),
                      clip_tokens=clip_tokens.numpy(), clip_lens=clip_lens.numpy(),
                      start=start.numpy(), noise=th.stack(drawn).numpy(), samples=np.stack(samples)).items():

@@ -36,7 +36,7 @@ import torch as th
 
 from glide_text2im.gaussian_diffusion import get_named_beta_schedule
 from glide_text2im.respace import SpacedDiffusion, space_timesteps
-from guidance import guided_model_fn
+from guidance import guided_model_fn, recorded_noise
 
 H = W_ = 8
 C = 3
@@ -130,22 +130,12 @@ def tiny_base_guided(model_dir, out, respacing="10", guidance=3.0):
     shape = (2, 3, size, size)
     start = th.randn(*shape)
     drawn = []
-    real_randn_like = th.randn_like
-
-    def recording_randn_like(x, *a, **k):
-        n = real_randn_like(x, *a, **k)
-        drawn.append(n.clone())
-        return n
-
-    th.randn_like = recording_randn_like
     samples = []
-    try:
+    with recorded_noise(drawn):
         with th.no_grad():
             for o in diffusion.p_sample_loop_progressive(model_fn, shape, noise=start, clip_denoised=True,
                                                          model_kwargs=model_kwargs, device=th.device("cpu")):
                 samples.append(o["sample"][:1].numpy().copy())
-    finally:
-        th.randn_like = real_randn_like
     d = os.path.join(out, "tiny_base_guided_10")
     save(f"{d}/tokens.npy", np.array(tokens, dtype=np.int64))
     save(f"{d}/mask.npy", np.array(mask, dtype=bool))
@@ -216,24 +206,14 @@ def main():
                 return x_start * (1 - mask) + image * mask
 
         drawn = []
-        real_randn_like = th.randn_like
-
-        def recording_randn_like(x, *a, **k):
-            n = real_randn_like(x, *a, **k)
-            drawn.append(n.clone())
-            return n
-
-        th.randn_like = recording_randn_like
         samples, preds = [], []
-        try:
+        with recorded_noise(drawn):
             loop = diffusion.p_sample_loop_progressive if sampler == "ddpm" else diffusion.ddim_sample_loop_progressive
             kwargs = dict(noise=start * start_scale, clip_denoised=clip, denoised_fn=denoised_fn,
                           device=th.device("cpu"))
             for o in loop(fn, shape, **kwargs):
                 samples.append(o["sample"][:batch].numpy().copy())
                 preds.append(o["pred_xstart"][:batch].numpy().copy())
-        finally:
-            th.randn_like = real_randn_like
         assert len(drawn) == len(samples) == diffusion.num_timesteps
         save(f"{out}/{name}/start.npy", start.numpy().astype(np.float32))
         save(f"{out}/{name}/noise.npy", th.stack(drawn).numpy().astype(np.float32))

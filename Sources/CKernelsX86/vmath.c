@@ -42,35 +42,6 @@ TGT static inline __m256 mask_tail(ptrdiff_t n) {
     return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), idx));
 }
 
-TGT void glide_softmax_row_avx2(float *x, ptrdiff_t n) {
-    if (n <= 0) return;
-    __m256 mv = _mm256_set1_ps(-INFINITY);
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
-    float m = -INFINITY;
-    float t[8]; _mm256_storeu_ps(t, mv);
-    for (int j = 0; j < 8; j++) m = t[j] > m ? t[j] : m;
-    for (; i < n; i++) m = x[i] > m ? x[i] : m;
-    if (m == -INFINITY) m = 0;
-    __m256 mb = _mm256_set1_ps(m), sv = _mm256_setzero_ps();
-    for (i = 0; i + 8 <= n; i += 8) {
-        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
-        _mm256_storeu_ps(x + i, e);
-        sv = _mm256_add_ps(sv, e);
-    }
-    if (i < n) {
-        __m256 msk = mask_tail(n - i);
-        __m256 e = _mm256_and_ps(msk, exp256(_mm256_sub_ps(_mm256_maskload_ps(x + i, _mm256_castps_si256(msk)), mb)));
-        _mm256_maskstore_ps(x + i, _mm256_castps_si256(msk), e);
-        sv = _mm256_add_ps(sv, e);
-    }
-    _mm256_storeu_ps(t, sv);
-    float s = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-    __m256 inv = _mm256_set1_ps(1.f / s);
-    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
-    for (; i < n; i++) x[i] *= 1.f / s;
-}
-
 TGT float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n) {
     if (n <= 0) return 0.f;
     __m256 mv = _mm256_set1_ps(-INFINITY);
@@ -95,6 +66,15 @@ TGT float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n) {
     }
     _mm256_storeu_ps(t, sv);
     return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
+TGT void glide_softmax_row_avx2(float *x, ptrdiff_t n) {
+    if (n <= 0) return;
+    float s = glide_softmax_exp_row_avx2(x, n);
+    __m256 inv = _mm256_set1_ps(1.f / s);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; i++) x[i] *= 1.f / s;
 }
 
 TGT void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) {
