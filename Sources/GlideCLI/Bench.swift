@@ -5,6 +5,7 @@
 // to `Bench.configuration.subcommands` below -- that one line is the only change needed here.
 import ArgumentParser
 import Foundation
+import GlideModel
 import Kernels
 
 struct Bench: ParsableCommand {
@@ -75,7 +76,12 @@ struct BenchKernels: ParsableCommand {
     var bf16Dot = true
 
     mutating func run() throws {
-        if let threads { KernelSettings.threadCount = threads }
+        let command = self
+        try ComputeOptions(threadCount: threads).perform { try command.measure() }
+    }
+
+    /// The benchmark itself, run with the thread count of --threads.
+    func measure() throws {
         if cpuTime && KernelSettings.threadCount != 1 { throw ValidationError("--cpu-time needs --threads 1") }
         KernelSettings.int8ActivationMax = int8ActivationMax
         KernelSettings.winograd = winograd

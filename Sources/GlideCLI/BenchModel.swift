@@ -77,7 +77,11 @@ struct BenchStep: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { KernelSettings.threadCount = threads }
+        try ComputeOptions(threadCount: threads).perform { try measure() }
+    }
+
+    /// The benchmark itself, run with the thread count of --threads.
+    func measure() throws {
         let rssStart = ProcessMemory.currentRSSBytes()
 
         // Load the way `glide sample` does: map the file, bind the layers.
