@@ -10,8 +10,10 @@ import WeightFormat
 
 /// Settings for `convertCheckpoint` and `requantize`.
 public struct ConversionOptions {
-    /// Requested type: f32, f16, bf16 or int8 (per-tensor exceptions follow glw-policy-1).
+    /// Requested type: f32, f16, bf16 or int8 (per-tensor exceptions follow glw-policy-2).
     public var target: WeightDType = .f32
+    /// int8 files: how each int8 tensor's `activation_bits` is chosen (default: by layer role).
+    public var int8Activations: Int8ActivationChoice = .role
     /// Options JSON (reference option names) for GLIDE models that are not the released ones.
     public var configPath: String? = nil
     /// Folder holding the tokenizer files to embed.
@@ -264,15 +266,19 @@ private func writeGLW(tensors: [SourceTensor], destination: String, modelJSON: [
         plans.append(.tensor(t.name, dtype, t.shape))
         stored.append(dtype)
         counts[dtype.description, default: 0] += 1
-        perTensor[t.name] = .object(["dtype": .string(dtype.description), "rule": .string(rule.rawValue),
-                                     "source_dtype": .string(t.element.glwName)])
+        var entry: [String: JSONValue] = ["dtype": .string(dtype.description), "rule": .string(rule.rawValue),
+                                          "source_dtype": .string(t.element.glwName)]
+        if dtype == .int8 { entry["activation_bits"] = .int(options.int8Activations.bits(name: t.name)) }
+        perTensor[t.name] = .object(entry)
     }
     for f in embedded { plans.append(.file(GLWLayout.tokenizerPrefix + f.name, byteCount: f.bytes.count)) }
 
     var meta = modelJSON
     meta["format"] = .string("glw")
-    meta["quantization"] = .object(["requested": .string(options.target.description), "policy": .string(QuantizationPolicy.name),
-                                    "rules": QuantizationPolicy.rulesJSON, "tensors": .object(perTensor)])
+    var quantization: [String: JSONValue] = ["requested": .string(options.target.description), "policy": .string(QuantizationPolicy.name),
+                                             "rules": QuantizationPolicy.rulesJSON, "tensors": .object(perTensor)]
+    if stored.contains(.int8) { quantization["int8_activations"] = .string(options.int8Activations.rawValue) }
+    meta["quantization"] = .object(quantization)
     func metadata(sha: String) -> String {
         var m = meta
         m["provenance"] = provenance(sha)

@@ -3,6 +3,7 @@
 // in Converter for JSON strings.)
 import ArgumentParser
 import Foundation
+import Converter
 import GlideModel
 import Kernels
 import WeightFormat
@@ -54,6 +55,7 @@ extension TimestepRespacing: ExpressibleByArgument {
 }
 
 extension SamplerKind: ExpressibleByArgument {}
+extension Converter.Int8ActivationChoice: ExpressibleByArgument {}
 extension SolverSpacing: ExpressibleByArgument {}
 
 extension GuidanceInterval: ExpressibleByArgument {

@@ -15,7 +15,7 @@ struct Convert: ParsableCommand {
         clip/config.yaml); anything else is converted as plain named tensors, with a warning.
 
         --type picks the storage type of the weight matrices; biases, norms and tiny tensors stay f32 and, \
-        for int8, embeddings become f16 (policy glw-policy-1, see Formats/glw.md). Tensor names are kept.
+        for int8, embeddings become f16 (policy glw-policy-2, see Formats/glw.md). Tensor names are kept.
 
         The output is written to a temporary file beside DST and renamed into place only when complete; on \
         any error nothing is left behind. An existing DST is never replaced without --force.
@@ -41,6 +41,9 @@ struct Convert: ParsableCommand {
     @Option(help: "Folder with the tokenizer files to embed (encoder.json.gz + vocab.bpe.gz, or bpe_simple_vocab_16e6.txt.gz for CLIP).")
     var tokenizer: String?
 
+    @Option(help: "int8: activation precision recorded per int8 tensor: role (8-bit for the UNet's convolutions and attention projections, 16-bit elsewhere), 16 or 8.")
+    var int8Activations: Int8ActivationChoice = .role
+
     @Flag(help: "Replace OUTPUT if it exists.")
     var force = false
 
@@ -55,6 +58,7 @@ struct Convert: ParsableCommand {
         options.configPath = config
         options.tokenizerDirectory = tokenizer
         options.overwrite = force
+        options.int8Activations = int8Activations
         options.progress = { progress.update($0, $1, $2) }
         options.warn = { progress.finish(); printToStderr("glide convert: warning: \($0)") }
         installCleanup(for: output)

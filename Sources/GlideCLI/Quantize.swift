@@ -7,7 +7,7 @@ struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Re-quantize a .glw file to another type, without the original checkpoint.",
         discussion: """
-        Applies the same per-tensor policy as `glide convert --type` (glw-policy-1) to the tensors of an \
+        Applies the same per-tensor policy as `glide convert --type` (glw-policy-2) to the tensors of an \
         existing .glw file. Hyperparameters and embedded tokenizer files are carried over; the provenance \
         records the source file and keeps the original provenance under "derived_from". Going to a wider \
         type (int8 -> f16/f32, f16 -> f32) works but is lossy: the values are the dequantized ones, the \
@@ -27,6 +27,9 @@ struct Quantize: ParsableCommand {
     @Option(help: "Storage type of the weight matrices: f32, f16, bf16 or int8.")
     var type: String
 
+    @Option(help: "int8: activation precision recorded per int8 tensor: role (8-bit for the UNet's convolutions and attention projections, 16-bit elsewhere), 16 or 8.")
+    var int8Activations: Int8ActivationChoice = .role
+
     @Flag(help: "Replace OUTPUT if it exists.")
     var force = false
 
@@ -39,6 +42,7 @@ struct Quantize: ParsableCommand {
         var options = ConversionOptions()
         options.target = target
         options.overwrite = force
+        options.int8Activations = int8Activations
         options.progress = { progress.update($0, $1, $2) }
         options.warn = { progress.finish(); printToStderr("glide quantize: warning: \($0)") }
         installCleanup(for: output)

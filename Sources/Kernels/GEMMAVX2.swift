@@ -5,10 +5,21 @@ import Glibc
 #endif
 
 extension KernelSettings {
+    /// True when env `GLIDE_INT8_ACTIVATION_MAX` was set at start: it then overrides every matrix's own
+    /// `WeightMatrix.int8ActivationMax` (error and speed studies of one bound for all layers).
+    public static let int8ActivationMaxFromEnvironment = getenv("GLIDE_INT8_ACTIVATION_MAX") != nil
+
+    /// The bound used for `weight`'s activations: the environment's, else the matrix's own, else `int8ActivationMax`.
+    static func int8ActivationMax(for weight: WeightMatrix) -> Int {
+        if int8ActivationMaxFromEnvironment { return int8ActivationMax }
+        return weight.int8ActivationMax.map { max(1, min(32767, $0)) } ?? int8ActivationMax
+    }
+
     nonisolated(unsafe) private static var _int8ActivationMax: Int32 =
         getenv("GLIDE_INT8_ACTIVATION_MAX").flatMap { Int32(String(cString: $0)) }.map { max(1, min(32767, $0)) } ?? 32767
 
-    /// int8-weight GEMMs quantize activations on the fly to `|q| <= int8ActivationMax`. The default, 32767
+    /// int8-weight GEMMs quantize activations on the fly to `|q| <= int8ActivationMax` unless the matrix has its own
+    /// bound (`WeightMatrix.int8ActivationMax`, set from the file's `activation_bits`). The default, 32767
     /// (int8 weights x int16 activations), runs at the same speed on AVX2 as 127 (int8 x int8; both use
     /// `vpmaddwd`) and is ~256x more precise on the activation side, so the int8 file's error is essentially
     /// its weight quantization alone. Env `GLIDE_INT8_ACTIVATION_MAX=N` sets it at start (error studies).
@@ -45,7 +56,7 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
     }
     d.y = output.base; d.y_rs = output.rowStride; d.y_cs = output.colStride
     d.bias = bias; d.accumulate = accumulate ? 1 : 0
-    d.act_qmax = Int32(KernelSettings.int8ActivationMax)
+    d.act_qmax = Int32(KernelSettings.int8ActivationMax(for: weight))
 
     let m = weight.rows, n = columns
     let macs = Double(m) * Double(n) * Double(max(weight.cols, 1))

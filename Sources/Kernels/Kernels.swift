@@ -31,6 +31,11 @@ public struct WeightMatrix: @unchecked Sendable {
     public var rowStride: Int
     /// The element storage.
     public var elements: WeightElements
+    /// int8 weights: the bound `|q| <= int8ActivationMax` (1...32767) to which the fast paths quantize this matrix's
+    /// activations: 127 = 8-bit (one `vpdpbusd` pass, twice the 16-bit rate), 32767 = 16-bit. nil (the default):
+    /// `KernelSettings.int8ActivationMax`. Ignored by other element types, the scalar path and the integer Winograd
+    /// (whose transformed activations have their own bound). Env `GLIDE_INT8_ACTIVATION_MAX` overrides it (studies).
+    public var int8ActivationMax: Int? = nil
 
     /// A view of `rows x cols` weights; `rowStride` defaults to `cols` (dense).
     public init(rows: Int, cols: Int, elements: WeightElements, rowStride: Int? = nil) {

@@ -92,6 +92,10 @@ public final class WeightFile: @unchecked Sendable {
     public let hyperparameters: [String: HyperValue]
     /// The metadata's `model` string (`base`, `upsample`, ..., `clip/text-enc`, `unet`, `tensors`), if present.
     public let modelName: String?
+    /// Activation precision of int8 tensors, from `quantization.tensors.<name>.activation_bits` (8 or 16): the
+    /// bits to which a runtime quantizes the inputs of the product with this weight. Empty for files written
+    /// before `glw-policy-2` (a runtime then uses its default, 16). Validated at open: only int8 tensors, 8 or 16.
+    public let int8ActivationBits: [String: Int]
     /// Tensor names in file order (embedded files excluded).
     public let tensorNames: [String]
     /// All tensors in file order.
@@ -131,6 +135,7 @@ public final class WeightFile: @unchecked Sendable {
         metadataJSON = parsed.metadata.json
         hyperparameters = parsed.metadata.hyperparameters
         modelName = parsed.metadata.model
+        int8ActivationBits = parsed.metadata.activationBits
         entries = parsed.entries
         entryNames = parsed.names
         var tensors: [WeightTensor] = []
@@ -242,6 +247,7 @@ public final class WeightFile: @unchecked Sendable {
         var json: String
         var hyperparameters: [String: HyperValue]
         var model: String?
+        var activationBits: [String: Int] = [:]
     }
     struct Parsed {
         var version: UInt32
@@ -396,6 +402,19 @@ public final class WeightFile: @unchecked Sendable {
             if previousEnd < fsize { throw WeightFormatError.trailingBytes(expectedEnd: previousEnd, fileSize: fsize) }
             throw WeightFormatError.truncated(tensor: previousName, end: previousEnd, fileSize: fsize)
         }
+        let position = metadata.activationBits.isEmpty ? [:] : Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        for (name, bits) in metadata.activationBits.sorted(by: { $0.key < $1.key }) {
+            guard let i = position[name], entries[i].flags & GLWLayout.flagFile == 0 else {
+                throw WeightFormatError.badActivationBits(tensor: name, expected: "a tensor of the file", actual: "no such tensor")
+            }
+            guard entries[i].dtype == WeightDType.int8.rawValue else {
+                let dt = WeightDType(rawValue: entries[i].dtype)?.description ?? "dtype \(entries[i].dtype)"
+                throw WeightFormatError.badActivationBits(tensor: name, expected: "an int8 tensor", actual: "a \(dt) tensor")
+            }
+            guard bits == 8 || bits == 16 else {
+                throw WeightFormatError.badActivationBits(tensor: name, expected: "8 or 16", actual: String(bits))
+            }
+        }
         return Parsed(version: version, alignment: Int(align), metadata: metadata, entries: entries, names: names)
     }
 
@@ -433,7 +452,31 @@ public final class WeightFile: @unchecked Sendable {
             guard json_object_get_type(h) == json_type_object else { throw WeightFormatError.badMetadata(reason: "\"hyperparameters\" is not an object") }
             hp = try scalarMembers(h)
         }
-        return Metadata(json: json, hyperparameters: hp, model: model)
+        return Metadata(json: json, hyperparameters: hp, model: model, activationBits: try activationBits(obj))
+    }
+
+    /// `quantization.tensors.<name>.activation_bits` of every tensor that has one (values checked by `parse`).
+    static func activationBits(_ obj: OpaquePointer?) throws -> [String: Int] {
+        var q: OpaquePointer? = nil, ts: OpaquePointer? = nil
+        guard json_object_object_get_ex(obj, "quantization", &q) != 0, json_object_get_type(q) == json_type_object,
+              json_object_object_get_ex(q, "tensors", &ts) != 0, json_object_get_type(ts) == json_type_object else { return [:] }
+        var bits: [String: Int] = [:]
+        var it = json_object_iter_begin(ts)
+        var end = json_object_iter_end(ts)
+        while json_object_iter_equal(&it, &end) == 0 {
+            let name = String(cString: json_object_iter_peek_name(&it))
+            let entry = json_object_iter_peek_value(&it)
+            var b: OpaquePointer? = nil
+            if json_object_get_type(entry) == json_type_object, json_object_object_get_ex(entry, "activation_bits", &b) != 0 {
+                guard json_object_get_type(b) == json_type_int else {
+                    let text = json_object_to_json_string(b).map { String(cString: $0) } ?? "?"
+                    throw WeightFormatError.badActivationBits(tensor: name, expected: "8 or 16", actual: text)
+                }
+                bits[name] = Int(json_object_get_int64(b))
+            }
+            json_object_iter_next(&it)
+        }
+        return bits
     }
 
     /// The members of a json-c object whose values are numbers, strings or bools (ints and doubles kept apart).

@@ -43,6 +43,9 @@ public enum WeightFormatError: Error, Equatable, Sendable, CustomStringConvertib
     case trailingBytes(expectedEnd: UInt64, fileSize: UInt64)
     /// A reserved field or flag bit of an entry is not zero, or quant_block is nonzero (unsupported in version 1).
     case badReservedField(tensor: String, field: String, value: UInt64)
+    /// A tensor's `activation_bits` in the metadata's `quantization.tensors` is not 8 or 16, names no tensor of
+    /// the file, or is given for a tensor that is not int8.
+    case badActivationBits(tensor: String, expected: String, actual: String)
     /// A tensor's bytes do not match its CRC-32.
     case checksumMismatch(tensor: String, expected: UInt32, actual: UInt32)
     /// Padding bytes after the named entry are not zero.
@@ -74,6 +77,7 @@ public enum WeightFormatError: Error, Equatable, Sendable, CustomStringConvertib
         case let .truncated(tensor, end, fileSize): return "tensor '\(tensor)' ends at \(end) but the file has only \(fileSize) bytes (truncated)"
         case let .trailingBytes(expectedEnd, fileSize): return "file is \(fileSize) bytes but the last tensor ends at \(expectedEnd)"
         case let .badReservedField(tensor, field, value): return "tensor '\(tensor)': field \(field) is \(value), must be 0 in version 1"
+        case let .badActivationBits(tensor, expected, actual): return "tensor '\(tensor)': activation_bits must be \(expected), found \(actual)"
         case let .checksumMismatch(tensor, expected, actual): return "tensor '\(tensor)': CRC-32 mismatch: stored \(hex8(expected)), computed \(hex8(actual))"
         case let .nonZeroPadding(after, offset): return "nonzero padding byte at \(offset) after '\(after)'"
         case let .destinationExists(path): return "\(path) already exists (the writer overwrites only when asked to)"

@@ -40,8 +40,11 @@ struct WeightBinder {
             guard let scales = t.scales?.baseAddress else {
                 throw GlideModelError.unsupportedTensorDType(name: name, expected: "int8 with per-row scales", actual: "int8 without scales")
             }
-            return WeightMatrix(rows: rows, cols: cols,
-                                elements: .int8(t.data.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales))
+            var m = WeightMatrix(rows: rows, cols: cols,
+                                 elements: .int8(t.data.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales))
+            // The file's per-tensor activation precision (glw-policy-2); files without one keep the kernels' default.
+            m.int8ActivationMax = file.int8ActivationBits[name].map { $0 == 8 ? 127 : 32767 }
+            return m
         case .i64, .bool:
             throw GlideModelError.unsupportedTensorDType(name: name, expected: "f32, f16, bf16 or int8", actual: t.dtype.description)
         }
