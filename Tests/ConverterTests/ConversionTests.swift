@@ -142,7 +142,7 @@ final class ConversionTests: XCTestCase {
         XCTAssertEqual(summary.sourceSHA256, meta["provenance"]?["source"]?["sha256"]?.stringValue)
         XCTAssertEqual(meta["provenance"]?["source"]?["size"], .int(data.count))
         XCTAssertEqual(meta["provenance"]?["source"]?["name"]?.stringValue, "tiny_clip_text.pt")
-        XCTAssertEqual(meta["quantization"]?["policy"]?.stringValue, "glw-policy-1")
+        XCTAssertEqual(meta["quantization"]?["policy"]?.stringValue, "glw-policy-2")
         XCTAssertEqual(meta["quantization"]?["tensors"]?["blocks.input.w_voc"]?["rule"]?.stringValue, "tiny")
         XCTAssertEqual(meta["quantization"]?["tensors"]?["blocks.block_0.f_attn.f_q.b"]?["rule"]?.stringValue, "vector")
     }

@@ -29,7 +29,7 @@ enum GLWTestFile {
 
     /// Writes the small test file to `path` and returns its bytes.
     @discardableResult
-    static func write(to path: String, alignment: Int = 64) throws -> [UInt8] {
+    static func write(to path: String, alignment: Int = 64, metadata: String = GLWTestFile.metadata) throws -> [UInt8] {
         let w = try WeightFileWriter(destination: path, overwrite: true, metadataJSON: metadata, entries: plan, alignment: alignment)
         try f32Values.withUnsafeBytes { try w.write($0) }
         try f16Bits.withUnsafeBytes { try w.write($0) }

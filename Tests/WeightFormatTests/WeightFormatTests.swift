@@ -141,4 +141,35 @@ final class WeightFormatRoundTripTests: XCTestCase {
         let e = WeightFormatError.checksumMismatch(tensor: "out.2.weight", expected: 0xdeadbeef, actual: 1)
         XCTAssertEqual(e.description, "tensor 'out.2.weight': CRC-32 mismatch: stored deadbeef, computed 00000001")
     }
+
+    // MARK: activation_bits (glw-policy-2)
+
+    func metadata(activationBits: [String: String]) -> String {
+        let tensors = activationBits.map { #""\#($0.key)":{"activation_bits":\#($0.value),"dtype":"int8"}"# }.sorted().joined(separator: ",")
+        return #"{"format":"glw","model":"test","quantization":{"policy":"glw-policy-2","tensors":{"# + tensors + "}}}"
+    }
+
+    func testActivationBitsAreRead() throws {
+        try GLWTestFile.write(to: dir + "/bits.glw", metadata: metadata(activationBits: ["d.quant": "8"]))
+        XCTAssertEqual(try WeightFile(path: dir + "/bits.glw").int8ActivationBits, ["d.quant": 8])
+        try GLWTestFile.write(to: dir + "/plain.glw")
+        XCTAssertEqual(try WeightFile(path: dir + "/plain.glw").int8ActivationBits, [:])
+    }
+
+    func testBadActivationBitsAreRejectedByName() throws {
+        let cases: [(String, String, WeightFormatError)] = [
+            ("d.quant", "12", .badActivationBits(tensor: "d.quant", expected: "8 or 16", actual: "12")),
+            ("d.quant", #""8""#, .badActivationBits(tensor: "d.quant", expected: "8 or 16", actual: #""8""#)),
+            ("a.weight", "8", .badActivationBits(tensor: "a.weight", expected: "an int8 tensor", actual: "a f32 tensor")),
+            ("zz.weight", "16", .badActivationBits(tensor: "zz.weight", expected: "a tensor of the file", actual: "no such tensor")),
+            ("tokenizer/vocab.txt", "8", .badActivationBits(tensor: "tokenizer/vocab.txt", expected: "a tensor of the file", actual: "no such tensor")),
+        ]
+        for (name, value, expected) in cases {
+            let path = dir + "/bad.glw"
+            try GLWTestFile.write(to: path, metadata: metadata(activationBits: [name: value]))
+            XCTAssertThrowsError(try WeightFile(path: path)) { XCTAssertEqual($0 as? WeightFormatError, expected) }
+        }
+        XCTAssertEqual(WeightFormatError.badActivationBits(tensor: "d.quant", expected: "8 or 16", actual: "12").description,
+                       "tensor 'd.quant': activation_bits must be 8 or 16, found 12")
+    }
 }
