@@ -18,8 +18,9 @@ enum NetworkTolerance {
     static let f16: Float = 1e-3
     /// bf16 matrices and embeddings; measured 1.8e-3 on tiny_base.
     static let bf16: Float = 5e-3
-    /// int8 per-row matrices (activations quantized on the fly by the kernels), f16 embeddings;
-    /// measured 1.8e-2 on tiny_base.
+    /// int8 per-row matrices (activations quantized on the fly by the kernels, 8 or 16 bits per the file's
+    /// `activation_bits`), f16 embeddings; measured on tiny_base (glw-policy-2, AVX-512 VNNI): 1.0e-2 with the
+    /// default per-role bits, 8.2e-3 with 16 bits everywhere, 1.05e-2 with 8 bits everywhere.
     static let int8: Float = 4e-2
 }
 
@@ -49,10 +50,12 @@ final class NetworkTests: XCTestCase {
     }
 
     /// Converts a fixture's model.pt into a .glw with the Converter module (`glide convert --config`).
-    func convertedWeightFile(_ variant: String, dtype: WeightDType = .f32) throws -> String {
-        let path = Self.temporaryDirectory.appendingPathComponent("\(variant)-converted-\(dtype).glw").path
+    func convertedWeightFile(_ variant: String, dtype: WeightDType = .f32,
+                             int8Activations: Int8ActivationChoice = .role) throws -> String {
+        let path = Self.temporaryDirectory.appendingPathComponent("\(variant)-converted-\(dtype)-a\(int8Activations.rawValue).glw").path
         var options = ConversionOptions()
         options.target = dtype
+        options.int8Activations = int8Activations
         options.configPath = fixture(variant, "options.json").path
         options.overwrite = true
         _ = try convertCheckpoint(source: fixture(variant, "model.pt").path, destination: path, options: options)
@@ -243,6 +246,26 @@ final class NetworkTests: XCTestCase {
             let error = relativeError(try run(model, i), reference)
             print("tiny_base \(dtype): max error / scale = \(error)")
             XCTAssertLessThan(error, tolerance, "\(dtype)")
+        }
+    }
+
+    /// The file's per-tensor `activation_bits` reach the int8 kernels: 8- and 16-bit files give different outputs
+    /// on the fast paths (the scalar path ignores the bits), and both stay within the int8 tolerance.
+    func testInt8ActivationBitsFromTheFileReachTheKernels() throws {
+        let i = try inputs("tiny_base")
+        let reference = try tensor("tiny_base", "out")
+        var outputs: [Int8ActivationChoice: FloatTensor] = [:]
+        for choice in Int8ActivationChoice.allCases {
+            let path = try convertedWeightFile("tiny_base", dtype: .int8, int8Activations: choice)
+            XCTAssertFalse(try WeightFile(path: path).int8ActivationBits.isEmpty)
+            let out = try run(try Text2ImUNet(path: path), i)
+            let error = relativeError(out, reference)
+            print("tiny_base int8, activations \(choice.rawValue): max error / scale = \(error)")
+            XCTAssertLessThan(error, NetworkTolerance.int8, choice.rawValue)
+            outputs[choice] = out
+        }
+        if KernelSettings.useAVX2 && !KernelSettings.int8ActivationMaxFromEnvironment {
+            XCTAssertNotEqual(outputs[.all8]!.values, outputs[.all16]!.values)
         }
     }
 
