@@ -15,7 +15,9 @@ struct Convert: ParsableCommand {
         clip/config.yaml); anything else is converted as plain named tensors, with a warning.
 
         --type picks the storage type of the weight matrices; biases, norms and tiny tensors stay f32 and, \
-        for int8, embeddings become f16 (policy glw-policy-2, see Formats/glw.md). Tensor names are kept.
+        for int8, embeddings and the first 4 text transformer blocks become f16, and each int8 matrix records \
+        the precision of its activations (--int8-activations; policy glw-policy-2, see Formats/glw.md). \
+        Tensor names are kept.
 
         The output is written to a temporary file beside DST and renamed into place only when complete; on \
         any error nothing is left behind. An existing DST is never replaced without --force.
