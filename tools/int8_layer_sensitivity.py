@@ -129,7 +129,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default="/tmp/glide-ckpts/base.pt")
     ap.add_argument("--inputs", default="/tmp/fs-base")
-    ap.add_argument("--mode", default="groups", choices=["groups", "act8", "config", "tensors"])
+    ap.add_argument("--mode", default="groups", choices=["groups", "act8", "config"])
     ap.add_argument("--keep", default=None)
     ap.add_argument("--act8", default=None)
     ap.add_argument("--threads", type=int, default=1)
