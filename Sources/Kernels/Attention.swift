@@ -105,7 +105,7 @@ public func attentionScalar(heads: Int, headDim: Int, queryCount: Int, keyCount:
 /// at GLIDE's 32x32 attention) stay near the core between the two products and the softmax. Measured on the base
 /// model's 32x32 attention (1 thread, CPU time): 64 -> 277 ms a step (keys/values re-packed per block), 256 ->
 /// 250 ms, 1024 -> 250 ms.
-let attentionQueryBlock = 256
+let attentionQueryBlock = getenv("K3_QB").flatMap { Int(String(cString: $0)) } ?? 256  // K3TEMP
 
 func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                    query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
@@ -286,6 +286,9 @@ func gatherTokenMajor(_ src: AttentionOperand, head: Int, tokens: Int, count: In
             let x = base + i * src.tokenStride, y = dest + i * channels
             for ch in 0..<channels { y[ch] = x[ch] * scale }
         }
+    } else if src.tokenStride == 1 && KernelSettings.useAVX2 {
+        // Channel-major source (the UNet's qkv): 8x8 register transposes, the same products.
+        glide_transpose_scale_avx2(base, src.channelStride, Int32(channels), Int32(count), scale, dest, channels)
     } else {
         for ch in 0..<channels {
             let x = base + ch * src.channelStride

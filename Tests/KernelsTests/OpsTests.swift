@@ -139,6 +139,96 @@ final class NormTests: XCTestCase {
         }
     }
 
+    /// Runs `groupNorm` with the dispatch capped at `cap` (restored afterwards).
+    func groupNormCapped(_ cap: CPUPath, _ x: [Float], batch: Int, channels: Int, spatial: Int, groups: Int = 32,
+                         gamma: [Float]?, beta: [Float]?, scale: [Float]?, shift: [Float]?, silu: Bool) -> [Float] {
+        let saved = KernelSettings.cpuCap
+        defer { KernelSettings.cpuCap = saved }
+        KernelSettings.cpuCap = cap
+        var y = [Float](repeating: 0, count: x.count)
+        groupNorm(input: x, output: &y, batch: batch, channels: channels, spatial: spatial, groups: groups,
+                  gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu)
+        return y
+    }
+
+    func testGroupNormAVX512MatchesScalarOnEdgeShapes() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        var rng = TestRNG(seed: 31)
+        // Spatial sizes below, at and across the 16/32-float steps of the zmm loops; batch 1 and 2; odd groups.
+        for (batch, channels, spatial, groups) in [(1, 32, 1, 32), (2, 32, 15, 32), (1, 64, 16, 32), (2, 64, 33, 32),
+                                                   (1, 96, 47, 32), (2, 12, 301, 4), (1, 32, 1024, 32)] {
+            let x = rng.floats(batch * channels * spatial, scale: 3).map { $0 + 0.25 }
+            let gamma = rng.floats(channels), beta = rng.floats(channels)
+            let scale = rng.floats(batch * channels), shift = rng.floats(batch * channels)
+            for (useScaleShift, useSilu) in [(false, false), (false, true), (true, true)] {
+                let sc = useScaleShift ? scale : nil, sh = useScaleShift ? shift : nil
+                var s = [Float](repeating: 0, count: x.count)
+                groupNormScalar(input: x, output: &s, batch: batch, channels: channels, spatial: spatial,
+                                groups: groups, gamma: gamma, beta: beta, scale: sc, shift: sh, silu: useSilu)
+                let wide = groupNormCapped(.avx512, x, batch: batch, channels: channels, spatial: spatial,
+                                           groups: groups, gamma: gamma, beta: beta, scale: sc, shift: sh, silu: useSilu)
+                let narrow = groupNormCapped(.avx2, x, batch: batch, channels: channels, spatial: spatial,
+                                             groups: groups, gamma: gamma, beta: beta, scale: sc, shift: sh, silu: useSilu)
+                let label = "\(batch)x\(channels)x\(spatial) g\(groups) ss=\(useScaleShift) silu=\(useSilu)"
+                XCTAssertLessThanOrEqual(relativeError(wide, s), OpTolerance.norm, label)
+                XCTAssertLessThanOrEqual(relativeError(wide, narrow), OpTolerance.norm, label)
+            }
+        }
+        // Large |mean| against std: the zmm statistics keep the shifted single pass.
+        for offset: Float in [100, -300] {
+            let x = rng.floats(32 * 301, scale: 0.5).map { $0 + offset }
+            var s = [Float](repeating: 0, count: x.count)
+            groupNormScalar(input: x, output: &s, batch: 1, channels: 32, spatial: 301, gamma: nil, beta: nil)
+            let wide = groupNormCapped(.avx512, x, batch: 1, channels: 32, spatial: 301, gamma: nil, beta: nil,
+                                       scale: nil, shift: nil, silu: false)
+            XCTAssertLessThanOrEqual(relativeError(wide, s), 2e-3, "offset \(offset)")
+        }
+    }
+
+    func testGroupNormSiLUOfExtremeValuesIsFinite() throws {
+        // SiLU of huge negative inputs is ~0 (not NaN) and of huge positive ones the input, on every path.
+        let values: [Float] = [-1e30, -1000, -100, -89, -88.5, -87.5, -20, -1, 0, 1, 20, 88.5, 100, 1000, 1e30, 3]
+        var paths: [CPUPath] = [.scalar]
+        if KernelSettings.supportedPath >= .avx2 { paths.append(.avx2) }
+        if KernelSettings.supportedPath == .avx512 { paths.append(.avx512) }
+        for path in paths {
+            // gamma = 0, beta = the value: the affine output is exactly the value whatever the statistics.
+            let x = [Float](repeating: 1, count: 32 * values.count)
+            let beta = [Float](repeating: 0, count: 32)
+            var shift = [Float](repeating: 0, count: 32)
+            for (i, v) in values.prefix(16).enumerated() { shift[i] = v }
+            let y = groupNormCapped(path, x, batch: 1, channels: 32, spatial: values.count, gamma: [Float](repeating: 0, count: 32),
+                                    beta: beta, scale: nil, shift: shift, silu: true)
+            for c in 0..<16 {
+                let v = values[c], got = y[c * values.count + 5]
+                XCTAssertFalse(got.isNaN, "\(path) silu(\(v))")
+                let expected = v / (1 + expf(-v))
+                XCTAssertEqual(got, expected, accuracy: v < 0 ? 1e-6 : 1e-6 * max(1, v), "\(path) silu(\(v))")
+            }
+        }
+    }
+
+    func testGroupNormIsIndependentOfThreadCount() {
+        let saved = KernelSettings.threadCount
+        defer { KernelSettings.threadCount = saved }
+        var rng = TestRNG(seed: 32)
+        let (batch, channels, spatial) = (2, 64, 301)
+        let x = rng.floats(batch * channels * spatial, scale: 2), gamma = rng.floats(channels), beta = rng.floats(channels)
+        let scale = rng.floats(batch * channels), shift = rng.floats(batch * channels)
+        func run() -> [Float] {
+            var y = [Float](repeating: 0, count: x.count)
+            groupNorm(input: x, output: &y, batch: batch, channels: channels, spatial: spatial, gamma: gamma, beta: beta,
+                      scale: scale, shift: shift, silu: true)
+            return y
+        }
+        KernelSettings.threadCount = 1
+        let one = run()
+        for threads in [2, 3] {
+            KernelSettings.threadCount = threads
+            XCTAssertEqual(run(), one, "threads \(threads)")
+        }
+    }
+
     func testLayerNorm() {
         var rng = TestRNG(seed: 5)
         let (rows, width) = (5, 19)
@@ -301,6 +391,27 @@ final class AttentionTests: XCTestCase {
             for i in 0..<n { plain[i] = f32ToBF16(expd[i]) }
             XCTAssertEqual(fused, plain, "n=\(n)")
             XCTAssertEqual(fusedSum, plainSum, accuracy: 1e-5 * plainSum, "n=\(n)")
+        }
+    }
+
+    func testTransposeGatherMatchesPlainLoop() throws {
+        // gatherTokenMajor's AVX2 transposes (channel-major source) against the plain loop, edge sizes.
+        try XCTSkipUnless(KernelSettings.useAVX2, "no avx2 on this CPU")
+        var rng = TestRNG(seed: 23)
+        for (channels, count) in [(1, 1), (7, 9), (8, 8), (9, 17), (64, 130), (17, 64), (64, 1152)] {
+            let stride = count + 3
+            let src = rng.floats(channels * stride + 5, scale: 3)
+            let scale: Float = 0.35355339
+            var expected = [Float](repeating: 0, count: count * channels), fast = expected
+            for ch in 0..<channels { for i in 0..<count { expected[i * channels + ch] = src[2 + ch * stride + i] * scale } }
+            src.withUnsafeBufferPointer { sp in
+                let operand = AttentionOperand(sp.baseAddress! + 1, headStride: 0, tokenStride: 1, channelStride: stride)
+                fast.withUnsafeMutableBufferPointer {
+                    gatherTokenMajor(operand, head: 0, tokens: 1, count: count, channels: channels, scale: scale,
+                                     into: $0.baseAddress!)
+                }
+            }
+            XCTAssertEqual(fast, expected, "\(channels)x\(count)")
         }
     }
 

@@ -80,6 +80,17 @@ void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float me
                                  const float *gamma, const float *beta);
 /// Sum and sum of squares of (x - shift) in double precision (for mean/variance).
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq);
+/// glide_sum_sq_avx2 on zmm with four accumulator pairs (the same f64 sums in another order). AVX-512F
+/// (caller checked).
+void glide_sum_sq_avx512(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq);
+/// glide_affine_silu_avx2 on zmm (SiLU's exp and reciprocal on zmm: within ~2 ulp of the AVX2 one). AVX-512F
+/// (caller checked).
+void glide_affine_silu_avx512(const float *x, float *y, ptrdiff_t n, float a, float b, int silu);
+
+/// dst[j * dst_stride + i] = src[i * src_stride + j] * scale for i < rows, j < cols (8x8 register transposes,
+/// the products rounded as the plain loop's). AVX2 (caller checked).
+void glide_transpose_scale_avx2(const float *src, ptrdiff_t src_stride, int rows, int cols, float scale,
+                                float *dst, ptrdiff_t dst_stride);
 
 /// Winograd F(2x2, 3x3) input transform (3x3 convolution, stride 1, padding 1) of channels [c0, c1) of one
 /// image `x[C, H, W]`, for the tile rows [ty0, ty1) (tiles are 2x2 outputs, `(W + 1) / 2` per row):
