@@ -104,8 +104,9 @@ public func attentionScalar(heads: Int, headDim: Int, queryCount: Int, keyCount:
 /// Query rows per block of the fast `attention`: the scores of one block (`attentionQueryBlock x keys`, 1.2 MB
 /// at GLIDE's 32x32 attention) stay near the core between the two products and the softmax. Measured on the base
 /// model's 32x32 attention (1 thread, CPU time): 64 -> 277 ms a step (keys/values re-packed per block), 256 ->
-/// 250 ms, 1024 -> 250 ms.
-let attentionQueryBlock = getenv("K3_QB").flatMap { Int(String(cString: $0)) } ?? 256  // K3TEMP
+/// 250 ms, 1024 -> 250 ms. Again with the bf16 products (base int8, 2026-12-01): 128 / 256 / 512 / 1024 ->
+/// 114 / 104 / 99 / 101 ms, within the noise of a loaded machine, so 256 stays.
+let attentionQueryBlock = 256
 
 func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                    query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
