@@ -155,7 +155,8 @@ final class NormTests: XCTestCase {
         try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
         var rng = TestRNG(seed: 31)
         // Spatial sizes below, at and across the 16/32-float steps of the zmm loops; batch 1 and 2; odd groups.
-        for (batch, channels, spatial, groups) in [(1, 32, 1, 32), (2, 32, 15, 32), (1, 64, 16, 32), (2, 64, 33, 32),
+        // (Not one value per group: zero variance scales the f32 rounding of x*a + b by 1/sqrt(eps) on every path.)
+        for (batch, channels, spatial, groups) in [(1, 64, 1, 32), (2, 32, 15, 32), (1, 64, 16, 32), (2, 64, 33, 32),
                                                    (1, 96, 47, 32), (2, 12, 301, 4), (1, 32, 1024, 32)] {
             let x = rng.floats(batch * channels * spatial, scale: 3).map { $0 + 0.25 }
             let gamma = rng.floats(channels), beta = rng.floats(channels)
