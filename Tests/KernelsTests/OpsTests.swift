@@ -513,6 +513,24 @@ final class ResampleTests: XCTestCase {
         XCTAssertEqual(u, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
     }
 
+    func testPoolAndUpsampleMatchScalarTwins() {
+        // The AVX2 rows (8 outputs / 8 inputs per step) against the scalar loops, bit for bit: widths below,
+        // at and across the vector width, odd heights and widths (pooling floors), one and several planes.
+        var rng = TestRNG(seed: 41)
+        for (planes, height, width) in [(1, 2, 2), (3, 3, 15), (2, 4, 16), (1, 5, 17), (2, 6, 33), (3, 8, 64), (1, 1, 9)] {
+            let x = rng.floats(planes * height * width, scale: 5)
+            let pooled = planes * (height / 2) * (width / 2)
+            var pf = [Float](repeating: .nan, count: max(pooled, 1)), ps = pf
+            avgPool2x2(x, &pf, planes: planes, height: height, width: width)
+            avgPool2x2Scalar(x, &ps, planes: planes, height: height, width: width)
+            XCTAssertEqual(pf.map(\.bitPattern), ps.map(\.bitPattern), "pool \(planes)x\(height)x\(width)")
+            var uf = [Float](repeating: .nan, count: planes * 4 * height * width), us = uf
+            upsampleNearest2x(x, &uf, planes: planes, height: height, width: width)
+            upsampleNearest2xScalar(x, &us, planes: planes, height: height, width: width)
+            XCTAssertEqual(uf.map(\.bitPattern), us.map(\.bitPattern), "upsample \(planes)x\(height)x\(width)")
+        }
+    }
+
     func testTimestepEmbeddingMatchesTorch() {
         let expected: [Float] = [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.07073719799518585, 0.9975772500038147,
                                  0.9999947547912598, 0.9974949955940247, 0.06956759840250015, 0.003231646493077278, 0.0,

@@ -92,6 +92,12 @@ void glide_affine_silu_avx512(const float *x, float *y, ptrdiff_t n, float a, fl
 void glide_transpose_scale_avx2(const float *src, ptrdiff_t src_stride, int rows, int cols, float scale,
                                 float *dst, ptrdiff_t dst_stride);
 
+/// One output row of 2x2 average pooling: y[i] = (((r0[2i] + r0[2i+1]) + r1[2i]) + r1[2i+1]) / 4, i < ow
+/// (the scalar loop's order, same bits). AVX2 (caller checked).
+void glide_avgpool2x2_row_avx2(const float *r0, const float *r1, float *y, ptrdiff_t ow);
+/// One row of nearest 2x upsampling: y[2i] = y[2i+1] = x[i], i < width. AVX2 (caller checked).
+void glide_upsample2x_row_avx2(const float *x, float *y, ptrdiff_t width);
+
 /// Winograd F(2x2, 3x3) input transform (3x3 convolution, stride 1, padding 1) of channels [c0, c1) of one
 /// image `x[C, H, W]`, for the tile rows [ty0, ty1) (tiles are 2x2 outputs, `(W + 1) / 2` per row):
 /// `v[xi * xi_stride + c * ldv + t] = (B^T d B)[xi / 4][xi % 4]` for the 4x4 patch d of tile t, where
