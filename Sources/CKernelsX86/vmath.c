@@ -258,6 +258,43 @@ T512M float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptr
     return _mm512_reduce_add_ps(sv);
 }
 
+// glide_softmax_exp_row_avx2 on zmm with the same bits: the same exp per element (exp512_nonpositive), the
+// row sum accumulated in the AVX2 kernel's 8 lanes and order (each 16-float vector adds its low then its high
+// half), the same final reduction.
+T512M float glide_softmax_exp_row_avx512(float *x, ptrdiff_t n) {
+    if (n <= 0) return 0.f;
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+    ptrdiff_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + i));
+    }
+    float m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+    if (m == -INFINITY) m = 0;
+    const __m512 mb = _mm512_set1_ps(m);
+    __m256 sv = _mm256_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), mb));
+        _mm512_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, _mm512_castps512_ps256(e));
+        sv = _mm256_add_ps(sv, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(k, exp512_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mb)));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sv = _mm256_add_ps(sv, _mm512_castps512_ps256(e));
+        if (n - i > 8) sv = _mm256_add_ps(sv, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+    float t[8];
+    _mm256_storeu_ps(t, sv);
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
 // Group-norm statistics on zmm: the same shifted f64 sums as glide_sum_sq_avx2, with four independent
 // accumulator pairs (32 floats per iteration) so the f64 add/FMA latency no longer bounds the pass.
 T512M void glide_sum_sq_avx512(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) {
@@ -338,5 +375,6 @@ void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, floa
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) { (void)x; (void)n; (void)shift; *sum = 0; *sumsq = 0; }
 void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float mean, float rstd, const float *gamma, const float *beta) { (void)x; (void)y; (void)n; (void)mean; (void)rstd; (void)gamma; (void)beta; }
 void glide_sum_sq_avx512(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) { (void)x; (void)n; (void)shift; *sum = 0; *sumsq = 0; }
+float glide_softmax_exp_row_avx512(float *x, ptrdiff_t n) { (void)x; (void)n; return 0.f; }
 void glide_affine_silu_avx512(const float *x, float *y, ptrdiff_t n, float a, float b, int silu) { (void)x; (void)y; (void)n; (void)a; (void)b; (void)silu; }
 #endif

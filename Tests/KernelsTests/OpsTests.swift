@@ -416,6 +416,38 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    func testSoftmaxExpRowAVX512MatchesAVX2BitForBit() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        var rng = TestRNG(seed: 24)
+        for n in [1, 7, 8, 9, 15, 16, 17, 24, 25, 31, 32, 33, 100, 1152] {
+            var x = rng.floats(n, scale: 12)
+            if n > 3 { x[2] = -.infinity }   // a masked key
+            var wide = x, narrow = x
+            let wideSum = wide.withUnsafeMutableBufferPointer { glide_softmax_exp_row_avx512($0.baseAddress!, n) }
+            let narrowSum = narrow.withUnsafeMutableBufferPointer { glide_softmax_exp_row_avx2($0.baseAddress!, n) }
+            XCTAssertEqual(wide.map(\.bitPattern), narrow.map(\.bitPattern), "n=\(n)")
+            XCTAssertEqual(wideSum.bitPattern, narrowSum.bitPattern, "n=\(n)")
+        }
+        var masked = [Float](repeating: -.infinity, count: 21)   // a fully masked row: exp(-inf - 0) = 0
+        XCTAssertEqual(masked.withUnsafeMutableBufferPointer { glide_softmax_exp_row_avx512($0.baseAddress!, 21) }, 0)
+    }
+
+    func testAttentionF32MatchesScalarOnAVX512AndAVX2() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        let saved = KernelSettings.cpuCap
+        defer { KernelSettings.cpuCap = saved }
+        for (heads, c, t, s, bias) in [(3, 16, 150, 7, true), (2, 64, 300, 77, false), (1, 8, 5, 0, false)] {
+            KernelSettings.cpuCap = .avx2
+            let narrow = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .fast, withBias: bias, seed: 13)
+            KernelSettings.cpuCap = .avx512
+            let wide = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .fast, withBias: bias, seed: 13)
+            let r = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .scalar, withBias: bias, seed: 13)
+            // The GEMM differs per level (ymm / zmm tiles), so the levels agree to f32 tolerance, both with the twin.
+            XCTAssertLessThanOrEqual(relativeError(wide, r), 1e-5, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+            XCTAssertLessThanOrEqual(relativeError(narrow, r), 1e-5, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+        }
+    }
+
     func testAttentionFastIsIndependentOfThreadCount() {
         let saved = KernelSettings.threadCount
         defer { KernelSettings.threadCount = saved }

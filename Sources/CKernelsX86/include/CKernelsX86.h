@@ -69,6 +69,9 @@ float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n);
 /// The same exp(x - max) values (same bits per element) written as bf16 bits (nearest even) to `out` instead of
 /// back to `x`; returns their f32 sum (16-lane order). AVX-512F+BW (caller checked).
 float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n);
+/// glide_softmax_exp_row_avx2 on zmm: the same values and the same returned sum, bit for bit. AVX-512F+BW (caller
+/// checked).
+float glide_softmax_exp_row_avx512(float *x, ptrdiff_t n);
 /// y = x * sigmoid(x), in place allowed.
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n);
 /// y = 0.5 x (1 + erf(x / sqrt 2)), erf with |error| < 2e-7; in place allowed.
