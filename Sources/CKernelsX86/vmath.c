@@ -193,27 +193,177 @@ T512M static inline __m256i bf16_rne512(__m512 v) {
     return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
 }
 
+// exp512 for x <= 0 (x - row max): no upper clamp needed, and 2^n applied by vscalefps, which rounds the
+// product once like exp512's multiply by the constructed 2^n (n >= -126 after the lower clamp): the same bits.
+T512M static inline __m512 exp512_nonpositive(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.3365478515625f);
+    __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_max_ps(x, lo);
+    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 y = _mm512_set1_ps(1.9875691500E-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
+    __m512 x2 = _mm512_mul_ps(x, x);
+    y = _mm512_fmadd_ps(y, x2, _mm512_add_ps(x, _mm512_set1_ps(1.f)));
+    return _mm512_maskz_scalef_ps((__mmask16)~under, y, fx);
+}
+
 T512M float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n) {
     if (n <= 0) return 0.f;
-    __m512 mv = _mm512_set1_ps(-INFINITY);
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
     ptrdiff_t i = 0;
-    for (; i + 16 <= n; i += 16) mv = _mm512_max_ps(mv, _mm512_loadu_ps(x + i));
-    if (i < n) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), (__mmask16)((1u << (n - i)) - 1), x + i));
-    float m = _mm512_reduce_max_ps(mv);
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + i));
+    }
+    float m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
     if (m == -INFINITY) m = 0;
     __m512 mb = _mm512_set1_ps(m), sv = _mm512_setzero_ps();
-    for (i = 0; i + 16 <= n; i += 16) {
-        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), mb));
+    // 32 per iteration: both vectors rounded to nearest even in the integer domain, then one vpermt2w takes
+    // the 32 upper halves (cheaper than two vpmovdw here); the sum adds them in index order as before.
+    const __m512i odd = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33,
+                                         31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+    for (i = 0; i + 32 <= n; i += 32) {
+        __m512 e = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), mb));
+        __m512 f = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), mb));
+        __m512i a = _mm512_castps_si512(e), b = _mm512_castps_si512(f);
+        a = _mm512_add_epi32(a, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(a, 16), one)));
+        b = _mm512_add_epi32(b, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(b, 16), one)));
+        _mm512_storeu_si512(out + i, _mm512_permutex2var_epi16(a, odd, b));
+        sv = _mm512_add_ps(sv, e);
+        sv = _mm512_add_ps(sv, f);
+    }
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), mb));
         _mm256_storeu_si256((__m256i *)(out + i), bf16_rne512(e));
         sv = _mm512_add_ps(sv, e);
     }
     if (i < n) {
         __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mb)));
+        __m512 e = _mm512_maskz_mov_ps(k, exp512_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mb)));
         _mm256_mask_storeu_epi16(out + i, k, bf16_rne512(e));
         sv = _mm512_add_ps(sv, e);
     }
     return _mm512_reduce_add_ps(sv);
+}
+
+// glide_softmax_exp_row_avx2 on zmm with the same bits: the same exp per element (exp512_nonpositive), the
+// row sum accumulated in the AVX2 kernel's 8 lanes and order (each 16-float vector adds its low then its high
+// half), the same final reduction.
+T512M float glide_softmax_exp_row_avx512(float *x, ptrdiff_t n) {
+    if (n <= 0) return 0.f;
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+    ptrdiff_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + i));
+    }
+    float m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+    if (m == -INFINITY) m = 0;
+    const __m512 mb = _mm512_set1_ps(m);
+    __m256 sv = _mm256_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), mb));
+        _mm512_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, _mm512_castps512_ps256(e));
+        sv = _mm256_add_ps(sv, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(k, exp512_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mb)));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sv = _mm256_add_ps(sv, _mm512_castps512_ps256(e));
+        if (n - i > 8) sv = _mm256_add_ps(sv, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+    float t[8];
+    _mm256_storeu_ps(t, sv);
+    return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+}
+
+// Group-norm statistics on zmm: the same shifted f64 sums as glide_sum_sq_avx2, with four independent
+// accumulator pairs (32 floats per iteration) so the f64 add/FMA latency no longer bounds the pass.
+T512M void glide_sum_sq_avx512(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0, q0 = s0, q1 = s0, q2 = s0, q3 = s0;
+    const __m512d sh = _mm512_set1_pd(shift);
+    ptrdiff_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512d a = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + i)), sh);
+        __m512d b = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8)), sh);
+        __m512d c = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + i + 16)), sh);
+        __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + i + 24)), sh);
+        s0 = _mm512_add_pd(s0, a); s1 = _mm512_add_pd(s1, b); s2 = _mm512_add_pd(s2, c); s3 = _mm512_add_pd(s3, d);
+        q0 = _mm512_fmadd_pd(a, a, q0); q1 = _mm512_fmadd_pd(b, b, q1);
+        q2 = _mm512_fmadd_pd(c, c, q2); q3 = _mm512_fmadd_pd(d, d, q3);
+    }
+    for (; i < n; i += 8) {
+        __mmask8 k = (__mmask8)(n - i >= 8 ? 0xff : (1u << (n - i)) - 1);
+        __m512d a = _mm512_maskz_sub_pd(k, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(k, x + i)), sh);
+        s0 = _mm512_add_pd(s0, a); q0 = _mm512_fmadd_pd(a, a, q0);
+    }
+    *sum = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(s0, s1), _mm512_add_pd(s2, s3)));
+    *sumsq = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(q0, q1), _mm512_add_pd(q2, q3)));
+}
+
+// exp(x) for the sigmoid: exp512's clamps and polynomial without its underflow mask (exp(-87.3) ~ 1e-38
+// vanishes beside 1 anyway), the power of two applied by vscalefps (3 operations fewer). Both clamps stay: with
+// x clamped to 88.38 the result is finite (2.4e38), so 1 / (1 + e) stays a number for any v.
+T512M static inline __m512 exp512_for_sigmoid(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3365478515625f)), _mm512_set1_ps(88.3762626647949f));
+    __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 y = _mm512_set1_ps(1.9875691500E-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
+    __m512 x2 = _mm512_mul_ps(x, x);
+    y = _mm512_fmadd_ps(y, x2, _mm512_add_ps(x, _mm512_set1_ps(1.f)));
+    return _mm512_scalef_ps(y, fx);
+}
+
+// sigmoid_mul on zmm: v / (1 + exp(-v)) with the reciprocal as rcp14 + one Newton step.
+T512M static inline __m512 sigmoid_mul512(__m512 v) {
+    __m512 e = exp512_for_sigmoid(_mm512_sub_ps(_mm512_setzero_ps(), v));
+    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.f), e);
+    __m512 r = _mm512_rcp14_ps(d);
+    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.f)));
+    return _mm512_mul_ps(v, r);
+}
+
+T512M void glide_affine_silu_avx512(const float *x, float *y, ptrdiff_t n, float a, float b, int silu) {
+    const __m512 av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
+    ptrdiff_t i = 0;
+    if (silu) {
+        for (; i + 32 <= n; i += 32) {
+            __m512 u = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), av, bv);
+            __m512 w = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), av, bv);
+            _mm512_storeu_ps(y + i, sigmoid_mul512(u));
+            _mm512_storeu_ps(y + i + 16, sigmoid_mul512(w));
+        }
+    }
+    for (; i < n; i += 16) {
+        __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+        __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, x + i), av, bv);
+        _mm512_mask_storeu_ps(y + i, k, silu ? sigmoid_mul512(v) : v);
+    }
 }
 #else
 float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n) { (void)x; (void)out; (void)n; return 0.f; }
@@ -224,4 +374,7 @@ void glide_gelu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; 
 void glide_affine_silu_avx2(const float *x, float *y, ptrdiff_t n, float a, float b, int silu) { (void)x; (void)y; (void)n; (void)a; (void)b; (void)silu; }
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) { (void)x; (void)n; (void)shift; *sum = 0; *sumsq = 0; }
 void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float mean, float rstd, const float *gamma, const float *beta) { (void)x; (void)y; (void)n; (void)mean; (void)rstd; (void)gamma; (void)beta; }
+void glide_sum_sq_avx512(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq) { (void)x; (void)n; (void)shift; *sum = 0; *sumsq = 0; }
+float glide_softmax_exp_row_avx512(float *x, ptrdiff_t n) { (void)x; (void)n; return 0.f; }
+void glide_affine_silu_avx512(const float *x, float *y, ptrdiff_t n, float a, float b, int silu) { (void)x; (void)y; (void)n; (void)a; (void)b; (void)silu; }
 #endif

@@ -104,7 +104,8 @@ public func attentionScalar(heads: Int, headDim: Int, queryCount: Int, keyCount:
 /// Query rows per block of the fast `attention`: the scores of one block (`attentionQueryBlock x keys`, 1.2 MB
 /// at GLIDE's 32x32 attention) stay near the core between the two products and the softmax. Measured on the base
 /// model's 32x32 attention (1 thread, CPU time): 64 -> 277 ms a step (keys/values re-packed per block), 256 ->
-/// 250 ms, 1024 -> 250 ms.
+/// 250 ms, 1024 -> 250 ms. Again with the bf16 products (base int8, 2026-12-01): 128 / 256 / 512 / 1024 ->
+/// 114 / 104 / 99 / 101 ms, within the noise of a loaded machine, so 256 stays.
 let attentionQueryBlock = 256
 
 func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
@@ -221,6 +222,9 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
             let fusedBF16 = bf16Kernel != nil && KernelSettings.cpuPath == .avx512
             if fusedBF16 {
                 for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_bf16_avx512(w + i * s, wHalf + i * s, s) }
+            } else if KernelSettings.cpuPath == .avx512 {
+                // The AVX2 kernel's values and sums bit for bit, on zmm (256x1152 block 0.106 -> 0.051 ms).
+                for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_avx512(w + i * s, s) }
             } else {
                 for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_avx2(w + i * s, s) }
             }
@@ -286,6 +290,9 @@ func gatherTokenMajor(_ src: AttentionOperand, head: Int, tokens: Int, count: In
             let x = base + i * src.tokenStride, y = dest + i * channels
             for ch in 0..<channels { y[ch] = x[ch] * scale }
         }
+    } else if src.tokenStride == 1 && KernelSettings.useAVX2 {
+        // Channel-major source (the UNet's qkv): 8x8 register transposes, the same products.
+        glide_transpose_scale_avx2(base, src.channelStride, Int32(channels), Int32(count), scale, dest, channels)
     } else {
         for ch in 0..<channels {
             let x = base + ch * src.channelStride

@@ -139,6 +139,97 @@ final class NormTests: XCTestCase {
         }
     }
 
+    /// Runs `groupNorm` with the dispatch capped at `cap` (restored afterwards).
+    func groupNormCapped(_ cap: CPUPath, _ x: [Float], batch: Int, channels: Int, spatial: Int, groups: Int = 32,
+                         gamma: [Float]?, beta: [Float]?, scale: [Float]?, shift: [Float]?, silu: Bool) -> [Float] {
+        let saved = KernelSettings.cpuCap
+        defer { KernelSettings.cpuCap = saved }
+        KernelSettings.cpuCap = cap
+        var y = [Float](repeating: 0, count: x.count)
+        groupNorm(input: x, output: &y, batch: batch, channels: channels, spatial: spatial, groups: groups,
+                  gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu)
+        return y
+    }
+
+    func testGroupNormAVX512MatchesScalarOnEdgeShapes() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        var rng = TestRNG(seed: 31)
+        // Spatial sizes below, at and across the 16/32-float steps of the zmm loops; batch 1 and 2; odd groups.
+        // (Not one value per group: zero variance scales the f32 rounding of x*a + b by 1/sqrt(eps) on every path.)
+        for (batch, channels, spatial, groups) in [(1, 64, 1, 32), (2, 32, 15, 32), (1, 64, 16, 32), (2, 64, 33, 32),
+                                                   (1, 96, 47, 32), (2, 12, 301, 4), (1, 32, 1024, 32)] {
+            let x = rng.floats(batch * channels * spatial, scale: 3).map { $0 + 0.25 }
+            let gamma = rng.floats(channels), beta = rng.floats(channels)
+            let scale = rng.floats(batch * channels), shift = rng.floats(batch * channels)
+            for (useScaleShift, useSilu) in [(false, false), (false, true), (true, true)] {
+                let sc = useScaleShift ? scale : nil, sh = useScaleShift ? shift : nil
+                var s = [Float](repeating: 0, count: x.count)
+                groupNormScalar(input: x, output: &s, batch: batch, channels: channels, spatial: spatial,
+                                groups: groups, gamma: gamma, beta: beta, scale: sc, shift: sh, silu: useSilu)
+                let wide = groupNormCapped(.avx512, x, batch: batch, channels: channels, spatial: spatial,
+                                           groups: groups, gamma: gamma, beta: beta, scale: sc, shift: sh, silu: useSilu)
+                let narrow = groupNormCapped(.avx2, x, batch: batch, channels: channels, spatial: spatial,
+                                             groups: groups, gamma: gamma, beta: beta, scale: sc, shift: sh, silu: useSilu)
+                let label = "\(batch)x\(channels)x\(spatial) g\(groups) ss=\(useScaleShift) silu=\(useSilu)"
+                XCTAssertLessThanOrEqual(relativeError(wide, s), OpTolerance.norm, label)
+                XCTAssertLessThanOrEqual(relativeError(wide, narrow), OpTolerance.norm, label)
+            }
+        }
+        // Large |mean| against std: the zmm statistics keep the shifted single pass.
+        for offset: Float in [100, -300] {
+            let x = rng.floats(32 * 301, scale: 0.5).map { $0 + offset }
+            var s = [Float](repeating: 0, count: x.count)
+            groupNormScalar(input: x, output: &s, batch: 1, channels: 32, spatial: 301, gamma: nil, beta: nil)
+            let wide = groupNormCapped(.avx512, x, batch: 1, channels: 32, spatial: 301, gamma: nil, beta: nil,
+                                       scale: nil, shift: nil, silu: false)
+            XCTAssertLessThanOrEqual(relativeError(wide, s), 2e-3, "offset \(offset)")
+        }
+    }
+
+    func testGroupNormSiLUOfExtremeValuesIsFinite() throws {
+        // SiLU of huge negative inputs is ~0 (not NaN) and of huge positive ones the input, on every path.
+        let values: [Float] = [-1e30, -1000, -100, -89, -88.5, -87.5, -20, -1, 0, 1, 20, 88.5, 100, 1000, 1e30, 3]
+        var paths: [CPUPath] = [.scalar]
+        if KernelSettings.supportedPath >= .avx2 { paths.append(.avx2) }
+        if KernelSettings.supportedPath == .avx512 { paths.append(.avx512) }
+        for path in paths {
+            // gamma = 0, beta = the value: the affine output is exactly the value whatever the statistics.
+            let x = [Float](repeating: 1, count: 32 * values.count)
+            let beta = [Float](repeating: 0, count: 32)
+            var shift = [Float](repeating: 0, count: 32)
+            for (i, v) in values.prefix(16).enumerated() { shift[i] = v }
+            let y = groupNormCapped(path, x, batch: 1, channels: 32, spatial: values.count, gamma: [Float](repeating: 0, count: 32),
+                                    beta: beta, scale: nil, shift: shift, silu: true)
+            for c in 0..<16 {
+                let v = values[c], got = y[c * values.count + 5]
+                XCTAssertFalse(got.isNaN, "\(path) silu(\(v))")
+                let expected = v / (1 + expf(-v))
+                XCTAssertEqual(got, expected, accuracy: v < 0 ? 1e-6 : 1e-6 * max(1, v), "\(path) silu(\(v))")
+            }
+        }
+    }
+
+    func testGroupNormIsIndependentOfThreadCount() {
+        let saved = KernelSettings.threadCount
+        defer { KernelSettings.threadCount = saved }
+        var rng = TestRNG(seed: 32)
+        let (batch, channels, spatial) = (2, 64, 301)
+        let x = rng.floats(batch * channels * spatial, scale: 2), gamma = rng.floats(channels), beta = rng.floats(channels)
+        let scale = rng.floats(batch * channels), shift = rng.floats(batch * channels)
+        func run() -> [Float] {
+            var y = [Float](repeating: 0, count: x.count)
+            groupNorm(input: x, output: &y, batch: batch, channels: channels, spatial: spatial, gamma: gamma, beta: beta,
+                      scale: scale, shift: shift, silu: true)
+            return y
+        }
+        KernelSettings.threadCount = 1
+        let one = run()
+        for threads in [2, 3] {
+            KernelSettings.threadCount = threads
+            XCTAssertEqual(run(), one, "threads \(threads)")
+        }
+    }
+
     func testLayerNorm() {
         var rng = TestRNG(seed: 5)
         let (rows, width) = (5, 19)
@@ -304,6 +395,59 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    func testTransposeGatherMatchesPlainLoop() throws {
+        // gatherTokenMajor's AVX2 transposes (channel-major source) against the plain loop, edge sizes.
+        try XCTSkipUnless(KernelSettings.useAVX2, "no avx2 on this CPU")
+        var rng = TestRNG(seed: 23)
+        for (channels, count) in [(1, 1), (7, 9), (8, 8), (9, 17), (64, 130), (17, 64), (64, 1152)] {
+            let stride = count + 3
+            let src = rng.floats(channels * stride + 5, scale: 3)
+            let scale: Float = 0.35355339
+            var expected = [Float](repeating: 0, count: count * channels), fast = expected
+            for ch in 0..<channels { for i in 0..<count { expected[i * channels + ch] = src[2 + ch * stride + i] * scale } }
+            src.withUnsafeBufferPointer { sp in
+                let operand = AttentionOperand(sp.baseAddress! + 1, headStride: 0, tokenStride: 1, channelStride: stride)
+                fast.withUnsafeMutableBufferPointer {
+                    gatherTokenMajor(operand, head: 0, tokens: 1, count: count, channels: channels, scale: scale,
+                                     into: $0.baseAddress!)
+                }
+            }
+            XCTAssertEqual(fast, expected, "\(channels)x\(count)")
+        }
+    }
+
+    func testSoftmaxExpRowAVX512MatchesAVX2BitForBit() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        var rng = TestRNG(seed: 24)
+        for n in [1, 7, 8, 9, 15, 16, 17, 24, 25, 31, 32, 33, 100, 1152] {
+            var x = rng.floats(n, scale: 12)
+            if n > 3 { x[2] = -.infinity }   // a masked key
+            var wide = x, narrow = x
+            let wideSum = wide.withUnsafeMutableBufferPointer { glide_softmax_exp_row_avx512($0.baseAddress!, n) }
+            let narrowSum = narrow.withUnsafeMutableBufferPointer { glide_softmax_exp_row_avx2($0.baseAddress!, n) }
+            XCTAssertEqual(wide.map(\.bitPattern), narrow.map(\.bitPattern), "n=\(n)")
+            XCTAssertEqual(wideSum.bitPattern, narrowSum.bitPattern, "n=\(n)")
+        }
+        var masked = [Float](repeating: -.infinity, count: 21)   // a fully masked row: exp(-inf - 0) = 0
+        XCTAssertEqual(masked.withUnsafeMutableBufferPointer { glide_softmax_exp_row_avx512($0.baseAddress!, 21) }, 0)
+    }
+
+    func testAttentionF32MatchesScalarOnAVX512AndAVX2() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        let saved = KernelSettings.cpuCap
+        defer { KernelSettings.cpuCap = saved }
+        for (heads, c, t, s, bias) in [(3, 16, 150, 7, true), (2, 64, 300, 77, false), (1, 8, 5, 0, false)] {
+            KernelSettings.cpuCap = .avx2
+            let narrow = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .fast, withBias: bias, seed: 13)
+            KernelSettings.cpuCap = .avx512
+            let wide = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .fast, withBias: bias, seed: 13)
+            let r = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .scalar, withBias: bias, seed: 13)
+            // The GEMM differs per level (ymm / zmm tiles), so the levels agree to f32 tolerance, both with the twin.
+            XCTAssertLessThanOrEqual(relativeError(wide, r), 1e-5, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+            XCTAssertLessThanOrEqual(relativeError(narrow, r), 1e-5, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+        }
+    }
+
     func testAttentionFastIsIndependentOfThreadCount() {
         let saved = KernelSettings.threadCount
         defer { KernelSettings.threadCount = saved }
@@ -399,6 +543,24 @@ final class ResampleTests: XCTestCase {
         var u = [Float](repeating: 0, count: 16)
         upsampleNearest2x([1, 2, 3, 4], &u, planes: 1, height: 2, width: 2)
         XCTAssertEqual(u, [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4])
+    }
+
+    func testPoolAndUpsampleMatchScalarTwins() {
+        // The AVX2 rows (8 outputs / 8 inputs per step) against the scalar loops, bit for bit: widths below,
+        // at and across the vector width, odd heights and widths (pooling floors), one and several planes.
+        var rng = TestRNG(seed: 41)
+        for (planes, height, width) in [(1, 2, 2), (3, 3, 15), (2, 4, 16), (1, 5, 17), (2, 6, 33), (3, 8, 64), (1, 1, 9)] {
+            let x = rng.floats(planes * height * width, scale: 5)
+            let pooled = planes * (height / 2) * (width / 2)
+            var pf = [Float](repeating: .nan, count: max(pooled, 1)), ps = pf
+            avgPool2x2(x, &pf, planes: planes, height: height, width: width)
+            avgPool2x2Scalar(x, &ps, planes: planes, height: height, width: width)
+            XCTAssertEqual(pf.map(\.bitPattern), ps.map(\.bitPattern), "pool \(planes)x\(height)x\(width)")
+            var uf = [Float](repeating: .nan, count: planes * 4 * height * width), us = uf
+            upsampleNearest2x(x, &uf, planes: planes, height: height, width: width)
+            upsampleNearest2xScalar(x, &us, planes: planes, height: height, width: width)
+            XCTAssertEqual(uf.map(\.bitPattern), us.map(\.bitPattern), "upsample \(planes)x\(height)x\(width)")
+        }
     }
 
     func testTimestepEmbeddingMatchesTorch() {

@@ -69,6 +69,9 @@ float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n);
 /// The same exp(x - max) values (same bits per element) written as bf16 bits (nearest even) to `out` instead of
 /// back to `x`; returns their f32 sum (16-lane order). AVX-512F+BW (caller checked).
 float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n);
+/// glide_softmax_exp_row_avx2 on zmm: the same values and the same returned sum, bit for bit. AVX-512F+BW (caller
+/// checked).
+float glide_softmax_exp_row_avx512(float *x, ptrdiff_t n);
 /// y = x * sigmoid(x), in place allowed.
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n);
 /// y = 0.5 x (1 + erf(x / sqrt 2)), erf with |error| < 2e-7; in place allowed.
@@ -80,6 +83,23 @@ void glide_normalize_affine_avx2(const float *x, float *y, ptrdiff_t n, float me
                                  const float *gamma, const float *beta);
 /// Sum and sum of squares of (x - shift) in double precision (for mean/variance).
 void glide_sum_sq_avx2(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq);
+/// glide_sum_sq_avx2 on zmm with four accumulator pairs (the same f64 sums in another order). AVX-512F
+/// (caller checked).
+void glide_sum_sq_avx512(const float *x, ptrdiff_t n, double shift, double *sum, double *sumsq);
+/// glide_affine_silu_avx2 on zmm (SiLU's exp and reciprocal on zmm: within ~2 ulp of the AVX2 one). AVX-512F
+/// (caller checked).
+void glide_affine_silu_avx512(const float *x, float *y, ptrdiff_t n, float a, float b, int silu);
+
+/// dst[j * dst_stride + i] = src[i * src_stride + j] * scale for i < rows, j < cols (8x8 register transposes,
+/// the products rounded as the plain loop's). AVX2 (caller checked).
+void glide_transpose_scale_avx2(const float *src, ptrdiff_t src_stride, int rows, int cols, float scale,
+                                float *dst, ptrdiff_t dst_stride);
+
+/// One output row of 2x2 average pooling: y[i] = (((r0[2i] + r0[2i+1]) + r1[2i]) + r1[2i+1]) / 4, i < ow
+/// (the scalar loop's order, same bits). AVX2 (caller checked).
+void glide_avgpool2x2_row_avx2(const float *r0, const float *r1, float *y, ptrdiff_t ow);
+/// One row of nearest 2x upsampling: y[2i] = y[2i+1] = x[i], i < width. AVX2 (caller checked).
+void glide_upsample2x_row_avx2(const float *x, float *y, ptrdiff_t width);
 
 /// Winograd F(2x2, 3x3) input transform (3x3 convolution, stride 1, padding 1) of channels [c0, c1) of one
 /// image `x[C, H, W]`, for the tile rows [ty0, ty1) (tiles are 2x2 outputs, `(W + 1) / 2` per row):
