@@ -31,6 +31,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public var rowStride: Int
     /// The element storage.
     public var elements: WeightElements
+    /// Optional cache of this weight's packed GEMM panels (`PackedWeightCache`), set by the weight's owner;
+    /// nil: panels are packed per call.
+    public var packed: PackedWeightCache? = nil
 
     /// A view of `rows x cols` weights; `rowStride` defaults to `cols` (dense).
     public init(rows: Int, cols: Int, elements: WeightElements, rowStride: Int? = nil) {

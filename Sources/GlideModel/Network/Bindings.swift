@@ -40,8 +40,11 @@ struct WeightBinder {
             guard let scales = t.scales?.baseAddress else {
                 throw GlideModelError.unsupportedTensorDType(name: name, expected: "int8 with per-row scales", actual: "int8 without scales")
             }
-            return WeightMatrix(rows: rows, cols: cols,
-                                elements: .int8(t.data.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales))
+            var m = WeightMatrix(rows: rows, cols: cols,
+                                 elements: .int8(t.data.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales))
+            // Packed once at first use; the file's pages of the tensor are released then (read-only mapping).
+            m.packed = PackedWeightCache(releasesSource: true)
+            return m
         case .i64, .bool:
             throw GlideModelError.unsupportedTensorDType(name: name, expected: "f32, f16, bf16 or int8", actual: t.dtype.description)
         }
