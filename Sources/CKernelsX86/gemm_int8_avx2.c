@@ -57,6 +57,12 @@ void glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, in
     const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
     int16_t *u = malloc(sizeof(int16_t) * (size_t)MR * 16 * (C > 0 ? C : 1));
     if (!u) return;
+#if defined(__x86_64__)
+    // 8-row panels: the dword transposes of the GEMM's own weight packing (the same words as the loop below).
+    const int transpose8 = MR == 8 && glide_cpu_has_avx2_fma();
+#else
+    const int transpose8 = 0;
+#endif
     for (int p = p0; p < p1; p++) {
         const int m = p * MR, mr = O - m < MR ? O - m : MR;
         for (int r = 0; r < MR; r++) {
@@ -68,6 +74,8 @@ void glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, in
             for (int k0 = 0; k0 < C; k0 += WI_KC) {
                 const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, k2 = kc / 2;
                 uint32_t *o = dst + xi * words + (ptrdiff_t)(k0 / WI_KC) * (WI_KC / 2) * MR * P + (ptrdiff_t)p * kp * MR;
+                if (transpose8) glide_dword_pack8_avx512((const char *)(u + (size_t)xi * C + k0), (ptrdiff_t)16 * C * 2, k2, o);
+                else
                 for (int pp = 0; pp < k2; pp++)
                     for (int r = 0; r < MR; r++) {
                         const int16_t *ur = u + ((size_t)r * 16 + xi) * C + k0 + 2 * pp;
@@ -80,6 +88,8 @@ void glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, in
     }
     free(u);
 }
+
+typedef uint32_t wi_v8u __attribute__((vector_size(32)));
 
 static inline AI int wi_round(float x, int qmax) {
     float t = x + 12582912.f;
@@ -101,10 +111,18 @@ static inline AI void wi_pack_b(const glide_wi16_gemm_desc *d, ptrdiff_t k0, int
     const float *x = d->x + k0 * d->x_rs + n;
     const ptrdiff_t rs = d->x_rs;
     for (int j = 0; j < NB; j++) mx[j] = 0.f;
-    if (nr == NB)
-        for (int k = 0; k < kc; k++) {
-            const float *s = x + k * rs;
-            for (int j = 0; j < NB; j++) { float a = fabsf(s[j]); mx[j] = a > mx[j] ? a : mx[j]; }
+    if (nr == NB)   // max |x| on the bit patterns, 8 columns a vector (NaN counts as 0: the float loop's result)
+        for (int j0 = 0; j0 < NB; j0 += 8) {
+            wi_v8u m = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int k = 0; k < kc; k++) {
+                wi_v8u b;
+                memcpy(&b, x + k * rs + j0, sizeof b);
+                b &= 0x7fffffffu;
+                b &= (wi_v8u)(b <= 0x7f800000u);
+                wi_v8u gt = (wi_v8u)(b > m);
+                m = (b & gt) | (m & ~gt);
+            }
+            memcpy(mx + j0, &m, sizeof m);
         }
     else
         for (int k = 0; k < kc; k++) {
