@@ -43,8 +43,23 @@ public final class PackedWeightCache: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
     }
 
+    /// Bytes of packed panels held by all caches alive in the process.
+    public static var totalByteCount: Int {
+        pthread_mutex_lock(totalMutex); defer { pthread_mutex_unlock(totalMutex) }
+        return total
+    }
+    nonisolated(unsafe) private static var total = 0
+    nonisolated(unsafe) private static let totalMutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
+    private static func count(_ bytes: Int) {
+        pthread_mutex_lock(totalMutex); total += bytes; pthread_mutex_unlock(totalMutex)
+    }
+
     deinit {
-        for e in entries.values { munmap(e.base, e.bytes) }
+        for e in entries.values { munmap(e.base, e.bytes); Self.count(-e.bytes) }
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
     }
@@ -86,6 +101,7 @@ public final class PackedWeightCache: @unchecked Sendable {
             }
         }
         entries[key] = Entry(base: m, bytes: bytes, words: words)
+        Self.count(bytes)
         if releasesSource && weight.rows > 0 && weight.cols > 0 {
             releasePages(UnsafeRawPointer(q), count: (weight.rows - 1) * weight.rowStride + weight.cols)
         }
