@@ -52,11 +52,11 @@ ptrdiff_t glide_wi16_packed_words(int O, int C, int MR) {
 
 // Per panel: the MR channels' transforms into a scratch [MR][16][C] (rows >= O zero), then each (xi, K block)
 // panel written as the GEMM's wi_pack_a would write it from glide_winograd_weights_i16's output.
-void glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
-                                       uint32_t *dst) {
+int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                      uint32_t *dst) {
     const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
     int16_t *u = malloc(sizeof(int16_t) * (size_t)MR * 16 * (C > 0 ? C : 1));
-    if (!u) return;
+    if (!u) return -1;
 #if defined(__x86_64__)
     // 8-row panels: the dword transposes of the GEMM's own weight packing (the same words as the loop below).
     const int transpose8 = MR == 8 && glide_cpu_has_avx2_fma();
@@ -87,6 +87,7 @@ void glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, in
             }
     }
     free(u);
+    return 0;
 }
 
 typedef uint32_t wi_v8u __attribute__((vector_size(32)));
@@ -330,6 +331,7 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
     float *xs = wi_aligned(sizeof(float) * NB * npanels);
     // Weights already in panels (glide_winograd_weights_i16_packed): used when the block starts on a panel.
     const int prepacked = d->w_packed && m0 % MR == 0;
+    if (!prepacked && !d->w) return -1;   // packed weights only, and a block that does not start on a panel
     const ptrdiff_t gpanels = (d->M + MR - 1) / MR;
     uint32_t *ap = wi_aligned(sizeof(uint32_t) * (prepacked ? 1 : kpmax * MR * mpanels));
     float *ws = wi_aligned(sizeof(float) * MR * mpanels);

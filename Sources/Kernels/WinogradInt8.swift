@@ -75,12 +75,16 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     defer { u.deallocate(); uScales.deallocate() }
     for i in 0..<o { uScales[i] = scales[i] * 0.25 }
     let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(c)->\(o)")
-    let weightBlocks = min(panels, 4 * KernelSettings.threadCount)
+    let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+    let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
+    defer { weightFailed.deallocate() }
     parallelFor(weightBlocks) { b in
-        glide_winograd_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr), Int32(panels * b / weightBlocks),
-                                          Int32(panels * (b + 1) / weightBlocks), u)
+        weightFailed[b] = glide_winograd_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
+                                                            Int32(panels * b / weightBlocks),
+                                                            Int32(panels * (b + 1) / weightBlocks), u)
     }
     KernelProfiler.end(weightProbe)
+    for b in 0..<weightBlocks { precondition(weightFailed[b] == 0, "conv2d: out of memory for the Winograd weights") }
     let run: WinogradInt16Entry
     switch kernel {
     case .avx2: run = { glide_gemm_wi16_avx2($0, $1, $2, $3, $4) }

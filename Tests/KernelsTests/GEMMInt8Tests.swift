@@ -381,10 +381,10 @@ extension GEMMInt8Tests {
                 let panels = (o + mr - 1) / mr
                 q.withUnsafeBufferPointer { qp in
                     packed.withUnsafeMutableBufferPointer { pp in
-                        glide_winograd_weights_i16_packed(qp.baseAddress!, c * 9, Int32(o), Int32(c), Int32(mr), 0,
-                                                          Int32(panels / 2), pp.baseAddress!)
-                        glide_winograd_weights_i16_packed(qp.baseAddress!, c * 9, Int32(o), Int32(c), Int32(mr),
-                                                          Int32(panels / 2), Int32(panels), pp.baseAddress!)
+                        XCTAssertEqual(glide_winograd_weights_i16_packed(qp.baseAddress!, c * 9, Int32(o), Int32(c),
+                                                                         Int32(mr), 0, Int32(panels / 2), pp.baseAddress!), 0)
+                        XCTAssertEqual(glide_winograd_weights_i16_packed(qp.baseAddress!, c * 9, Int32(o), Int32(c), Int32(mr),
+                                                                         Int32(panels / 2), Int32(panels), pp.baseAddress!), 0)
                     }
                 }
                 XCTAssertFalse(packed.contains(0xdead_beef), "o=\(o) c=\(c) mr=\(mr): words not written")

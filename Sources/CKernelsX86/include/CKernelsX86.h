@@ -170,8 +170,10 @@ ptrdiff_t glide_wi16_packed_words(int O, int C, int MR);
 /// (row stride `ldq`), written straight in the GEMM's panel layout: position xi at `dst + xi * words`, K block kb,
 /// panel p at `+ kb * 128 * MR * P + p * kp(kb) * MR` (P = ceil(O / MR), kp = int16 pairs in the block), the
 /// same words the GEMM would pack from `glide_winograd_weights_i16`'s output (rows >= O and odd ends zero).
-void glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
-                                       uint32_t *dst);
+/// Returns 0, or -1 when its scratch could not be allocated. A GEMM given `w_packed` must start its row
+/// range on a panel (m0 % MR == 0) unless `w` is also set.
+int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                      uint32_t *dst);
 /// Output block m in [m0, m1), n in [n0, n1): AVX2 vpmaddwd (caller checked glide_cpu_has_avx2_fma()).
 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
 /// The same with AVX-VNNI vpdpwssd on ymm (caller checked glide_cpu_has_avx_vnni()).
