@@ -58,6 +58,13 @@ public final class PackedWeightCache: @unchecked Sendable {
         pthread_mutex_lock(totalMutex); total += bytes; pthread_mutex_unlock(totalMutex)
     }
 
+    /// Unmaps the packed panels (packed again at the next use). Not while a GEMM uses them.
+    public func release() {
+        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
+        for e in entries.values { munmap(e.base, e.bytes); Self.count(-e.bytes) }
+        entries = [:]
+    }
+
     deinit {
         for e in entries.values { munmap(e.base, e.bytes); Self.count(-e.bytes) }
         pthread_mutex_destroy(mutex)
@@ -106,6 +113,41 @@ public final class PackedWeightCache: @unchecked Sendable {
             releasePages(UnsafeRawPointer(q), count: (weight.rows - 1) * weight.rowStride + weight.cols)
         }
         return (UnsafePointer(a), UnsafePointer(s))
+    }
+}
+
+/// The packed-weight caches of one model: `release()` drops every cache's panels at once (they are packed
+/// again at their next use), e.g. when a pipeline is done with the base model but keeps it. Not while a GEMM
+/// of the model runs.
+public final class PackedWeightGroup: @unchecked Sendable {
+    private var caches: [PackedWeightCache] = []
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    /// An empty group.
+    public init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    /// A new cache that belongs to this group.
+    public func makeCache(releasesSource: Bool) -> PackedWeightCache {
+        let cache = PackedWeightCache(releasesSource: releasesSource)
+        pthread_mutex_lock(mutex); caches.append(cache); pthread_mutex_unlock(mutex)
+        return cache
+    }
+
+    /// Bytes of packed panels held by the group's caches.
+    public var byteCount: Int {
+        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
+        return caches.reduce(0) { $0 + $1.byteCount }
+    }
+
+    /// Unmaps every cache's packed panels.
+    public func release() {
+        pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
+        for c in caches { c.release() }
     }
 }
 

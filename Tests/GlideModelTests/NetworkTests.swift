@@ -247,8 +247,8 @@ final class NetworkTests: XCTestCase {
     }
 
     /// int8 weight panels packed once per model (`PackedWeightCache`, the file's pages released): the same
-    /// bits as packing per call, on the first forward (filling) and the next (reusing), with 1 and 2 threads;
-    /// the packed panels go with the model.
+    /// bits as packing per call, on the first forward (filling), the next (reusing) and one after
+    /// `releaseResidentMemory` (packing again), with 1 and 2 threads; the packed panels go with the model.
     func testPackedWeightCacheKeepsOutputsAndGoesWithTheModel() throws {
         let i = try inputs("tiny_base")
         let path = try convertedWeightFile("tiny_base", dtype: .int8)
@@ -265,6 +265,9 @@ final class NetworkTests: XCTestCase {
             XCTAssertEqual(try run(model, i).values, plain, "first forward, \(threads) thread(s)")
             held = PackedWeightCache.totalByteCount - before
             XCTAssertEqual(try run(model, i).values, plain, "second forward, \(threads) thread(s)")
+            model.releaseResidentMemory()   // what a pipeline does with the base model before the upsampler
+            XCTAssertEqual(PackedWeightCache.totalByteCount, before, "releaseResidentMemory kept packed panels")
+            XCTAssertEqual(try run(model, i).values, plain, "forward after releaseResidentMemory, \(threads) thread(s)")
         }
         XCTAssertEqual(PackedWeightCache.totalByteCount, before, "packed panels outlived their model")
         if KernelSettings.int8Path != .avx2 && KernelSettings.useAVX2 {
