@@ -45,6 +45,53 @@ void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi
     }
 }
 
+ptrdiff_t glide_wi16_packed_words(int O, int C, int MR) {
+    const ptrdiff_t P = (O + MR - 1) / MR, nkb = (C + WI_KC - 1) / WI_KC, last = C - (nkb - 1) * WI_KC;
+    return nkb == 0 ? 0 : ((nkb - 1) * (WI_KC / 2) + (last + 1) / 2) * MR * P;
+}
+
+// Per panel: the MR channels' transforms into a scratch [MR][16][C] (rows >= O zero), then each (xi, K block)
+// panel written as the GEMM's wi_pack_a would write it from glide_winograd_weights_i16's output.
+int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                      uint32_t *dst) {
+    const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
+    int16_t *u = malloc(sizeof(int16_t) * (size_t)MR * 16 * (C > 0 ? C : 1));
+    if (!u) return -1;
+#if defined(__x86_64__)
+    // 8-row panels: the dword transposes of the GEMM's own weight packing (the same words as the loop below).
+    const int transpose8 = MR == 8 && glide_cpu_has_avx2_fma();
+#else
+    const int transpose8 = 0;
+#endif
+    for (int p = p0; p < p1; p++) {
+        const int m = p * MR, mr = O - m < MR ? O - m : MR;
+        for (int r = 0; r < MR; r++) {
+            int16_t *ur = u + (size_t)r * 16 * C;
+            if (r < mr) glide_winograd_weights_i16(q + (ptrdiff_t)(m + r) * ldq, C, ur, C);
+            else memset(ur, 0, sizeof(int16_t) * 16 * (size_t)C);
+        }
+        for (int xi = 0; xi < 16; xi++)
+            for (int k0 = 0; k0 < C; k0 += WI_KC) {
+                const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, k2 = kc / 2;
+                uint32_t *o = dst + xi * words + (ptrdiff_t)(k0 / WI_KC) * (WI_KC / 2) * MR * P + (ptrdiff_t)p * kp * MR;
+                if (transpose8) glide_dword_pack8_avx512((const char *)(u + (size_t)xi * C + k0), (ptrdiff_t)16 * C * 2, k2, o);
+                else
+                for (int pp = 0; pp < k2; pp++)
+                    for (int r = 0; r < MR; r++) {
+                        const int16_t *ur = u + ((size_t)r * 16 + xi) * C + k0 + 2 * pp;
+                        o[pp * MR + r] = (uint32_t)(uint16_t)ur[0] | (uint32_t)(uint16_t)ur[1] << 16;
+                    }
+                if (k2 < kp)
+                    for (int r = 0; r < MR; r++)
+                        o[k2 * MR + r] = (uint32_t)(uint16_t)u[((size_t)r * 16 + xi) * C + k0 + kc - 1];
+            }
+    }
+    free(u);
+    return 0;
+}
+
+typedef uint32_t wi_v8u __attribute__((vector_size(32)));
+
 static inline AI int wi_round(float x, int qmax) {
     float t = x + 12582912.f;
     t = t - 12582912.f;
@@ -57,18 +104,32 @@ static inline AI int wi_round(float x, int qmax) {
 static inline AI uint32_t wi_pair(int lo, int hi) { return (uint32_t)(lo & 0xffff) | (uint32_t)(hi & 0xffff) << 16; }
 
 // B panel: columns n .. n+nr-1 of x (k rows k0 .. k0+kc-1, row stride x_rs, columns contiguous), quantized
-// per column: dst[p * NB + j] = (q[2p][j], q[2p+1][j]) as int16 pairs, scales[j] = max |x| / qmax.
+// per column: dst[p * NB + j] = (q[2p][j], q[2p+1][j]) as int16 pairs, scales[j] = max |x| / qmax; columns
+// nr .. NB-1 are zero. Reads x directly (two passes over the block's rows: max, then quantize).
 static inline AI void wi_pack_b(const glide_wi16_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr, const int NB,
-                                int qmax, float *restrict tmp, uint32_t *restrict dst, float *restrict scales) {
+                                int qmax, uint32_t *restrict dst, float *restrict scales) {
     float mx[64], inv[64];
+    const float *x = d->x + k0 * d->x_rs + n;
+    const ptrdiff_t rs = d->x_rs;
     for (int j = 0; j < NB; j++) mx[j] = 0.f;
-    for (int k = 0; k < kc; k++) {
-        const float *s = d->x + (k0 + k) * d->x_rs + n;
-        float *o = tmp + k * NB;
-        for (int j = 0; j < nr; j++) o[j] = s[j];
-        for (int j = nr; j < NB; j++) o[j] = 0.f;
-        for (int j = 0; j < NB; j++) { float a = fabsf(o[j]); mx[j] = a > mx[j] ? a : mx[j]; }
-    }
+    if (nr == NB)   // max |x| on the bit patterns, 8 columns a vector (NaN counts as 0: the float loop's result)
+        for (int j0 = 0; j0 < NB; j0 += 8) {
+            wi_v8u m = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int k = 0; k < kc; k++) {
+                wi_v8u b;
+                memcpy(&b, x + k * rs + j0, sizeof b);
+                b &= 0x7fffffffu;
+                b &= (wi_v8u)(b <= 0x7f800000u);
+                wi_v8u gt = (wi_v8u)(b > m);
+                m = (b & gt) | (m & ~gt);
+            }
+            memcpy(mx + j0, &m, sizeof m);
+        }
+    else
+        for (int k = 0; k < kc; k++) {
+            const float *s = x + k * rs;
+            for (int j = 0; j < nr; j++) { float a = fabsf(s[j]); mx[j] = a > mx[j] ? a : mx[j]; }
+        }
     for (int j = 0; j < NB; j++) {
         float s = mx[j] / (float)qmax;
         scales[j] = s;
@@ -77,9 +138,14 @@ static inline AI void wi_pack_b(const glide_wi16_gemm_desc *d, ptrdiff_t k0, int
     static const float zeros[64];
     const int kp = (kc + 1) / 2;
     for (int p = 0; p < kp; p++) {
-        const float *r0 = tmp + 2 * p * NB, *r1 = 2 * p + 1 < kc ? tmp + (2 * p + 1) * NB : zeros;
-        for (int j = 0; j < NB; j++)
-            dst[p * NB + j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
+        const float *r0 = x + 2 * p * rs, *r1 = 2 * p + 1 < kc ? x + (2 * p + 1) * rs : zeros;
+        uint32_t *o = dst + p * NB;
+        if (nr == NB)
+            for (int j = 0; j < NB; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
+        else {
+            for (int j = 0; j < nr; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
+            for (int j = nr; j < NB; j++) o[j] = 0;
+        }
     }
 }
 
@@ -261,12 +327,15 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
     const ptrdiff_t mcap = m1 - m0 < MC ? m1 - m0 : MC;
     const int mpanels = (int)((mcap + MR - 1) / MR);
     const int kpmax = WI_KC / 2;
-    float *tmp = wi_aligned(sizeof(float) * WI_KC * NB);
     uint32_t *bp = wi_aligned(sizeof(uint32_t) * kpmax * NB * npanels);
     float *xs = wi_aligned(sizeof(float) * NB * npanels);
-    uint32_t *ap = wi_aligned(sizeof(uint32_t) * kpmax * MR * mpanels);
+    // Weights already in panels (glide_winograd_weights_i16_packed): used when the block starts on a panel.
+    const int prepacked = d->w_packed && m0 % MR == 0;
+    if (!prepacked && !d->w) return -1;   // packed weights only, and a block that does not start on a panel
+    const ptrdiff_t gpanels = (d->M + MR - 1) / MR;
+    uint32_t *ap = wi_aligned(sizeof(uint32_t) * (prepacked ? 1 : kpmax * MR * mpanels));
     float *ws = wi_aligned(sizeof(float) * MR * mpanels);
-    if (!tmp || !bp || !xs || !ap || !ws) { free(tmp); free(bp); free(xs); free(ap); free(ws); return -1; }
+    if (!bp || !xs || !ap || !ws) { free(bp); free(xs); free(ap); free(ws); return -1; }
     for (ptrdiff_t jc = n0; jc < n1; jc += WI_NC) {
         ptrdiff_t nc = n1 - jc < WI_NC ? n1 - jc : WI_NC;
         int np = (int)((nc + NB - 1) / NB);
@@ -276,17 +345,19 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
             for (int jp = 0; jp < np; jp++) {
                 ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
                 int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
-                wi_pack_b(d, pc, kc, n, nr, NB, qmax, tmp, bp + (ptrdiff_t)jp * kp * NB, xs + jp * NB);
+                wi_pack_b(d, pc, kc, n, nr, NB, qmax, bp + (ptrdiff_t)jp * kp * NB, xs + jp * NB);
             }
             if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_ACTIVATIONS, glide_profile_now_ns() - pt0);
             for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
                 ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
                 int mp = (int)((mc + MR - 1) / MR);
                 unsigned long long pt1 = glide_profile_enabled ? glide_profile_now_ns() : 0;
+                const uint32_t *apc = prepacked ? d->w_packed + (pc / WI_KC) * (WI_KC / 2) * MR * gpanels + (ic / MR) * kp * MR : ap;
                 for (int ip = 0; ip < mp; ip++) {
                     ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                     int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
-                    wi_pack_a(d, m, mr, MR, pc, kc, ap + (ptrdiff_t)ip * kp * MR, ws + ip * MR, dwpack);
+                    if (prepacked) { for (int r = 0; r < MR; r++) ws[ip * MR + r] = r < mr ? d->w_scales[m + r] : 0.f; }
+                    else wi_pack_a(d, m, mr, MR, pc, kc, ap + (ptrdiff_t)ip * kp * MR, ws + ip * MR, dwpack);
                 }
                 if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_WEIGHTS, glide_profile_now_ns() - pt1);
                 for (int jp = 0; jp < np; jp++) {
@@ -296,7 +367,7 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
                         ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                         int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
                         wi_tile t;
-                        t.kp = kp; t.a = ap + (ptrdiff_t)ip * kp * MR; t.b = bp + (ptrdiff_t)jp * kp * NB;
+                        t.kp = kp; t.a = apc + (ptrdiff_t)ip * kp * MR; t.b = bp + (ptrdiff_t)jp * kp * NB;
                         t.ws = ws + ip * MR; t.xs = xs + jp * NB;
                         t.y = d->y + m * d->y_rs + n; t.y_rs = d->y_rs;
                         t.mr = mr; t.nr = nr; t.first = first;
@@ -306,7 +377,7 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
             }
         }
     }
-    free(tmp); free(bp); free(xs); free(ap); free(ws);
+    free(bp); free(xs); free(ap); free(ws);
     return 0;
 }
 

@@ -359,18 +359,28 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
     // The weights of the block are packed once for all column blocks (about M x K bytes of scratch).
     const int mpt = (int)((m1 - m0 + MR - 1) / MR), nkb = (int)((K + I8_KC - 1) / I8_KC);
     const int kqmax = I8_KC / 4;
+    // Weights packed once (glide_i8_prepack): used when this block starts on one of its panels.
+    const int prepacked = d->w_packed && d->w_packed_sums && (d->w_packed_row0 + m0) % MR == 0;
+    const ptrdiff_t gp0 = prepacked ? (d->w_packed_row0 + m0) / MR : 0, gpanels = d->w_packed_panels;
     float *fpanel = i8_aligned(sizeof(float) * I8_KC * NB);
     uint32_t *bh = i8_aligned(sizeof(uint32_t) * kqmax * NB * npanels);
     uint32_t *bl = two ? i8_aligned(sizeof(uint32_t) * kqmax * NB * npanels) : NULL;
     float *xs = i8_aligned(sizeof(float) * NB * npanels);
-    uint32_t *ap = i8_aligned(sizeof(uint32_t) * (size_t)kqmax * MR * mpt * nkb);
-    int32_t *wsum = i8_aligned(sizeof(int32_t) * (size_t)MR * mpt * nkb);
+    uint32_t *ap = prepacked ? NULL : i8_aligned(sizeof(uint32_t) * (size_t)kqmax * MR * mpt * nkb);
+    int32_t *wsum = prepacked ? NULL : i8_aligned(sizeof(int32_t) * (size_t)MR * mpt * nkb);
     float *ws = i8_aligned(sizeof(float) * MR * mpt);
-    if (!fpanel || !bh || (two && !bl) || !xs || !ap || !wsum || !ws) {
+    if (!fpanel || !bh || (two && !bl) || !xs || (!prepacked && (!ap || !wsum)) || !ws) {
         free(fpanel); free(bh); free(bl); free(xs); free(ap); free(wsum); free(ws);
         return -1;
     }
     unsigned long long pt1 = glide_profile_enabled ? glide_profile_now_ns() : 0;
+    if (prepacked)
+        for (int ip = 0; ip < mpt; ip++) {
+            ptrdiff_t m = m0 + (ptrdiff_t)ip * MR;
+            int mr = (int)(m1 - m < MR ? m1 - m : MR);
+            for (int r = 0; r < MR; r++) ws[ip * MR + r] = r < mr ? d->w_scales[m + r] : 0.f;
+        }
+    else
     for (int kb = 0; kb < nkb; kb++) {
         ptrdiff_t pc = (ptrdiff_t)kb * I8_KC;
         int kc = (int)(K - pc < I8_KC ? K - pc : I8_KC), kq = (kc + 3) / 4;
@@ -409,10 +419,16 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
                         int mr = (int)(m1 - m < MR ? m1 - m : MR);
                         i8_tile t;
                         t.kq = kq; t.two = two;
-                        t.a = ap + ((size_t)kb * mpt + ip) * kqmax * MR;
+                        if (prepacked) {
+                            t.a = d->w_packed + (size_t)kb * kqmax * MR * gpanels + (size_t)(gp0 + ip) * kq * MR;
+                            t.wsum = d->w_packed_sums + ((size_t)kb * gpanels + gp0 + ip) * MR;
+                        } else {
+                            t.a = ap + ((size_t)kb * mpt + ip) * kqmax * MR;
+                            t.wsum = wsum + ((size_t)kb * mpt + ip) * MR;
+                        }
                         t.bh = bh + (ptrdiff_t)jp * kq * NB;
                         t.bl = two ? bl + (ptrdiff_t)jp * kq * NB : NULL;
-                        t.wsum = wsum + ((size_t)kb * mpt + ip) * MR; t.ws = ws + ip * MR; t.xs = xs + jp * NB;
+                        t.ws = ws + ip * MR; t.xs = xs + jp * NB;
                         t.bias = first && d->bias ? d->bias + m : NULL;
                         t.y = d->y + m * d->y_rs + n; t.y_rs = d->y_rs;
                         t.mr = mr; t.nr = nr; t.add_old = !first || d->accumulate;
@@ -438,6 +454,7 @@ static inline AI int i8_gemm(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
     s2.M = mm; s2.N = nn;
     s2.w = (const int8_t *)d->w + m0 * d->ldw;
     s2.w_scales = d->w_scales + m0;
+    s2.w_packed_row0 = d->w_packed_row0 + m0;
     if (d->bias) s2.bias = d->bias + m0;
     int rc;
     if (d->src_kind == GLIDE_SRC_STRIDED) {
@@ -463,6 +480,30 @@ static inline AI int i8_gemm(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
     }
     free(stage);
     return rc;
+}
+
+void glide_i8_prepacked_size(ptrdiff_t M, ptrdiff_t K, int layout, ptrdiff_t *words, ptrdiff_t *sums) {
+    const ptrdiff_t MR = layout == GLIDE_I8_LAYOUT_YMM ? GLIDE_I8_YMM_MR : GLIDE_I8_ZMM_MR;
+    const ptrdiff_t P = (M + MR - 1) / MR, nkb = (K + I8_KC - 1) / I8_KC;
+    const ptrdiff_t last = K - (nkb - 1) * I8_KC;
+    *words = nkb == 0 ? 0 : ((nkb - 1) * (I8_KC / 4) + (last + 3) / 4) * MR * P;
+    *sums = nkb * P * MR;
+}
+
+void glide_i8_prepack(const glide_gemm_desc *d, int layout, ptrdiff_t p0, ptrdiff_t p1, uint32_t *a, int32_t *sums) {
+    const int MR = layout == GLIDE_I8_LAYOUT_YMM ? GLIDE_I8_YMM_MR : GLIDE_I8_ZMM_MR;
+    const ptrdiff_t M = d->M, K = d->K, P = (M + MR - 1) / MR;
+    float ws[8];
+    for (ptrdiff_t kb = 0; kb * I8_KC < K; kb++) {
+        ptrdiff_t pc = kb * I8_KC;
+        int kc = (int)(K - pc < I8_KC ? K - pc : I8_KC), kq = (kc + 3) / 4;
+        for (ptrdiff_t p = p0; p < p1; p++) {
+            ptrdiff_t m = p * MR;
+            int mr = (int)(M - m < MR ? M - m : MR);
+            i8_pack_a(d, m, mr, MR, pc, kc, a + kb * (I8_KC / 4) * MR * P + p * kq * MR, sums + (kb * P + p) * MR, ws,
+                      NULL);
+        }
+    }
 }
 
 int glide_gemm_int8_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,

@@ -57,6 +57,7 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
     d.y = output.base; d.y_rs = output.rowStride; d.y_cs = output.colStride
     d.bias = bias; d.accumulate = accumulate ? 1 : 0
     d.act_qmax = Int32(KernelSettings.int8ActivationMax(for: weight))
+    attachPackedWeights(&d, weight: weight, kernel: chosen)
 
     let m = weight.rows, n = columns
     let macs = Double(m) * Double(n) * Double(max(weight.cols, 1))

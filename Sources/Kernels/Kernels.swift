@@ -36,6 +36,9 @@ public struct WeightMatrix: @unchecked Sendable {
     /// `KernelSettings.int8ActivationMax`. Ignored by other element types, the scalar path and the integer Winograd
     /// (whose transformed activations have their own bound). Env `GLIDE_INT8_ACTIVATION_MAX` overrides it (studies).
     public var int8ActivationMax: Int? = nil
+    /// Optional cache of this weight's packed GEMM panels (`PackedWeightCache`), set by the weight's owner;
+    /// nil: panels are packed per call.
+    public var packed: PackedWeightCache? = nil
 
     /// A view of `rows x cols` weights; `rowStride` defaults to `cols` (dense).
     public init(rows: Int, cols: Int, elements: WeightElements, rowStride: Int? = nil) {

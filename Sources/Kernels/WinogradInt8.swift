@@ -60,18 +60,33 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
                         geometry g: Conv2dGeometry, accumulate: Bool) {
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
-    let u = UnsafeMutablePointer<Int16>.allocate(capacity: 16 * o * c)
+    let kernel = KernelSettings.int8WinogradKernel
+    let mr: Int
+    switch kernel {
+    case .avx512vnni, .emulatedZMM: mr = Int(GLIDE_WI16_ZMM_MR)
+    case .avx2, .avxvnni, .emulatedYMM: mr = Int(GLIDE_WI16_YMM_MR)
+    }
+    // The transformed weights go straight into the GEMM's panel layout, once per call for every batch item
+    // and chunk (no [16][O][C] intermediate, no per-chunk panel packing; the same words either way).
+    let panels = (o + mr - 1) / mr
+    let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
+    let u = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, 16 * xiWords))
     let uScales = UnsafeMutablePointer<Float>.allocate(capacity: o)
     defer { u.deallocate(); uScales.deallocate() }
     for i in 0..<o { uScales[i] = scales[i] * 0.25 }
-    let weightBlocks = min(o, 4 * KernelSettings.threadCount)
+    let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(c)->\(o)")
+    let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+    let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
+    defer { weightFailed.deallocate() }
     parallelFor(weightBlocks) { b in
-        for oc in (o * b / weightBlocks)..<(o * (b + 1) / weightBlocks) {
-            glide_winograd_weights_i16(q + oc * rowStride, Int32(c), u + oc * c, o * c)
-        }
+        weightFailed[b] = glide_winograd_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
+                                                            Int32(panels * b / weightBlocks),
+                                                            Int32(panels * (b + 1) / weightBlocks), u)
     }
+    KernelProfiler.end(weightProbe)
+    for b in 0..<weightBlocks { precondition(weightFailed[b] == 0, "conv2d: out of memory for the Winograd weights") }
     let run: WinogradInt16Entry
-    switch KernelSettings.int8WinogradKernel {
+    switch kernel {
     case .avx2: run = { glide_gemm_wi16_avx2($0, $1, $2, $3, $4) }
     case .avxvnni: run = { glide_gemm_wi16_avxvnni($0, $1, $2, $3, $4) }
     case .avx512vnni: run = { glide_gemm_wi16_avx512vnni($0, $1, $2, $3, $4) }
@@ -98,26 +113,33 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
         while ty0 < tileRows {
             let ty1 = min(tileRows, ty0 + rowsPerChunk)
             let tiles = (ty1 - ty0) * tilesPerRow
+            let inputProbe = KernelProfiler.begin("winograd input transform", "\(c) ch \(h)x\(w)")
             parallelFor(channelBlocks) { b in
                 let c0 = c * b / channelBlocks, c1 = c * (b + 1) / channelBlocks
                 glide_winograd_input_avx2(x, Int32(h), Int32(w), Int32(c0), Int32(c1), Int32(ty0), Int32(ty1),
                                           v, ld, vStride)
             }
+            KernelProfiler.end(inputProbe)
+            let gemmProbe = KernelProfiler.begin("winograd gemm", "16 x \(o)x\(c) . \(c)x\(tiles) int8",
+                                                 flops: 32 * Double(o) * Double(c) * Double(tiles))
             parallelFor(16) { xi in
                 var d = glide_wi16_gemm_desc()
                 d.M = o; d.N = tiles; d.K = c
-                d.w = UnsafePointer(u + xi * o * c); d.ldw = c; d.w_scales = UnsafePointer(uScales)
+                d.w_packed = UnsafePointer(u + xi * xiWords); d.w_scales = UnsafePointer(uScales)
                 d.x = UnsafePointer(v + xi * vStride); d.x_rs = ld
                 d.y = m + xi * mStride; d.y_rs = ld
                 d.act_qmax = qmax
                 failed[xi] = withUnsafePointer(to: d) { run($0, 0, o, 0, tiles) }
             }
+            KernelProfiler.end(gemmProbe)
             for xi in 0..<16 { precondition(failed[xi] == 0, "conv2d: out of memory for packing buffers") }
+            let outputProbe = KernelProfiler.begin("winograd output transform", "\(o) ch \(h)x\(w)")
             parallelFor(outputBlocks) { b in
                 let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
                 glide_winograd_output_avx2(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w),
                                            Int32(ty0), Int32(ty1), bias, y, accumulate ? 1 : 0)
             }
+            KernelProfiler.end(outputProbe)
             ty0 = ty1
         }
     }

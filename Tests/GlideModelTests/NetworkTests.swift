@@ -269,6 +269,35 @@ final class NetworkTests: XCTestCase {
         }
     }
 
+    /// int8 weight panels packed once per model (`PackedWeightCache`, the file's pages released): the same
+    /// bits as packing per call, on the first forward (filling), the next (reusing) and one after
+    /// `releaseResidentMemory` (packing again), with 1 and 2 threads; the packed panels go with the model.
+    func testPackedWeightCacheKeepsOutputsAndGoesWithTheModel() throws {
+        let i = try inputs("tiny_base")
+        let path = try convertedWeightFile("tiny_base", dtype: .int8)
+        let saved = (KernelSettings.packedWeightCache, KernelSettings.threadCount)
+        defer { (KernelSettings.packedWeightCache, KernelSettings.threadCount) = saved }
+        KernelSettings.packedWeightCache = false
+        let plain = try run(Text2ImUNet(path: path), i).values
+        KernelSettings.packedWeightCache = true
+        let before = PackedWeightCache.totalByteCount
+        var held = 0
+        for threads in [1, 2] {
+            KernelSettings.threadCount = threads
+            let model = try Text2ImUNet(path: path)
+            XCTAssertEqual(try run(model, i).values, plain, "first forward, \(threads) thread(s)")
+            held = PackedWeightCache.totalByteCount - before
+            XCTAssertEqual(try run(model, i).values, plain, "second forward, \(threads) thread(s)")
+            model.releaseResidentMemory()   // what a pipeline does with the base model before the upsampler
+            XCTAssertEqual(PackedWeightCache.totalByteCount, before, "releaseResidentMemory kept packed panels")
+            XCTAssertEqual(try run(model, i).values, plain, "forward after releaseResidentMemory, \(threads) thread(s)")
+        }
+        XCTAssertEqual(PackedWeightCache.totalByteCount, before, "packed panels outlived their model")
+        if KernelSettings.int8Path != .avx2 && KernelSettings.useAVX2 {
+            XCTAssertGreaterThan(held, 0, "no int8 weight was packed once on the \(KernelSettings.int8Path) path")
+        }
+    }
+
     // MARK: loading errors
 
     func testMissingTensorIsRejectedByName() throws {

@@ -2,6 +2,7 @@
 // AVX512-VNNI / AVX-VNNI kernels against the emulation bit-exactly (where the CPU has the flag), the
 // 16-bit mode against the AVX2 vpmaddwd path bit-exactly, and thread-count independence.
 import XCTest
+import CKernelsX86
 @testable import Kernels
 
 final class GEMMInt8Tests: XCTestCase {
@@ -12,7 +13,10 @@ final class GEMMInt8Tests: XCTestCase {
     }
 
     /// Runs `c` on `path` (nil: the f32 scalar twin on the dequantized weights) and returns the output.
+    /// `cache`: the weight view carries it (`WeightMatrix.packed`), `uses` GEMMs are run in a row (the later
+    /// ones use the panels the first one packed; all must give the same output).
     func run(_ c: Case, path: Int8GEMMPath?, actMax: Int, accumulate: Bool, threads: Int = 1, seed: UInt64,
+             cache: PackedWeightCache? = nil, uses: Int = 1,
              activations: (inout TestRNG, Int) -> [Float] = { rng, n in rng.floats(n) }) -> [Float] {
         var rng = TestRNG(seed: seed)
         let (m, k): (Int, Int)
@@ -29,10 +33,16 @@ final class GEMMInt8Tests: XCTestCase {
                                                         g.batch * m * g.outHeight * g.outWidth)
         }
         let x = activations(&rng, inputCount)
-        var y = rng.floats(outputCount)
+        let y0 = rng.floats(outputCount)
+        var y = y0
         let savedPath = KernelSettings.int8Path
         defer { KernelSettings.resetInt8Path() }
-        w.with("int8") { wm in
+        var results: [[Float]] = []
+        for _ in 0..<uses {
+        y = y0
+        w.with("int8") { wm0 in
+            var wm = wm0
+            wm.packed = cache
             x.withUnsafeBufferPointer { xp in
                 y.withUnsafeMutableBufferPointer { yp in
                     withSettings(threads: threads, actMax: actMax) {
@@ -66,7 +76,10 @@ final class GEMMInt8Tests: XCTestCase {
                 }
             }
         }
-        return y
+        results.append(y)
+        }
+        for r in results.dropFirst() { XCTAssertEqual(r, results[0], "\(c): cached panels changed the result") }
+        return results[0]
     }
 
     static let cases: [Case] = [
@@ -295,6 +308,116 @@ extension GEMMInt8Tests {
                        bias: b, output: &y32, geometry: g)
             }
             XCTAssertEqual(y8, y32, "\(g) \(path)")
+        }
+    }
+}
+
+extension GEMMInt8Tests {
+    /// Weights packed once (`PackedWeightCache`) give the bits of per-call packing on every case, both modes,
+    /// both tile layouts and the intrinsic paths the CPU has, 1 and 3 threads (the cache is filled by the first
+    /// GEMM and reused by the second).
+    func testPackedWeightCacheBitIdentical() {
+        var paths: [Int8GEMMPath] = [.emulatedZMM, .emulatedYMM]
+        if Int8GEMMPath.avx512vnni.isSupported { paths.append(.avx512vnni) }
+        if Int8GEMMPath.avxvnni.isSupported { paths.append(.avxvnni) }
+        var seed: UInt64 = 7000
+        for c in Self.cases {
+            seed += 1
+            for path in paths {
+                for actMax in [127, 32767] {
+                    let plain = run(c, path: path, actMax: actMax, accumulate: true, seed: seed)
+                    for threads in [1, 3] {
+                        let cache = PackedWeightCache()
+                        let y = run(c, path: path, actMax: actMax, accumulate: true, threads: threads, seed: seed,
+                                    cache: cache, uses: 2)
+                        XCTAssertEqual(y, plain, "\(c) \(path) act=\(actMax) threads=\(threads)")
+                        XCTAssertGreaterThan(cache.byteCount, 0, "\(c) \(path): the cache was not filled")
+                    }
+                }
+            }
+        }
+        // Off: the same bits, nothing packed.
+        let saved = KernelSettings.packedWeightCache
+        defer { KernelSettings.packedWeightCache = saved }
+        KernelSettings.packedWeightCache = false
+        let cache = PackedWeightCache()
+        let c = Self.cases[4]
+        XCTAssertEqual(run(c, path: .emulatedZMM, actMax: 32767, accumulate: false, seed: 9, cache: cache),
+                       run(c, path: .emulatedZMM, actMax: 32767, accumulate: false, seed: 9))
+        XCTAssertEqual(cache.byteCount, 0)
+    }
+
+    /// The packed panels belong to the cache object: they go when its last owner (the model's weight views) goes.
+    func testPackedWeightCacheReleasedWithOwner() {
+        weak var weakCache: PackedWeightCache?
+        do {
+            let cache = PackedWeightCache()
+            weakCache = cache
+            _ = run(Self.cases[3], path: .emulatedZMM, actMax: 32767, accumulate: false, seed: 11, cache: cache)
+            XCTAssertGreaterThan(cache.byteCount, 0)
+        }
+        XCTAssertNil(weakCache, "the cache outlived the weight views that held it")
+    }
+
+    /// The int8 Winograd weights transformed straight into panels (`glide_winograd_weights_i16_packed`) against
+    /// `glide_winograd_weights_i16` + the GEMM's own per-call packing: bit-identical products for both tile
+    /// layouts, odd channel counts, K beyond one block, row counts that are not multiples of the tile, and
+    /// row ranges that start inside and outside a panel.
+    func testWinogradPackedWeightsBitIdentical() {
+        var rng = TestRNG(seed: 12)
+        for (o, c, n) in [(13, 301, 37), (8, 64, 32), (20, 7, 5)] {
+            let q = (0..<(o * c * 9)).map { _ in Int8(max(-127, min(127, Int((rng.float() * 127).rounded())))) }
+            let scales = (0..<o).map { _ in abs(rng.float()) * 0.01 + 1e-3 }
+            let x = rng.floats(16 * c * n, scale: 3)
+            var u = [Int16](repeating: 0, count: 16 * o * c)
+            q.withUnsafeBufferPointer { qp in
+                u.withUnsafeMutableBufferPointer { up in
+                    for oc in 0..<o { glide_winograd_weights_i16(qp.baseAddress! + oc * c * 9, Int32(c), up.baseAddress! + oc * c, o * c) }
+                }
+            }
+            for (layout, mr) in [(Int32(GLIDE_I8_LAYOUT_ZMM), 8), (Int32(GLIDE_I8_LAYOUT_YMM), 6)] {
+                let words = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
+                var packed = [UInt32](repeating: 0xdead_beef, count: 16 * words)
+                let panels = (o + mr - 1) / mr
+                q.withUnsafeBufferPointer { qp in
+                    packed.withUnsafeMutableBufferPointer { pp in
+                        XCTAssertEqual(glide_winograd_weights_i16_packed(qp.baseAddress!, c * 9, Int32(o), Int32(c),
+                                                                         Int32(mr), 0, Int32(panels / 2), pp.baseAddress!), 0)
+                        XCTAssertEqual(glide_winograd_weights_i16_packed(qp.baseAddress!, c * 9, Int32(o), Int32(c), Int32(mr),
+                                                                         Int32(panels / 2), Int32(panels), pp.baseAddress!), 0)
+                    }
+                }
+                XCTAssertFalse(packed.contains(0xdead_beef), "o=\(o) c=\(c) mr=\(mr): words not written")
+                for xi in [0, 5, 15] {
+                    func gemm(_ usePacked: Bool, _ m0: Int) -> [Float] {
+                        var y = [Float](repeating: .nan, count: o * n)
+                        u.withUnsafeBufferPointer { up in
+                            packed.withUnsafeBufferPointer { pp in
+                                scales.withUnsafeBufferPointer { sp in
+                                    x.withUnsafeBufferPointer { xp in
+                                        y.withUnsafeMutableBufferPointer { yp in
+                                            var d = glide_wi16_gemm_desc()
+                                            d.M = o; d.N = n; d.K = c
+                                            d.w = up.baseAddress! + xi * o * c; d.ldw = c; d.w_scales = sp.baseAddress!
+                                            if usePacked { d.w_packed = pp.baseAddress! + xi * words }
+                                            d.x = xp.baseAddress! + xi * c * n; d.x_rs = n
+                                            d.y = yp.baseAddress!; d.y_rs = n; d.act_qmax = Int32(GLIDE_WI16_QMAX)
+                                            _ = glide_gemm_wi16_emulated(&d, 0, m0, 0, n, layout)
+                                            _ = glide_gemm_wi16_emulated(&d, m0, o, 0, n, layout)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        return y
+                    }
+                    let ref = gemm(false, 0)
+                    XCTAssertFalse(ref.contains { $0.isNaN })
+                    for m0 in [0, mr, min(o, 3)] {
+                        XCTAssertEqual(gemm(true, m0), ref, "o=\(o) c=\(c) mr=\(mr) xi=\(xi) m0=\(m0)")
+                    }
+                }
+            }
         }
     }
 }

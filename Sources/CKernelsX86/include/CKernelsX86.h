@@ -49,6 +49,11 @@ typedef struct glide_gemm_desc {
     const float *bias;           // [M] or NULL
     int accumulate;              // 1: add into y
     int act_qmax;                // int8 weights: activations quantized to |q| <= act_qmax (127 .. 32767)
+    // int8 on vpdpbusd only, optional (NULL: packed per call): the weight panels of the whole matrix packed
+    // once by glide_i8_prepack (its layout's MR); row m of this desc is row w_packed_row0 + m of that matrix.
+    const uint32_t *w_packed;
+    const int32_t *w_packed_sums;
+    ptrdiff_t w_packed_panels, w_packed_row0;
 } glide_gemm_desc;
 
 /// Computes the output block m in [m0, m1), n in [n0, n1) of `d` with AVX2/FMA (int8: AVX2 vpmaddwd).
@@ -146,6 +151,13 @@ int glide_gemm_int8_avxvnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
 int glide_gemm_int8_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
                              int layout);
 /// Register-only throughput probes: `iterations` x 12 independent vpdpbusd (zmm: 64 MACs each, ymm: 32).
+/// Weight panels packed once for the whole matrix (`glide_gemm_desc.w_packed`): the number of uint32 words of
+/// the panels (`*words`) and of the int32 block row sums (`*sums`) of an M x K int8 matrix in `layout`.
+void glide_i8_prepacked_size(ptrdiff_t M, ptrdiff_t K, int layout, ptrdiff_t *words, ptrdiff_t *sums);
+/// Packs the panels [p0, p1) (MR rows each) of `d`'s int8 weights (M, K, w, ldw) for every 256-long K block:
+/// the panel of block kb, panel p at `a + kb * 64 * MR * P + p * kq(kb) * MR` (P = ceil(M / MR), kq = groups of
+/// 4 k in the block), its row sums at `sums + (kb * P + p) * MR`: the same bytes the GEMM packs per call.
+void glide_i8_prepack(const glide_gemm_desc *d, int layout, ptrdiff_t p0, ptrdiff_t p1, uint32_t *a, int32_t *sums);
 float glide_vnni512_peak_probe(long iterations);
 float glide_avxvnni_peak_probe(long iterations);
 
@@ -166,11 +178,22 @@ typedef struct glide_wi16_gemm_desc {
     const float *x; ptrdiff_t x_rs;     // X[k, n] = x[k * x_rs + n]
     float *y; ptrdiff_t y_rs;           // y[m * y_rs + n]
     int act_qmax;                       // 1 ... GLIDE_WI16_QMAX
+    const uint32_t *w_packed;           // optional: the weights as glide_winograd_weights_i16_packed panels (w unused)
 } glide_wi16_gemm_desc;
 
 /// Exact Winograd weight transform of one output channel of int8 weights `g[C][3][3]`:
 /// `u[xi * xi_stride + c] = 4 U[xi]` with `U = G g G^T` (so the row scale is the int8 scale / 4).
 void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
+/// uint32 words per position xi of `glide_winograd_weights_i16_packed` for O x C weights and MR-row panels.
+ptrdiff_t glide_wi16_packed_words(int O, int C, int MR);
+/// The weight transform of the output-channel panels [p0, p1) (MR channels each) of int8 weights `q[O][C][3][3]`
+/// (row stride `ldq`), written straight in the GEMM's panel layout: position xi at `dst + xi * words`, K block kb,
+/// panel p at `+ kb * 128 * MR * P + p * kp(kb) * MR` (P = ceil(O / MR), kp = int16 pairs in the block), the
+/// same words the GEMM would pack from `glide_winograd_weights_i16`'s output (rows >= O and odd ends zero).
+/// Returns 0, or -1 when its scratch could not be allocated. A GEMM given `w_packed` must start its row
+/// range on a panel (m0 % MR == 0) unless `w` is also set.
+int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                      uint32_t *dst);
 /// Output block m in [m0, m1), n in [n0, n1): AVX2 vpmaddwd (caller checked glide_cpu_has_avx2_fma()).
 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
 /// The same with AVX-VNNI vpdpwssd on ymm (caller checked glide_cpu_has_avx_vnni()).

@@ -12,11 +12,15 @@ private typealias N = UNetTensorNames
 struct WeightBinder {
     let file: WeightFile
     let arena: VectorArena
+    /// The caches of the int8 matrices' packed GEMM panels (released with the model, or by its
+    /// `releaseResidentMemory`).
+    let packedWeights: PackedWeightGroup
     private(set) var bound: Set<String> = []
 
-    init(file: WeightFile, arena: VectorArena) {
+    init(file: WeightFile, arena: VectorArena, packedWeights: PackedWeightGroup = PackedWeightGroup()) {
         self.file = file
         self.arena = arena
+        self.packedWeights = packedWeights
     }
 
     mutating func tensor(_ name: String, shape: [Int]) throws -> WeightTensor {
@@ -44,6 +48,8 @@ struct WeightBinder {
                                  elements: .int8(t.data.baseAddress!.assumingMemoryBound(to: Int8.self), scales: scales))
             // The file's per-tensor activation precision (glw-policy-2); files without one keep the kernels' default.
             m.int8ActivationMax = file.int8ActivationBits[name].map { $0 == 8 ? 127 : 32767 }
+            // Packed once at first use; the file's pages of the tensor are released then (read-only mapping).
+            m.packed = packedWeights.makeCache(releasesSource: true)
             return m
         case .i64, .bool:
             throw GlideModelError.unsupportedTensorDType(name: name, expected: "f32, f16, bf16 or int8", actual: t.dtype.description)
@@ -111,8 +117,8 @@ struct NetworkBindings {
     let options: ModelOptions
     private var attentionBlocks: [AttentionBlock] = []
 
-    init(file: WeightFile, arena: VectorArena, options: ModelOptions) {
-        binder = WeightBinder(file: file, arena: arena)
+    init(file: WeightFile, arena: VectorArena, options: ModelOptions, packedWeights: PackedWeightGroup) {
+        binder = WeightBinder(file: file, arena: arena, packedWeights: packedWeights)
         self.options = options
     }
 

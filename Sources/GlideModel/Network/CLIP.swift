@@ -127,6 +127,8 @@ public final class ClipEncoder: @unchecked Sendable {
     /// The weight file the layers view into.
     public let file: WeightFile
     private let arena = VectorArena()
+    /// The packed GEMM panels of the int8 matrices (filled at first use).
+    let packedWeights = PackedWeightGroup()
     let blocks: [ClipTransformerBlock]
     let outputLN: LayerNorm          // blocks.output.ln
     let outputProjection: Linear     // blocks.output.f: [n_embd, n_state], no bias
@@ -142,12 +144,19 @@ public final class ClipEncoder: @unchecked Sendable {
     var predState: UnsafePointer<Float>?       // blocks.input.pred_state: [n_state] (n_timesteps 0)
     var inputLN: LayerNorm?                    // blocks.input.ln
 
+    /// Drops the encoder's weights from resident memory while it is kept for later: the file's pages and the
+    /// packed GEMM panels. Both come back at the next use.
+    public func releaseResidentMemory() {
+        packedWeights.release()
+        file.releaseResidentMemory()
+    }
+
     /// Binds a CLIP encoder file; rejects missing, misshapen, wrongly typed or unexpected tensors by name.
     public init(file: WeightFile) throws {
         self.file = file
         let o = try ClipOptions(hyperparameters: file.hyperparameters)
         options = o
-        var binder = WeightBinder(file: file, arena: arena)
+        var binder = WeightBinder(file: file, arena: arena, packedWeights: packedWeights)
         kind = file.tensor(CLIPTensorNames.tokenEmbedding) != nil ? .text : .image
         let heads = kind == .text ? o.nHeadText : o.nHeadImage
         let n = heads * (kind == .text ? o.nHeadStateText : o.nHeadStateImage)

@@ -17,6 +17,8 @@ public final class Text2ImUNet: @unchecked Sendable {
     /// The weight file the layers view into (kept open for the model's lifetime).
     public let file: WeightFile
     private let arena: VectorArena
+    /// The packed GEMM panels of the int8 matrices (filled at first use).
+    let packedWeights = PackedWeightGroup()
     private let text: TextEncoder?
     private let unet: UNetBody
 
@@ -26,13 +28,20 @@ public final class Text2ImUNet: @unchecked Sendable {
         self.file = file
         options = try ModelOptions(hyperparameters: file.hyperparameters)
         arena = VectorArena()
-        var bindings = NetworkBindings(file: file, arena: arena, options: options)
+        var bindings = NetworkBindings(file: file, arena: arena, options: options, packedWeights: packedWeights)
         (text, unet) = try bindings.build()
     }
 
     /// Opens and binds a `.glw` file.
     public convenience init(path: String) throws {
         try self.init(file: try WeightFile(path: path))
+    }
+
+    /// Drops the model's weights from resident memory while it is kept for later: the file's pages
+    /// (`WeightFile.releaseResidentMemory`) and the packed GEMM panels. Both come back at the next use.
+    public func releaseResidentMemory() {
+        packedWeights.release()
+        file.releaseResidentMemory()
     }
 
     /// Rows of the token embedding (`n_vocab`), or nil for a model without text.

@@ -131,7 +131,7 @@ public struct ClipGuidanceModels: Sendable {
         let g = try ClipGuidance(imageEncoder: imageEncoder, textEncoder: textEncoder,
                                  prompts: [ClipTextTokens(prompt: prompt, tokenizer: tokenizer, context: textEncoder.options.maxTextLen)],
                                  scale: scale)
-        textEncoder.file.releaseResidentMemory()
+        textEncoder.releaseResidentMemory()
         return g
     }
 }

@@ -299,7 +299,7 @@ public struct InpaintPipeline {
             let size = sourceHigh.shape.count == 4 ? sourceHigh.shape[3] : upsampler.options.imageSize
             let settings = upsampleSettings
             plan.append(.init(stage: .upsample, steps: try settings.stepCount(for: upsampler.options), start: { outputs in
-                base.file.releaseResidentMemory()   // peak memory: the larger model, not both
+                base.releaseResidentMemory()   // peak memory: the larger model, not both
                 let inputs = StageInputs(prompts: prompts, unconditional: empty, lowRes: outputs[.base],
                                          inpaintImage: sourceHigh, inpaintMask: mask)
                 return try DiffusionStage(model: upsampler).makeLoop(

@@ -171,7 +171,7 @@ public struct Text2ImPipeline {
             let settings = upsampleSettings
             let noise = request.upsampleNoise ?? SamplingNoise(seed: request.seed ^ UpsampleStage.seedOffset)
             plan.append(.init(stage: .upsample, steps: try settings.stepCount(for: upsampler.options), start: { outputs in
-                base.file.releaseResidentMemory()   // the base weights are done: peak memory is the larger model
+                base.releaseResidentMemory()   // the base weights are done: peak memory is the larger model
                 let inputs = StageInputs(prompts: prompts, unconditional: empty, lowRes: outputs[.base])
                 return try DiffusionStage(model: upsampler).makeLoop(batch: request.batch, inputs: inputs,
                                                                     settings: settings, noise: noise)
