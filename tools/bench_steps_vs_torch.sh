@@ -4,16 +4,17 @@
 # prints each round's medians and PyTorch's step over ours in the same round, and peak RSS.
 # Usage: tools/bench_steps_vs_torch.sh base|upsample ROUNDS STEPS ["f32 bf16 int8"]
 # Env: CAP (our GLIDE_CPU level, default avx512), TORCH_ENV (e.g. "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2"),
-#      GLIDE (default .build/release/glide), OUT (json files, default /tmp/bench-steps).
-# Models: /tmp/glide-ckpts/{base,upsample}.pt and their converted {base,upsample}-TYPE.glw.
+#      GLIDE (default .build/release/glide), OUT (json files, default /tmp/bench-steps),
+#      DIR (converted files {base,upsample}-TYPE.glw, default /tmp/glide-ckpts).
+# Models: /tmp/glide-ckpts/{base,upsample}.pt (what PyTorch runs) and their converted {base,upsample}-TYPE.glw.
 M=$1; R=$2; S=$3; TYPES=${4:-"f32 bf16 int8"}
-G=${GLIDE:-.build/release/glide}; OUT=${OUT:-/tmp/bench-steps}; mkdir -p $OUT
+G=${GLIDE:-.build/release/glide}; OUT=${OUT:-/tmp/bench-steps}; DIR=${DIR:-/tmp/glide-ckpts}; mkdir -p $OUT
 TORCH_ENV=${TORCH_ENV:-X=1}
 item=$([ $M = base ] && echo base-step || echo upsample-step)
 for r in $(seq 1 $R); do
   env $TORCH_ENV /tmp/venv/bin/python tools/bench_torch_model.py --run $item --steps $S --warmup 1 --threads 2 --json > $OUT/torch-$M-${CAP:-avx512}-r$r.json 2>/dev/null
   for t in $TYPES; do
-    GLIDE_CPU=${CAP:-avx512} $G bench step --model /tmp/glide-ckpts/$M-$t.glw --steps $S --warmup 1 --threads 2 --json --quiet > $OUT/glide-$M-$t-${CAP:-avx512}-r$r.json
+    GLIDE_CPU=${CAP:-avx512} $G bench step --model $DIR/$M-$t.glw --steps $S --warmup 1 --threads 2 --json --quiet > $OUT/glide-$M-$t-${CAP:-avx512}-r$r.json
   done
 done
 /tmp/venv/bin/python - "$M" "$R" "${CAP:-avx512}" "$OUT" $TYPES <<'PY'
