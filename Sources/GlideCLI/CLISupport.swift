@@ -81,9 +81,16 @@ struct SolverOptions: ParsableArguments {
                                valueName: "time|logsnr"))
     var solverSpacing: SolverSpacing = .time
 
-    @Option(help: ArgumentHelp("Apply classifier-free guidance only at steps whose noise level sigma = sqrt((1-abar)/abar) is in (LO, HI] (Kynkaanniemi et al. 2024; the paper's 0.28,2.9); other steps run the conditional half alone, one row per image instead of two.",
+    @Option(help: ArgumentHelp("Apply classifier-free guidance only at steps whose noise level sigma = sqrt((1-abar)/abar) is in (LO, HI] (Kynkaanniemi et al. 2024; the paper's 0.28,2.9); other steps run the conditional half alone, one row per image instead of two. Only for a guided stage (a base model); refused for the unguided upsamplers.",
                                valueName: "LO,HI"))
     var guidanceInterval: GuidanceInterval?
+
+    /// The error for `--guidance-interval` given to a stage that runs without classifier-free guidance (the
+    /// upsamplers, CLIP-guided sampling), where it would do nothing.
+    static func unguidedIntervalMessage(_ what: String) -> String {
+        "--guidance-interval limits classifier-free guidance, which \(what) does not use, so it would do nothing; "
+            + "drop --guidance-interval"
+    }
 
     /// Sets the solver spacing and the guidance interval of `settings`.
     func apply(to settings: inout StageSettings) {

@@ -182,6 +182,9 @@ struct Sample: ParsableCommand {
             settings.guidanceScale = nil
             settings.sampler = .ddpm
         }
+        if solver.guidanceInterval != nil && settings.guidanceScale == nil {
+            throw CLIError(SolverOptions.unguidedIntervalMessage(clip.scale != nil ? "CLIP-guided sampling" : "\(modelPath) (a \(o.referenceClassName), sampled unguided)"))
+        }
         if !o.superRes && !o.inpaint {
             if let extra = ["low_res", "inpaint_image", "inpaint_mask"].first(where: { given[$0] != nil }) {
                 throw CLIError("--input \(extra): \(modelPath) is a \(o.referenceClassName), which takes no \(extra)")
