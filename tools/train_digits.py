@@ -30,8 +30,11 @@ Measured here: the learning rate is what decides how soon the prompt is followed
 earlier default) prompt-following switched on after ~1,750 steps and passed the classifier at ~2,800 (43 min).
 Two probes from the same seed, run side by side on one thread each (logs summarised in BENCHMARKS.md
 section 5): lr 8e-4 passed at step 1,400 (0.925; 0.95 at 1,600); lr 4e-4 with the text pathway at x3
-(--text-lr-mult 3) passed at 1,600 (0.95). The default is now lr 8e-4; tools/train_digits.log is one run with
-the defaults (2 threads, 0.6-0.9 s per step here).
+(--text-lr-mult 3) passed at 1,600 (0.95). The default is now lr 8e-4; tools/train_digits-stage1.log is one run
+with the defaults (2 threads, 0.6-0.9 s per step here).
+That run follows the prompt with DDPM but its deterministic samples (DDIM, dpm++2m) were off (80-88 % with ddim25).
+The shipped model is a second run continuing from it (--init-glw) with small-noise t-sampling (--small-frac), a flat
+MSE weight, an annealed lr and DDIM-25 checks (--ddim-check): tools/train_digits.log; commands in Models/README.md.
 Then convert:
     glide convert /tmp/digits/digits.pt --config /tmp/digits/digits-options.json ... (see Models/README.md)
 """
