@@ -72,20 +72,28 @@ struct SolverOptions: ParsableArguments {
         "deterministic) or dpm++2m-sde (its stochastic variant). With dpm++2m* --steps is a step count " +
         "(e.g. 20) placed on the model's 1000-step schedule by --solver-spacing. " +
         "Measured on the digits model (BENCHMARKS.md section 9): " + measuredSummary
-    static let measuredSummary = "dpm++2m-sde --steps 10 matches the 100-step DDPM recipe (98.7 % of prompted " +
-        "digits read vs 98.3 %, distance within the noise floor) at a tenth of the CPU time; dpm++2m reads 72-78 % " +
-        "at 10-25 steps, as DDIM at 100 steps (80 %): that model's probability-flow ODE, not the solver, is the limit. " +
-        "--solver-spacing time is the default because it measured better for dpm++2m-sde (98.7 % vs 95.3 % at 10 " +
-        "steps); logsnr helps dpm++2m at 10 steps (78 % vs 72 %). The paper's --guidance-interval 0.28,2.9 cost " +
-        "that model 1-13 points of accuracy (its digit is chosen at higher noise) for ~20 % less time."
+    static let measuredSummary = "dpm++2m-sde --steps 10 matches the 100-step DDPM recipe (99.4 % of 500 prompted " +
+        "digits read, as the recipe; distance within the noise floor) at a tenth of the CPU time, and with " +
+        "--guidance-interval 0.28,2.9 still matches (98.0 %) at a twelfth. The deterministic samplers fall short on " +
+        "that model: dpm++2m reads 87-89 % at 10-25 steps, ddim25 93 %; more steps do not close the gap, so the " +
+        "model's probability-flow ODE, not the solver, is the limit (retraining it at small noise levels raised " +
+        "dpm++2m from 72-76 % and ddim25 from 83 %). --solver-spacing time is the default because it measured " +
+        "better for dpm++2m-sde (98.7 % vs 95.3 % at 10 steps, the earlier model)."
 
     @Option(help: ArgumentHelp("dpm++2m samplers: steps evenly spaced in time (default, measured better for dpm++2m-sde) or in log-SNR.",
                                valueName: "time|logsnr"))
     var solverSpacing: SolverSpacing = .time
 
-    @Option(help: ArgumentHelp("Apply classifier-free guidance only at steps whose noise level sigma = sqrt((1-abar)/abar) is in (LO, HI] (Kynkaanniemi et al. 2024; the paper's 0.28,2.9); other steps run the conditional half alone, one row per image instead of two.",
+    @Option(help: ArgumentHelp("Apply classifier-free guidance only at steps whose noise level sigma = sqrt((1-abar)/abar) is in (LO, HI] (Kynkaanniemi et al. 2024; the paper's 0.28,2.9); other steps run the conditional half alone, one row per image instead of two. Only for a guided stage (a base model); refused for the unguided upsamplers.",
                                valueName: "LO,HI"))
     var guidanceInterval: GuidanceInterval?
+
+    /// The error for `--guidance-interval` given to a stage that runs without classifier-free guidance (the
+    /// upsamplers, CLIP-guided sampling), where it would do nothing.
+    static func unguidedIntervalMessage(_ what: String) -> String {
+        "--guidance-interval limits classifier-free guidance, which \(what) does not use, so it would do nothing; "
+            + "drop --guidance-interval"
+    }
 
     /// Sets the solver spacing and the guidance interval of `settings`.
     func apply(to settings: inout StageSettings) {

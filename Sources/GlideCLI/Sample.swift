@@ -31,7 +31,8 @@ struct Sample: ParsableCommand {
         thread count; without --seed a random seed is drawn and printed.
 
         Fewer steps: --sampler dpm++2m-sde --steps 10 matched the notebook's 100 DDPM steps on the digits \
-        model (BENCHMARKS.md section 9; details under --sampler). The notebook's recipe stays the default.
+        model, also with --guidance-interval 0.28,2.9 (BENCHMARKS.md section 9; details under --sampler). \
+        The notebook's recipe stays the default.
 
         Two stages, as the notebook: --upsampler upsample.glw takes the 64x64 samples to 256x256 (one \
         progress display across both; --save-low-res keeps the 64x64 ones).
@@ -181,6 +182,9 @@ struct Sample: ParsableCommand {
             if let sampler, sampler != .ddpm { throw CLIError("--clip-guidance samples with DDPM (condition_mean); drop --sampler \(sampler.rawValue)") }
             settings.guidanceScale = nil
             settings.sampler = .ddpm
+        }
+        if solver.guidanceInterval != nil && settings.guidanceScale == nil {
+            throw CLIError(SolverOptions.unguidedIntervalMessage(clip.scale != nil ? "CLIP-guided sampling" : "\(modelPath) (a \(o.referenceClassName), sampled unguided)"))
         }
         if !o.superRes && !o.inpaint {
             if let extra = ["low_res", "inpaint_image", "inpaint_mask"].first(where: { given[$0] != nil }) {

@@ -58,6 +58,7 @@ struct Upsample: ParsableCommand {
 
     func validate() throws {
         guard temperature.isFinite, temperature > 0 else { throw ValidationError("--temperature must be a positive number") }
+        if solver.guidanceInterval != nil { throw ValidationError(SolverOptions.unguidedIntervalMessage("glide upsample (the notebook's upsampler recipe, unguided)")) }
     }
 
     func run() throws {

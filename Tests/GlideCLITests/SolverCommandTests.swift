@@ -85,4 +85,24 @@ final class SolverCommandTests: XCTestCase {
         XCTAssertThrowsError(try Sample.parse(["p", "--solver-spacing", "karras"]))
         XCTAssertNoThrow(try Sample.parse(["p", "--sampler", "dpm++2m-sde", "--steps", "20", "--guidance-interval", "0.28,2.9"]))
     }
+
+    /// The upsamplers run without classifier-free guidance, so a guidance interval there would do nothing: refused.
+    func testGuidanceIntervalIsRefusedWhereThereIsNoGuidance() throws {
+        XCTAssertThrowsError(try Upsample.parse(["in.png", "p", "--guidance-interval", "0.28,2.9"])) { error in
+            let message = Upsample.message(for: error)
+            XCTAssertTrue(message.contains("--guidance-interval") && message.contains("glide upsample"), message)
+        }
+        XCTAssertNoThrow(try Upsample.parse(["in.png", "p", "--sampler", "dpm++2m", "--solver-spacing", "logsnr"]))
+
+        // `glide sample` with an upsampler model (unguided) or with CLIP guidance (no classifier-free guidance).
+        let up = try EditCommandsTests.converted("e2e_upsample")
+        try? FileManager.default.removeItem(atPath: path("solver-up-interval.png"))
+        let command = try Sample.parse(["p", "--model", up, "--guidance-interval", "0.28,2.9", "--steps", "2",
+                                        "-o", path("solver-up-interval.png"), "--quiet"])
+        XCTAssertThrowsError(try command.run()) { error in
+            let message = String(describing: error)
+            XCTAssertTrue(message.contains("--guidance-interval") && message.contains("SuperResText2ImUNet"), message)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("solver-up-interval.png")))
+    }
 }
