@@ -125,6 +125,9 @@ struct Sample: ParsableCommand {
     @Option(help: "Side of the smoothly (bicubic) upscaled view written for models smaller than 64x64; 0 for none.")
     var viewSize: Int = 128
 
+    @Flag(help: "Print where the run's wall and CPU time went (loading, hashing, text, each stage's steps, writing) on stderr.")
+    var timings = false
+
     @OptionGroup var common: SamplingRunOptions
 
     @OptionGroup(title: "CLIP guidance (notebooks/clip_guided.ipynb)") var clip: ClipGuidanceArguments
@@ -157,6 +160,7 @@ struct Sample: ParsableCommand {
     /// Samples and writes; with `recorded`, the model files must be the recorded ones and its settings are used.
     func generate(replaying recorded: GenerationRecord?) throws {
         let prompt = self.prompt ?? ""
+        let clock = timings ? RunTimings() : nil
         let (modelPath, upsampler) = try ModelLocator.sampleModels(model: model, upsampler: self.upsampler)
         let given = try givenInputs()
         let base = try Text2ImUNet(path: modelPath)
@@ -187,6 +191,7 @@ struct Sample: ParsableCommand {
                 throw CLIError("--input \(extra): \(modelPath) is a \(o.referenceClassName), which takes no \(extra)")
             }
             var pipeline = try Text2ImPipeline(base: base, upsampler: try upsampler.map { try Text2ImUNet(path: $0) })
+            clock?.mark("open and bind the model files")
             pipeline.baseSettings = settings
             pipeline.upsampleSettings.respacing = upsampleSteps
             pipeline.compute = common.compute
@@ -195,9 +200,11 @@ struct Sample: ParsableCommand {
             var request = Text2ImRequest(prompt: prompt, batch: batch, seed: seedValue, baseNoise: noise)
             if let recorded { request = try recorded.replay(on: &pipeline); request.baseNoise = noise }
             record = try makeRecord(modelPath: modelPath, upsamplerPath: upsampler, base: base, pipeline: pipeline, request: request, given: given, checking: recorded)
+            clock?.mark("record (SHA-256 of the model files)")
             request.baseText = try tokenRows(given: given, guided: pipeline.baseSettings.guidanceScale != nil)
             let started = request
             run = try withFlagAdvice { try pipeline.start(started) }
+            clock?.mark("start (tokenizer, base text transformer)")
         } else {
             if upsampler != nil { throw CLIError("--upsampler follows a base model; \(modelPath) is a \(o.referenceClassName)") }
             let guided = settings.guidanceScale != nil
@@ -232,10 +239,17 @@ struct Sample: ParsableCommand {
                           + "(\(settings.sampler.rawValue)), \(guided), seed \(seedValue)")
         }
         let started = monotonicSeconds()
+        clock?.mark("other set-up")
         var written: [String] = []
         while let event = try run.next() {
             switch event {
-            case .step(let p): bar.update(completed: p.completed)
+            case .step(let p):
+                if p.step.completed == 1 {
+                    clock?.mark("\(p.stage.rawValue): stage start + first step")
+                } else {
+                    clock?.markCall("\(p.stage.rawValue): steps 2...")
+                }
+                bar.update(completed: p.completed)
             case .stageFinished(.base, let low):
                 guard let saveLowRes, upsampler != nil else { break }
                 let grid = try sampleGrid(try tensorToImages(low.values, batch: batch, height: low.shape[2], width: low.shape[3]))
@@ -245,6 +259,7 @@ struct Sample: ParsableCommand {
             }
         }
         bar.finish()
+        clock?.mark("stage ends")
 
         // -> write.
         let x0 = run.finalOutput!
@@ -264,6 +279,8 @@ struct Sample: ParsableCommand {
             try Npy.write(try NpyArray(float32: x0.values, shape: x0.shape), path: npyOut)
             written.append("\(npyOut) (float32 \(x0.shape))")
         }
+        clock?.mark("encode and write the outputs")
+        if let clock { printToStderr(clock.report(threads: common.threads ?? KernelSettings.threadCount)) }
         if !common.quiet {
             common.reportDone(startedAt: started, steps: run.totalSteps)
             for w in written { print("wrote \(w)") }
