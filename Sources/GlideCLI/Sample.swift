@@ -164,6 +164,7 @@ struct Sample: ParsableCommand {
         let (modelPath, upsampler) = try ModelLocator.sampleModels(model: model, upsampler: self.upsampler)
         let given = try givenInputs()
         let base = try Text2ImUNet(path: modelPath)
+        clock?.mark("open and bind the model files")
         let o = base.options
         let seedValue = common.seedOrRandom()
         var noise = SamplingNoise(seed: seedValue)
@@ -220,9 +221,11 @@ struct Sample: ParsableCommand {
             record = GenerationRecord(tool: RecordIO.tool, command: .sample, prompt: prompt, seed: seedValue, batch: batch,
                                       base: .init(settings), model: try RecordIO.modelFile(path: modelPath, model: base),
                                       inputs: try recordedInputs(given: given))
+            clock?.mark("record (SHA-256 of the model files)")
             do {
                 run = try DiffusionStage(model: base).start(batch: batch, inputs: inputs, settings: settings, noise: noise,
                                                             compute: common.compute)
+                clock?.mark("start (tokenizer, text transformer, inputs)")
             } catch GlideModelError.missingInput(let name, let cls) {
                 let advice = o.superRes && !o.inpaint ? "give --input low_res=FILE.npy, or use `glide upsample IMAGE`"
                                                       : "give --input inpaint_image=... and --input inpaint_mask=..., or use `glide inpaint`"

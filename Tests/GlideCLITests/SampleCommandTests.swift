@@ -130,6 +130,13 @@ final class SampleCommandTests: XCTestCase {
         XCTAssertEqual(result.shape, [1, 3, 16, 16])
         XCTAssertTrue(try result.floatValues().allSatisfy { $0 >= -1 && $0 <= 1 })
 
+        // --timings on the one-stage path measures without changing the sample.
+        let timedPath = path("up-timed.npy")
+        var timed = try Sample.parse(["green grass", "--model", up, "--input", "low_res=\(lowPath)", "--steps", "2",
+                                      "--npy-out", timedPath, "-o", path("up-timed.png"), "--seed", "1", "--quiet", "--timings"])
+        try timed.run()
+        XCTAssertEqual(try Npy.read(path: timedPath).floatValues(), try result.floatValues())
+
         // Without low_res the command says what it needs.
         command = try Sample.parse(["green grass", "--model", up, "--quiet"])
         XCTAssertThrowsError(try command.run()) { XCTAssertTrue("\($0)".contains("low_res")) }
