@@ -3,6 +3,8 @@
 # then the upsampler over fast27 with DDIM) for each weight type, and the genuine reference code on the same
 # weights, one after the other, each whole process under /usr/bin/time -v. Prints one line per run:
 #   run  wall_s  user_s  sys_s  peak_rss_MB
+# Each glide run's phases (`glide sample --timings`: loading, hashing, text, each stage's first step and median
+# step, writing; wall and CPU) are in $OUT/glide-$T.time above the /usr/bin/time -v lines.
 #
 # Usage (checkpoints from tools/make_fullsize_checkpoint.py, converted with `glide convert`):
 #   tools/bench_text2im.sh [DIR] [TYPES] [TORCH]
@@ -33,7 +35,7 @@ report() {   # name, /usr/bin/time -v log
 echo "run              wall_s   user_s   sys_s  peak_MB   ($(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1 /proc/loadavg), threads $THREADS)"
 for T in $TYPES; do
     /usr/bin/time -v "$GLIDE" sample "$PROMPT" --model "$DIR/base-$T.glw" --upsampler "$DIR/upsample-$T.glw" \
-        --vocab "$VOCAB" --seed 0 --threads "$THREADS" --quiet -o "$OUT/glide-$T.png" 2> "$OUT/glide-$T.time"
+        --vocab "$VOCAB" --seed 0 --threads "$THREADS" --quiet --timings -o "$OUT/glide-$T.png" 2> "$OUT/glide-$T.time"
     report "glide $T" "$OUT/glide-$T.time"
 done
 if [ "$TORCH" = 1 ]; then

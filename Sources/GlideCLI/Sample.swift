@@ -126,6 +126,9 @@ struct Sample: ParsableCommand {
     @Option(help: "Side of the smoothly (bicubic) upscaled view written for models smaller than 64x64; 0 for none.")
     var viewSize: Int = 128
 
+    @Flag(help: "Print where the run's wall and CPU time went (loading, hashing, text, each stage's steps, writing) on stderr.")
+    var timings = false
+
     @OptionGroup var common: SamplingRunOptions
 
     @OptionGroup(title: "CLIP guidance (notebooks/clip_guided.ipynb)") var clip: ClipGuidanceArguments
@@ -158,9 +161,11 @@ struct Sample: ParsableCommand {
     /// Samples and writes; with `recorded`, the model files must be the recorded ones and its settings are used.
     func generate(replaying recorded: GenerationRecord?) throws {
         let prompt = self.prompt ?? ""
+        let clock = timings ? RunTimings() : nil
         let (modelPath, upsampler) = try ModelLocator.sampleModels(model: model, upsampler: self.upsampler)
         let given = try givenInputs()
         let base = try Text2ImUNet(path: modelPath)
+        clock?.mark("open and bind the model files")
         let o = base.options
         let seedValue = common.seedOrRandom()
         var noise = SamplingNoise(seed: seedValue)
@@ -191,6 +196,7 @@ struct Sample: ParsableCommand {
                 throw CLIError("--input \(extra): \(modelPath) is a \(o.referenceClassName), which takes no \(extra)")
             }
             var pipeline = try Text2ImPipeline(base: base, upsampler: try upsampler.map { try Text2ImUNet(path: $0) })
+            clock?.mark("open and bind the model files")
             pipeline.baseSettings = settings
             pipeline.upsampleSettings.respacing = upsampleSteps
             pipeline.compute = common.compute
@@ -199,9 +205,11 @@ struct Sample: ParsableCommand {
             var request = Text2ImRequest(prompt: prompt, batch: batch, seed: seedValue, baseNoise: noise)
             if let recorded { request = try recorded.replay(on: &pipeline); request.baseNoise = noise }
             record = try makeRecord(modelPath: modelPath, upsamplerPath: upsampler, base: base, pipeline: pipeline, request: request, given: given, checking: recorded)
+            clock?.mark("record (SHA-256 of the model files)")
             request.baseText = try tokenRows(given: given, guided: pipeline.baseSettings.guidanceScale != nil)
             let started = request
             run = try withFlagAdvice { try pipeline.start(started) }
+            clock?.mark("start (tokenizer, base text transformer)")
         } else {
             if upsampler != nil { throw CLIError("--upsampler follows a base model; \(modelPath) is a \(o.referenceClassName)") }
             let guided = settings.guidanceScale != nil
@@ -217,9 +225,11 @@ struct Sample: ParsableCommand {
             record = GenerationRecord(tool: RecordIO.tool, command: .sample, prompt: prompt, seed: seedValue, batch: batch,
                                       base: .init(settings), model: try RecordIO.modelFile(path: modelPath, model: base),
                                       inputs: try recordedInputs(given: given))
+            clock?.mark("record (SHA-256 of the model files)")
             do {
                 run = try DiffusionStage(model: base).start(batch: batch, inputs: inputs, settings: settings, noise: noise,
                                                             compute: common.compute)
+                clock?.mark("start (tokenizer, text transformer, inputs)")
             } catch GlideModelError.missingInput(let name, let cls) {
                 let advice = o.superRes && !o.inpaint ? "give --input low_res=FILE.npy, or use `glide upsample IMAGE`"
                                                       : "give --input inpaint_image=... and --input inpaint_mask=..., or use `glide inpaint`"
@@ -236,10 +246,17 @@ struct Sample: ParsableCommand {
                           + "(\(settings.sampler.rawValue)), \(guided), seed \(seedValue)")
         }
         let started = monotonicSeconds()
+        clock?.mark("other set-up")
         var written: [String] = []
         while let event = try run.next() {
             switch event {
-            case .step(let p): bar.update(completed: p.completed)
+            case .step(let p):
+                if p.step.completed == 1 {
+                    clock?.mark("\(p.stage.rawValue): stage start + first step")
+                } else {
+                    clock?.markCall("\(p.stage.rawValue): steps 2...")
+                }
+                bar.update(completed: p.completed)
             case .stageFinished(.base, let low):
                 guard let saveLowRes, upsampler != nil else { break }
                 let grid = try sampleGrid(try tensorToImages(low.values, batch: batch, height: low.shape[2], width: low.shape[3]))
@@ -249,6 +266,7 @@ struct Sample: ParsableCommand {
             }
         }
         bar.finish()
+        clock?.mark("stage ends")
 
         // -> write.
         let x0 = run.finalOutput!
@@ -268,6 +286,8 @@ struct Sample: ParsableCommand {
             try Npy.write(try NpyArray(float32: x0.values, shape: x0.shape), path: npyOut)
             written.append("\(npyOut) (float32 \(x0.shape))")
         }
+        clock?.mark("encode and write the outputs")
+        if let clock { printToStderr(clock.report(threads: common.threads ?? KernelSettings.threadCount)) }
         if !common.quiet {
             common.reportDone(startedAt: started, steps: run.totalSteps)
             for w in written { print("wrote \(w)") }

@@ -34,6 +34,37 @@ final class SampleCommandTests: XCTestCase {
         return (t, m)
     }
 
+    /// `--timings` only measures: the same samples, and its phases add up to one line per phase and per stage.
+    func testTimingsMeasureWithoutChangingTheSample() throws {
+        let base = try tinyBase(), up = try EditCommandsTests.converted("e2e_upsample")
+        let (t, m) = try writeTokens()
+        var npys: [[Float]] = []
+        for timed in [false, true] {
+            let npy = path("timed-\(timed).npy")
+            var command = try Sample.parse(["ignored", "--model", base, "--input", "tokens=\(t)", "--input", "mask=\(m)",
+                                            "--steps", "3", "--upsampler", up, "--upsample-steps", "2", "--npy-out", npy,
+                                            "-o", path("timed-\(timed).png"), "--seed", "5", "--view-size", "0", "--quiet"]
+                                           + (timed ? ["--timings"] : []))
+            try command.run()
+            npys.append(try Npy.read(path: npy).floatValues())
+        }
+        XCTAssertEqual(npys[0], npys[1])
+
+        let clock = RunTimings()
+        clock.mark("load")
+        for _ in 0..<3 { clock.markCall("base: steps 2...") }
+        clock.mark("load")
+        XCTAssertEqual(clock.phases.map(\.name), ["load", "base: steps 2..."])
+        XCTAssertEqual(clock.phases.map(\.count), [2, 3])
+        XCTAssertEqual(clock.phases[1].calls.count, 3)
+        XCTAssertTrue(clock.phases[0].calls.isEmpty)
+        let report = clock.report(threads: 1)
+        XCTAssertEqual(report.split(separator: "\n").count, 2 + 2 + 1, report)
+        XCTAssertTrue(report.contains("whole run"), report)
+        XCTAssertEqual(RunTimings.median([3, 1, 2]), 2)
+        XCTAssertEqual(RunTimings.median([4, 1, 2, 3]), 2.5)
+    }
+
     func testBaseThenUpsamplerWritesBothStages() throws {
         let base = try tinyBase(), up = try EditCommandsTests.converted("e2e_upsample")
         let (t, m) = try writeTokens()
@@ -98,6 +129,13 @@ final class SampleCommandTests: XCTestCase {
         let result = try Npy.read(path: npy)
         XCTAssertEqual(result.shape, [1, 3, 16, 16])
         XCTAssertTrue(try result.floatValues().allSatisfy { $0 >= -1 && $0 <= 1 })
+
+        // --timings on the one-stage path measures without changing the sample.
+        let timedPath = path("up-timed.npy")
+        var timed = try Sample.parse(["green grass", "--model", up, "--input", "low_res=\(lowPath)", "--steps", "2",
+                                      "--npy-out", timedPath, "-o", path("up-timed.png"), "--seed", "1", "--quiet", "--timings"])
+        try timed.run()
+        XCTAssertEqual(try Npy.read(path: timedPath).floatValues(), try result.floatValues())
 
         // Without low_res the command says what it needs.
         command = try Sample.parse(["green grass", "--model", up, "--quiet"])

@@ -136,6 +136,29 @@ final class Text2ImPipelineTests: XCTestCase {
         XCTAssertEqual(KernelSettings.threadCount, saved)
     }
 
+    /// The upsampler reuses the base stage's tokenizer exactly when it would load the same one: a tokenizer folder,
+    /// or the base file's embedded tokenizer because the upsampler's file embeds none. With a folder and the base
+    /// text given as token rows (so the base stage loads no tokenizer), the upsampler still loads it itself:
+    /// the result is the run with the upsampler's embedded tokenizer (the same tiny vocabulary), bit for bit.
+    func testUpsamplerLoadsTheTokenizerOnlyWhenItIsNotTheBaseStagesOwn() throws {
+        let base = try Self.model("model/tiny_base")
+        let embedding = try Self.model("pipeline/e2e_upsample", tokenizer: true)
+        let plain = try Self.model("model/tiny_super_res")
+        var pipeline = try Text2ImPipeline(base: base, upsampler: embedding)
+        XCTAssertFalse(pipeline.upsamplerSharesBaseTokenizer())
+        pipeline.tokenizerDirectory = try TestPaths.tinyTokenizerDirectory().path
+        XCTAssertTrue(pipeline.upsamplerSharesBaseTokenizer())
+        XCTAssertTrue(try Text2ImPipeline(base: base, upsampler: plain).upsamplerSharesBaseTokenizer())
+        XCTAssertFalse(try Text2ImPipeline(base: base).upsamplerSharesBaseTokenizer())
+
+        pipeline.baseSettings.respacing = .steps(2)
+        pipeline.upsampleSettings.respacing = .ddim(2)
+        let request = Text2ImRequest(prompt: "green grass", seed: 3, baseText: try goldenText())
+        let fromFolder = try pipeline.generate(request)
+        pipeline.tokenizerDirectory = nil
+        XCTAssertEqual(fromFolder.upsampled, try pipeline.generate(request).upsampled)
+    }
+
     /// A caller cancels by no longer calling `next()`; a later stage is never started.
     func testStoppingEarlyNeverStartsTheUpsampler() throws {
         let base = try Self.model("model/tiny_base")
