@@ -106,6 +106,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     let outputBlocks = min(o, 4 * KernelSettings.threadCount)
     let failed = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
     defer { failed.deallocate() }
+    let inputTransform = winogradInputTransform(), outputTransform = winogradOutputTransform()
     for n in 0..<g.batch {
         let x = input + n * c * h * w
         let y = output + n * o * h * w
@@ -116,7 +117,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
             let inputProbe = KernelProfiler.begin("winograd input transform", "\(c) ch \(h)x\(w)")
             parallelFor(channelBlocks) { b in
                 let c0 = c * b / channelBlocks, c1 = c * (b + 1) / channelBlocks
-                glide_winograd_input_avx2(x, Int32(h), Int32(w), Int32(c0), Int32(c1), Int32(ty0), Int32(ty1),
+                inputTransform(x, Int32(h), Int32(w), Int32(c0), Int32(c1), Int32(ty0), Int32(ty1),
                                           v, ld, vStride)
             }
             KernelProfiler.end(inputProbe)
@@ -136,7 +137,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
             let outputProbe = KernelProfiler.begin("winograd output transform", "\(o) ch \(h)x\(w)")
             parallelFor(outputBlocks) { b in
                 let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
-                glide_winograd_output_avx2(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w),
+                outputTransform(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w),
                                            Int32(ty0), Int32(ty1), bias, y, accumulate ? 1 : 0)
             }
             KernelProfiler.end(outputProbe)

@@ -240,3 +240,9 @@ float glide_fma512_peak_probe(long iterations);
 float glide_bf16_peak_probe(long iterations);
 /// glide_winograd_weights_avx2 with AVX-512F, 16 channels per step (bit-identical results). Caller checks AVX-512F.
 void glide_winograd_weights_avx512(const float *g, int C, float *u, ptrdiff_t xi_stride);
+/// glide_winograd_input_avx2 on zmm (16 tiles a step, no padded row copies; bit-identical). Caller checks AVX-512F/BW/VL.
+void glide_winograd_input_avx512(const float *x, int H, int W, int c0, int c1, int ty0, int ty1,
+                                 float *v, ptrdiff_t ldv, ptrdiff_t xi_stride);
+/// glide_winograd_output_avx2 on zmm (16 tiles a step, rows interleaved in registers; bit-identical).
+void glide_winograd_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1,
+                                  int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate);
