@@ -327,8 +327,11 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
     const ptrdiff_t mcap = m1 - m0 < MC ? m1 - m0 : MC;
     const int mpanels = (int)((mcap + MR - 1) / MR);
     const int kpmax = WI_KC / 2;
-    uint32_t *bp = wi_aligned(sizeof(uint32_t) * kpmax * NB * npanels);
-    float *xs = wi_aligned(sizeof(float) * NB * npanels);
+    // Activations already in panels (glide_winograd_input_i16_packed): used when the block starts on a panel.
+    const int xpre = d->x_packed && d->x_scales && n0 % NB == 0;
+    if (!xpre && !d->x) return -1;
+    uint32_t *bp = wi_aligned(sizeof(uint32_t) * (xpre ? 1 : kpmax * NB * npanels));
+    float *xs = wi_aligned(sizeof(float) * (xpre ? 1 : NB * npanels));
     // Weights already in panels (glide_winograd_weights_i16_packed): used when the block starts on a panel.
     const int prepacked = d->w_packed && m0 % MR == 0;
     if (!prepacked && !d->w) return -1;   // packed weights only, and a block that does not start on a panel
@@ -341,13 +344,20 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
         int np = (int)((nc + NB - 1) / NB);
         for (ptrdiff_t pc = 0; pc < K; pc += WI_KC) {
             int kc = (int)(K - pc < WI_KC ? K - pc : WI_KC), kp = (kc + 1) / 2, first = pc == 0;
-            unsigned long long pt0 = glide_profile_enabled ? glide_profile_now_ns() : 0;
-            for (int jp = 0; jp < np; jp++) {
-                ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
-                int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
-                wi_pack_b(d, pc, kc, n, nr, NB, qmax, bp + (ptrdiff_t)jp * kp * NB, xs + jp * NB);
+            const uint32_t *bpc = bp;
+            const float *xsc = xs;
+            if (xpre) {
+                bpc = d->x_packed + (pc / WI_KC) * (WI_KC / 2) * NB * d->x_panels + (jc / NB) * kp * NB;
+                xsc = d->x_scales + (pc / WI_KC) * d->x_panels * NB + jc;
+            } else {
+                unsigned long long pt0 = glide_profile_enabled ? glide_profile_now_ns() : 0;
+                for (int jp = 0; jp < np; jp++) {
+                    ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
+                    int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
+                    wi_pack_b(d, pc, kc, n, nr, NB, qmax, bp + (ptrdiff_t)jp * kp * NB, xs + jp * NB);
+                }
+                if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_ACTIVATIONS, glide_profile_now_ns() - pt0);
             }
-            if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_ACTIVATIONS, glide_profile_now_ns() - pt0);
             for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
                 ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
                 int mp = (int)((mc + MR - 1) / MR);
@@ -367,8 +377,8 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
                         ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                         int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
                         wi_tile t;
-                        t.kp = kp; t.a = apc + (ptrdiff_t)ip * kp * MR; t.b = bp + (ptrdiff_t)jp * kp * NB;
-                        t.ws = ws + ip * MR; t.xs = xs + jp * NB;
+                        t.kp = kp; t.a = apc + (ptrdiff_t)ip * kp * MR; t.b = bpc + (ptrdiff_t)jp * kp * NB;
+                        t.ws = ws + ip * MR; t.xs = xsc + jp * NB;
                         t.y = d->y + m * d->y_rs + n; t.y_rs = d->y_rs;
                         t.mr = mr; t.nr = nr; t.first = first;
                         kernel(&t);
@@ -409,3 +419,178 @@ int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff
     (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
 }
 #endif
+
+// ---------------------------------------------------------------- fused input transform + quantization + packing
+// tb[(c * 16 + xi) * NB + j]: the transformed input of channel k0 + c, position xi, for the panel's tile j.
+// Per tile the float operations of glide_winograd_input_avx2 in its order (zero padding as +0), so the values
+// are the bits that function writes.
+static void wf_transform_portable(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0, int kc,
+                                  int NB, float *tb) {
+    for (int c = 0; c < kc; c++) {
+        const float *plane = x + (size_t)(k0 + c) * H * W;
+        float *tc = tb + (size_t)c * 16 * NB;
+        for (int j = 0; j < nt; j++) {
+            const ptrdiff_t t = t0 + j;
+            const int ty = ty0 + (int)(t / tw), tx = (int)(t % tw);
+            float a[4][4];
+            for (int r = 0; r < 4; r++) {
+                const int iy = 2 * ty - 1 + r;
+                float d[4];
+                for (int k = 0; k < 4; k++) {
+                    const int ix = 2 * tx - 1 + k;
+                    d[k] = iy < 0 || iy >= H || ix < 0 || ix >= W ? 0.f : plane[(size_t)iy * W + ix];
+                }
+                a[r][0] = d[0] - d[2]; a[r][1] = d[1] + d[2]; a[r][2] = d[2] - d[1]; a[r][3] = d[1] - d[3];
+            }
+            for (int jj = 0; jj < 4; jj++) {
+                tc[(0 * 4 + jj) * NB + j] = a[0][jj] - a[2][jj];
+                tc[(1 * 4 + jj) * NB + j] = a[1][jj] + a[2][jj];
+                tc[(2 * 4 + jj) * NB + j] = a[2][jj] - a[1][jj];
+                tc[(3 * 4 + jj) * NB + j] = a[1][jj] - a[3][jj];
+            }
+        }
+        for (int xi = 0; xi < 16; xi++) for (int j = nt; j < NB; j++) tc[xi * NB + j] = 0.f;
+    }
+}
+
+#if defined(__x86_64__)
+static inline __attribute__((target("avx512f,avx512bw,avx512vl"))) __mmask16 wf_range_mask(ptrdiff_t s, int W) {
+    ptrdiff_t lo = s < 0 ? -s : 0, hi = W - s;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+// The same values on zmm: runs of up to 16 tiles of one tile row, masked loads for the padding.
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0, int kc,
+                                int NB, float *tb) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int c = 0; c < kc; c++) {
+        const float *plane = x + (size_t)(k0 + c) * H * W;
+        float *tc = tb + (size_t)c * 16 * NB;
+        for (int j0 = 0; j0 < NB; ) {
+            if (j0 >= nt) {   // columns past the chunk: zero
+                const int n = NB - j0 < 16 ? NB - j0 : 16;
+                const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
+                for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(tc + xi * NB + j0, sm, zero);
+                j0 += n;
+                continue;
+            }
+            const ptrdiff_t t = t0 + j0;
+            const int ty = ty0 + (int)(t / tw), tx = (int)(t % tw);
+            int n = tw - tx;                       // tiles left in this tile row
+            if (n > nt - j0) n = nt - j0;
+            if (n > 16) n = 16;
+            const ptrdiff_t s = 2 * (ptrdiff_t)tx - 1;
+            const __mmask16 m0 = wf_range_mask(s, W), m1 = wf_range_mask(s + 16, W);
+            const __mmask16 m2 = wf_range_mask(s + 2, W), m3 = wf_range_mask(s + 18, W);
+            __m512 a[4][4];
+            for (int r = 0; r < 4; r++) {
+                const int iy = 2 * ty - 1 + r;
+                __m512 lo = zero, hi = zero, lo2 = zero, hi2 = zero;
+                if (iy >= 0 && iy < H) {
+                    const float *pr = plane + (size_t)iy * W + s;
+                    lo = _mm512_maskz_loadu_ps(m0, pr); hi = _mm512_maskz_loadu_ps(m1, pr + 16);
+                    lo2 = _mm512_maskz_loadu_ps(m2, pr + 2); hi2 = _mm512_maskz_loadu_ps(m3, pr + 18);
+                }
+                __m512 d0 = _mm512_permutex2var_ps(lo, even, hi), d1 = _mm512_permutex2var_ps(lo, odd, hi);
+                __m512 d2 = _mm512_permutex2var_ps(lo2, even, hi2), d3 = _mm512_permutex2var_ps(lo2, odd, hi2);
+                a[r][0] = _mm512_sub_ps(d0, d2); a[r][1] = _mm512_add_ps(d1, d2);
+                a[r][2] = _mm512_sub_ps(d2, d1); a[r][3] = _mm512_sub_ps(d1, d3);
+            }
+            const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
+            float *tj = tc + j0;
+            for (int jj = 0; jj < 4; jj++) {
+                _mm512_mask_storeu_ps(tj + (0 * 4 + jj) * NB, sm, _mm512_sub_ps(a[0][jj], a[2][jj]));
+                _mm512_mask_storeu_ps(tj + (1 * 4 + jj) * NB, sm, _mm512_add_ps(a[1][jj], a[2][jj]));
+                _mm512_mask_storeu_ps(tj + (2 * 4 + jj) * NB, sm, _mm512_sub_ps(a[2][jj], a[1][jj]));
+                _mm512_mask_storeu_ps(tj + (3 * 4 + jj) * NB, sm, _mm512_sub_ps(a[1][jj], a[3][jj]));
+            }
+            j0 += n;
+        }
+    }
+}
+#endif
+
+// wi_pack_b on tb (row stride 16 * NB, all NB columns; columns past the chunk are zero there, so their max,
+// scale and words are 0 as in wi_pack_b).
+static inline AI void wf_quantize(const float *tb, int kc, int NB, int qmax, uint32_t *restrict dst,
+                                  float *restrict scales) {
+    float mx[64], inv[64];
+    const ptrdiff_t rs = 16 * (ptrdiff_t)NB;
+    for (int j0 = 0; j0 < NB; j0 += 8) {
+        wi_v8u m = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int k = 0; k < kc; k++) {
+            wi_v8u b;
+            memcpy(&b, tb + k * rs + j0, sizeof b);
+            b &= 0x7fffffffu;
+            b &= (wi_v8u)(b <= 0x7f800000u);
+            wi_v8u gt = (wi_v8u)(b > m);
+            m = (b & gt) | (m & ~gt);
+        }
+        memcpy(mx + j0, &m, sizeof m);
+    }
+    for (int j = 0; j < NB; j++) {
+        float s = mx[j] / (float)qmax;
+        scales[j] = s;
+        inv[j] = s > 0.f ? 1.f / s : 0.f;
+    }
+    static const float zeros[64];
+    const int kp = (kc + 1) / 2;
+    for (int p = 0; p < kp; p++) {
+        const float *r0 = tb + 2 * p * rs, *r1 = 2 * p + 1 < kc ? tb + (2 * p + 1) * rs : zeros;
+        uint32_t *o = dst + p * NB;
+        for (int j = 0; j < NB; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
+    }
+}
+
+static inline AI void wf_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                     ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb, int avx512) {
+    const int tw = (W + 1) / 2;
+    const ptrdiff_t P = (tiles + NB - 1) / NB, words = glide_wi16_packed_words((int)tiles, C, NB);
+    const int nkb = (C + WI_KC - 1) / WI_KC;
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        const ptrdiff_t t0 = p * NB;
+        const int nt = (int)(tiles - t0 < NB ? tiles - t0 : NB);
+        for (int k0 = 0; k0 < C; k0 += WI_KC) {
+            const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, kb = k0 / WI_KC;
+#if defined(__x86_64__)
+            if (avx512) wf_transform_avx512(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb);
+            else
+#endif
+            wf_transform_portable(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb);
+            for (int xi = 0; xi < 16; xi++)
+                wf_quantize(tb + xi * NB, kc, NB, qmax,
+                            dst + xi * words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + p * kp * NB,
+                            scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + p * NB);
+        }
+    }
+    (void)avx512;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void wf_pack_panels_avx512(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                  ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb) {
+    wf_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, 1);
+}
+#endif
+
+int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                    ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512) {
+    if (NB > 64 || NB < 8 || NB % 8) return -1;
+    qmax = qmax < 1 ? 1 : qmax > GLIDE_WI16_QMAX ? GLIDE_WI16_QMAX : qmax;
+    const int kcap = C < WI_KC ? C : WI_KC;
+    float *tb = wi_aligned(sizeof(float) * (size_t)(kcap > 0 ? kcap : 1) * 16 * NB);
+    if (!tb) return -1;
+#if defined(__x86_64__)
+    if (avx512) wf_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb);
+    else
+#endif
+    wf_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, 0);
+    free(tb);
+    return 0;
+}

@@ -32,64 +32,6 @@ T512 void glide_winograd_weights_avx512(const float *g, int C, float *u, ptrdiff
     }
     if (c < C) glide_winograd_weights_avx2(g + (size_t)c * 9, C - c, u + c, xi_stride);
 }
-// Input transform V = B^T d B on zmm, 16 tiles of a tile row per step, read straight from the image rows (masked
-// loads give the zero padding, no padded copy) and written straight to the 16 planes: the same float operations
-// in the same order as glide_winograd_input_avx2, so the results are bit-identical.
-static inline T512 __mmask16 wz_range_mask(ptrdiff_t s, int W) {
-    // lanes i of a 16-float load at x[s + i] with 0 <= s + i < W
-    ptrdiff_t lo = s < 0 ? -s : 0, hi = W - s;
-    if (hi > 16) hi = 16;
-    if (hi <= lo) return 0;
-    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
-}
-
-T512 void glide_winograd_input_avx512(const float *x, int H, int W, int c0, int c1, int ty0, int ty1,
-                                      float *v, ptrdiff_t ldv, ptrdiff_t xi_stride) {
-    const int tw = (W + 1) / 2;
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    const __m512 zero = _mm512_setzero_ps();
-    for (int c = c0; c < c1; c++) {
-        const float *plane = x + (size_t)c * H * W;
-        for (int ty = ty0; ty < ty1; ty++) {
-            const float *rows[4];
-            for (int r = 0; r < 4; r++) {
-                int iy = 2 * ty - 1 + r;
-                rows[r] = iy < 0 || iy >= H ? NULL : plane + (size_t)iy * W;
-            }
-            float *vt = v + (size_t)c * ldv + (size_t)(ty - ty0) * tw;
-            for (int tx0 = 0; tx0 < tw; tx0 += 16) {
-                // tile tx reads the padded row p[2tx .. 2tx+3] = x[2tx-1 .. 2tx+2]
-                const ptrdiff_t s = 2 * (ptrdiff_t)tx0 - 1;
-                const __mmask16 m0 = wz_range_mask(s, W), m1 = wz_range_mask(s + 16, W);
-                const __mmask16 m2 = wz_range_mask(s + 2, W), m3 = wz_range_mask(s + 18, W);
-                __m512 a[4][4];
-                for (int r = 0; r < 4; r++) {
-                    __m512 lo = zero, hi = zero, lo2 = zero, hi2 = zero;
-                    if (rows[r]) {
-                        const float *pr = rows[r] + s;
-                        lo = _mm512_maskz_loadu_ps(m0, pr); hi = _mm512_maskz_loadu_ps(m1, pr + 16);
-                        lo2 = _mm512_maskz_loadu_ps(m2, pr + 2); hi2 = _mm512_maskz_loadu_ps(m3, pr + 18);
-                    }
-                    __m512 d0 = _mm512_permutex2var_ps(lo, even, hi), d1 = _mm512_permutex2var_ps(lo, odd, hi);
-                    __m512 d2 = _mm512_permutex2var_ps(lo2, even, hi2), d3 = _mm512_permutex2var_ps(lo2, odd, hi2);
-                    a[r][0] = _mm512_sub_ps(d0, d2); a[r][1] = _mm512_add_ps(d1, d2);
-                    a[r][2] = _mm512_sub_ps(d2, d1); a[r][3] = _mm512_sub_ps(d1, d3);
-                }
-                const int n = tw - tx0 < 16 ? tw - tx0 : 16;
-                const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
-                float *vb = vt + tx0;
-                for (int j = 0; j < 4; j++) {
-                    _mm512_mask_storeu_ps(vb + (0 * 4 + j) * xi_stride, sm, _mm512_sub_ps(a[0][j], a[2][j]));
-                    _mm512_mask_storeu_ps(vb + (1 * 4 + j) * xi_stride, sm, _mm512_add_ps(a[1][j], a[2][j]));
-                    _mm512_mask_storeu_ps(vb + (2 * 4 + j) * xi_stride, sm, _mm512_sub_ps(a[2][j], a[1][j]));
-                    _mm512_mask_storeu_ps(vb + (3 * 4 + j) * xi_stride, sm, _mm512_sub_ps(a[1][j], a[3][j]));
-                }
-            }
-        }
-    }
-}
-
 // Output transform Y = A^T m A (+ bias, optionally added to y) on zmm, 16 tiles per step: the 16 planes read once,
 // the two output rows of the tiles interleaved in registers and stored (or accumulated) straight into the NCHW
 // planes. Same float operations in the same order as glide_winograd_output_avx2 (bit-identical).
@@ -141,10 +83,6 @@ T512 void glide_winograd_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t 
     }
 }
 #else
-void glide_winograd_input_avx512(const float *x, int H, int W, int c0, int c1, int ty0, int ty1,
-                                 float *v, ptrdiff_t ldv, ptrdiff_t xi_stride) {
-    glide_winograd_input_avx2(x, H, W, c0, c1, ty0, ty1, v, ldv, xi_stride);
-}
 void glide_winograd_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1,
                                   int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
     glide_winograd_output_avx2(m, ldm, xi_stride, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate);

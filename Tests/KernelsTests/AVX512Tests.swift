@@ -318,20 +318,15 @@ final class WinogradAVX512Tests: XCTestCase {
         }
     }
 
-    /// The zmm input and output transforms are bit-identical to the AVX2 loops on odd and even planes, partial
+    /// The zmm output transform is bit-identical to the AVX2 loops on odd and even planes, partial
     /// channel and tile-row ranges, with and without bias and accumulation (edge shapes: W = 1, tails of 16 tiles).
-    func testInputOutputTransformsMatchAVX2() throws {
+    func testOutputTransformMatchesAVX2() throws {
         try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
         var rng = TestRNG(seed: 1001)
         for (c, h, w) in [(3, 1, 1), (2, 5, 7), (5, 9, 33), (4, 16, 64), (3, 13, 31), (2, 6, 66), (1, 3, 97)] {
             let tw = (w + 1) / 2, th = (h + 1) / 2
-            let x = rng.floats(c * h * w).map { $0 == 0.5 ? -0.0 : $0 }
             for (ty0, ty1) in [(0, th), (th / 2, th)] where ty1 > ty0 {
-                let ld = (ty1 - ty0) * tw + 3, xs = c * ld + 5
-                var a = [Float](repeating: 7, count: 16 * xs), b = a
-                glide_winograd_input_avx2(x, Int32(h), Int32(w), 0, Int32(c), Int32(ty0), Int32(ty1), &a, ld, xs)
-                glide_winograd_input_avx512(x, Int32(h), Int32(w), 0, Int32(c), Int32(ty0), Int32(ty1), &b, ld, xs)
-                XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "input c=\(c) \(h)x\(w) rows \(ty0)..<\(ty1)")
+                let ld = (ty1 - ty0) * tw + 3
                 let o = c + 1
                 let mStride = o * ld
                 let m = rng.floats(16 * mStride), bias = rng.floats(o)

@@ -233,7 +233,7 @@ final class WinogradInt8Tests: XCTestCase {
                     KernelSettings.int8Path = kernel
                     KernelSettings.int8WinogradMinimumTilesOverride = 1
                     if let chunk { KernelSettings.winogradChunkElements = chunk }
-                    XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true))
+                    XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true), "\(g) cap=\(KernelSettings.cpuCap) path=\(KernelSettings.cpuPath) winograd=\(KernelSettings.winograd) useAVX2=\(KernelSettings.useAVX2)")
                     conv2d(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
                 } else {
                     conv2dScalar(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
@@ -281,6 +281,48 @@ final class WinogradInt8Tests: XCTestCase {
         }
         try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (zmm vpdpwssd kernel not compared)")
         try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
+    }
+
+    /// The fused input transform + quantization + panel packing (`int8WinogradFusedInput`) gives the bits of the
+    /// f32 input transform followed by the GEMM's packing: portable transform (capped at AVX2) and zmm transform,
+    /// both panel widths, panels spanning tile rows, odd K tails past a 256 block, small chunks, batch 1 and 2,
+    /// 1-3 threads.
+    func testFusedInputPackingBitIdentical() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2 (the Winograd transforms)")
+        let saved = KernelSettings.int8WinogradFusedInput
+        defer { KernelSettings.int8WinogradFusedInput = saved }
+        let geometries = Self.geometries + [
+            Conv2dGeometry(batch: 2, inChannels: 263, height: 7, width: 1, outChannels: 9, kernelSize: 3, stride: 1, padding: 1),
+            Conv2dGeometry(batch: 1, inChannels: 12, height: 64, width: 66, outChannels: 16, kernelSize: 3, stride: 1, padding: 1),
+        ]
+        var caps: [CPUPath] = [.avx2]
+        if KernelSettings.supportedPath == .avx512 { caps.append(.avx512) }
+        var seed: UInt64 = 6000
+        for g in geometries {
+            seed += 1
+            for cap in caps {
+                for kernel in [Int8GEMMPath.emulatedYMM, .emulatedZMM] {
+                    for (threads, chunk) in [(1, nil), (2, 16 * 40 * 12), (3, nil)] as [(Int, Int?)] {
+                        let (unfused, fused) = withCPU(cap) { () -> ([Float], [Float]) in
+                            KernelSettings.int8WinogradFusedInput = false
+                            let a = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
+                            KernelSettings.int8WinogradFusedInput = true
+                            let b = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
+                            return (a, b)
+                        }
+                        XCTAssertEqual(unfused.map(\.bitPattern), fused.map(\.bitPattern),
+                                       "\(g) cap=\(cap) \(kernel) threads=\(threads) chunk=\(String(describing: chunk))")
+                    }
+                }
+            }
+            if KernelSettings.hasAVX512VNNI {
+                KernelSettings.int8WinogradFusedInput = false
+                let a = run(g, kernel: .avx512vnni, accumulate: false, threads: 2, seed: seed)
+                KernelSettings.int8WinogradFusedInput = true
+                let b = run(g, kernel: .avx512vnni, accumulate: false, threads: 2, seed: seed)
+                XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(g) avx512vnni")
+            }
+        }
     }
 }
 

@@ -179,6 +179,8 @@ typedef struct glide_wi16_gemm_desc {
     float *y; ptrdiff_t y_rs;           // y[m * y_rs + n]
     int act_qmax;                       // 1 ... GLIDE_WI16_QMAX
     const uint32_t *w_packed;           // optional: the weights as glide_winograd_weights_i16_packed panels (w unused)
+    // optional: the activations already quantized in panels (glide_winograd_input_i16_packed; x unused, n0 % NB == 0)
+    const uint32_t *x_packed; const float *x_scales; ptrdiff_t x_panels;
 } glide_wi16_gemm_desc;
 
 /// Exact Winograd weight transform of one output channel of int8 weights `g[C][3][3]`:
@@ -194,6 +196,15 @@ ptrdiff_t glide_wi16_packed_words(int O, int C, int MR);
 /// range on a panel (m0 % MR == 0) unless `w` is also set.
 int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                       uint32_t *dst);
+/// The input transform of a chunk of tile rows [ty0, ...) (`tiles` tiles of tw = (W + 1) / 2 per row, channels C of
+/// the NCHW image `x`), quantized and written straight into the GEMM's activation panels of NB columns (no f32 V):
+/// position xi at `dst + xi * glide_wi16_packed_words(tiles, C, NB)` (K block kb, panel p at
+/// `+ kb * 128 * NB * P + p * kp(kb) * NB`, P = ceil(tiles / NB)) with its column scales at
+/// `scales + (xi * nkb + kb) * P * NB + p * NB`: the same words and scales the GEMM's own packing makes from
+/// glide_winograd_input_avx2's output. Panels [p0, p1). `avx512`: transform on zmm (caller checked AVX-512F/BW/VL),
+/// else portable C (same bits). Returns 0, or -1 when its scratch could not be allocated.
+int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                    ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512);
 /// Output block m in [m0, m1), n in [n0, n1): AVX2 vpmaddwd (caller checked glide_cpu_has_avx2_fma()).
 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
 /// The same with AVX-VNNI vpdpwssd on ymm (caller checked glide_cpu_has_avx_vnni()).
@@ -240,9 +251,6 @@ float glide_fma512_peak_probe(long iterations);
 float glide_bf16_peak_probe(long iterations);
 /// glide_winograd_weights_avx2 with AVX-512F, 16 channels per step (bit-identical results). Caller checks AVX-512F.
 void glide_winograd_weights_avx512(const float *g, int C, float *u, ptrdiff_t xi_stride);
-/// glide_winograd_input_avx2 on zmm (16 tiles a step, no padded row copies; bit-identical). Caller checks AVX-512F/BW/VL.
-void glide_winograd_input_avx512(const float *x, int H, int W, int c0, int c1, int ty0, int ty1,
-                                 float *v, ptrdiff_t ldv, ptrdiff_t xi_stride);
 /// glide_winograd_output_avx2 on zmm (16 tiles a step, rows interleaved in registers; bit-identical).
 void glide_winograd_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1,
                                   int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate);
