@@ -421,18 +421,26 @@ int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff
 #endif
 
 // ---------------------------------------------------------------- fused input transform + quantization + packing
-// tb[(c * 16 + xi) * NB + j]: the transformed input of channel k0 + c, position xi, for the panel's tile j.
-// Per tile the float operations of glide_winograd_input_avx2 in its order (zero padding as +0), so the values
-// are the bits that function writes.
+// tb[xi * xs + c * NB + j]: the transformed input of channel k0 + c, position xi, for the panel's tile j (one
+// position's K block is contiguous, 32 KB for NB = 32: it stays in L1 while quantized); mx[xi * 64 + j]: the
+// running max |value| of column j as a bit pattern (NaN counts as 0), as wi_pack_b takes it. Per tile the float
+// operations of glide_winograd_input_avx2 in its order (zero padding as +0), so the values are its bits.
+static inline AI uint32_t wf_abs_bits(float v) {
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    b &= 0x7fffffffu;
+    return b <= 0x7f800000u ? b : 0;
+}
+
 static void wf_transform_portable(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0, int kc,
-                                  int NB, float *tb) {
+                                  int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
     for (int c = 0; c < kc; c++) {
         const float *plane = x + (size_t)(k0 + c) * H * W;
-        float *tc = tb + (size_t)c * 16 * NB;
+        float *tc = tb + (size_t)c * NB;
         for (int j = 0; j < nt; j++) {
             const ptrdiff_t t = t0 + j;
             const int ty = ty0 + (int)(t / tw), tx = (int)(t % tw);
-            float a[4][4];
+            float a[4][4], v[16];
             for (int r = 0; r < 4; r++) {
                 const int iy = 2 * ty - 1 + r;
                 float d[4];
@@ -443,13 +451,18 @@ static void wf_transform_portable(const float *x, int H, int W, int tw, int ty0,
                 a[r][0] = d[0] - d[2]; a[r][1] = d[1] + d[2]; a[r][2] = d[2] - d[1]; a[r][3] = d[1] - d[3];
             }
             for (int jj = 0; jj < 4; jj++) {
-                tc[(0 * 4 + jj) * NB + j] = a[0][jj] - a[2][jj];
-                tc[(1 * 4 + jj) * NB + j] = a[1][jj] + a[2][jj];
-                tc[(2 * 4 + jj) * NB + j] = a[2][jj] - a[1][jj];
-                tc[(3 * 4 + jj) * NB + j] = a[1][jj] - a[3][jj];
+                v[0 * 4 + jj] = a[0][jj] - a[2][jj];
+                v[1 * 4 + jj] = a[1][jj] + a[2][jj];
+                v[2 * 4 + jj] = a[2][jj] - a[1][jj];
+                v[3 * 4 + jj] = a[1][jj] - a[3][jj];
+            }
+            for (int xi = 0; xi < 16; xi++) {
+                tc[xi * xs + j] = v[xi];
+                uint32_t b = wf_abs_bits(v[xi]);
+                if (b > mx[xi * 64 + j]) mx[xi * 64 + j] = b;
             }
         }
-        for (int xi = 0; xi < 16; xi++) for (int j = nt; j < NB; j++) tc[xi * NB + j] = 0.f;
+        for (int xi = 0; xi < 16; xi++) for (int j = nt; j < NB; j++) tc[xi * xs + j] = 0.f;
     }
 }
 
@@ -461,21 +474,30 @@ static inline __attribute__((target("avx512f,avx512bw,avx512vl"))) __mmask16 wf_
     return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static inline void wf_store_max(float *dst, uint32_t *mx, __mmask16 sm, __m512 v) {
+    _mm512_mask_storeu_ps(dst, sm, v);
+    __m512i b = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
+    b = _mm512_maskz_mov_epi32(_mm512_cmple_epu32_mask(b, _mm512_set1_epi32(0x7f800000)), b);
+    __m512i m = _mm512_loadu_si512(mx);
+    _mm512_storeu_si512(mx, _mm512_mask_max_epu32(m, sm, m, b));
+}
+
 // The same values on zmm: runs of up to 16 tiles of one tile row, masked loads for the padding.
 __attribute__((target("avx512f,avx512bw,avx512vl")))
 static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0, int kc,
-                                int NB, float *tb) {
+                                int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 zero = _mm512_setzero_ps();
     for (int c = 0; c < kc; c++) {
         const float *plane = x + (size_t)(k0 + c) * H * W;
-        float *tc = tb + (size_t)c * 16 * NB;
+        float *tc = tb + (size_t)c * NB;
         for (int j0 = 0; j0 < NB; ) {
             if (j0 >= nt) {   // columns past the chunk: zero
                 const int n = NB - j0 < 16 ? NB - j0 : 16;
                 const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
-                for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(tc + xi * NB + j0, sm, zero);
+                for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(tc + xi * xs + j0, sm, zero);
                 j0 += n;
                 continue;
             }
@@ -503,11 +525,12 @@ static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, p
             }
             const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
             float *tj = tc + j0;
+            uint32_t *mj = mx + j0;
             for (int jj = 0; jj < 4; jj++) {
-                _mm512_mask_storeu_ps(tj + (0 * 4 + jj) * NB, sm, _mm512_sub_ps(a[0][jj], a[2][jj]));
-                _mm512_mask_storeu_ps(tj + (1 * 4 + jj) * NB, sm, _mm512_add_ps(a[1][jj], a[2][jj]));
-                _mm512_mask_storeu_ps(tj + (2 * 4 + jj) * NB, sm, _mm512_sub_ps(a[2][jj], a[1][jj]));
-                _mm512_mask_storeu_ps(tj + (3 * 4 + jj) * NB, sm, _mm512_sub_ps(a[1][jj], a[3][jj]));
+                wf_store_max(tj + (0 * 4 + jj) * xs, mj + (0 * 4 + jj) * 64, sm, _mm512_sub_ps(a[0][jj], a[2][jj]));
+                wf_store_max(tj + (1 * 4 + jj) * xs, mj + (1 * 4 + jj) * 64, sm, _mm512_add_ps(a[1][jj], a[2][jj]));
+                wf_store_max(tj + (2 * 4 + jj) * xs, mj + (2 * 4 + jj) * 64, sm, _mm512_sub_ps(a[2][jj], a[1][jj]));
+                wf_store_max(tj + (3 * 4 + jj) * xs, mj + (3 * 4 + jj) * 64, sm, _mm512_sub_ps(a[1][jj], a[3][jj]));
             }
             j0 += n;
         }
@@ -515,40 +538,30 @@ static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, p
 }
 #endif
 
-// wi_pack_b on tb (row stride 16 * NB, all NB columns; columns past the chunk are zero there, so their max,
-// scale and words are 0 as in wi_pack_b).
-static inline AI void wf_quantize(const float *tb, int kc, int NB, int qmax, uint32_t *restrict dst,
-                                  float *restrict scales) {
-    float mx[64], inv[64];
-    const ptrdiff_t rs = 16 * (ptrdiff_t)NB;
-    for (int j0 = 0; j0 < NB; j0 += 8) {
-        wi_v8u m = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int k = 0; k < kc; k++) {
-            wi_v8u b;
-            memcpy(&b, tb + k * rs + j0, sizeof b);
-            b &= 0x7fffffffu;
-            b &= (wi_v8u)(b <= 0x7f800000u);
-            wi_v8u gt = (wi_v8u)(b > m);
-            m = (b & gt) | (m & ~gt);
-        }
-        memcpy(mx + j0, &m, sizeof m);
-    }
+// wi_pack_b's quantization on one position's K block tb (row stride NB; columns past the chunk are zero there,
+// so their max, scale and words are 0 as in wi_pack_b) with the column maxima mx taken during the transform.
+static inline AI void wf_quantize(const float *tb, const uint32_t *mxb, int kc, int NB, int qmax,
+                                  uint32_t *restrict dst, float *restrict scales) {
+    float inv[64];
     for (int j = 0; j < NB; j++) {
-        float s = mx[j] / (float)qmax;
+        float mxj;
+        memcpy(&mxj, mxb + j, 4);
+        float s = mxj / (float)qmax;
         scales[j] = s;
         inv[j] = s > 0.f ? 1.f / s : 0.f;
     }
     static const float zeros[64];
     const int kp = (kc + 1) / 2;
     for (int p = 0; p < kp; p++) {
-        const float *r0 = tb + 2 * p * rs, *r1 = 2 * p + 1 < kc ? tb + (2 * p + 1) * rs : zeros;
+        const float *r0 = tb + 2 * p * NB, *r1 = 2 * p + 1 < kc ? tb + (2 * p + 1) * NB : zeros;
         uint32_t *o = dst + p * NB;
         for (int j = 0; j < NB; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
     }
 }
 
 static inline AI void wf_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
-                                     ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb, int avx512) {
+                                     ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb, ptrdiff_t xs,
+                                     uint32_t *mx, int avx512) {
     const int tw = (W + 1) / 2;
     const ptrdiff_t P = (tiles + NB - 1) / NB, words = glide_wi16_packed_words((int)tiles, C, NB);
     const int nkb = (C + WI_KC - 1) / WI_KC;
@@ -557,13 +570,14 @@ static inline AI void wf_pack_panels(const float *x, int H, int W, int C, int ty
         const int nt = (int)(tiles - t0 < NB ? tiles - t0 : NB);
         for (int k0 = 0; k0 < C; k0 += WI_KC) {
             const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, kb = k0 / WI_KC;
+            memset(mx, 0, sizeof(uint32_t) * 16 * 64);
 #if defined(__x86_64__)
-            if (avx512) wf_transform_avx512(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb);
+            if (avx512) wf_transform_avx512(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
             else
 #endif
-            wf_transform_portable(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb);
+            wf_transform_portable(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
             for (int xi = 0; xi < 16; xi++)
-                wf_quantize(tb + xi * NB, kc, NB, qmax,
+                wf_quantize(tb + xi * xs, mx + xi * 64, kc, NB, qmax,
                             dst + xi * words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + p * kp * NB,
                             scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + p * NB);
         }
@@ -574,8 +588,9 @@ static inline AI void wf_pack_panels(const float *x, int H, int W, int C, int ty
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw,avx512vl")))
 static void wf_pack_panels_avx512(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
-                                  ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb) {
-    wf_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, 1);
+                                  ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb, ptrdiff_t xs,
+                                  uint32_t *mx) {
+    wf_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, 1);
 }
 #endif
 
@@ -583,14 +598,16 @@ int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0
                                     ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512) {
     if (NB > 64 || NB < 8 || NB % 8) return -1;
     qmax = qmax < 1 ? 1 : qmax > GLIDE_WI16_QMAX ? GLIDE_WI16_QMAX : qmax;
-    const int kcap = C < WI_KC ? C : WI_KC;
-    float *tb = wi_aligned(sizeof(float) * (size_t)(kcap > 0 ? kcap : 1) * 16 * NB);
-    if (!tb) return -1;
+    const int kcap = C < WI_KC ? (C > 0 ? C : 1) : WI_KC;
+    const ptrdiff_t xs = (ptrdiff_t)kcap * NB + 16;   // + 64 bytes: the 16 positions' blocks on different L1 sets
+    float *tb = wi_aligned(sizeof(float) * (size_t)(16 * xs));
+    uint32_t *mx = wi_aligned(sizeof(uint32_t) * 16 * 64);
+    if (!tb || !mx) { free(tb); free(mx); return -1; }
 #if defined(__x86_64__)
-    if (avx512) wf_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb);
+    if (avx512) wf_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
     else
 #endif
-    wf_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, 0);
-    free(tb);
+    wf_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, 0);
+    free(tb); free(mx);
     return 0;
 }
