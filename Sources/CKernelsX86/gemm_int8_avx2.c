@@ -483,6 +483,8 @@ static inline void wf_store_max(float *dst, uint32_t *mx, __mmask16 sm, __m512 v
     _mm512_storeu_si512(mx, _mm512_mask_max_epu32(m, sm, m, b));
 }
 
+enum { WF_PREFETCH = 4 };
+
 // The same values on zmm: runs of up to 16 tiles of one tile row, masked loads for the padding.
 __attribute__((target("avx512f,avx512bw,avx512vl")))
 static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0, int kc,
@@ -515,6 +517,10 @@ static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, p
                 __m512 lo = zero, hi = zero, lo2 = zero, hi2 = zero;
                 if (iy >= 0 && iy < H) {
                     const float *pr = plane + (size_t)iy * W + s;
+                    if (c + WF_PREFETCH < kc) {   // the same run of a channel ahead: 768 row streams defeat the hardware prefetcher
+                        const char *f = (const char *)(pr + (size_t)WF_PREFETCH * H * W);
+                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0); _mm_prefetch(f + 132, _MM_HINT_T0);
+                    }
                     lo = _mm512_maskz_loadu_ps(m0, pr); hi = _mm512_maskz_loadu_ps(m1, pr + 16);
                     lo2 = _mm512_maskz_loadu_ps(m2, pr + 2); hi2 = _mm512_maskz_loadu_ps(m3, pr + 18);
                 }
