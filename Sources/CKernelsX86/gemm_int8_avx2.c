@@ -617,3 +617,107 @@ int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0
     free(tb); free(mx);
     return 0;
 }
+
+// ---------------------------------------------------------------- fused GEMM + output transform
+// buf[(xi * MR + r) * NB + j]: position xi's product for channel m + r and tile j (the GEMM's y for this tile).
+static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
+                            wi_kernel_fn kernel) {
+    const ptrdiff_t M = d->M, K = d->K, tiles = d->tiles;
+    if (K <= 0 || M <= 0) return -1;
+    const ptrdiff_t gp = (M + MR - 1) / MR, P = (tiles + NB - 1) / NB;
+    const int nkb = (int)((K + WI_KC - 1) / WI_KC);
+    const int OH = d->OH, OW = d->OW, tw = (OW + 1) / 2;
+    float *buf = wi_aligned(sizeof(float) * 16 * MR * NB);
+    if (!buf) return -1;
+    float ws[8], out[4][64];
+    for (ptrdiff_t jp = p0; jp < p1; jp++) {
+        const ptrdiff_t n = jp * NB;
+        const int nr = (int)(tiles - n < NB ? tiles - n : NB);
+        for (ptrdiff_t ip = 0; ip < gp; ip++) {
+            const ptrdiff_t m = ip * MR;
+            const int mr = (int)(M - m < MR ? M - m : MR);
+            for (int r = 0; r < MR; r++) ws[r] = r < mr ? d->w_scales[m + r] : 0.f;
+            for (int kb = 0; kb < nkb; kb++) {
+                const int kc = (int)(K - kb * WI_KC < WI_KC ? K - kb * WI_KC : WI_KC), kp = (kc + 1) / 2;
+                for (int xi = 0; xi < 16; xi++) {
+                    wi_tile t;
+                    t.kp = kp;
+                    t.a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
+                    t.b = d->x_packed + xi * d->x_words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + jp * kp * NB;
+                    t.ws = ws; t.xs = d->x_scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + jp * NB;
+                    t.y = buf + xi * MR * NB; t.y_rs = NB;
+                    t.mr = mr; t.nr = nr; t.first = kb == 0;
+                    kernel(&t);
+                }
+            }
+            // glide_winograd_output_avx2's operations per tile, from buf
+            for (int r = 0; r < mr; r++) {
+                const float *q = buf + r * NB;
+                const ptrdiff_t xs = (ptrdiff_t)MR * NB;
+                const float bo = d->bias ? d->bias[m + r] : 0.f;
+                for (int j = 0; j < NB; j++) {
+                    float b0[4], b1[4];
+                    for (int i = 0; i < 4; i++) {
+                        const float q0 = q[(i * 4 + 0) * xs + j], q1 = q[(i * 4 + 1) * xs + j];
+                        const float q2 = q[(i * 4 + 2) * xs + j], q3 = q[(i * 4 + 3) * xs + j];
+                        b0[i] = q0 + q1 + q2;
+                        b1[i] = q1 - q2 - q3;
+                    }
+                    out[0][j] = b0[0] + b0[1] + b0[2] + bo;   // row 2ty, column 2tx
+                    out[1][j] = b1[0] + b1[1] + b1[2] + bo;   // row 2ty, column 2tx + 1
+                    out[2][j] = b0[1] - b0[2] - b0[3] + bo;   // row 2ty + 1, column 2tx
+                    out[3][j] = b1[1] - b1[2] - b1[3] + bo;   // row 2ty + 1, column 2tx + 1
+                }
+                float *plane = d->y + (size_t)(m + r) * OH * OW;
+                for (int j0 = 0; j0 < nr; ) {   // runs of tiles within one tile row
+                    const ptrdiff_t t = n + j0;
+                    const int ty = d->ty0 + (int)(t / tw), tx0 = (int)(t % tw);
+                    int run = tw - tx0;
+                    if (run > nr - j0) run = nr - j0;
+                    for (int i = 0; i < 2; i++) {
+                        const int oy = 2 * ty + i;
+                        if (oy >= OH) break;
+                        float *dst = plane + (size_t)oy * OW + 2 * tx0;
+                        const float *e = out[2 * i] + j0, *o = out[2 * i + 1] + j0;
+                        const int full = 2 * (tx0 + run) <= OW ? run : run - 1;   // last tile may have one column
+                        if (d->accumulate) {
+                            for (int j = 0; j < full; j++) { dst[2 * j] = dst[2 * j] + e[j]; dst[2 * j + 1] = dst[2 * j + 1] + o[j]; }
+                            if (full < run) dst[2 * full] = dst[2 * full] + e[full];
+                        } else {
+                            for (int j = 0; j < full; j++) { dst[2 * j] = e[j]; dst[2 * j + 1] = o[j]; }
+                            if (full < run) dst[2 * full] = e[full];
+                        }
+                    }
+                    j0 += run;
+                }
+            }
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+#if defined(__x86_64__)
+TAVX2 static int wo_run_avx2(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1) {
+    return wo_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2);
+}
+TAVXVNNI static int wo_run_avxvnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1) {
+    return wo_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni);
+}
+T512 static int wo_run_avx512vnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1) {
+    return wo_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm);
+}
+#endif
+
+int glide_winograd_i16_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel) {
+    switch (kernel) {
+    case GLIDE_WI16_KERNEL_EMULATED_YMM: return wo_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm);
+    case GLIDE_WI16_KERNEL_EMULATED_ZMM: return wo_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm);
+#if defined(__x86_64__)
+    case GLIDE_WI16_KERNEL_AVX2: return wo_run_avx2(d, p0, p1);
+    case GLIDE_WI16_KERNEL_AVXVNNI: return wo_run_avxvnni(d, p0, p1);
+    case GLIDE_WI16_KERNEL_AVX512VNNI: return wo_run_avx512vnni(d, p0, p1);
+#endif
+    default: return -1;
+    }
+}

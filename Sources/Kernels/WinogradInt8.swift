@@ -45,6 +45,17 @@ extension KernelSettings {
         set { _int8WinogradFusedInput = newValue }
     }
 
+    nonisolated(unsafe) private static var _int8WinogradFusedOutput = getenv("GLIDE_INT8_WINOGRAD_UNFUSED_OUTPUT") == nil
+
+    /// With the fused input (`int8WinogradFusedInput`): whether the 16 products and the output transform run in one
+    /// pass per panel of tiles and output channels (`glide_winograd_i16_gemm_output`: the products stay in an L1
+    /// buffer) instead of 16 GEMMs into f32 planes and the output transform. Same bits. Default true; env
+    /// `GLIDE_INT8_WINOGRAD_UNFUSED_OUTPUT` sets false.
+    public static var int8WinogradFusedOutput: Bool {
+        get { _int8WinogradFusedOutput }
+        set { _int8WinogradFusedOutput = newValue }
+    }
+
     /// Quantization bound of the transformed input in the integer int8 Winograd (1 ... 7300; 7300 is the
     /// largest that cannot overflow int32 over a 256-long K block).
     public static var int8WinogradActivationMax: Int {
@@ -126,7 +137,16 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     let bs = UnsafeMutablePointer<Float>.allocate(capacity: fused ? max(1, 16 * kBlocks * panelCap * nb) : 1)
     defer { bpRaw.deallocate(); bs.deallocate() }
     let v = UnsafeMutablePointer<Float>.allocate(capacity: fused ? 1 : 16 * c * ld)
-    let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * ld)
+    let fusedOutput = fused && KernelSettings.int8WinogradFusedOutput
+    let kernelID: Int32
+    switch kernel {
+    case .avx2: kernelID = Int32(GLIDE_WI16_KERNEL_AVX2)
+    case .avxvnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVXVNNI)
+    case .avx512vnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVX512VNNI)
+    case .emulatedYMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_YMM)
+    case .emulatedZMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_ZMM)
+    }
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: fusedOutput ? 1 : 16 * o * ld)
     defer { v.deallocate(); m.deallocate() }
     let vStride = c * ld, mStride = o * ld
     let channelBlocks = min(c, 4 * KernelSettings.threadCount)
@@ -164,6 +184,29 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
                                    v, ld, vStride)
                 }
                 KernelProfiler.end(inputProbe)
+            }
+            if fusedOutput {
+                let probe = KernelProfiler.begin("winograd gemm+output", "16 x \(o)x\(c) . \(c)x\(tiles) int8",
+                                                 flops: 32 * Double(o) * Double(c) * Double(tiles))
+                let blocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+                let runFailed = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
+                defer { runFailed.deallocate() }
+                var d = glide_wi16_fused_desc()
+                d.M = o; d.K = c; d.tiles = tiles
+                d.w_packed = UnsafePointer(u); d.w_words = xiWords; d.w_scales = UnsafePointer(uScales)
+                d.x_packed = UnsafePointer(bp); d.x_words = bWords; d.x_scales = UnsafePointer(bs)
+                d.act_qmax = qmax; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
+                d.bias = bias; d.y = y
+                let desc = d
+                parallelFor(blocks) { b in
+                    runFailed[b] = withUnsafePointer(to: desc) {
+                        glide_winograd_i16_gemm_output($0, panels * b / blocks, panels * (b + 1) / blocks, kernelID)
+                    }
+                }
+                KernelProfiler.end(probe)
+                for b in 0..<blocks { precondition(runFailed[b] == 0, "conv2d: out of memory for the Winograd buffers") }
+                ty0 = ty1
+                continue
             }
             let gemmProbe = KernelProfiler.begin("winograd gemm", "16 x \(o)x\(c) . \(c)x\(tiles) int8",
                                                  flops: 32 * Double(o) * Double(c) * Double(tiles))

@@ -283,14 +283,15 @@ final class WinogradInt8Tests: XCTestCase {
         try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
     }
 
-    /// The fused input transform + quantization + panel packing (`int8WinogradFusedInput`) gives the bits of the
-    /// f32 input transform followed by the GEMM's packing: portable transform (capped at AVX2) and zmm transform,
+    /// The fused input transform + quantization + panel packing (`int8WinogradFusedInput`), and with it the fused
+    /// products + output transform (`int8WinogradFusedOutput`), give the bits of the f32 input transform, the GEMM's
+    /// packing, the 16 GEMMs and the output transform: portable transform (capped at AVX2) and zmm transform,
     /// both panel widths, panels spanning tile rows, odd K tails past a 256 block, small chunks, batch 1 and 2,
     /// 1-3 threads.
     func testFusedInputPackingBitIdentical() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2 (the Winograd transforms)")
-        let saved = KernelSettings.int8WinogradFusedInput
-        defer { KernelSettings.int8WinogradFusedInput = saved }
+        let saved = (KernelSettings.int8WinogradFusedInput, KernelSettings.int8WinogradFusedOutput)
+        defer { (KernelSettings.int8WinogradFusedInput, KernelSettings.int8WinogradFusedOutput) = saved }
         let geometries = Self.geometries + [
             Conv2dGeometry(batch: 2, inChannels: 263, height: 7, width: 1, outChannels: 9, kernelSize: 3, stride: 1, padding: 1),
             Conv2dGeometry(batch: 1, inChannels: 12, height: 64, width: 66, outChannels: 16, kernelSize: 3, stride: 1, padding: 1),
@@ -303,24 +304,38 @@ final class WinogradInt8Tests: XCTestCase {
             for cap in caps {
                 for kernel in [Int8GEMMPath.emulatedYMM, .emulatedZMM] {
                     for (threads, chunk) in [(1, nil), (2, 16 * 40 * 12), (3, nil)] as [(Int, Int?)] {
-                        let (unfused, fused) = withCPU(cap) { () -> ([Float], [Float]) in
+                        let (unfused, fused, fusedOutput) = withCPU(cap) { () -> ([Float], [Float], [Float]) in
                             KernelSettings.int8WinogradFusedInput = false
                             let a = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
                             KernelSettings.int8WinogradFusedInput = true
+                            KernelSettings.int8WinogradFusedOutput = false
                             let b = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
-                            return (a, b)
+                            KernelSettings.int8WinogradFusedOutput = true
+                            let c = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
+                            return (a, b, c)
                         }
                         XCTAssertEqual(unfused.map(\.bitPattern), fused.map(\.bitPattern),
                                        "\(g) cap=\(cap) \(kernel) threads=\(threads) chunk=\(String(describing: chunk))")
+                        XCTAssertEqual(unfused.map(\.bitPattern), fusedOutput.map(\.bitPattern),
+                                       "fused output \(g) cap=\(cap) \(kernel) threads=\(threads) chunk=\(String(describing: chunk))")
                     }
                 }
             }
-            if KernelSettings.hasAVX512VNNI {
-                KernelSettings.int8WinogradFusedInput = false
-                let a = run(g, kernel: .avx512vnni, accumulate: false, threads: 2, seed: seed)
-                KernelSettings.int8WinogradFusedInput = true
-                let b = run(g, kernel: .avx512vnni, accumulate: false, threads: 2, seed: seed)
-                XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(g) avx512vnni")
+            var hardware: [Int8GEMMPath] = [.avx2]
+            if KernelSettings.hasAVX512VNNI { hardware.append(.avx512vnni) }
+            if KernelSettings.hasAVXVNNI { hardware.append(.avxvnni) }
+            for kernel in hardware {
+                for accumulate in [false, true] {
+                    KernelSettings.int8WinogradFusedInput = false
+                    let a = run(g, kernel: kernel, accumulate: accumulate, threads: 2, seed: seed)
+                    KernelSettings.int8WinogradFusedInput = true
+                    KernelSettings.int8WinogradFusedOutput = false
+                    let b = run(g, kernel: kernel, accumulate: accumulate, threads: 2, seed: seed)
+                    KernelSettings.int8WinogradFusedOutput = true
+                    let c = run(g, kernel: kernel, accumulate: accumulate, threads: 2, seed: seed)
+                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(g) \(kernel) acc=\(accumulate)")
+                    XCTAssertEqual(a.map(\.bitPattern), c.map(\.bitPattern), "fused output \(g) \(kernel) acc=\(accumulate)")
+                }
             }
         }
     }

@@ -205,6 +205,27 @@ int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int
 /// else portable C (same bits). Returns 0, or -1 when its scratch could not be allocated.
 int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
                                     ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512);
+/// The 16 products and the output transform of one chunk in one pass: per panel of NB tiles and MR output channels
+/// the 16 positions' GEMM tiles are accumulated in an L1 buffer (the K blocks in order, the GEMM's float
+/// operations) and transformed from there into y (NCHW, `OH x OW` planes, tile rows from ty0; + bias; added to y
+/// when accumulate), so the products never go through memory. Same bits as the 16 GEMMs into planes followed by
+/// glide_winograd_output_avx2.
+typedef struct glide_wi16_fused_desc {
+    ptrdiff_t M, K, tiles;               // output channels, input channels, tiles of the chunk
+    const uint32_t *w_packed;            // glide_winograd_weights_i16_packed panels; position xi at + xi * w_words
+    ptrdiff_t w_words;
+    const float *w_scales;               // [M]
+    const uint32_t *x_packed;            // glide_winograd_input_i16_packed panels; xi at + xi * x_words
+    ptrdiff_t x_words;
+    const float *x_scales;               // its scales
+    int act_qmax, OH, OW, ty0, accumulate;
+    const float *bias;                   // [M] or NULL
+    float *y;                            // [M][OH][OW] of this batch item
+} glide_wi16_fused_desc;
+/// Tile panels [p0, p1) of `d`. `kernel`: GLIDE_WI16_KERNEL_* (caller checked the CPU has it). 0 or -1 (memory).
+enum { GLIDE_WI16_KERNEL_EMULATED_YMM = 0, GLIDE_WI16_KERNEL_EMULATED_ZMM = 1, GLIDE_WI16_KERNEL_AVX2 = 2,
+       GLIDE_WI16_KERNEL_AVXVNNI = 3, GLIDE_WI16_KERNEL_AVX512VNNI = 4 };
+int glide_winograd_i16_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel);
 /// Output block m in [m0, m1), n in [n0, n1): AVX2 vpmaddwd (caller checked glide_cpu_has_avx2_fma()).
 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
 /// The same with AVX-VNNI vpdpwssd on ymm (caller checked glide_cpu_has_avx_vnni()).
