@@ -622,17 +622,17 @@ int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0
 // buf[(xi * MR + r) * NB + j]: position xi's product for channel m + r and tile j (the GEMM's y for this tile).
 static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
                             wi_kernel_fn kernel) {
+    enum { JB = 2 };   // tile panels per pass: each weight tile (one position, K block and channel panel) used twice from L1
     const ptrdiff_t M = d->M, K = d->K, tiles = d->tiles;
     if (K <= 0 || M <= 0) return -1;
     const ptrdiff_t gp = (M + MR - 1) / MR, P = (tiles + NB - 1) / NB;
     const int nkb = (int)((K + WI_KC - 1) / WI_KC);
     const int OH = d->OH, OW = d->OW, tw = (OW + 1) / 2;
-    float *buf = wi_aligned(sizeof(float) * 16 * MR * NB);
+    float *buf = wi_aligned(sizeof(float) * JB * 16 * MR * NB);
     if (!buf) return -1;
     float ws[8], out[4][64];
-    for (ptrdiff_t jp = p0; jp < p1; jp++) {
-        const ptrdiff_t n = jp * NB;
-        const int nr = (int)(tiles - n < NB ? tiles - n : NB);
+    for (ptrdiff_t jq = p0; jq < p1; jq += JB) {
+        const int jn = (int)(p1 - jq < JB ? p1 - jq : JB);
         for (ptrdiff_t ip = 0; ip < gp; ip++) {
             const ptrdiff_t m = ip * MR;
             const int mr = (int)(M - m < MR ? M - m : MR);
@@ -640,55 +640,62 @@ static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdif
             for (int kb = 0; kb < nkb; kb++) {
                 const int kc = (int)(K - kb * WI_KC < WI_KC ? K - kb * WI_KC : WI_KC), kp = (kc + 1) / 2;
                 for (int xi = 0; xi < 16; xi++) {
-                    wi_tile t;
-                    t.kp = kp;
-                    t.a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
-                    t.b = d->x_packed + xi * d->x_words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + jp * kp * NB;
-                    t.ws = ws; t.xs = d->x_scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + jp * NB;
-                    t.y = buf + xi * MR * NB; t.y_rs = NB;
-                    t.mr = mr; t.nr = nr; t.first = kb == 0;
-                    kernel(&t);
+                    const uint32_t *a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
+                    for (int jj = 0; jj < jn; jj++) {
+                        const ptrdiff_t jp = jq + jj, n = jp * NB;
+                        wi_tile t;
+                        t.kp = kp; t.a = a;
+                        t.b = d->x_packed + xi * d->x_words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + jp * kp * NB;
+                        t.ws = ws; t.xs = d->x_scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + jp * NB;
+                        t.y = buf + (jj * 16 + xi) * MR * NB; t.y_rs = NB;
+                        t.mr = mr; t.nr = (int)(tiles - n < NB ? tiles - n : NB); t.first = kb == 0;
+                        kernel(&t);
+                    }
                 }
             }
             // glide_winograd_output_avx2's operations per tile, from buf
-            for (int r = 0; r < mr; r++) {
-                const float *q = buf + r * NB;
-                const ptrdiff_t xs = (ptrdiff_t)MR * NB;
-                const float bo = d->bias ? d->bias[m + r] : 0.f;
-                for (int j = 0; j < NB; j++) {
-                    float b0[4], b1[4];
-                    for (int i = 0; i < 4; i++) {
-                        const float q0 = q[(i * 4 + 0) * xs + j], q1 = q[(i * 4 + 1) * xs + j];
-                        const float q2 = q[(i * 4 + 2) * xs + j], q3 = q[(i * 4 + 3) * xs + j];
-                        b0[i] = q0 + q1 + q2;
-                        b1[i] = q1 - q2 - q3;
-                    }
-                    out[0][j] = b0[0] + b0[1] + b0[2] + bo;   // row 2ty, column 2tx
-                    out[1][j] = b1[0] + b1[1] + b1[2] + bo;   // row 2ty, column 2tx + 1
-                    out[2][j] = b0[1] - b0[2] - b0[3] + bo;   // row 2ty + 1, column 2tx
-                    out[3][j] = b1[1] - b1[2] - b1[3] + bo;   // row 2ty + 1, column 2tx + 1
-                }
-                float *plane = d->y + (size_t)(m + r) * OH * OW;
-                for (int j0 = 0; j0 < nr; ) {   // runs of tiles within one tile row
-                    const ptrdiff_t t = n + j0;
-                    const int ty = d->ty0 + (int)(t / tw), tx0 = (int)(t % tw);
-                    int run = tw - tx0;
-                    if (run > nr - j0) run = nr - j0;
-                    for (int i = 0; i < 2; i++) {
-                        const int oy = 2 * ty + i;
-                        if (oy >= OH) break;
-                        float *dst = plane + (size_t)oy * OW + 2 * tx0;
-                        const float *e = out[2 * i] + j0, *o = out[2 * i + 1] + j0;
-                        const int full = 2 * (tx0 + run) <= OW ? run : run - 1;   // last tile may have one column
-                        if (d->accumulate) {
-                            for (int j = 0; j < full; j++) { dst[2 * j] = dst[2 * j] + e[j]; dst[2 * j + 1] = dst[2 * j + 1] + o[j]; }
-                            if (full < run) dst[2 * full] = dst[2 * full] + e[full];
-                        } else {
-                            for (int j = 0; j < full; j++) { dst[2 * j] = e[j]; dst[2 * j + 1] = o[j]; }
-                            if (full < run) dst[2 * full] = e[full];
+            for (int jj = 0; jj < jn; jj++) {
+                const ptrdiff_t n = (jq + jj) * NB;
+                const int nr = (int)(tiles - n < NB ? tiles - n : NB);
+                for (int r = 0; r < mr; r++) {
+                    const float *q = buf + (jj * 16 * MR + r) * NB;
+                    const ptrdiff_t xs = (ptrdiff_t)MR * NB;
+                    const float bo = d->bias ? d->bias[m + r] : 0.f;
+                    for (int j = 0; j < NB; j++) {
+                        float b0[4], b1[4];
+                        for (int i = 0; i < 4; i++) {
+                            const float q0 = q[(i * 4 + 0) * xs + j], q1 = q[(i * 4 + 1) * xs + j];
+                            const float q2 = q[(i * 4 + 2) * xs + j], q3 = q[(i * 4 + 3) * xs + j];
+                            b0[i] = q0 + q1 + q2;
+                            b1[i] = q1 - q2 - q3;
                         }
+                        out[0][j] = b0[0] + b0[1] + b0[2] + bo;   // row 2ty, column 2tx
+                        out[1][j] = b1[0] + b1[1] + b1[2] + bo;   // row 2ty, column 2tx + 1
+                        out[2][j] = b0[1] - b0[2] - b0[3] + bo;   // row 2ty + 1, column 2tx
+                        out[3][j] = b1[1] - b1[2] - b1[3] + bo;   // row 2ty + 1, column 2tx + 1
                     }
-                    j0 += run;
+                    float *plane = d->y + (size_t)(m + r) * OH * OW;
+                    for (int j0 = 0; j0 < nr; ) {   // runs of tiles within one tile row
+                        const ptrdiff_t t = n + j0;
+                        const int ty = d->ty0 + (int)(t / tw), tx0 = (int)(t % tw);
+                        int run = tw - tx0;
+                        if (run > nr - j0) run = nr - j0;
+                        for (int i = 0; i < 2; i++) {
+                            const int oy = 2 * ty + i;
+                            if (oy >= OH) break;
+                            float *dst = plane + (size_t)oy * OW + 2 * tx0;
+                            const float *e = out[2 * i] + j0, *o = out[2 * i + 1] + j0;
+                            const int full = 2 * (tx0 + run) <= OW ? run : run - 1;   // last tile may have one column
+                            if (d->accumulate) {
+                                for (int j = 0; j < full; j++) { dst[2 * j] = dst[2 * j] + e[j]; dst[2 * j + 1] = dst[2 * j + 1] + o[j]; }
+                                if (full < run) dst[2 * full] = dst[2 * full] + e[full];
+                            } else {
+                                for (int j = 0; j < full; j++) { dst[2 * j] = e[j]; dst[2 * j + 1] = o[j]; }
+                                if (full < run) dst[2 * full] = e[full];
+                            }
+                        }
+                        j0 += run;
+                    }
                 }
             }
         }

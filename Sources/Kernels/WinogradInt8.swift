@@ -45,16 +45,19 @@ extension KernelSettings {
         set { _int8WinogradFusedInput = newValue }
     }
 
-    nonisolated(unsafe) private static var _int8WinogradFusedOutput = getenv("GLIDE_INT8_WINOGRAD_UNFUSED_OUTPUT") == nil
+    nonisolated(unsafe) private static var _int8WinogradFusedOutput: Bool? =
+        getenv("GLIDE_INT8_WINOGRAD_UNFUSED_OUTPUT") != nil ? false : nil
 
     /// With the fused input (`int8WinogradFusedInput`): whether the 16 products and the output transform run in one
     /// pass per panel of tiles and output channels (`glide_winograd_i16_gemm_output`: the products stay in an L1
-    /// buffer) instead of 16 GEMMs into f32 planes and the output transform. Same bits. Default true; env
-    /// `GLIDE_INT8_WINOGRAD_UNFUSED_OUTPUT` sets false.
-    public static var int8WinogradFusedOutput: Bool {
+    /// buffer) instead of 16 GEMMs into f32 planes and the output transform. Same bits. nil (default): fused up to
+    /// `int8WinogradFusedOutputMaxChannels` input channels (one 256-long K block: the 16 positions' activation
+    /// panels of a pass stay in L2; with more, measured slower); env `GLIDE_INT8_WINOGRAD_UNFUSED_OUTPUT` sets false.
+    public static var int8WinogradFusedOutput: Bool? {
         get { _int8WinogradFusedOutput }
         set { _int8WinogradFusedOutput = newValue }
     }
+    static let int8WinogradFusedOutputMaxChannels = 256
 
     /// Quantization bound of the transformed input in the integer int8 Winograd (1 ... 7300; 7300 is the
     /// largest that cannot overflow int32 over a 256-long K block).
@@ -137,7 +140,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     let bs = UnsafeMutablePointer<Float>.allocate(capacity: fused ? max(1, 16 * kBlocks * panelCap * nb) : 1)
     defer { bpRaw.deallocate(); bs.deallocate() }
     let v = UnsafeMutablePointer<Float>.allocate(capacity: fused ? 1 : 16 * c * ld)
-    let fusedOutput = fused && KernelSettings.int8WinogradFusedOutput
+    let fusedOutput = fused && (KernelSettings.int8WinogradFusedOutput ?? (c <= KernelSettings.int8WinogradFusedOutputMaxChannels))
     let kernelID: Int32
     switch kernel {
     case .avx2: kernelID = Int32(GLIDE_WI16_KERNEL_AVX2)
