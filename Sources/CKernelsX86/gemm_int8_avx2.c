@@ -19,14 +19,65 @@
 
 // Blocks of 32 channels: the 3x3 kernels are transposed to [9][32] first so that every step below is a
 // contiguous loop over the channels (vectorised), and each of the 16 outputs is stored as one run of 32.
-void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+// `vbmi`: the [9][32] transposition with AVX512-VBMI byte permutes (caller checked the CPU has them).
+#if defined(__x86_64__)
+#include <immintrin.h>
+// Lane j of tap i: byte 9j + i of the block, at index (9j + i) & 127 of the 128-byte window (9j + i) >> 7.
+static const uint8_t wi_t9_idx[9][64] __attribute__((aligned(64))) = {
+    {0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 7, 16, 25, 34, 43, 52, 61, 70, 79, 88, 97, 106, 115, 124, 5, 14, 23, 0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 7, 16, 25, 34, 43, 52, 61, 70, 79, 88, 97, 106, 115, 124, 5, 14, 23},
+    {1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100, 109, 118, 127, 8, 17, 26, 35, 44, 53, 62, 71, 80, 89, 98, 107, 116, 125, 6, 15, 24, 1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100, 109, 118, 127, 8, 17, 26, 35, 44, 53, 62, 71, 80, 89, 98, 107, 116, 125, 6, 15, 24},
+    {2, 11, 20, 29, 38, 47, 56, 65, 74, 83, 92, 101, 110, 119, 0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 7, 16, 25, 2, 11, 20, 29, 38, 47, 56, 65, 74, 83, 92, 101, 110, 119, 0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 7, 16, 25},
+    {3, 12, 21, 30, 39, 48, 57, 66, 75, 84, 93, 102, 111, 120, 1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100, 109, 118, 127, 8, 17, 26, 3, 12, 21, 30, 39, 48, 57, 66, 75, 84, 93, 102, 111, 120, 1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100, 109, 118, 127, 8, 17, 26},
+    {4, 13, 22, 31, 40, 49, 58, 67, 76, 85, 94, 103, 112, 121, 2, 11, 20, 29, 38, 47, 56, 65, 74, 83, 92, 101, 110, 119, 0, 9, 18, 27, 4, 13, 22, 31, 40, 49, 58, 67, 76, 85, 94, 103, 112, 121, 2, 11, 20, 29, 38, 47, 56, 65, 74, 83, 92, 101, 110, 119, 0, 9, 18, 27},
+    {5, 14, 23, 32, 41, 50, 59, 68, 77, 86, 95, 104, 113, 122, 3, 12, 21, 30, 39, 48, 57, 66, 75, 84, 93, 102, 111, 120, 1, 10, 19, 28, 5, 14, 23, 32, 41, 50, 59, 68, 77, 86, 95, 104, 113, 122, 3, 12, 21, 30, 39, 48, 57, 66, 75, 84, 93, 102, 111, 120, 1, 10, 19, 28},
+    {6, 15, 24, 33, 42, 51, 60, 69, 78, 87, 96, 105, 114, 123, 4, 13, 22, 31, 40, 49, 58, 67, 76, 85, 94, 103, 112, 121, 2, 11, 20, 29, 6, 15, 24, 33, 42, 51, 60, 69, 78, 87, 96, 105, 114, 123, 4, 13, 22, 31, 40, 49, 58, 67, 76, 85, 94, 103, 112, 121, 2, 11, 20, 29},
+    {7, 16, 25, 34, 43, 52, 61, 70, 79, 88, 97, 106, 115, 124, 5, 14, 23, 32, 41, 50, 59, 68, 77, 86, 95, 104, 113, 122, 3, 12, 21, 30, 7, 16, 25, 34, 43, 52, 61, 70, 79, 88, 97, 106, 115, 124, 5, 14, 23, 32, 41, 50, 59, 68, 77, 86, 95, 104, 113, 122, 3, 12, 21, 30},
+    {8, 17, 26, 35, 44, 53, 62, 71, 80, 89, 98, 107, 116, 125, 6, 15, 24, 33, 42, 51, 60, 69, 78, 87, 96, 105, 114, 123, 4, 13, 22, 31, 8, 17, 26, 35, 44, 53, 62, 71, 80, 89, 98, 107, 116, 125, 6, 15, 24, 33, 42, 51, 60, 69, 78, 87, 96, 105, 114, 123, 4, 13, 22, 31}};
+static const uint32_t wi_t9_win[9][3] = {
+    {0x00007fffu, 0x1fff8000u, 0xe0000000u},
+    {0x00007fffu, 0x1fff8000u, 0xe0000000u},
+    {0x00003fffu, 0x1fffc000u, 0xe0000000u},
+    {0x00003fffu, 0x1fffc000u, 0xe0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u}};
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+static void wi_transpose9_vbmi(const int8_t *g, int cb, int16_t k[9][32]) {
+    // bytes 9j + i of the block (j < cb): windows of 128 bytes, each lane taken from the window it falls in
+    const int bytes = 9 * cb;
+    __m512i z[6];
+    for (int w = 0; w < 6; w++) {
+        const int left = bytes - 64 * w;
+        const __mmask64 lm = left >= 64 ? ~(__mmask64)0 : left <= 0 ? 0 : (((__mmask64)1 << left) - 1);
+        z[w] = _mm512_maskz_loadu_epi8(lm, g + 64 * w);
+    }
+    const __mmask64 lanes = cb >= 32 ? 0xffffffffu : (((__mmask64)1 << cb) - 1);
+    for (int i = 0; i < 9; i++) {
+        const __m512i ix = _mm512_load_si512(wi_t9_idx[i]);
+        __m512i r = _mm512_maskz_permutex2var_epi8(wi_t9_win[i][0] & lanes, z[0], ix, z[1]);
+        r = _mm512_or_si512(r, _mm512_maskz_permutex2var_epi8(wi_t9_win[i][1] & lanes, z[2], ix, z[3]));
+        r = _mm512_or_si512(r, _mm512_maskz_permutex2var_epi8(wi_t9_win[i][2] & lanes, z[4], ix, z[5]));
+        _mm512_storeu_si512(k[i], _mm512_cvtepi8_epi16(_mm512_castsi512_si256(r)));
+    }
+}
+#endif
+
+static inline AI void wi_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride, int vbmi) {
     enum { CB = 32 };
     for (int c0 = 0; c0 < C; c0 += CB) {
         const int cb = C - c0 < CB ? C - c0 : CB;
         int16_t k[9][CB], t[4][3][CB];
-        for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
-        for (int j = 0; j < cb; j++)
-            for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+#if defined(__x86_64__)
+        if (vbmi) wi_transpose9_vbmi(g + (size_t)c0 * 9, cb, k);
+        else
+#endif
+        {
+            for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
+            for (int j = 0; j < cb; j++)
+                for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+        }
         for (int x = 0; x < 3; x++)        // (2G) g
             for (int j = 0; j < CB; j++) {
                 int16_t g0 = k[x][j], g1 = k[3 + x][j], g2 = k[6 + x][j];
@@ -43,12 +94,48 @@ void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi
             }
         }
     }
+    (void)vbmi;
+}
+
+void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+    wi_weights_i16(g, C, u, xi_stride, 0);
+}
+
+int glide_cpu_has_avx512_vbmi(void) {
+#if defined(__x86_64__)
+    static int has = -1;
+    if (has < 0) has = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    return has;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+static void wi_weights_i16_vbmi(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+    wi_weights_i16(g, C, u, xi_stride, 1);
+}
+#endif
+
+int glide_winograd_weights_i16_vbmi(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+#if defined(__x86_64__)
+    if (!glide_cpu_has_avx512_vbmi()) return -1;
+    wi_weights_i16_vbmi(g, C, u, xi_stride);
+    return 0;
+#else
+    (void)g; (void)C; (void)u; (void)xi_stride;
+    return -1;
+#endif
 }
 
 ptrdiff_t glide_wi16_packed_words(int O, int C, int MR) {
     const ptrdiff_t P = (O + MR - 1) / MR, nkb = (C + WI_KC - 1) / WI_KC, last = C - (nkb - 1) * WI_KC;
     return nkb == 0 ? 0 : ((nkb - 1) * (WI_KC / 2) + (last + 1) / 2) * MR * P;
 }
+
+static int glide_winograd_weights_i16_use_vbmi = 1;
+void glide_winograd_weights_i16_allow_vbmi(int on) { glide_winograd_weights_i16_use_vbmi = on != 0; }
 
 // Per panel: the MR channels' transforms into a scratch [MR][16][C] (rows >= O zero), then each (xi, K block)
 // panel written as the GEMM's wi_pack_a would write it from glide_winograd_weights_i16's output.
@@ -60,14 +147,19 @@ int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int
 #if defined(__x86_64__)
     // 8-row panels: the dword transposes of the GEMM's own weight packing (the same words as the loop below).
     const int transpose8 = MR == 8 && glide_cpu_has_avx2_fma();
+    const int vbmi = glide_winograd_weights_i16_use_vbmi && glide_cpu_has_avx512_vbmi();
 #else
+    const int vbmi = 0;
     const int transpose8 = 0;
 #endif
     for (int p = p0; p < p1; p++) {
         const int m = p * MR, mr = O - m < MR ? O - m : MR;
         for (int r = 0; r < MR; r++) {
             int16_t *ur = u + (size_t)r * 16 * C;
-            if (r < mr) glide_winograd_weights_i16(q + (ptrdiff_t)(m + r) * ldq, C, ur, C);
+            if (r < mr) {
+                if (vbmi) glide_winograd_weights_i16_vbmi(q + (ptrdiff_t)(m + r) * ldq, C, ur, C);
+                else glide_winograd_weights_i16(q + (ptrdiff_t)(m + r) * ldq, C, ur, C);
+            }
             else memset(ur, 0, sizeof(int16_t) * 16 * (size_t)C);
         }
         for (int xi = 0; xi < 16; xi++)

@@ -283,6 +283,34 @@ final class WinogradInt8Tests: XCTestCase {
         try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
     }
 
+    /// The int8 weight transform with the VBMI byte-permute transposition gives glide_winograd_weights_i16's int16s
+    /// (whole and partial 32-channel blocks), and the packed panels built with it the same words.
+    func testVBMIWeightTransformBitIdentical() throws {
+        try XCTSkipUnless(glide_cpu_has_avx512_vbmi() != 0, "CPU lacks avx512_vbmi")
+        var state: UInt64 = 0x9e3779b97f4a7c15
+        func nextByte() -> Int8 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int8(truncatingIfNeeded: state >> 33)
+        }
+        for c in [1, 5, 31, 32, 33, 64, 100, 577] {
+            let g = (0..<(c * 9)).map { _ in nextByte() }
+            var a = [Int16](repeating: 0, count: 16 * c), b = [Int16](repeating: 7, count: 16 * c)
+            glide_winograd_weights_i16(g, Int32(c), &a, c)
+            XCTAssertEqual(glide_winograd_weights_i16_vbmi(g, Int32(c), &b, c), 0)
+            XCTAssertEqual(a, b, "C=\(c)")
+        }
+        let (o, c) = (19, 300)
+        let q = (0..<(o * c * 9)).map { _ in nextByte() }
+        let words = glide_wi16_packed_words(Int32(o), Int32(c), 8)
+        var p0 = [UInt32](repeating: 0, count: 16 * words), p1 = p0
+        defer { glide_winograd_weights_i16_allow_vbmi(1) }
+        glide_winograd_weights_i16_allow_vbmi(0)
+        XCTAssertEqual(glide_winograd_weights_i16_packed(q, c * 9, Int32(o), Int32(c), 8, 0, 3, &p0), 0)
+        glide_winograd_weights_i16_allow_vbmi(1)
+        XCTAssertEqual(glide_winograd_weights_i16_packed(q, c * 9, Int32(o), Int32(c), 8, 0, 3, &p1), 0)
+        XCTAssertEqual(p0, p1)
+    }
+
     /// The fused input transform + quantization + panel packing (`int8WinogradFusedInput`), and with it the fused
     /// products + output transform (`int8WinogradFusedOutput`), give the bits of the f32 input transform, the GEMM's
     /// packing, the 16 GEMMs and the output transform: portable transform (capped at AVX2) and zmm transform,

@@ -186,6 +186,13 @@ typedef struct glide_wi16_gemm_desc {
 /// Exact Winograd weight transform of one output channel of int8 weights `g[C][3][3]`:
 /// `u[xi * xi_stride + c] = 4 U[xi]` with `U = G g G^T` (so the row scale is the int8 scale / 4).
 void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
+/// glide_winograd_weights_i16 with the kernels' [9][32] transposition on AVX512-VBMI byte permutes (same output).
+/// Returns -1 (nothing written) when the CPU lacks AVX512-VBMI/BW.
+int glide_winograd_weights_i16_vbmi(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
+/// Non-zero when the CPU has AVX512-VBMI and AVX512-BW (OS support of zmm state assumed where AVX-512F is used).
+int glide_cpu_has_avx512_vbmi(void);
+/// Whether glide_winograd_weights_i16_packed uses the VBMI transposition where the CPU has it (default on; tests).
+void glide_winograd_weights_i16_allow_vbmi(int on);
 /// uint32 words per position xi of `glide_winograd_weights_i16_packed` for O x C weights and MR-row panels.
 ptrdiff_t glide_wi16_packed_words(int O, int C, int MR);
 /// The weight transform of the output-channel panels [p0, p1) (MR channels each) of int8 weights `q[O][C][3][3]`
