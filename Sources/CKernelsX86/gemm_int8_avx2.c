@@ -714,13 +714,15 @@ int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0
 // buf[(xi * MR + r) * NB + j]: position xi's product for channel m + r and tile j (the GEMM's y for this tile).
 static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
                             wi_kernel_fn kernel) {
-    enum { JB = 2 };   // tile panels per pass: each weight tile (one position, K block and channel panel) used twice from L1
     const ptrdiff_t M = d->M, K = d->K, tiles = d->tiles;
     if (K <= 0 || M <= 0) return -1;
     const ptrdiff_t gp = (M + MR - 1) / MR, P = (tiles + NB - 1) / NB;
     const int nkb = (int)((K + WI_KC - 1) / WI_KC);
+    // tile panels per pass: each weight tile (one position, K block, channel panel) used JB times from L1, while
+    // the pass's activation panels (16 * nkb * JB of them) stay in L2
+    const int JB = nkb == 1 ? 2 : 1;
     const int OH = d->OH, OW = d->OW, tw = (OW + 1) / 2;
-    float *buf = wi_aligned(sizeof(float) * JB * 16 * MR * NB);
+    float *buf = wi_aligned(sizeof(float) * 2 * 16 * MR * NB);
     if (!buf) return -1;
     float ws[8], out[4][64];
     for (ptrdiff_t jq = p0; jq < p1; jq += JB) {

@@ -51,13 +51,16 @@ extension KernelSettings {
     /// With the fused input (`int8WinogradFusedInput`): whether the 16 products and the output transform run in one
     /// pass per panel of tiles and output channels (`glide_winograd_i16_gemm_output`: the products stay in an L1
     /// buffer) instead of 16 GEMMs into f32 planes and the output transform. Same bits. nil (default): fused up to
-    /// `int8WinogradFusedOutputMaxChannels` input channels (one 256-long K block: the 16 positions' activation
-    /// panels of a pass stay in L2; with more, measured slower); env `GLIDE_INT8_WINOGRAD_UNFUSED_OUTPUT` sets false.
+    /// `int8WinogradFusedOutputMaxChannels` input channels (the 16 positions' activation panels of a pass stay in
+    /// L2; with more, measured slower); env `GLIDE_INT8_WINOGRAD_UNFUSED_OUTPUT` sets false.
     public static var int8WinogradFusedOutput: Bool? {
         get { _int8WinogradFusedOutput }
         set { _int8WinogradFusedOutput = newValue }
     }
-    static let int8WinogradFusedOutputMaxChannels = 256
+    /// Largest input channel count for which `int8WinogradFusedOutput == nil` fuses (512: measured; with 768 the
+    /// 16 positions' activation panels of a pass outgrow L2). Env `GLIDE_INT8_WINOGRAD_FUSED_OUTPUT_MAX_CHANNELS`.
+    nonisolated(unsafe) static var int8WinogradFusedOutputMaxChannels =
+        getenv("GLIDE_INT8_WINOGRAD_FUSED_OUTPUT_MAX_CHANNELS").flatMap { Int(String(cString: $0)) } ?? 512
 
     /// Quantization bound of the transformed input in the integer int8 Winograd (1 ... 7300; 7300 is the
     /// largest that cannot overflow int32 over a 256-long K block).
