@@ -19,14 +19,65 @@
 
 // Blocks of 32 channels: the 3x3 kernels are transposed to [9][32] first so that every step below is a
 // contiguous loop over the channels (vectorised), and each of the 16 outputs is stored as one run of 32.
-void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+// `vbmi`: the [9][32] transposition with AVX512-VBMI byte permutes (caller checked the CPU has them).
+#if defined(__x86_64__)
+#include <immintrin.h>
+// Lane j of tap i: byte 9j + i of the block, at index (9j + i) & 127 of the 128-byte window (9j + i) >> 7.
+static const uint8_t wi_t9_idx[9][64] __attribute__((aligned(64))) = {
+    {0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 7, 16, 25, 34, 43, 52, 61, 70, 79, 88, 97, 106, 115, 124, 5, 14, 23, 0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 7, 16, 25, 34, 43, 52, 61, 70, 79, 88, 97, 106, 115, 124, 5, 14, 23},
+    {1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100, 109, 118, 127, 8, 17, 26, 35, 44, 53, 62, 71, 80, 89, 98, 107, 116, 125, 6, 15, 24, 1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100, 109, 118, 127, 8, 17, 26, 35, 44, 53, 62, 71, 80, 89, 98, 107, 116, 125, 6, 15, 24},
+    {2, 11, 20, 29, 38, 47, 56, 65, 74, 83, 92, 101, 110, 119, 0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 7, 16, 25, 2, 11, 20, 29, 38, 47, 56, 65, 74, 83, 92, 101, 110, 119, 0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 7, 16, 25},
+    {3, 12, 21, 30, 39, 48, 57, 66, 75, 84, 93, 102, 111, 120, 1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100, 109, 118, 127, 8, 17, 26, 3, 12, 21, 30, 39, 48, 57, 66, 75, 84, 93, 102, 111, 120, 1, 10, 19, 28, 37, 46, 55, 64, 73, 82, 91, 100, 109, 118, 127, 8, 17, 26},
+    {4, 13, 22, 31, 40, 49, 58, 67, 76, 85, 94, 103, 112, 121, 2, 11, 20, 29, 38, 47, 56, 65, 74, 83, 92, 101, 110, 119, 0, 9, 18, 27, 4, 13, 22, 31, 40, 49, 58, 67, 76, 85, 94, 103, 112, 121, 2, 11, 20, 29, 38, 47, 56, 65, 74, 83, 92, 101, 110, 119, 0, 9, 18, 27},
+    {5, 14, 23, 32, 41, 50, 59, 68, 77, 86, 95, 104, 113, 122, 3, 12, 21, 30, 39, 48, 57, 66, 75, 84, 93, 102, 111, 120, 1, 10, 19, 28, 5, 14, 23, 32, 41, 50, 59, 68, 77, 86, 95, 104, 113, 122, 3, 12, 21, 30, 39, 48, 57, 66, 75, 84, 93, 102, 111, 120, 1, 10, 19, 28},
+    {6, 15, 24, 33, 42, 51, 60, 69, 78, 87, 96, 105, 114, 123, 4, 13, 22, 31, 40, 49, 58, 67, 76, 85, 94, 103, 112, 121, 2, 11, 20, 29, 6, 15, 24, 33, 42, 51, 60, 69, 78, 87, 96, 105, 114, 123, 4, 13, 22, 31, 40, 49, 58, 67, 76, 85, 94, 103, 112, 121, 2, 11, 20, 29},
+    {7, 16, 25, 34, 43, 52, 61, 70, 79, 88, 97, 106, 115, 124, 5, 14, 23, 32, 41, 50, 59, 68, 77, 86, 95, 104, 113, 122, 3, 12, 21, 30, 7, 16, 25, 34, 43, 52, 61, 70, 79, 88, 97, 106, 115, 124, 5, 14, 23, 32, 41, 50, 59, 68, 77, 86, 95, 104, 113, 122, 3, 12, 21, 30},
+    {8, 17, 26, 35, 44, 53, 62, 71, 80, 89, 98, 107, 116, 125, 6, 15, 24, 33, 42, 51, 60, 69, 78, 87, 96, 105, 114, 123, 4, 13, 22, 31, 8, 17, 26, 35, 44, 53, 62, 71, 80, 89, 98, 107, 116, 125, 6, 15, 24, 33, 42, 51, 60, 69, 78, 87, 96, 105, 114, 123, 4, 13, 22, 31}};
+static const uint32_t wi_t9_win[9][3] = {
+    {0x00007fffu, 0x1fff8000u, 0xe0000000u},
+    {0x00007fffu, 0x1fff8000u, 0xe0000000u},
+    {0x00003fffu, 0x1fffc000u, 0xe0000000u},
+    {0x00003fffu, 0x1fffc000u, 0xe0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u},
+    {0x00003fffu, 0x0fffc000u, 0xf0000000u}};
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+static void wi_transpose9_vbmi(const int8_t *g, int cb, int16_t k[9][32]) {
+    // bytes 9j + i of the block (j < cb): windows of 128 bytes, each lane taken from the window it falls in
+    const int bytes = 9 * cb;
+    __m512i z[6];
+    for (int w = 0; w < 6; w++) {
+        const int left = bytes - 64 * w;
+        const __mmask64 lm = left >= 64 ? ~(__mmask64)0 : left <= 0 ? 0 : (((__mmask64)1 << left) - 1);
+        z[w] = _mm512_maskz_loadu_epi8(lm, g + 64 * w);
+    }
+    const __mmask64 lanes = cb >= 32 ? 0xffffffffu : (((__mmask64)1 << cb) - 1);
+    for (int i = 0; i < 9; i++) {
+        const __m512i ix = _mm512_load_si512(wi_t9_idx[i]);
+        __m512i r = _mm512_maskz_permutex2var_epi8(wi_t9_win[i][0] & lanes, z[0], ix, z[1]);
+        r = _mm512_or_si512(r, _mm512_maskz_permutex2var_epi8(wi_t9_win[i][1] & lanes, z[2], ix, z[3]));
+        r = _mm512_or_si512(r, _mm512_maskz_permutex2var_epi8(wi_t9_win[i][2] & lanes, z[4], ix, z[5]));
+        _mm512_storeu_si512(k[i], _mm512_cvtepi8_epi16(_mm512_castsi512_si256(r)));
+    }
+}
+#endif
+
+static inline AI void wi_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride, int vbmi) {
     enum { CB = 32 };
     for (int c0 = 0; c0 < C; c0 += CB) {
         const int cb = C - c0 < CB ? C - c0 : CB;
         int16_t k[9][CB], t[4][3][CB];
-        for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
-        for (int j = 0; j < cb; j++)
-            for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+#if defined(__x86_64__)
+        if (vbmi) wi_transpose9_vbmi(g + (size_t)c0 * 9, cb, k);
+        else
+#endif
+        {
+            for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
+            for (int j = 0; j < cb; j++)
+                for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+        }
         for (int x = 0; x < 3; x++)        // (2G) g
             for (int j = 0; j < CB; j++) {
                 int16_t g0 = k[x][j], g1 = k[3 + x][j], g2 = k[6 + x][j];
@@ -43,12 +94,48 @@ void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi
             }
         }
     }
+    (void)vbmi;
+}
+
+void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+    wi_weights_i16(g, C, u, xi_stride, 0);
+}
+
+int glide_cpu_has_avx512_vbmi(void) {
+#if defined(__x86_64__)
+    static int has = -1;
+    if (has < 0) has = __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
+    return has;
+#else
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+static void wi_weights_i16_vbmi(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+    wi_weights_i16(g, C, u, xi_stride, 1);
+}
+#endif
+
+int glide_winograd_weights_i16_vbmi(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+#if defined(__x86_64__)
+    if (!glide_cpu_has_avx512_vbmi()) return -1;
+    wi_weights_i16_vbmi(g, C, u, xi_stride);
+    return 0;
+#else
+    (void)g; (void)C; (void)u; (void)xi_stride;
+    return -1;
+#endif
 }
 
 ptrdiff_t glide_wi16_packed_words(int O, int C, int MR) {
     const ptrdiff_t P = (O + MR - 1) / MR, nkb = (C + WI_KC - 1) / WI_KC, last = C - (nkb - 1) * WI_KC;
     return nkb == 0 ? 0 : ((nkb - 1) * (WI_KC / 2) + (last + 1) / 2) * MR * P;
 }
+
+static int glide_winograd_weights_i16_use_vbmi = 1;
+void glide_winograd_weights_i16_allow_vbmi(int on) { glide_winograd_weights_i16_use_vbmi = on != 0; }
 
 // Per panel: the MR channels' transforms into a scratch [MR][16][C] (rows >= O zero), then each (xi, K block)
 // panel written as the GEMM's wi_pack_a would write it from glide_winograd_weights_i16's output.
@@ -60,14 +147,19 @@ int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int
 #if defined(__x86_64__)
     // 8-row panels: the dword transposes of the GEMM's own weight packing (the same words as the loop below).
     const int transpose8 = MR == 8 && glide_cpu_has_avx2_fma();
+    const int vbmi = glide_winograd_weights_i16_use_vbmi && glide_cpu_has_avx512_vbmi();
 #else
+    const int vbmi = 0;
     const int transpose8 = 0;
 #endif
     for (int p = p0; p < p1; p++) {
         const int m = p * MR, mr = O - m < MR ? O - m : MR;
         for (int r = 0; r < MR; r++) {
             int16_t *ur = u + (size_t)r * 16 * C;
-            if (r < mr) glide_winograd_weights_i16(q + (ptrdiff_t)(m + r) * ldq, C, ur, C);
+            if (r < mr) {
+                if (vbmi) glide_winograd_weights_i16_vbmi(q + (ptrdiff_t)(m + r) * ldq, C, ur, C);
+                else glide_winograd_weights_i16(q + (ptrdiff_t)(m + r) * ldq, C, ur, C);
+            }
             else memset(ur, 0, sizeof(int16_t) * 16 * (size_t)C);
         }
         for (int xi = 0; xi < 16; xi++)
@@ -327,8 +419,11 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
     const ptrdiff_t mcap = m1 - m0 < MC ? m1 - m0 : MC;
     const int mpanels = (int)((mcap + MR - 1) / MR);
     const int kpmax = WI_KC / 2;
-    uint32_t *bp = wi_aligned(sizeof(uint32_t) * kpmax * NB * npanels);
-    float *xs = wi_aligned(sizeof(float) * NB * npanels);
+    // Activations already in panels (glide_winograd_input_i16_packed): used when the block starts on a panel.
+    const int xpre = d->x_packed && d->x_scales && n0 % NB == 0;
+    if (!xpre && !d->x) return -1;
+    uint32_t *bp = wi_aligned(sizeof(uint32_t) * (xpre ? 1 : kpmax * NB * npanels));
+    float *xs = wi_aligned(sizeof(float) * (xpre ? 1 : NB * npanels));
     // Weights already in panels (glide_winograd_weights_i16_packed): used when the block starts on a panel.
     const int prepacked = d->w_packed && m0 % MR == 0;
     if (!prepacked && !d->w) return -1;   // packed weights only, and a block that does not start on a panel
@@ -341,13 +436,20 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
         int np = (int)((nc + NB - 1) / NB);
         for (ptrdiff_t pc = 0; pc < K; pc += WI_KC) {
             int kc = (int)(K - pc < WI_KC ? K - pc : WI_KC), kp = (kc + 1) / 2, first = pc == 0;
-            unsigned long long pt0 = glide_profile_enabled ? glide_profile_now_ns() : 0;
-            for (int jp = 0; jp < np; jp++) {
-                ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
-                int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
-                wi_pack_b(d, pc, kc, n, nr, NB, qmax, bp + (ptrdiff_t)jp * kp * NB, xs + jp * NB);
+            const uint32_t *bpc = bp;
+            const float *xsc = xs;
+            if (xpre) {
+                bpc = d->x_packed + (pc / WI_KC) * (WI_KC / 2) * NB * d->x_panels + (jc / NB) * kp * NB;
+                xsc = d->x_scales + (pc / WI_KC) * d->x_panels * NB + jc;
+            } else {
+                unsigned long long pt0 = glide_profile_enabled ? glide_profile_now_ns() : 0;
+                for (int jp = 0; jp < np; jp++) {
+                    ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
+                    int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
+                    wi_pack_b(d, pc, kc, n, nr, NB, qmax, bp + (ptrdiff_t)jp * kp * NB, xs + jp * NB);
+                }
+                if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_ACTIVATIONS, glide_profile_now_ns() - pt0);
             }
-            if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_ACTIVATIONS, glide_profile_now_ns() - pt0);
             for (ptrdiff_t ic = m0; ic < m1; ic += MC) {
                 ptrdiff_t mc = m1 - ic < MC ? m1 - ic : MC;
                 int mp = (int)((mc + MR - 1) / MR);
@@ -367,8 +469,8 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
                         ptrdiff_t m = ic + (ptrdiff_t)ip * MR;
                         int mr = (int)(ic + mc - m < MR ? ic + mc - m : MR);
                         wi_tile t;
-                        t.kp = kp; t.a = apc + (ptrdiff_t)ip * kp * MR; t.b = bp + (ptrdiff_t)jp * kp * NB;
-                        t.ws = ws + ip * MR; t.xs = xs + jp * NB;
+                        t.kp = kp; t.a = apc + (ptrdiff_t)ip * kp * MR; t.b = bpc + (ptrdiff_t)jp * kp * NB;
+                        t.ws = ws + ip * MR; t.xs = xsc + jp * NB;
                         t.y = d->y + m * d->y_rs + n; t.y_rs = d->y_rs;
                         t.mr = mr; t.nr = nr; t.first = first;
                         kernel(&t);
@@ -409,3 +511,314 @@ int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff
     (void)d; (void)m0; (void)m1; (void)n0; (void)n1; return -1;
 }
 #endif
+
+// ---------------------------------------------------------------- fused input transform + quantization + packing
+// tb[xi * xs + c * NB + j]: the transformed input of channel k0 + c, position xi, for the panel's tile j (one
+// position's K block is contiguous, 32 KB for NB = 32: it stays in L1 while quantized); mx[xi * 64 + j]: the
+// running max |value| of column j as a bit pattern (NaN counts as 0), as wi_pack_b takes it. Per tile the float
+// operations of glide_winograd_input_avx2 in its order (zero padding as +0), so the values are its bits.
+static inline AI uint32_t wf_abs_bits(float v) {
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    b &= 0x7fffffffu;
+    return b <= 0x7f800000u ? b : 0;
+}
+
+static void wf_transform_portable(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0, int kc,
+                                  int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+    for (int c = 0; c < kc; c++) {
+        const float *plane = x + (size_t)(k0 + c) * H * W;
+        float *tc = tb + (size_t)c * NB;
+        for (int j = 0; j < nt; j++) {
+            const ptrdiff_t t = t0 + j;
+            const int ty = ty0 + (int)(t / tw), tx = (int)(t % tw);
+            float a[4][4], v[16];
+            for (int r = 0; r < 4; r++) {
+                const int iy = 2 * ty - 1 + r;
+                float d[4];
+                for (int k = 0; k < 4; k++) {
+                    const int ix = 2 * tx - 1 + k;
+                    d[k] = iy < 0 || iy >= H || ix < 0 || ix >= W ? 0.f : plane[(size_t)iy * W + ix];
+                }
+                a[r][0] = d[0] - d[2]; a[r][1] = d[1] + d[2]; a[r][2] = d[2] - d[1]; a[r][3] = d[1] - d[3];
+            }
+            for (int jj = 0; jj < 4; jj++) {
+                v[0 * 4 + jj] = a[0][jj] - a[2][jj];
+                v[1 * 4 + jj] = a[1][jj] + a[2][jj];
+                v[2 * 4 + jj] = a[2][jj] - a[1][jj];
+                v[3 * 4 + jj] = a[1][jj] - a[3][jj];
+            }
+            for (int xi = 0; xi < 16; xi++) {
+                tc[xi * xs + j] = v[xi];
+                uint32_t b = wf_abs_bits(v[xi]);
+                if (b > mx[xi * 64 + j]) mx[xi * 64 + j] = b;
+            }
+        }
+        for (int xi = 0; xi < 16; xi++) for (int j = nt; j < NB; j++) tc[xi * xs + j] = 0.f;
+    }
+}
+
+#if defined(__x86_64__)
+static inline __attribute__((target("avx512f,avx512bw,avx512vl"))) __mmask16 wf_range_mask(ptrdiff_t s, int W) {
+    ptrdiff_t lo = s < 0 ? -s : 0, hi = W - s;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static inline void wf_store_max(float *dst, uint32_t *mx, __mmask16 sm, __m512 v) {
+    _mm512_mask_storeu_ps(dst, sm, v);
+    __m512i b = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
+    b = _mm512_maskz_mov_epi32(_mm512_cmple_epu32_mask(b, _mm512_set1_epi32(0x7f800000)), b);
+    __m512i m = _mm512_loadu_si512(mx);
+    _mm512_storeu_si512(mx, _mm512_mask_max_epu32(m, sm, m, b));
+}
+
+enum { WF_PREFETCH = 4 };
+
+// The same values on zmm: runs of up to 16 tiles of one tile row, masked loads for the padding.
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0, int kc,
+                                int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int c = 0; c < kc; c++) {
+        const float *plane = x + (size_t)(k0 + c) * H * W;
+        float *tc = tb + (size_t)c * NB;
+        for (int j0 = 0; j0 < NB; ) {
+            if (j0 >= nt) {   // columns past the chunk: zero
+                const int n = NB - j0 < 16 ? NB - j0 : 16;
+                const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
+                for (int xi = 0; xi < 16; xi++) _mm512_mask_storeu_ps(tc + xi * xs + j0, sm, zero);
+                j0 += n;
+                continue;
+            }
+            const ptrdiff_t t = t0 + j0;
+            const int ty = ty0 + (int)(t / tw), tx = (int)(t % tw);
+            int n = tw - tx;                       // tiles left in this tile row
+            if (n > nt - j0) n = nt - j0;
+            if (n > 16) n = 16;
+            const ptrdiff_t s = 2 * (ptrdiff_t)tx - 1;
+            const __mmask16 m0 = wf_range_mask(s, W), m1 = wf_range_mask(s + 16, W);
+            const __mmask16 m2 = wf_range_mask(s + 2, W), m3 = wf_range_mask(s + 18, W);
+            __m512 a[4][4];
+            for (int r = 0; r < 4; r++) {
+                const int iy = 2 * ty - 1 + r;
+                __m512 lo = zero, hi = zero, lo2 = zero, hi2 = zero;
+                if (iy >= 0 && iy < H) {
+                    const float *pr = plane + (size_t)iy * W + s;
+                    if (c + WF_PREFETCH < kc) {   // the same run of a channel ahead: 768 row streams defeat the hardware prefetcher
+                        const char *f = (const char *)(pr + (size_t)WF_PREFETCH * H * W);
+                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0); _mm_prefetch(f + 132, _MM_HINT_T0);
+                    }
+                    lo = _mm512_maskz_loadu_ps(m0, pr); hi = _mm512_maskz_loadu_ps(m1, pr + 16);
+                    lo2 = _mm512_maskz_loadu_ps(m2, pr + 2); hi2 = _mm512_maskz_loadu_ps(m3, pr + 18);
+                }
+                __m512 d0 = _mm512_permutex2var_ps(lo, even, hi), d1 = _mm512_permutex2var_ps(lo, odd, hi);
+                __m512 d2 = _mm512_permutex2var_ps(lo2, even, hi2), d3 = _mm512_permutex2var_ps(lo2, odd, hi2);
+                a[r][0] = _mm512_sub_ps(d0, d2); a[r][1] = _mm512_add_ps(d1, d2);
+                a[r][2] = _mm512_sub_ps(d2, d1); a[r][3] = _mm512_sub_ps(d1, d3);
+            }
+            const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
+            float *tj = tc + j0;
+            uint32_t *mj = mx + j0;
+            for (int jj = 0; jj < 4; jj++) {
+                wf_store_max(tj + (0 * 4 + jj) * xs, mj + (0 * 4 + jj) * 64, sm, _mm512_sub_ps(a[0][jj], a[2][jj]));
+                wf_store_max(tj + (1 * 4 + jj) * xs, mj + (1 * 4 + jj) * 64, sm, _mm512_add_ps(a[1][jj], a[2][jj]));
+                wf_store_max(tj + (2 * 4 + jj) * xs, mj + (2 * 4 + jj) * 64, sm, _mm512_sub_ps(a[2][jj], a[1][jj]));
+                wf_store_max(tj + (3 * 4 + jj) * xs, mj + (3 * 4 + jj) * 64, sm, _mm512_sub_ps(a[1][jj], a[3][jj]));
+            }
+            j0 += n;
+        }
+    }
+}
+#endif
+
+// wi_pack_b's quantization on one position's K block tb (row stride NB; columns past the chunk are zero there,
+// so their max, scale and words are 0 as in wi_pack_b) with the column maxima mx taken during the transform.
+static inline AI void wf_quantize(const float *tb, const uint32_t *mxb, int kc, int NB, int qmax,
+                                  uint32_t *restrict dst, float *restrict scales) {
+    float inv[64];
+    for (int j = 0; j < NB; j++) {
+        float mxj;
+        memcpy(&mxj, mxb + j, 4);
+        float s = mxj / (float)qmax;
+        scales[j] = s;
+        inv[j] = s > 0.f ? 1.f / s : 0.f;
+    }
+    static const float zeros[64];
+    const int kp = (kc + 1) / 2;
+    for (int p = 0; p < kp; p++) {
+        const float *r0 = tb + 2 * p * NB, *r1 = 2 * p + 1 < kc ? tb + (2 * p + 1) * NB : zeros;
+        uint32_t *o = dst + p * NB;
+        for (int j = 0; j < NB; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
+    }
+}
+
+static inline AI void wf_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                     ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb, ptrdiff_t xs,
+                                     uint32_t *mx, int avx512) {
+    const int tw = (W + 1) / 2;
+    const ptrdiff_t P = (tiles + NB - 1) / NB, words = glide_wi16_packed_words((int)tiles, C, NB);
+    const int nkb = (C + WI_KC - 1) / WI_KC;
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        const ptrdiff_t t0 = p * NB;
+        const int nt = (int)(tiles - t0 < NB ? tiles - t0 : NB);
+        for (int k0 = 0; k0 < C; k0 += WI_KC) {
+            const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, kb = k0 / WI_KC;
+            memset(mx, 0, sizeof(uint32_t) * 16 * 64);
+#if defined(__x86_64__)
+            if (avx512) wf_transform_avx512(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            else
+#endif
+            wf_transform_portable(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            for (int xi = 0; xi < 16; xi++)
+                wf_quantize(tb + xi * xs, mx + xi * 64, kc, NB, qmax,
+                            dst + xi * words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + p * kp * NB,
+                            scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + p * NB);
+        }
+    }
+    (void)avx512;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void wf_pack_panels_avx512(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                  ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb, ptrdiff_t xs,
+                                  uint32_t *mx) {
+    wf_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, 1);
+}
+#endif
+
+int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                    ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512) {
+    if (NB > 64 || NB < 8 || NB % 8) return -1;
+    qmax = qmax < 1 ? 1 : qmax > GLIDE_WI16_QMAX ? GLIDE_WI16_QMAX : qmax;
+    const int kcap = C < WI_KC ? (C > 0 ? C : 1) : WI_KC;
+    const ptrdiff_t xs = (ptrdiff_t)kcap * NB + 16;   // + 64 bytes: the 16 positions' blocks on different L1 sets
+    float *tb = wi_aligned(sizeof(float) * (size_t)(16 * xs));
+    uint32_t *mx = wi_aligned(sizeof(uint32_t) * 16 * 64);
+    if (!tb || !mx) { free(tb); free(mx); return -1; }
+#if defined(__x86_64__)
+    if (avx512) wf_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
+    else
+#endif
+    wf_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, 0);
+    free(tb); free(mx);
+    return 0;
+}
+
+// ---------------------------------------------------------------- fused GEMM + output transform
+// buf[(xi * MR + r) * NB + j]: position xi's product for channel m + r and tile j (the GEMM's y for this tile).
+static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
+                            wi_kernel_fn kernel) {
+    const ptrdiff_t M = d->M, K = d->K, tiles = d->tiles;
+    if (K <= 0 || M <= 0) return -1;
+    const ptrdiff_t gp = (M + MR - 1) / MR, P = (tiles + NB - 1) / NB;
+    const int nkb = (int)((K + WI_KC - 1) / WI_KC);
+    // tile panels per pass: each weight tile (one position, K block, channel panel) used JB times from L1, while
+    // the pass's activation panels (16 * nkb * JB of them) stay in L2
+    const int JB = nkb == 1 ? 2 : 1;
+    const int OH = d->OH, OW = d->OW, tw = (OW + 1) / 2;
+    float *buf = wi_aligned(sizeof(float) * 2 * 16 * MR * NB);
+    if (!buf) return -1;
+    float ws[8], out[4][64];
+    for (ptrdiff_t jq = p0; jq < p1; jq += JB) {
+        const int jn = (int)(p1 - jq < JB ? p1 - jq : JB);
+        for (ptrdiff_t ip = 0; ip < gp; ip++) {
+            const ptrdiff_t m = ip * MR;
+            const int mr = (int)(M - m < MR ? M - m : MR);
+            for (int r = 0; r < MR; r++) ws[r] = r < mr ? d->w_scales[m + r] : 0.f;
+            for (int kb = 0; kb < nkb; kb++) {
+                const int kc = (int)(K - kb * WI_KC < WI_KC ? K - kb * WI_KC : WI_KC), kp = (kc + 1) / 2;
+                for (int xi = 0; xi < 16; xi++) {
+                    const uint32_t *a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
+                    for (int jj = 0; jj < jn; jj++) {
+                        const ptrdiff_t jp = jq + jj, n = jp * NB;
+                        wi_tile t;
+                        t.kp = kp; t.a = a;
+                        t.b = d->x_packed + xi * d->x_words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + jp * kp * NB;
+                        t.ws = ws; t.xs = d->x_scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + jp * NB;
+                        t.y = buf + (jj * 16 + xi) * MR * NB; t.y_rs = NB;
+                        t.mr = mr; t.nr = (int)(tiles - n < NB ? tiles - n : NB); t.first = kb == 0;
+                        kernel(&t);
+                    }
+                }
+            }
+            // glide_winograd_output_avx2's operations per tile, from buf
+            for (int jj = 0; jj < jn; jj++) {
+                const ptrdiff_t n = (jq + jj) * NB;
+                const int nr = (int)(tiles - n < NB ? tiles - n : NB);
+                for (int r = 0; r < mr; r++) {
+                    const float *q = buf + (jj * 16 * MR + r) * NB;
+                    const ptrdiff_t xs = (ptrdiff_t)MR * NB;
+                    const float bo = d->bias ? d->bias[m + r] : 0.f;
+                    for (int j = 0; j < NB; j++) {
+                        float b0[4], b1[4];
+                        for (int i = 0; i < 4; i++) {
+                            const float q0 = q[(i * 4 + 0) * xs + j], q1 = q[(i * 4 + 1) * xs + j];
+                            const float q2 = q[(i * 4 + 2) * xs + j], q3 = q[(i * 4 + 3) * xs + j];
+                            b0[i] = q0 + q1 + q2;
+                            b1[i] = q1 - q2 - q3;
+                        }
+                        out[0][j] = b0[0] + b0[1] + b0[2] + bo;   // row 2ty, column 2tx
+                        out[1][j] = b1[0] + b1[1] + b1[2] + bo;   // row 2ty, column 2tx + 1
+                        out[2][j] = b0[1] - b0[2] - b0[3] + bo;   // row 2ty + 1, column 2tx
+                        out[3][j] = b1[1] - b1[2] - b1[3] + bo;   // row 2ty + 1, column 2tx + 1
+                    }
+                    float *plane = d->y + (size_t)(m + r) * OH * OW;
+                    for (int j0 = 0; j0 < nr; ) {   // runs of tiles within one tile row
+                        const ptrdiff_t t = n + j0;
+                        const int ty = d->ty0 + (int)(t / tw), tx0 = (int)(t % tw);
+                        int run = tw - tx0;
+                        if (run > nr - j0) run = nr - j0;
+                        for (int i = 0; i < 2; i++) {
+                            const int oy = 2 * ty + i;
+                            if (oy >= OH) break;
+                            float *dst = plane + (size_t)oy * OW + 2 * tx0;
+                            const float *e = out[2 * i] + j0, *o = out[2 * i + 1] + j0;
+                            const int full = 2 * (tx0 + run) <= OW ? run : run - 1;   // last tile may have one column
+                            if (d->accumulate) {
+                                for (int j = 0; j < full; j++) { dst[2 * j] = dst[2 * j] + e[j]; dst[2 * j + 1] = dst[2 * j + 1] + o[j]; }
+                                if (full < run) dst[2 * full] = dst[2 * full] + e[full];
+                            } else {
+                                for (int j = 0; j < full; j++) { dst[2 * j] = e[j]; dst[2 * j + 1] = o[j]; }
+                                if (full < run) dst[2 * full] = e[full];
+                            }
+                        }
+                        j0 += run;
+                    }
+                }
+            }
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+#if defined(__x86_64__)
+TAVX2 static int wo_run_avx2(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1) {
+    return wo_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2);
+}
+TAVXVNNI static int wo_run_avxvnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1) {
+    return wo_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni);
+}
+T512 static int wo_run_avx512vnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1) {
+    return wo_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm);
+}
+#endif
+
+int glide_winograd_i16_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel) {
+    switch (kernel) {
+    case GLIDE_WI16_KERNEL_EMULATED_YMM: return wo_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm);
+    case GLIDE_WI16_KERNEL_EMULATED_ZMM: return wo_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm);
+#if defined(__x86_64__)
+    case GLIDE_WI16_KERNEL_AVX2: return wo_run_avx2(d, p0, p1);
+    case GLIDE_WI16_KERNEL_AVXVNNI: return wo_run_avxvnni(d, p0, p1);
+    case GLIDE_WI16_KERNEL_AVX512VNNI: return wo_run_avx512vnni(d, p0, p1);
+#endif
+    default: return -1;
+    }
+}

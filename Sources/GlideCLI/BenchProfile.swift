@@ -15,7 +15,7 @@ struct StepProfile {
     /// Where a kind's exclusive time is summed in the overview.
     static func group(of kind: String) -> String {
         if kind.hasPrefix("attention") { return "attention (scores, softmax, weighted sum, gathers)" }
-        if kind.hasPrefix("conv2d") || ["winograd gemm", "gemm", "linear", "matmul"].contains(kind) {
+        if kind.hasPrefix("conv2d") || ["winograd gemm", "winograd gemm+output", "gemm", "linear", "matmul"].contains(kind) {
             return "GEMM arithmetic (convolutions, linear layers)"
         }
         if kind.hasPrefix("winograd") { return "Winograd transforms (input, output, weights)" }

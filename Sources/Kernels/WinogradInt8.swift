@@ -33,6 +33,37 @@ extension KernelSettings {
         set { _int8WinogradInIntegers = newValue }
     }
 
+    nonisolated(unsafe) private static var _int8WinogradFusedInput: Bool? =
+        getenv("GLIDE_INT8_WINOGRAD_UNFUSED") != nil ? false : nil
+
+    /// Whether the integer int8 Winograd transforms, quantizes and packs its input in one pass per panel of tiles
+    /// (`glide_winograd_input_i16_packed`: no f32 transformed input in memory) instead of the f32 input transform
+    /// followed by the GEMM's own packing (the same bits either way). nil (default): fused where AVX-512 runs the
+    /// transform; env `GLIDE_INT8_WINOGRAD_UNFUSED` sets false.
+    public static var int8WinogradFusedInput: Bool? {
+        get { _int8WinogradFusedInput }
+        set { _int8WinogradFusedInput = newValue }
+    }
+
+    nonisolated(unsafe) private static var _int8WinogradFusedOutput: Bool? =
+        getenv("GLIDE_INT8_WINOGRAD_FUSED_OUTPUT") != nil ? nil : false
+
+    /// With the fused input (`int8WinogradFusedInput`): whether the 16 products and the output transform run in one
+    /// pass per panel of tiles and output channels (`glide_winograd_i16_gemm_output`: the products stay in an L1
+    /// buffer) instead of 16 GEMMs into f32 planes and the output transform. Same bits. nil: fused up to
+    /// `int8WinogradFusedOutputMaxChannels` input channels (the 16 positions' activation panels of a pass stay in
+    /// L2; with more, measured slower). Default false (opt-in, env `GLIDE_INT8_WINOGRAD_FUSED_OUTPUT` sets nil):
+    /// 1-3 % faster steps, but the upsampler's `bench step` peak RSS measured 60-85 MB higher with it (not yet
+    /// explained; the memory target is tight).
+    public static var int8WinogradFusedOutput: Bool? {
+        get { _int8WinogradFusedOutput }
+        set { _int8WinogradFusedOutput = newValue }
+    }
+    /// Largest input channel count for which `int8WinogradFusedOutput == nil` fuses (512: measured; with 768 the
+    /// 16 positions' activation panels of a pass outgrow L2). Env `GLIDE_INT8_WINOGRAD_FUSED_OUTPUT_MAX_CHANNELS`.
+    nonisolated(unsafe) static var int8WinogradFusedOutputMaxChannels =
+        getenv("GLIDE_INT8_WINOGRAD_FUSED_OUTPUT_MAX_CHANNELS").flatMap { Int(String(cString: $0)) } ?? 512
+
     /// Quantization bound of the transformed input in the integer int8 Winograd (1 ... 7300; 7300 is the
     /// largest that cannot overflow int32 over a 256-long K block).
     public static var int8WinogradActivationMax: Int {
@@ -98,14 +129,39 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     let targetTiles = max(tilesPerRow, KernelSettings.winogradChunkElements / (16 * max(c, o)))
     let rowsPerChunk = max(1, min(tileRows, targetTiles / tilesPerRow))
     let ld = rowsPerChunk * tilesPerRow
-    let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * ld)
-    let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * ld)
+    let nb: Int
+    switch kernel {
+    case .avx512vnni, .emulatedZMM: nb = Int(GLIDE_WI16_ZMM_NB)
+    case .avx2, .avxvnni, .emulatedYMM: nb = Int(GLIDE_WI16_YMM_NB)
+    }
+    let transformOnZMM = KernelSettings.has(.avx512f)
+    let fused = KernelSettings.int8WinogradFusedInput ?? transformOnZMM
+    // Fused: the chunk's quantized input panels (int16 pairs; half the f32 transformed input) and their scales.
+    let panelCap = (ld + nb - 1) / nb, kBlocks = (c + 255) / 256
+    let bWordsCap = glide_wi16_packed_words(Int32(panelCap * nb), Int32(c), Int32(nb))
+    // 64-byte aligned: the kernels load the panels with aligned vector loads.
+    let bpRaw = UnsafeMutableRawPointer.allocate(byteCount: 4 * (fused ? max(1, 16 * bWordsCap) : 1), alignment: 64)
+    let bp = bpRaw.bindMemory(to: UInt32.self, capacity: fused ? max(1, 16 * bWordsCap) : 1)
+    let bs = UnsafeMutablePointer<Float>.allocate(capacity: fused ? max(1, 16 * kBlocks * panelCap * nb) : 1)
+    defer { bpRaw.deallocate(); bs.deallocate() }
+    let v = UnsafeMutablePointer<Float>.allocate(capacity: fused ? 1 : 16 * c * ld)
+    let fusedOutput = fused && (KernelSettings.int8WinogradFusedOutput ?? (c <= KernelSettings.int8WinogradFusedOutputMaxChannels))
+    let kernelID: Int32
+    switch kernel {
+    case .avx2: kernelID = Int32(GLIDE_WI16_KERNEL_AVX2)
+    case .avxvnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVXVNNI)
+    case .avx512vnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVX512VNNI)
+    case .emulatedYMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_YMM)
+    case .emulatedZMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_ZMM)
+    }
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: fusedOutput ? 1 : 16 * o * ld)
     defer { v.deallocate(); m.deallocate() }
     let vStride = c * ld, mStride = o * ld
     let channelBlocks = min(c, 4 * KernelSettings.threadCount)
     let outputBlocks = min(o, 4 * KernelSettings.threadCount)
     let failed = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
     defer { failed.deallocate() }
+    let outputTransform = winogradOutputTransform()
     for n in 0..<g.batch {
         let x = input + n * c * h * w
         let y = output + n * o * h * w
@@ -113,20 +169,66 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
         while ty0 < tileRows {
             let ty1 = min(tileRows, ty0 + rowsPerChunk)
             let tiles = (ty1 - ty0) * tilesPerRow
-            let inputProbe = KernelProfiler.begin("winograd input transform", "\(c) ch \(h)x\(w)")
-            parallelFor(channelBlocks) { b in
-                let c0 = c * b / channelBlocks, c1 = c * (b + 1) / channelBlocks
-                glide_winograd_input_avx2(x, Int32(h), Int32(w), Int32(c0), Int32(c1), Int32(ty0), Int32(ty1),
-                                          v, ld, vStride)
+            let panels = (tiles + nb - 1) / nb
+            let bWords = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
+            if fused {
+                let inputProbe = KernelProfiler.begin("winograd input transform+pack", "int8 \(c) ch \(h)x\(w)")
+                let blocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+                let packFailed = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
+                defer { packFailed.deallocate() }
+                parallelFor(blocks) { b in
+                    packFailed[b] = glide_winograd_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
+                                                                    Int32(nb), qmax, panels * b / blocks,
+                                                                    panels * (b + 1) / blocks, bp, bs,
+                                                                    transformOnZMM ? 1 : 0)
+                }
+                KernelProfiler.end(inputProbe)
+                for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd input") }
+            } else {
+                let inputProbe = KernelProfiler.begin("winograd input transform", "\(c) ch \(h)x\(w)")
+                parallelFor(channelBlocks) { b in
+                    let c0 = c * b / channelBlocks, c1 = c * (b + 1) / channelBlocks
+                    glide_winograd_input_avx2(x, Int32(h), Int32(w), Int32(c0), Int32(c1), Int32(ty0), Int32(ty1),
+                                   v, ld, vStride)
+                }
+                KernelProfiler.end(inputProbe)
             }
-            KernelProfiler.end(inputProbe)
+            if fusedOutput {
+                let probe = KernelProfiler.begin("winograd gemm+output", "16 x \(o)x\(c) . \(c)x\(tiles) int8",
+                                                 flops: 32 * Double(o) * Double(c) * Double(tiles))
+                let blocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+                let runFailed = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
+                defer { runFailed.deallocate() }
+                var d = glide_wi16_fused_desc()
+                d.M = o; d.K = c; d.tiles = tiles
+                d.w_packed = UnsafePointer(u); d.w_words = xiWords; d.w_scales = UnsafePointer(uScales)
+                d.x_packed = UnsafePointer(bp); d.x_words = bWords; d.x_scales = UnsafePointer(bs)
+                d.act_qmax = qmax; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
+                d.bias = bias; d.y = y
+                let desc = d
+                parallelFor(blocks) { b in
+                    runFailed[b] = withUnsafePointer(to: desc) {
+                        glide_winograd_i16_gemm_output($0, panels * b / blocks, panels * (b + 1) / blocks, kernelID)
+                    }
+                }
+                KernelProfiler.end(probe)
+                for b in 0..<blocks { precondition(runFailed[b] == 0, "conv2d: out of memory for the Winograd buffers") }
+                ty0 = ty1
+                continue
+            }
             let gemmProbe = KernelProfiler.begin("winograd gemm", "16 x \(o)x\(c) . \(c)x\(tiles) int8",
                                                  flops: 32 * Double(o) * Double(c) * Double(tiles))
             parallelFor(16) { xi in
                 var d = glide_wi16_gemm_desc()
                 d.M = o; d.N = tiles; d.K = c
                 d.w_packed = UnsafePointer(u + xi * xiWords); d.w_scales = UnsafePointer(uScales)
-                d.x = UnsafePointer(v + xi * vStride); d.x_rs = ld
+                if fused {
+                    d.x_packed = UnsafePointer(bp + xi * bWords)
+                    d.x_scales = UnsafePointer(bs + xi * kBlocks * panels * nb)
+                    d.x_panels = panels
+                } else {
+                    d.x = UnsafePointer(v + xi * vStride); d.x_rs = ld
+                }
                 d.y = m + xi * mStride; d.y_rs = ld
                 d.act_qmax = qmax
                 failed[xi] = withUnsafePointer(to: d) { run($0, 0, o, 0, tiles) }
@@ -136,7 +238,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
             let outputProbe = KernelProfiler.begin("winograd output transform", "\(o) ch \(h)x\(w)")
             parallelFor(outputBlocks) { b in
                 let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
-                glide_winograd_output_avx2(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w),
+                outputTransform(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w),
                                            Int32(ty0), Int32(ty1), bias, y, accumulate ? 1 : 0)
             }
             KernelProfiler.end(outputProbe)

@@ -318,6 +318,37 @@ final class WinogradAVX512Tests: XCTestCase {
         }
     }
 
+    /// The zmm output transform is bit-identical to the AVX2 loops on odd and even planes, partial
+    /// channel and tile-row ranges, with and without bias and accumulation (edge shapes: W = 1, tails of 16 tiles).
+    func testOutputTransformMatchesAVX2() throws {
+        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
+        var rng = TestRNG(seed: 1001)
+        for (c, h, w) in [(3, 1, 1), (2, 5, 7), (5, 9, 33), (4, 16, 64), (3, 13, 31), (2, 6, 66), (1, 3, 97)] {
+            let tw = (w + 1) / 2, th = (h + 1) / 2
+            for (ty0, ty1) in [(0, th), (th / 2, th)] where ty1 > ty0 {
+                let ld = (ty1 - ty0) * tw + 3
+                let o = c + 1
+                let mStride = o * ld
+                let m = rng.floats(16 * mStride), bias = rng.floats(o)
+                for accumulate in [0, 1] {
+                    for withBias in [false, true] {
+                        let y0 = rng.floats(o * h * w)
+                        var ya = y0, yb = y0
+                        bias.withUnsafeBufferPointer { bp in
+                            let bb = withBias ? bp.baseAddress : nil
+                            glide_winograd_output_avx2(m, ld, mStride, 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
+                                                       Int32(ty1), bb, &ya, Int32(accumulate))
+                            glide_winograd_output_avx512(m, ld, mStride, 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
+                                                         Int32(ty1), bb, &yb, Int32(accumulate))
+                        }
+                        XCTAssertEqual(ya.map(\.bitPattern), yb.map(\.bitPattern),
+                                       "output o=\(o) \(h)x\(w) rows \(ty0)..<\(ty1) acc=\(accumulate) bias=\(withBias)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Opt-in bf16 Winograd (transformed weights and inputs rounded to bf16, vdpbf16ps GEMMs) vs the f32 scalar
     /// reference on the same bf16 weights.
     func testBF16WinogradMatchesScalar() throws {

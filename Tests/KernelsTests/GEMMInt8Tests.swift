@@ -233,7 +233,7 @@ final class WinogradInt8Tests: XCTestCase {
                     KernelSettings.int8Path = kernel
                     KernelSettings.int8WinogradMinimumTilesOverride = 1
                     if let chunk { KernelSettings.winogradChunkElements = chunk }
-                    XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true))
+                    XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true), "\(g) cap=\(KernelSettings.cpuCap) path=\(KernelSettings.cpuPath) winograd=\(KernelSettings.winograd) useAVX2=\(KernelSettings.useAVX2)")
                     conv2d(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
                 } else {
                     conv2dScalar(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
@@ -281,6 +281,91 @@ final class WinogradInt8Tests: XCTestCase {
         }
         try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (zmm vpdpwssd kernel not compared)")
         try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
+    }
+
+    /// The int8 weight transform with the VBMI byte-permute transposition gives glide_winograd_weights_i16's int16s
+    /// (whole and partial 32-channel blocks), and the packed panels built with it the same words.
+    func testVBMIWeightTransformBitIdentical() throws {
+        try XCTSkipUnless(glide_cpu_has_avx512_vbmi() != 0, "CPU lacks avx512_vbmi")
+        var state: UInt64 = 0x9e3779b97f4a7c15
+        func nextByte() -> Int8 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int8(truncatingIfNeeded: state >> 33)
+        }
+        for c in [1, 5, 31, 32, 33, 64, 100, 577] {
+            let g = (0..<(c * 9)).map { _ in nextByte() }
+            var a = [Int16](repeating: 0, count: 16 * c), b = [Int16](repeating: 7, count: 16 * c)
+            glide_winograd_weights_i16(g, Int32(c), &a, c)
+            XCTAssertEqual(glide_winograd_weights_i16_vbmi(g, Int32(c), &b, c), 0)
+            XCTAssertEqual(a, b, "C=\(c)")
+        }
+        let (o, c) = (19, 300)
+        let q = (0..<(o * c * 9)).map { _ in nextByte() }
+        let words = glide_wi16_packed_words(Int32(o), Int32(c), 8)
+        var p0 = [UInt32](repeating: 0, count: 16 * words), p1 = p0
+        defer { glide_winograd_weights_i16_allow_vbmi(1) }
+        glide_winograd_weights_i16_allow_vbmi(0)
+        XCTAssertEqual(glide_winograd_weights_i16_packed(q, c * 9, Int32(o), Int32(c), 8, 0, 3, &p0), 0)
+        glide_winograd_weights_i16_allow_vbmi(1)
+        XCTAssertEqual(glide_winograd_weights_i16_packed(q, c * 9, Int32(o), Int32(c), 8, 0, 3, &p1), 0)
+        XCTAssertEqual(p0, p1)
+    }
+
+    /// The fused input transform + quantization + panel packing (`int8WinogradFusedInput`), and with it the fused
+    /// products + output transform (`int8WinogradFusedOutput`), give the bits of the f32 input transform, the GEMM's
+    /// packing, the 16 GEMMs and the output transform: portable transform (capped at AVX2) and zmm transform,
+    /// both panel widths, panels spanning tile rows, odd K tails past a 256 block, small chunks, batch 1 and 2,
+    /// 1-3 threads.
+    func testFusedInputPackingBitIdentical() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2 (the Winograd transforms)")
+        let saved = (KernelSettings.int8WinogradFusedInput, KernelSettings.int8WinogradFusedOutput)
+        defer { (KernelSettings.int8WinogradFusedInput, KernelSettings.int8WinogradFusedOutput) = saved }
+        let geometries = Self.geometries + [
+            Conv2dGeometry(batch: 2, inChannels: 263, height: 7, width: 1, outChannels: 9, kernelSize: 3, stride: 1, padding: 1),
+            Conv2dGeometry(batch: 1, inChannels: 12, height: 64, width: 66, outChannels: 16, kernelSize: 3, stride: 1, padding: 1),
+        ]
+        var caps: [CPUPath] = [.avx2]
+        if KernelSettings.supportedPath == .avx512 { caps.append(.avx512) }
+        var seed: UInt64 = 6000
+        for g in geometries {
+            seed += 1
+            for cap in caps {
+                for kernel in [Int8GEMMPath.emulatedYMM, .emulatedZMM] {
+                    for (threads, chunk) in [(1, nil), (2, 16 * 40 * 12), (3, nil)] as [(Int, Int?)] {
+                        let (unfused, fused, fusedOutput) = withCPU(cap) { () -> ([Float], [Float], [Float]) in
+                            KernelSettings.int8WinogradFusedInput = false
+                            let a = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
+                            KernelSettings.int8WinogradFusedInput = true
+                            KernelSettings.int8WinogradFusedOutput = false
+                            let b = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
+                            KernelSettings.int8WinogradFusedOutput = true
+                            let c = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
+                            return (a, b, c)
+                        }
+                        XCTAssertEqual(unfused.map(\.bitPattern), fused.map(\.bitPattern),
+                                       "\(g) cap=\(cap) \(kernel) threads=\(threads) chunk=\(String(describing: chunk))")
+                        XCTAssertEqual(unfused.map(\.bitPattern), fusedOutput.map(\.bitPattern),
+                                       "fused output \(g) cap=\(cap) \(kernel) threads=\(threads) chunk=\(String(describing: chunk))")
+                    }
+                }
+            }
+            var hardware: [Int8GEMMPath] = [.avx2]
+            if KernelSettings.hasAVX512VNNI { hardware.append(.avx512vnni) }
+            if KernelSettings.hasAVXVNNI { hardware.append(.avxvnni) }
+            for kernel in hardware {
+                for accumulate in [false, true] {
+                    KernelSettings.int8WinogradFusedInput = false
+                    let a = run(g, kernel: kernel, accumulate: accumulate, threads: 2, seed: seed)
+                    KernelSettings.int8WinogradFusedInput = true
+                    KernelSettings.int8WinogradFusedOutput = false
+                    let b = run(g, kernel: kernel, accumulate: accumulate, threads: 2, seed: seed)
+                    KernelSettings.int8WinogradFusedOutput = true
+                    let c = run(g, kernel: kernel, accumulate: accumulate, threads: 2, seed: seed)
+                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(g) \(kernel) acc=\(accumulate)")
+                    XCTAssertEqual(a.map(\.bitPattern), c.map(\.bitPattern), "fused output \(g) \(kernel) acc=\(accumulate)")
+                }
+            }
+        }
     }
 }
 

@@ -179,11 +179,20 @@ typedef struct glide_wi16_gemm_desc {
     float *y; ptrdiff_t y_rs;           // y[m * y_rs + n]
     int act_qmax;                       // 1 ... GLIDE_WI16_QMAX
     const uint32_t *w_packed;           // optional: the weights as glide_winograd_weights_i16_packed panels (w unused)
+    // optional: the activations already quantized in panels (glide_winograd_input_i16_packed; x unused, n0 % NB == 0)
+    const uint32_t *x_packed; const float *x_scales; ptrdiff_t x_panels;
 } glide_wi16_gemm_desc;
 
 /// Exact Winograd weight transform of one output channel of int8 weights `g[C][3][3]`:
 /// `u[xi * xi_stride + c] = 4 U[xi]` with `U = G g G^T` (so the row scale is the int8 scale / 4).
 void glide_winograd_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
+/// glide_winograd_weights_i16 with the kernels' [9][32] transposition on AVX512-VBMI byte permutes (same output).
+/// Returns -1 (nothing written) when the CPU lacks AVX512-VBMI/BW.
+int glide_winograd_weights_i16_vbmi(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
+/// Non-zero when the CPU has AVX512-VBMI and AVX512-BW (OS support of zmm state assumed where AVX-512F is used).
+int glide_cpu_has_avx512_vbmi(void);
+/// Whether glide_winograd_weights_i16_packed uses the VBMI transposition where the CPU has it (default on; tests).
+void glide_winograd_weights_i16_allow_vbmi(int on);
 /// uint32 words per position xi of `glide_winograd_weights_i16_packed` for O x C weights and MR-row panels.
 ptrdiff_t glide_wi16_packed_words(int O, int C, int MR);
 /// The weight transform of the output-channel panels [p0, p1) (MR channels each) of int8 weights `q[O][C][3][3]`
@@ -194,6 +203,36 @@ ptrdiff_t glide_wi16_packed_words(int O, int C, int MR);
 /// range on a panel (m0 % MR == 0) unless `w` is also set.
 int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                       uint32_t *dst);
+/// The input transform of a chunk of tile rows [ty0, ...) (`tiles` tiles of tw = (W + 1) / 2 per row, channels C of
+/// the NCHW image `x`), quantized and written straight into the GEMM's activation panels of NB columns (no f32 V):
+/// position xi at `dst + xi * glide_wi16_packed_words(tiles, C, NB)` (K block kb, panel p at
+/// `+ kb * 128 * NB * P + p * kp(kb) * NB`, P = ceil(tiles / NB)) with its column scales at
+/// `scales + (xi * nkb + kb) * P * NB + p * NB`: the same words and scales the GEMM's own packing makes from
+/// glide_winograd_input_avx2's output. Panels [p0, p1). `avx512`: transform on zmm (caller checked AVX-512F/BW/VL),
+/// else portable C (same bits). Returns 0, or -1 when its scratch could not be allocated.
+int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                    ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512);
+/// The 16 products and the output transform of one chunk in one pass: per panel of NB tiles and MR output channels
+/// the 16 positions' GEMM tiles are accumulated in an L1 buffer (the K blocks in order, the GEMM's float
+/// operations) and transformed from there into y (NCHW, `OH x OW` planes, tile rows from ty0; + bias; added to y
+/// when accumulate), so the products never go through memory. Same bits as the 16 GEMMs into planes followed by
+/// glide_winograd_output_avx2.
+typedef struct glide_wi16_fused_desc {
+    ptrdiff_t M, K, tiles;               // output channels, input channels, tiles of the chunk
+    const uint32_t *w_packed;            // glide_winograd_weights_i16_packed panels; position xi at + xi * w_words
+    ptrdiff_t w_words;
+    const float *w_scales;               // [M]
+    const uint32_t *x_packed;            // glide_winograd_input_i16_packed panels; xi at + xi * x_words
+    ptrdiff_t x_words;
+    const float *x_scales;               // its scales
+    int act_qmax, OH, OW, ty0, accumulate;
+    const float *bias;                   // [M] or NULL
+    float *y;                            // [M][OH][OW] of this batch item
+} glide_wi16_fused_desc;
+/// Tile panels [p0, p1) of `d`. `kernel`: GLIDE_WI16_KERNEL_* (caller checked the CPU has it). 0 or -1 (memory).
+enum { GLIDE_WI16_KERNEL_EMULATED_YMM = 0, GLIDE_WI16_KERNEL_EMULATED_ZMM = 1, GLIDE_WI16_KERNEL_AVX2 = 2,
+       GLIDE_WI16_KERNEL_AVXVNNI = 3, GLIDE_WI16_KERNEL_AVX512VNNI = 4 };
+int glide_winograd_i16_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel);
 /// Output block m in [m0, m1), n in [n0, n1): AVX2 vpmaddwd (caller checked glide_cpu_has_avx2_fma()).
 int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
 /// The same with AVX-VNNI vpdpwssd on ymm (caller checked glide_cpu_has_avx_vnni()).
@@ -240,3 +279,6 @@ float glide_fma512_peak_probe(long iterations);
 float glide_bf16_peak_probe(long iterations);
 /// glide_winograd_weights_avx2 with AVX-512F, 16 channels per step (bit-identical results). Caller checks AVX-512F.
 void glide_winograd_weights_avx512(const float *g, int C, float *u, ptrdiff_t xi_stride);
+/// glide_winograd_output_avx2 on zmm (16 tiles a step, rows interleaved in registers; bit-identical).
+void glide_winograd_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1,
+                                  int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate);
