@@ -1,5 +1,11 @@
 // A minimal deterministic parallel-for over Dispatch (work is split by output index only).
 import Dispatch
+import CKernelsX86
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Runs `body(i)` for `i in 0..<count` on up to `KernelSettings.threadCount` threads. Items are split into
 /// contiguous static ranges, one per thread; `body` must only write outputs owned by item `i`.
@@ -10,12 +16,40 @@ func parallelFor(_ count: Int, _ body: (Int) -> Void) {
         return
     }
     withoutActuallyEscaping(body) { body in
+        if KernelSettings.spinningPool {
+            let job = ParallelJob(count: count, body: body)
+            let ran = withExtendedLifetime(job) {
+                glide_pool_run(threads, { ctx, t, threads in
+                    let job = Unmanaged<ParallelJob>.fromOpaque(ctx!).takeUnretainedValue()
+                    let lo = job.count * t / threads, hi = job.count * (t + 1) / threads
+                    for i in lo..<hi { job.body(i) }
+                }, Unmanaged.passUnretained(job).toOpaque())
+            }
+            if ran != 0 { return }
+        }
         let box = UnsafeSendableBox(body)
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             let lo = count * t / threads, hi = count * (t + 1) / threads
             for i in lo..<hi { box.value(i) }
         }
     }
+}
+
+/// One parallel region handed to the C pool (`glide_pool_run`).
+private final class ParallelJob {
+    let count: Int
+    let body: (Int) -> Void
+    init(count: Int, body: @escaping (Int) -> Void) {
+        self.count = count
+        self.body = body
+    }
+}
+
+extension KernelSettings {
+    /// Parallel regions run on persistent workers that spin briefly before sleeping (`pool.c`), instead of
+    /// `DispatchQueue.concurrentPerform` (which wakes its threads per region: a step has thousands of short
+    /// regions). The same static ranges either way, so the same results. Env `GLIDE_DISPATCH_THREADS` turns it off.
+    nonisolated(unsafe) public static var spinningPool = getenv("GLIDE_DISPATCH_THREADS") == nil
 }
 
 /// Number of chunks of 4096 elements used to split flat element-wise work.

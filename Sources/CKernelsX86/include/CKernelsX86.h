@@ -282,3 +282,8 @@ void glide_winograd_weights_avx512(const float *g, int C, float *u, ptrdiff_t xi
 /// glide_winograd_output_avx2 on zmm (16 tiles a step, rows interleaved in registers; bit-identical).
 void glide_winograd_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1,
                                   int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate);
+/// pool.c: runs fn(ctx, t, threads) for t in 0..<threads, t = 0 on the calling thread, on persistent workers that
+/// spin briefly before sleeping. Returns 0 without running anything when it cannot (threads <= 1, a nested or
+/// concurrent region, thread creation failed): the caller then runs the work itself.
+typedef void (*glide_pool_task)(void *ctx, long t, long threads);
+int glide_pool_run(long threads, glide_pool_task fn, void *ctx);
