@@ -195,12 +195,36 @@ static inline AI int wi_round(float x, int qmax) {
 
 static inline AI uint32_t wi_pair(int lo, int hi) { return (uint32_t)(lo & 0xffff) | (uint32_t)(hi & 0xffff) << 16; }
 
+// The quantizing half of a B panel, given the column maxima mx[0..NB-1]: scales[j] = mx[j] / qmax and
+// dst[p * NB + j] = (q[2p][j], q[2p+1][j]) for rows of x (stride rs); columns nr .. NB-1 are zero.
+static inline AI void wi_quantize_pairs(const float *x, ptrdiff_t rs, const float *mx, int kc, int nr, const int NB,
+                                        int qmax, uint32_t *restrict dst, float *restrict scales) {
+    float inv[64];
+    for (int j = 0; j < NB; j++) {
+        float s = mx[j] / (float)qmax;
+        scales[j] = s;
+        inv[j] = s > 0.f ? 1.f / s : 0.f;
+    }
+    static const float zeros[64];
+    const int kp = (kc + 1) / 2;
+    for (int p = 0; p < kp; p++) {
+        const float *r0 = x + 2 * p * rs, *r1 = 2 * p + 1 < kc ? x + (2 * p + 1) * rs : zeros;
+        uint32_t *o = dst + p * NB;
+        if (nr == NB)
+            for (int j = 0; j < NB; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
+        else {
+            for (int j = 0; j < nr; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
+            for (int j = nr; j < NB; j++) o[j] = 0;
+        }
+    }
+}
+
 // B panel: columns n .. n+nr-1 of x (k rows k0 .. k0+kc-1, row stride x_rs, columns contiguous), quantized
 // per column: dst[p * NB + j] = (q[2p][j], q[2p+1][j]) as int16 pairs, scales[j] = max |x| / qmax; columns
 // nr .. NB-1 are zero. Reads x directly (two passes over the block's rows: max, then quantize).
 static inline AI void wi_pack_b(const glide_wi16_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr, const int NB,
                                 int qmax, uint32_t *restrict dst, float *restrict scales) {
-    float mx[64], inv[64];
+    float mx[64];
     const float *x = d->x + k0 * d->x_rs + n;
     const ptrdiff_t rs = d->x_rs;
     for (int j = 0; j < NB; j++) mx[j] = 0.f;
@@ -222,23 +246,7 @@ static inline AI void wi_pack_b(const glide_wi16_gemm_desc *d, ptrdiff_t k0, int
             const float *s = x + k * rs;
             for (int j = 0; j < nr; j++) { float a = fabsf(s[j]); mx[j] = a > mx[j] ? a : mx[j]; }
         }
-    for (int j = 0; j < NB; j++) {
-        float s = mx[j] / (float)qmax;
-        scales[j] = s;
-        inv[j] = s > 0.f ? 1.f / s : 0.f;
-    }
-    static const float zeros[64];
-    const int kp = (kc + 1) / 2;
-    for (int p = 0; p < kp; p++) {
-        const float *r0 = x + 2 * p * rs, *r1 = 2 * p + 1 < kc ? x + (2 * p + 1) * rs : zeros;
-        uint32_t *o = dst + p * NB;
-        if (nr == NB)
-            for (int j = 0; j < NB; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
-        else {
-            for (int j = 0; j < nr; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
-            for (int j = nr; j < NB; j++) o[j] = 0;
-        }
-    }
+    wi_quantize_pairs(x, rs, mx, kc, nr, NB, qmax, dst, scales);
 }
 
 // A panel: dst[p * MR + r] = (W[m+r][k0+2p], W[m+r][k0+2p+1]); zero beyond kc and for rows >= mr.
@@ -640,21 +648,9 @@ static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, p
 // so their max, scale and words are 0 as in wi_pack_b) with the column maxima mx taken during the transform.
 static inline AI void wf_quantize(const float *tb, const uint32_t *mxb, int kc, int NB, int qmax,
                                   uint32_t *restrict dst, float *restrict scales) {
-    float inv[64];
-    for (int j = 0; j < NB; j++) {
-        float mxj;
-        memcpy(&mxj, mxb + j, 4);
-        float s = mxj / (float)qmax;
-        scales[j] = s;
-        inv[j] = s > 0.f ? 1.f / s : 0.f;
-    }
-    static const float zeros[64];
-    const int kp = (kc + 1) / 2;
-    for (int p = 0; p < kp; p++) {
-        const float *r0 = tb + 2 * p * NB, *r1 = 2 * p + 1 < kc ? tb + (2 * p + 1) * NB : zeros;
-        uint32_t *o = dst + p * NB;
-        for (int j = 0; j < NB; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
-    }
+    float mx[64];
+    memcpy(mx, mxb, (size_t)NB * 4);
+    wi_quantize_pairs(tb, NB, mx, kc, NB, NB, qmax, dst, scales);
 }
 
 static inline AI void wf_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,

@@ -214,8 +214,8 @@ T512M static inline __m512 exp512_nonpositive(__m512 x) {
     return _mm512_maskz_scalef_ps((__mmask16)~under, y, fx);
 }
 
-T512M float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n) {
-    if (n <= 0) return 0.f;
+// The row maximum for the softmax rows below (0 for an all -inf row, so exp(x - m) stays 0 there).
+static T512M float softmax_row_max512(const float *x, ptrdiff_t n) {
     __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
     ptrdiff_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -227,7 +227,13 @@ T512M float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptr
         m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + i));
     }
     float m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
-    if (m == -INFINITY) m = 0;
+    return m == -INFINITY ? 0 : m;
+}
+
+T512M float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n) {
+    if (n <= 0) return 0.f;
+    const float m = softmax_row_max512(x, n);
+    ptrdiff_t i;
     __m512 mb = _mm512_set1_ps(m), sv = _mm512_setzero_ps();
     // 32 per iteration: both vectors rounded to nearest even in the integer domain, then one vpermt2w takes
     // the 32 upper halves (cheaper than two vpmovdw here); the sum adds them in index order as before.
@@ -263,18 +269,8 @@ T512M float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptr
 // half), the same final reduction.
 T512M float glide_softmax_exp_row_avx512(float *x, ptrdiff_t n) {
     if (n <= 0) return 0.f;
-    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
-    ptrdiff_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + i));
-        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(x + i + 16));
-    }
-    for (; i < n; i += 16) {
-        __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
-        m0 = _mm512_max_ps(m0, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + i));
-    }
-    float m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
-    if (m == -INFINITY) m = 0;
+    const float m = softmax_row_max512(x, n);
+    ptrdiff_t i;
     const __m512 mb = _mm512_set1_ps(m);
     __m256 sv = _mm256_setzero_ps();
     for (i = 0; i + 16 <= n; i += 16) {
