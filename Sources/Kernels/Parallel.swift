@@ -17,13 +17,13 @@ func parallelFor(_ count: Int, _ body: (Int) -> Void) {
     }
     withoutActuallyEscaping(body) { body in
         if KernelSettings.spinningPool {
-            let job = ParallelJob(count: count, body: body)
-            let ran = withExtendedLifetime(job) {
+            var job = ParallelJob(count: count, body: body)   // on the stack: no allocation per region
+            let ran = withUnsafeMutablePointer(to: &job) { jobPointer in
                 glide_pool_run(threads, { ctx, t, threads in
-                    let job = Unmanaged<ParallelJob>.fromOpaque(ctx!).takeUnretainedValue()
+                    let job = ctx!.assumingMemoryBound(to: ParallelJob.self).pointee
                     let lo = job.count * t / threads, hi = job.count * (t + 1) / threads
                     for i in lo..<hi { job.body(i) }
-                }, Unmanaged.passUnretained(job).toOpaque())
+                }, jobPointer)
             }
             if ran != 0 { return }
         }
@@ -36,13 +36,9 @@ func parallelFor(_ count: Int, _ body: (Int) -> Void) {
 }
 
 /// One parallel region handed to the C pool (`glide_pool_run`).
-private final class ParallelJob {
+private struct ParallelJob {
     let count: Int
     let body: (Int) -> Void
-    init(count: Int, body: @escaping (Int) -> Void) {
-        self.count = count
-        self.body = body
-    }
 }
 
 extension KernelSettings {
