@@ -11,9 +11,9 @@ for m in base upsample; do
   D=/tmp/fs-$m; ins="--input x=$D/x.npy --input timesteps=$D/timesteps.npy --input tokens=$D/tokens.npy --input mask=$D/mask.npy"
   [ -f $D/low_res.npy ] && ins="$ins --input low_res=$D/low_res.npy"
   for t in $TYPES; do
-    $G forward $DIR/$m-$t.glw $ins -o /tmp/fullsize-error-$m-$t.npy --quiet >/dev/null 2>&1 || { echo "$m $t FAILED"; continue; }
+    $G forward $DIR/$m-$t.glw $ins -o ${TMPDIR:-/tmp}/fullsize-error-$$-$m-$t.npy --quiet >/dev/null 2>&1 || { echo "$m $t FAILED"; continue; }
     $PYTHON -c "
-import numpy as np; r=np.load('$D/out.npy').astype(np.float64); y=np.load('/tmp/fullsize-error-$m-$t.npy').astype(np.float64)
+import numpy as np; r=np.load('$D/out.npy').astype(np.float64); y=np.load('${TMPDIR:-/tmp}/fullsize-error-$$-$m-$t.npy').astype(np.float64)
 d=y-r; print('$m $t  max|d|/std=%.3e  rms(d)/rms(r)=%.3e' % (np.abs(d).max()/r.std(), np.sqrt((d**2).mean()/(r**2).mean())))"
   done
 done
