@@ -9,13 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include "wi16_internal.h"
 
 #pragma STDC FP_CONTRACT OFF
 
-#define WI_KC 256
 #define WI_NC 1024
 #define WI_MC_PANELS 18
-#define AI __attribute__((always_inline))
 
 // Blocks of 32 channels: the 3x3 kernels are transposed to [9][32] first so that every step below is a
 // contiguous loop over the channels (vectorised), and each of the 16 outputs is stored as one run of 32.
@@ -183,41 +182,6 @@ int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int
 }
 
 typedef uint32_t wi_v8u __attribute__((vector_size(32)));
-
-static inline AI int wi_round(float x, int qmax) {
-    float t = x + 12582912.f;
-    t = t - 12582912.f;
-    int q = (int)t;
-    q = q > qmax ? qmax : q;
-    q = q < -qmax ? -qmax : q;
-    return q;
-}
-
-static inline AI uint32_t wi_pair(int lo, int hi) { return (uint32_t)(lo & 0xffff) | (uint32_t)(hi & 0xffff) << 16; }
-
-// The quantizing half of a B panel, given the column maxima mx[0..NB-1]: scales[j] = mx[j] / qmax and
-// dst[p * NB + j] = (q[2p][j], q[2p+1][j]) for rows of x (stride rs); columns nr .. NB-1 are zero.
-static inline AI void wi_quantize_pairs(const float *x, ptrdiff_t rs, const float *mx, int kc, int nr, const int NB,
-                                        int qmax, uint32_t *restrict dst, float *restrict scales) {
-    float inv[64];
-    for (int j = 0; j < NB; j++) {
-        float s = mx[j] / (float)qmax;
-        scales[j] = s;
-        inv[j] = s > 0.f ? 1.f / s : 0.f;
-    }
-    static const float zeros[64];
-    const int kp = (kc + 1) / 2;
-    for (int p = 0; p < kp; p++) {
-        const float *r0 = x + 2 * p * rs, *r1 = 2 * p + 1 < kc ? x + (2 * p + 1) * rs : zeros;
-        uint32_t *o = dst + p * NB;
-        if (nr == NB)
-            for (int j = 0; j < NB; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
-        else {
-            for (int j = 0; j < nr; j++) o[j] = wi_pair(wi_round(r0[j] * inv[j], qmax), wi_round(r1[j] * inv[j], qmax));
-            for (int j = nr; j < NB; j++) o[j] = 0;
-        }
-    }
-}
 
 // B panel: columns n .. n+nr-1 of x (k rows k0 .. k0+kc-1, row stride x_rs, columns contiguous), quantized
 // per column: dst[p * NB + j] = (q[2p][j], q[2p+1][j]) as int16 pairs, scales[j] = max |x| / qmax; columns
@@ -405,12 +369,6 @@ T512 static void wi_kernel_zmm(const wi_tile *t) {
         for (int j = 0; j < t->nr; j++) wi_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], t->first);
 }
 #endif
-
-static void *wi_aligned(size_t bytes) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
-    return p;
-}
 
 static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
                              const int MR, const int NB, wi_kernel_fn kernel, glide_dword_pack8_fn dwpack) {

@@ -22,6 +22,16 @@ public enum Int8WinogradKernel: String, Sendable {
     case emulatedZMM = "emulated-zmm"
 }
 
+/// The tile of the integer int8 Winograd (`KernelSettings.int8WinogradTile`).
+public enum Int8WinogradTile: String, Sendable {
+    /// F(2x2, 3x3) or F(4x2, 3x3) per shape, whichever measured faster.
+    case auto
+    /// F(2x2, 3x3): 16 positions per 4 outputs.
+    case f2x2 = "2x2"
+    /// F(4x2, 3x3): 24 positions per 8 outputs (winograd_f42.c).
+    case f4x2 = "4x2"
+}
+
 extension KernelSettings {
     nonisolated(unsafe) private static var _int8WinogradInIntegers = getenv("GLIDE_INT8_WINOGRAD_F32") == nil
     nonisolated(unsafe) private static var _int8WinogradActivationMax: Int32 = Int32(GLIDE_WI16_QMAX)
@@ -64,12 +74,44 @@ extension KernelSettings {
     nonisolated(unsafe) static var int8WinogradFusedOutputMaxChannels =
         getenv("GLIDE_INT8_WINOGRAD_FUSED_OUTPUT_MAX_CHANNELS").flatMap { Int(String(cString: $0)) } ?? 512
 
+    nonisolated(unsafe) private static var _int8WinogradTile: Int8WinogradTile =
+        getenv("GLIDE_INT8_WINOGRAD_TILE").flatMap { Int8WinogradTile(rawValue: String(cString: $0)) } ?? .auto
+
+    /// The tile of the integer int8 Winograd: F(2x2, 3x3), F(4x2, 3x3) or per shape (default; env
+    /// `GLIDE_INT8_WINOGRAD_TILE=2x2|4x2|auto`).
+    public static var int8WinogradTile: Int8WinogradTile {
+        get { _int8WinogradTile }
+        set { _int8WinogradTile = newValue }
+    }
+
+    /// Smallest output height and width for which `int8WinogradTile == .auto` takes F(4x2) (measured; see
+    /// BENCHMARKS.md). Env `GLIDE_INT8_WINOGRAD_F42_MIN_SIZE`.
+    nonisolated(unsafe) static var int8WinogradF42MinimumSize =
+        getenv("GLIDE_INT8_WINOGRAD_F42_MIN_SIZE").flatMap { Int(String(cString: $0)) } ?? 32
+
+    /// Whether the integer int8 Winograd of geometry `g` runs F(4x2, 3x3) (else F(2x2, 3x3)). The opt-in fused
+    /// output path (`int8WinogradFusedOutput`) exists for F(2x2) only.
+    static func int8WinogradUsesF42(_ g: Conv2dGeometry) -> Bool {
+        switch int8WinogradTile {
+        case .f2x2: return false
+        case .f4x2: return true
+        case .auto:
+            if int8WinogradFusedOutput != false || int8WinogradFusedInput == false { return false }
+            return min(g.outHeight, g.outWidth) >= int8WinogradF42MinimumSize
+        }
+    }
+
     /// Quantization bound of the transformed input in the integer int8 Winograd (1 ... 7300; 7300 is the
     /// largest that cannot overflow int32 over a 256-long K block).
     public static var int8WinogradActivationMax: Int {
         get { Int(_int8WinogradActivationMax) }
         set { _int8WinogradActivationMax = Int32(max(1, min(Int(GLIDE_WI16_QMAX), newValue))) }
     }
+
+    /// Optional cap on the F(4x2) activation bound (nil, default: the largest that cannot overflow int32 for the
+    /// layer's transformed weights, `glide_wf42_qmax`). Env `GLIDE_INT8_WINOGRAD_F42_QMAX`.
+    nonisolated(unsafe) public static var int8WinogradF42ActivationMax: Int? =
+        getenv("GLIDE_INT8_WINOGRAD_F42_QMAX").flatMap { Int(String(cString: $0)) }
 
     /// The kernel of the integer int8 Winograd for the active int8 path.
     static var int8WinogradKernel: Int8WinogradKernel {
@@ -89,6 +131,11 @@ typealias WinogradInt16Entry = @convention(c) (UnsafePointer<glide_wi16_gemm_des
 func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
                         rowStride: Int, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                         geometry g: Conv2dGeometry, accumulate: Bool) {
+    if KernelSettings.int8WinogradUsesF42(g) {
+        conv2dWinogradInt8F42(input: input, q: q, scales: scales, rowStride: rowStride, bias: bias, output: output,
+                              geometry: g, accumulate: accumulate)
+        return
+    }
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
     let kernel = KernelSettings.int8WinogradKernel
@@ -240,6 +287,120 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
                 let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
                 outputTransform(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w),
                                            Int32(ty0), Int32(ty1), bias, y, accumulate ? 1 : 0)
+            }
+            KernelProfiler.end(outputProbe)
+            ty0 = ty1
+        }
+    }
+}
+
+/// `conv2dWinogradInt8` with F(4x2, 3x3) tiles (winograd_f42.c): 24 products per tile of 4 x 2 outputs, the
+/// transformed input fused with its quantization and packing, the same GEMMs. The activation bound follows the
+/// layer's transformed weights: the largest sum of |48 U| over a row's 256-long K block times it stays < 2^31, so
+/// no K block can overflow int32 (deterministic per layer; 917 in the worst case).
+func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
+                           rowStride: Int, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                           geometry g: Conv2dGeometry, accumulate: Bool) {
+    let positions = 24
+    let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
+    let tilesPerRow = (w + 3) / 4, tileRows = (h + 1) / 2
+    let kernel = KernelSettings.int8WinogradKernel
+    let mr: Int, nb: Int
+    switch kernel {
+    case .avx512vnni, .emulatedZMM: (mr, nb) = (Int(GLIDE_WI16_ZMM_MR), Int(GLIDE_WI16_ZMM_NB))
+    case .avx2, .avxvnni, .emulatedYMM: (mr, nb) = (Int(GLIDE_WI16_YMM_MR), Int(GLIDE_WI16_YMM_NB))
+    }
+    let shape = "F(4x2)"
+    // The transformed weights straight into the GEMM's panel layout, once per call.
+    let panels = (o + mr - 1) / mr
+    let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
+    let u = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, positions * xiWords))
+    let uScales = UnsafeMutablePointer<Float>.allocate(capacity: o)
+    defer { u.deallocate(); uScales.deallocate() }
+    for i in 0..<o { uScales[i] = scales[i] / 48 }
+    let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(shape) \(c)->\(o)")
+    let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+    let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
+    let weightMax = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
+    defer { weightFailed.deallocate(); weightMax.deallocate() }
+    parallelFor(weightBlocks) { b in
+        weightFailed[b] = glide_wf42_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
+                                                        Int32(panels * b / weightBlocks),
+                                                        Int32(panels * (b + 1) / weightBlocks), u, weightMax + b)
+    }
+    KernelProfiler.end(weightProbe)
+    var maxU: Int32 = 0
+    for b in 0..<weightBlocks {
+        precondition(weightFailed[b] == 0, "conv2d: out of memory for the Winograd weights")
+        maxU = max(maxU, weightMax[b])
+    }
+    let qmax = KernelSettings.int8WinogradF42ActivationMax.map { min(Int32($0), glide_wf42_qmax(maxU)) }
+        ?? glide_wf42_qmax(maxU)
+    let run: WinogradInt16Entry
+    switch kernel {
+    case .avx2: run = { glide_gemm_wi16_avx2($0, $1, $2, $3, $4) }
+    case .avxvnni: run = { glide_gemm_wi16_avxvnni($0, $1, $2, $3, $4) }
+    case .avx512vnni: run = { glide_gemm_wi16_avx512vnni($0, $1, $2, $3, $4) }
+    case .emulatedYMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_YMM)) }
+    case .emulatedZMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_ZMM)) }
+    }
+    // Tile rows per chunk: the quantized input and the products of a chunk take ~8 MB each at most.
+    let targetTiles = max(tilesPerRow, KernelSettings.winogradChunkElements / (positions * max(c, o)))
+    let rowsPerChunk = max(1, min(tileRows, targetTiles / tilesPerRow))
+    let ld = rowsPerChunk * tilesPerRow
+    let onZMM: Int32 = KernelSettings.has(.avx512f) ? 1 : 0
+    let panelCap = (ld + nb - 1) / nb, kBlocks = (c + 255) / 256
+    let bWordsCap = glide_wi16_packed_words(Int32(panelCap * nb), Int32(c), Int32(nb))
+    // 64-byte aligned: the kernels load the panels with aligned vector loads.
+    let bpRaw = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, positions * bWordsCap), alignment: 64)
+    let bp = bpRaw.bindMemory(to: UInt32.self, capacity: max(1, positions * bWordsCap))
+    let bs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, positions * kBlocks * panelCap * nb))
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: positions * o * ld)
+    defer { bpRaw.deallocate(); bs.deallocate(); m.deallocate() }
+    let mStride = o * ld
+    let outputBlocks = min(o, 4 * KernelSettings.threadCount)
+    let failed = UnsafeMutablePointer<Int32>.allocate(capacity: positions)
+    defer { failed.deallocate() }
+    for n in 0..<g.batch {
+        let x = input + n * c * h * w
+        let y = output + n * o * h * w
+        var ty0 = 0
+        while ty0 < tileRows {
+            let ty1 = min(tileRows, ty0 + rowsPerChunk)
+            let tiles = (ty1 - ty0) * tilesPerRow
+            let panels = (tiles + nb - 1) / nb
+            let bWords = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
+            let inputProbe = KernelProfiler.begin("winograd input transform+pack", "int8 \(shape) \(c) ch \(h)x\(w)")
+            let blocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+            let packFailed = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
+            defer { packFailed.deallocate() }
+            parallelFor(blocks) { b in
+                packFailed[b] = glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
+                                                            Int32(nb), qmax, panels * b / blocks,
+                                                            panels * (b + 1) / blocks, bp, bs, onZMM)
+            }
+            KernelProfiler.end(inputProbe)
+            for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd input") }
+            let gemmProbe = KernelProfiler.begin("winograd gemm", "\(positions) x \(o)x\(c) . \(c)x\(tiles) int8 \(shape)",
+                                                 flops: 2 * Double(positions) * Double(o) * Double(c) * Double(tiles))
+            parallelFor(positions) { xi in
+                var d = glide_wi16_gemm_desc()
+                d.M = o; d.N = tiles; d.K = c
+                d.w_packed = UnsafePointer(u + xi * xiWords); d.w_scales = UnsafePointer(uScales)
+                d.x_packed = UnsafePointer(bp + xi * bWords)
+                d.x_scales = UnsafePointer(bs + xi * kBlocks * panels * nb)
+                d.x_panels = panels
+                d.y = m + xi * mStride; d.y_rs = ld
+                d.act_qmax = qmax
+                failed[xi] = withUnsafePointer(to: d) { run($0, 0, o, 0, tiles) }
+            }
+            KernelProfiler.end(gemmProbe)
+            for xi in 0..<positions { precondition(failed[xi] == 0, "conv2d: out of memory for packing buffers") }
+            let outputProbe = KernelProfiler.begin("winograd output transform", "\(shape) \(o) ch \(h)x\(w)")
+            parallelFor(outputBlocks) { b in
+                let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
+                glide_wf42_output(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w), Int32(ty0), Int32(ty1),
+                                  bias, y, accumulate ? 1 : 0, onZMM)
             }
             KernelProfiler.end(outputProbe)
             ty0 = ty1

@@ -221,12 +221,13 @@ final class WinogradInt8Tests: XCTestCase {
         if silu { x = x.map { $0 / (1 + exp(-$0)) } }
         var y = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
         let saved = (KernelSettings.winogradMinimumTilesInt8, KernelSettings.winogradChunkElements,
-                     KernelSettings.int8WinogradMinimumTilesOverride)
+                     KernelSettings.int8WinogradMinimumTilesOverride, KernelSettings.int8WinogradTile)
         defer {
             KernelSettings.resetInt8Path()
             (KernelSettings.winogradMinimumTilesInt8, KernelSettings.winogradChunkElements,
-             KernelSettings.int8WinogradMinimumTilesOverride) = saved
+             KernelSettings.int8WinogradMinimumTilesOverride, KernelSettings.int8WinogradTile) = saved
         }
+        KernelSettings.int8WinogradTile = .f2x2   // F(4x2): WinogradF42Tests
         w.with("int8") { wm in
             withSettings(threads: threads, winograd: true) {
                 if let kernel {

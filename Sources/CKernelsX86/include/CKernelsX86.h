@@ -242,6 +242,36 @@ int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrd
 /// Portable emulation through the same packing and quantization (`layout`: GLIDE_I8_LAYOUT_*).
 int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
                              int layout);
+// ---------------------------------------------------------------- int8 Winograd F(4x2, 3x3) in integers (winograd_f42.c)
+// 4 outputs along the width (F(4, 3)) x 2 along the height (F(2, 3)) per tile of 6 x 4 inputs: 24 positions
+// xi = i * 6 + j (i: height 0..3, j: width 0..5), each an ordinary glide_gemm_wi16_* GEMM on packed panels.
+
+/// Largest activation bound for the worst case |48 U| <= 127 * 3 * 24 = 9144: 256 * 917 * 9144 < 2^31.
+enum { GLIDE_WF42_QMAX = 917 };
+/// Largest activation bound (<= 32767) for which no K block can overflow int32 when the largest sum of |48 U|
+/// over a row's K block is `max_l1`: |acc| <= qmax * max_l1 < 2^31 (worst case 256 * 9144 -> GLIDE_WF42_QMAX).
+int glide_wf42_qmax(int32_t max_l1);
+/// Exact F(4x2) weight transform of one output channel of int8 weights `g[C][3][3]`:
+/// `u[xi * xi_stride + c] = 48 U[xi]` with `U = G2 g G4^T` (row scale = int8 scale / 48).
+void glide_wf42_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
+/// The F(4x2) weight transform of output-channel panels [p0, p1) straight into the GEMM's panel layout (as
+/// glide_winograd_weights_i16_packed, 24 positions at `dst + xi * glide_wi16_packed_words(O, C, MR)`);
+/// `*max_l1` (optional) = the largest sum of |48 U| over one row's 256-long K block of one position, over these
+/// panels (the bound glide_wf42_qmax takes). 0, or -1 when its scratch could not be allocated.
+int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                  uint32_t *dst, int32_t *max_l1);
+/// The F(4x2) input transform of a chunk of tile rows [ty0, ...) (`tiles` tiles, tw = (W + 3) / 4 a row) of the
+/// NCHW image `x` (C channels), quantized per column and 256-long K block to |q| <= qmax (<= 32767) and written
+/// in the GEMM's activation panels as glide_winograd_input_i16_packed does (24 positions). Panels [p0, p1).
+/// `avx512`: transform on zmm (caller checked AVX-512F/BW/VL), else portable C (same bits). 0 or -1 (memory).
+int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512);
+/// F(4x2) output transform of output channels [o0, o1): the 24 products `m[xi * xi_stride + o * ldm + t]`
+/// (t = tile of the chunk, tile rows [ty0, ty1)) into y (NCHW, `OH x OW` planes), + bias[o] (optional), added to
+/// y when `accumulate`. `avx512`: zmm (caller checked AVX-512F/BW/VL), else portable C (same bits).
+void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1, int OH, int OW,
+                       int ty0, int ty1, const float *bias, float *y, int accumulate, int avx512);
+
 /// Opt-in profiling counters (see Kernels' `KernelProfiler`). Slots of time spent inside the C GEMM:
 /// packing (and quantizing) the activation / im2col operand, and packing the weight operand.
 enum { GLIDE_PROFILE_PACK_ACTIVATIONS = 0, GLIDE_PROFILE_PACK_WEIGHTS = 1, GLIDE_PROFILE_SLOTS = 4 };

@@ -1,0 +1,423 @@
+// Winograd F(4x2, 3x3) for int8 weights in integers: each tile gives 4 outputs along the width (F(4, 3), points
+// 0, +-1, +-2, inf) and 2 along the height (F(2, 3) as in gemm_int8_avx2.c), from a 6-wide x 4-tall input tile:
+// 24 positions xi = 4-row index i * 6 + 6-column index j, 3 products per output instead of F(2x2)'s 4.
+//   U = (2 G2) g (24 G4)^T  exact int16, |U| <= 127 * 3 * 24 = 9144 (row scale = int8 scale / 48)
+//   V = B2^T d B4           f32 in a fixed order (below), quantized per column (tile) and 256-long K block
+//   Y = A2^T M A4           f32 on the 24 GEMM products M (glide_gemm_wi16_* on packed panels)
+// with 24 G4 = [6 0 0; -4 -4 -4; -4 4 -4; 1 2 4; 1 -2 4; 0 0 24], B4^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0;
+// 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1], A4^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
+// 0 1 -1 8 -8 1] (Lavin & Gray's F(4, 3)). Every transform has an AVX-512 body and a portable twin doing the
+// same float operations in the same order, so both give the same bits.
+#include "CKernelsX86.h"
+#include <stdlib.h>
+#include <string.h>
+#include "wi16_internal.h"
+
+#pragma STDC FP_CONTRACT OFF
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define T512F __attribute__((target("avx512f,avx512bw,avx512vl")))
+#endif
+
+enum { WF42_XI = 24 };
+
+int glide_wf42_qmax(int32_t max_l1) {
+    if (max_l1 < 1) max_l1 = 1;
+    long long q = 2147483647LL / max_l1;
+    return q > 32767 ? 32767 : q < 1 ? 1 : (int)q;
+}
+
+// ---------------------------------------------------------------- weights
+// Channel blocks of 32: the 3x3 kernels transposed to [9][32] so that each step is a loop over channels.
+void glide_wf42_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+    enum { CB = 32 };
+    for (int c0 = 0; c0 < C; c0 += CB) {
+        const int cb = C - c0 < CB ? C - c0 : CB;
+        int16_t k[9][CB], t[4][3][CB];
+        for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
+        for (int j = 0; j < cb; j++)
+            for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+        for (int x = 0; x < 3; x++)        // (2 G2) g: rows of the kernel (height)
+            for (int j = 0; j < CB; j++) {
+                int16_t g0 = k[x][j], g1 = k[3 + x][j], g2 = k[6 + x][j];
+                t[0][x][j] = (int16_t)(2 * g0); t[1][x][j] = (int16_t)(g0 + g1 + g2);
+                t[2][x][j] = (int16_t)(g0 - g1 + g2); t[3][x][j] = (int16_t)(2 * g2);
+            }
+        for (int i = 0; i < 4; i++) {      // ((2 G2) g) (24 G4)^T: columns (width)
+            int16_t *ui = u + (ptrdiff_t)i * 6 * xi_stride + c0;
+            for (int j = 0; j < cb; j++) {
+                const int t0 = t[i][0][j], t1 = t[i][1][j], t2 = t[i][2][j];
+                ui[0 * xi_stride + j] = (int16_t)(6 * t0);
+                ui[1 * xi_stride + j] = (int16_t)(-4 * (t0 + t1 + t2));
+                ui[2 * xi_stride + j] = (int16_t)(-4 * (t0 - t1 + t2));
+                ui[3 * xi_stride + j] = (int16_t)(t0 + 2 * t1 + 4 * t2);
+                ui[4 * xi_stride + j] = (int16_t)(t0 - 2 * t1 + 4 * t2);
+                ui[5 * xi_stride + j] = (int16_t)(24 * t2);
+            }
+        }
+    }
+}
+
+// Per panel: the MR channels' transforms into a scratch [MR][24][C] (rows >= O zero), then each (xi, K block)
+// panel in the GEMM's layout (as glide_winograd_weights_i16_packed). *max_l1: the largest sum of |48 U| over a
+// row's 256-long K block of one position, over the panels' rows.
+int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                  uint32_t *dst, int32_t *max_l1) {
+    const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
+    int16_t *u = malloc(sizeof(int16_t) * (size_t)MR * WF42_XI * (C > 0 ? C : 1));
+    if (!u) return -1;
+#if defined(__x86_64__)
+    const int transpose8 = MR == 8 && glide_cpu_has_avx2_fma();
+#else
+    const int transpose8 = 0;
+#endif
+    int32_t mx = 0;
+    for (int p = p0; p < p1; p++) {
+        const int m = p * MR, mr = O - m < MR ? O - m : MR;
+        for (int r = 0; r < MR; r++) {
+            int16_t *ur = u + (size_t)r * WF42_XI * C;
+            if (r < mr) {
+                glide_wf42_weights_i16(q + (ptrdiff_t)(m + r) * ldq, C, ur, C);
+                for (int xi = 0; xi < WF42_XI; xi++)
+                    for (int k0 = 0; k0 < C; k0 += WI_KC) {
+                        const int kc = C - k0 < WI_KC ? C - k0 : WI_KC;
+                        const int16_t *uk = ur + (size_t)xi * C + k0;
+                        int32_t l1 = 0;
+                        for (int k = 0; k < kc; k++) l1 += uk[k] < 0 ? -uk[k] : uk[k];
+                        mx = l1 > mx ? l1 : mx;
+                    }
+            } else memset(ur, 0, sizeof(int16_t) * WF42_XI * (size_t)C);
+        }
+        for (int xi = 0; xi < WF42_XI; xi++)
+            for (int k0 = 0; k0 < C; k0 += WI_KC) {
+                const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, k2 = kc / 2;
+                uint32_t *o = dst + xi * words + (ptrdiff_t)(k0 / WI_KC) * (WI_KC / 2) * MR * P + (ptrdiff_t)p * kp * MR;
+                if (transpose8)
+                    glide_dword_pack8_avx512((const char *)(u + (size_t)xi * C + k0), (ptrdiff_t)WF42_XI * C * 2, k2, o);
+                else
+                    for (int pp = 0; pp < k2; pp++)
+                        for (int r = 0; r < MR; r++) {
+                            const int16_t *ur = u + ((size_t)r * WF42_XI + xi) * C + k0 + 2 * pp;
+                            o[pp * MR + r] = (uint32_t)(uint16_t)ur[0] | (uint32_t)(uint16_t)ur[1] << 16;
+                        }
+                if (k2 < kp)
+                    for (int r = 0; r < MR; r++)
+                        o[k2 * MR + r] = (uint32_t)(uint16_t)u[((size_t)r * WF42_XI + xi) * C + k0 + kc - 1];
+            }
+    }
+    free(u);
+    if (max_l1) *max_l1 = mx;
+    return 0;
+}
+
+// ---------------------------------------------------------------- input transform + quantization + packing
+// The F(4, 3) row transform B4^T d of one input row of 6, in this order (x4 and x2 are exact):
+//   a = d4 - d2, b = d4 - 4 d2, c = d3 - 4 d1, e = 2 (d3 - d1)
+//   v0 = 4 (d0 - d2) + a, v1 = b + c, v2 = b - c, v3 = a + e, v4 = a - e, v5 = 4 (d1 - d3) + (d5 - d3)
+// then the F(2, 3) column transform of the 4 rows: w0 = r0 - r2, w1 = r1 + r2, w2 = r2 - r1, w3 = r1 - r3.
+// tb[xi * xs + c * NB + j]: position xi of channel k0 + c for the panel's tile j; mx[xi * 64 + j]: running max |v|
+// of column j as a bit pattern (NaN counts as 0), as gemm_int8_avx2.c's fused packing keeps them.
+static inline AI uint32_t wf42_abs_bits(float v) {
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    b &= 0x7fffffffu;
+    return b <= 0x7f800000u ? b : 0;
+}
+
+static void wf42_transform_portable(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0,
+                                    int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+    for (int c = 0; c < kc; c++) {
+        const float *plane = x + (size_t)(k0 + c) * H * W;
+        float *tc = tb + (size_t)c * NB;
+        for (int j = 0; j < nt; j++) {
+            const ptrdiff_t t = t0 + j;
+            const int ty = ty0 + (int)(t / tw), tx = (int)(t % tw);
+            float r[4][6];
+            for (int rr = 0; rr < 4; rr++) {
+                const int iy = 2 * ty - 1 + rr;
+                float d[6];
+                for (int k = 0; k < 6; k++) {
+                    const int ix = 4 * tx - 1 + k;
+                    d[k] = iy < 0 || iy >= H || ix < 0 || ix >= W ? 0.f : plane[(size_t)iy * W + ix];
+                }
+                const float a = d[4] - d[2], b = d[4] - 4.f * d[2], cc = d[3] - 4.f * d[1], e = 2.f * (d[3] - d[1]);
+                r[rr][0] = 4.f * (d[0] - d[2]) + a;
+                r[rr][1] = b + cc;
+                r[rr][2] = b - cc;
+                r[rr][3] = a + e;
+                r[rr][4] = a - e;
+                r[rr][5] = 4.f * (d[1] - d[3]) + (d[5] - d[3]);
+            }
+            float v[WF42_XI];
+            for (int jj = 0; jj < 6; jj++) {
+                v[0 * 6 + jj] = r[0][jj] - r[2][jj];
+                v[1 * 6 + jj] = r[1][jj] + r[2][jj];
+                v[2 * 6 + jj] = r[2][jj] - r[1][jj];
+                v[3 * 6 + jj] = r[1][jj] - r[3][jj];
+            }
+            for (int xi = 0; xi < WF42_XI; xi++) {
+                tc[xi * xs + j] = v[xi];
+                const uint32_t b = wf42_abs_bits(v[xi]);
+                if (b > mx[xi * 64 + j]) mx[xi * 64 + j] = b;
+            }
+        }
+        for (int xi = 0; xi < WF42_XI; xi++) for (int j = nt; j < NB; j++) tc[xi * xs + j] = 0.f;
+    }
+}
+
+#if defined(__x86_64__)
+// Lanes [lo, hi) of 16 floats starting at column s that lie in [0, W).
+static inline T512F __mmask16 wf42_range_mask(ptrdiff_t s, int W) {
+    ptrdiff_t lo = s < 0 ? -s : 0, hi = W - s;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+static inline T512F void wf42_store_max(float *dst, uint32_t *mx, __mmask16 sm, __m512 v) {
+    _mm512_mask_storeu_ps(dst, sm, v);
+    __m512i b = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
+    b = _mm512_maskz_mov_epi32(_mm512_cmple_epu32_mask(b, _mm512_set1_epi32(0x7f800000)), b);
+    __m512i m = _mm512_loadu_si512(mx);
+    _mm512_storeu_si512(mx, _mm512_mask_max_epu32(m, sm, m, b));
+}
+
+enum { WF42_PREFETCH = 4 };
+
+// Runs of up to 16 tiles of one tile row, one tile a lane: the 66 input columns of a row as 5 masked loads,
+// split into the 4 column phases (d0 .. d3 of each tile) by permutes, d4 / d5 = d0 / d1 of the next tile.
+T512F static void wf42_transform_avx512(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0,
+                                        int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+    const __m512i idx01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i idx23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+    const __m512 zero = _mm512_setzero_ps(), four = _mm512_set1_ps(4.f), two = _mm512_set1_ps(2.f);
+    for (int c = 0; c < kc; c++) {
+        const float *plane = x + (size_t)(k0 + c) * H * W;
+        float *tc = tb + (size_t)c * NB;
+        for (int j0 = 0; j0 < NB; ) {
+            if (j0 >= nt) {   // columns past the chunk: zero
+                const int n = NB - j0 < 16 ? NB - j0 : 16;
+                const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
+                for (int xi = 0; xi < WF42_XI; xi++) _mm512_mask_storeu_ps(tc + xi * xs + j0, sm, zero);
+                j0 += n;
+                continue;
+            }
+            const ptrdiff_t t = t0 + j0;
+            const int ty = ty0 + (int)(t / tw), tx = (int)(t % tw);
+            int n = tw - tx;
+            if (n > nt - j0) n = nt - j0;
+            if (n > 16) n = 16;
+            const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
+            __mmask16 lm[5];
+            for (int q = 0; q < 5; q++) lm[q] = wf42_range_mask(s + 16 * q, W);
+            lm[4] &= 3;
+            __m512 r[4][6];
+            for (int rr = 0; rr < 4; rr++) {
+                const int iy = 2 * ty - 1 + rr;
+                __m512 z[5] = {zero, zero, zero, zero, zero};
+                if (iy >= 0 && iy < H) {
+                    const float *pr = plane + (size_t)iy * W + s;
+                    if (c + WF42_PREFETCH < kc) {
+                        const char *f = (const char *)(pr + (size_t)WF42_PREFETCH * H * W);
+                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0);
+                        _mm_prefetch(f + 128, _MM_HINT_T0); _mm_prefetch(f + 192, _MM_HINT_T0);
+                        _mm_prefetch(f + 260, _MM_HINT_T0);
+                    }
+                    for (int q = 0; q < 5; q++) z[q] = _mm512_maskz_loadu_ps(lm[q], pr + 16 * q);
+                }
+                const __m512 a01 = _mm512_permutex2var_ps(z[0], idx01, z[1]), b01 = _mm512_permutex2var_ps(z[2], idx01, z[3]);
+                const __m512 a23 = _mm512_permutex2var_ps(z[0], idx23, z[1]), b23 = _mm512_permutex2var_ps(z[2], idx23, z[3]);
+                const __m512 d0 = _mm512_shuffle_f32x4(a01, b01, 0x44), d1 = _mm512_shuffle_f32x4(a01, b01, 0xee);
+                const __m512 d2 = _mm512_shuffle_f32x4(a23, b23, 0x44), d3 = _mm512_shuffle_f32x4(a23, b23, 0xee);
+                const __m512i z4 = _mm512_castps_si512(z[4]);
+                const __m512 d4 = _mm512_castsi512_ps(_mm512_alignr_epi32(z4, _mm512_castps_si512(d0), 1));
+                const __m512 d5 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_alignr_epi32(z4, z4, 1),
+                                                                          _mm512_castps_si512(d1), 1));
+                const __m512 a = _mm512_sub_ps(d4, d2), b = _mm512_sub_ps(d4, _mm512_mul_ps(four, d2));
+                const __m512 cc = _mm512_sub_ps(d3, _mm512_mul_ps(four, d1));
+                const __m512 e = _mm512_mul_ps(two, _mm512_sub_ps(d3, d1));
+                r[rr][0] = _mm512_add_ps(_mm512_mul_ps(four, _mm512_sub_ps(d0, d2)), a);
+                r[rr][1] = _mm512_add_ps(b, cc);
+                r[rr][2] = _mm512_sub_ps(b, cc);
+                r[rr][3] = _mm512_add_ps(a, e);
+                r[rr][4] = _mm512_sub_ps(a, e);
+                r[rr][5] = _mm512_add_ps(_mm512_mul_ps(four, _mm512_sub_ps(d1, d3)), _mm512_sub_ps(d5, d3));
+            }
+            const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
+            float *tj = tc + j0;
+            uint32_t *mj = mx + j0;
+            for (int jj = 0; jj < 6; jj++) {
+                wf42_store_max(tj + (0 * 6 + jj) * xs, mj + (0 * 6 + jj) * 64, sm, _mm512_sub_ps(r[0][jj], r[2][jj]));
+                wf42_store_max(tj + (1 * 6 + jj) * xs, mj + (1 * 6 + jj) * 64, sm, _mm512_add_ps(r[1][jj], r[2][jj]));
+                wf42_store_max(tj + (2 * 6 + jj) * xs, mj + (2 * 6 + jj) * 64, sm, _mm512_sub_ps(r[2][jj], r[1][jj]));
+                wf42_store_max(tj + (3 * 6 + jj) * xs, mj + (3 * 6 + jj) * 64, sm, _mm512_sub_ps(r[1][jj], r[3][jj]));
+            }
+            j0 += n;
+        }
+    }
+}
+#endif
+
+static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                       ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb,
+                                       ptrdiff_t xs, uint32_t *mx, int avx512) {
+    const int tw = (W + 3) / 4;
+    const ptrdiff_t P = (tiles + NB - 1) / NB, words = glide_wi16_packed_words((int)tiles, C, NB);
+    const int nkb = (C + WI_KC - 1) / WI_KC;
+    for (ptrdiff_t p = p0; p < p1; p++) {
+        const ptrdiff_t t0 = p * NB;
+        const int nt = (int)(tiles - t0 < NB ? tiles - t0 : NB);
+        for (int k0 = 0; k0 < C; k0 += WI_KC) {
+            const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, kb = k0 / WI_KC;
+            memset(mx, 0, sizeof(uint32_t) * WF42_XI * 64);
+#if defined(__x86_64__)
+            if (avx512) wf42_transform_avx512(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            else
+#endif
+            wf42_transform_portable(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            for (int xi = 0; xi < WF42_XI; xi++) {
+                float m[64];
+                memcpy(m, mx + xi * 64, sizeof(float) * (size_t)NB);
+                wi_quantize_pairs(tb + xi * xs, NB, m, kc, NB, NB, qmax,
+                                  dst + xi * words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + p * kp * NB,
+                                  scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + p * NB);
+            }
+        }
+    }
+    (void)avx512;
+}
+
+#if defined(__x86_64__)
+T512F static void wf42_pack_panels_avx512(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
+                                          int qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
+                                          float *tb, ptrdiff_t xs, uint32_t *mx) {
+    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, 1);
+}
+#endif
+
+int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+                                ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512) {
+    if (NB > 64 || NB < 8 || NB % 8) return -1;
+    qmax = qmax < 1 ? 1 : qmax > 32767 ? 32767 : qmax;
+    const int kcap = C < WI_KC ? (C > 0 ? C : 1) : WI_KC;
+    const ptrdiff_t xs = (ptrdiff_t)kcap * NB + 16;   // + 64 bytes: the positions' blocks on different L1 sets
+    float *tb = wi_aligned(sizeof(float) * (size_t)(WF42_XI * xs));
+    uint32_t *mx = wi_aligned(sizeof(uint32_t) * WF42_XI * 64);
+    if (!tb || !mx) { free(tb); free(mx); return -1; }
+#if defined(__x86_64__)
+    if (avx512) wf42_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
+    else
+#endif
+    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, 0);
+    free(tb); free(mx);
+    return 0;
+}
+
+// ---------------------------------------------------------------- output transform
+// Per tile, from the 24 products m[i][j] (i height, j width), in this order:
+//   h0[j] = (m0j + m1j) + m2j, h1[j] = (m1j - m2j) - m3j                     (A2^T)
+//   per row h: s1 = h1 + h2, d1 = h1 - h2, s2 = h3 + h4, d2 = h3 - h4             (A4^T)
+//   y0 = ((h0 + s1) + s2) + b, y1 = (d1 + 2 d2) + b, y2 = (s1 + 4 s2) + b, y3 = ((d1 + 8 d2) + h5) + b
+// then y is stored, or added to y when accumulate (dst + y).
+static void wf42_output_portable(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1, int OH, int OW,
+                                 int ty0, int ty1, const float *bias, float *y, int accumulate) {
+    const int tw = (OW + 3) / 4;
+    for (int o = o0; o < o1; o++) {
+        const float bo = bias ? bias[o] : 0.f;
+        float *plane = y + (size_t)o * OH * OW;
+        for (int ty = ty0; ty < ty1; ty++) {
+            const float *mt = m + (size_t)o * ldm + (size_t)(ty - ty0) * tw;
+            for (int tx = 0; tx < tw; tx++) {
+                float h[2][6];
+                for (int j = 0; j < 6; j++) {
+                    const float m0 = mt[(0 * 6 + j) * xi_stride + tx], m1 = mt[(1 * 6 + j) * xi_stride + tx];
+                    const float m2 = mt[(2 * 6 + j) * xi_stride + tx], m3 = mt[(3 * 6 + j) * xi_stride + tx];
+                    h[0][j] = (m0 + m1) + m2;
+                    h[1][j] = (m1 - m2) - m3;
+                }
+                for (int rr = 0; rr < 2; rr++) {
+                    const int oy = 2 * ty + rr;
+                    if (oy >= OH) break;
+                    const float *q = h[rr];
+                    const float s1 = q[1] + q[2], d1 = q[1] - q[2], s2 = q[3] + q[4], d2 = q[3] - q[4];
+                    float v[4];
+                    v[0] = ((q[0] + s1) + s2) + bo;
+                    v[1] = (d1 + 2.f * d2) + bo;
+                    v[2] = (s1 + 4.f * s2) + bo;
+                    v[3] = ((d1 + 8.f * d2) + q[5]) + bo;
+                    float *dst = plane + (size_t)oy * OW + 4 * tx;
+                    for (int k = 0; k < 4 && 4 * tx + k < OW; k++) dst[k] = accumulate ? dst[k] + v[k] : v[k];
+                }
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+// 16 tiles a step, one tile a lane; the 4 outputs of each tile interleaved into 64 columns by permutes.
+T512F static void wf42_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1, int OH,
+                                     int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
+    const int tw = (OW + 3) / 4;
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i q0 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i q1 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    const __m512 two = _mm512_set1_ps(2.f), four = _mm512_set1_ps(4.f), eight = _mm512_set1_ps(8.f);
+    for (int o = o0; o < o1; o++) {
+        const __m512 bo = _mm512_set1_ps(bias ? bias[o] : 0.f);
+        float *plane = y + (size_t)o * OH * OW;
+        for (int ty = ty0; ty < ty1; ty++) {
+            const float *mt = m + (size_t)o * ldm + (size_t)(ty - ty0) * tw;
+            for (int tx = 0; tx < tw; tx += 16) {
+                const int n = tw - tx < 16 ? tw - tx : 16;
+                const __mmask16 lm = (__mmask16)(((uint32_t)1 << n) - 1);
+                __m512 h[2][6];
+                for (int j = 0; j < 6; j++) {
+                    const __m512 m0 = _mm512_maskz_loadu_ps(lm, mt + (0 * 6 + j) * xi_stride + tx);
+                    const __m512 m1 = _mm512_maskz_loadu_ps(lm, mt + (1 * 6 + j) * xi_stride + tx);
+                    const __m512 m2 = _mm512_maskz_loadu_ps(lm, mt + (2 * 6 + j) * xi_stride + tx);
+                    const __m512 m3 = _mm512_maskz_loadu_ps(lm, mt + (3 * 6 + j) * xi_stride + tx);
+                    h[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                    h[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+                }
+                const int cols = OW - 4 * tx < 64 ? OW - 4 * tx : 64;
+                for (int rr = 0; rr < 2; rr++) {
+                    const int oy = 2 * ty + rr;
+                    if (oy >= OH) break;
+                    const __m512 *q = h[rr];
+                    const __m512 s1 = _mm512_add_ps(q[1], q[2]), d1 = _mm512_sub_ps(q[1], q[2]);
+                    const __m512 s2 = _mm512_add_ps(q[3], q[4]), d2 = _mm512_sub_ps(q[3], q[4]);
+                    const __m512 v0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], s1), s2), bo);
+                    const __m512 v1 = _mm512_add_ps(_mm512_add_ps(d1, _mm512_mul_ps(two, d2)), bo);
+                    const __m512 v2 = _mm512_add_ps(_mm512_add_ps(s1, _mm512_mul_ps(four, s2)), bo);
+                    const __m512 v3 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(d1, _mm512_mul_ps(eight, d2)), q[5]), bo);
+                    const __m512 t01l = _mm512_permutex2var_ps(v0, lo, v1), t01h = _mm512_permutex2var_ps(v0, hi, v1);
+                    const __m512 t23l = _mm512_permutex2var_ps(v2, lo, v3), t23h = _mm512_permutex2var_ps(v2, hi, v3);
+                    __m512 out[4];
+                    out[0] = _mm512_permutex2var_ps(t01l, q0, t23l); out[1] = _mm512_permutex2var_ps(t01l, q1, t23l);
+                    out[2] = _mm512_permutex2var_ps(t01h, q0, t23h); out[3] = _mm512_permutex2var_ps(t01h, q1, t23h);
+                    float *dst = plane + (size_t)oy * OW + 4 * tx;
+                    for (int k = 0; k < 4; k++) {
+                        const int left = cols - 16 * k;
+                        if (left <= 0) break;
+                        const __mmask16 sm = left >= 16 ? (__mmask16)0xffff : (__mmask16)(((uint32_t)1 << left) - 1);
+                        __m512 v = out[k];
+                        if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(sm, dst + 16 * k), v);
+                        _mm512_mask_storeu_ps(dst + 16 * k, sm, v);
+                    }
+                }
+            }
+        }
+    }
+}
+#endif
+
+void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1, int OH, int OW,
+                       int ty0, int ty1, const float *bias, float *y, int accumulate, int avx512) {
+#if defined(__x86_64__)
+    if (avx512) { wf42_output_avx512(m, ldm, xi_stride, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
+#endif
+    (void)avx512;
+    wf42_output_portable(m, ldm, xi_stride, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate);
+}

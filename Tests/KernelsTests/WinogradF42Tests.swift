@@ -1,0 +1,171 @@
+// The integer int8 Winograd F(4x2, 3x3) (winograd_f42.c, conv2dWinogradInt8F42): transforms against their
+// scalar definitions and their zmm twins bit for bit, convolutions against the scalar int8 convolution.
+import XCTest
+import CKernelsX86
+@testable import Kernels
+
+final class WinogradF42Tests: XCTestCase {
+    static let geometries = [
+        Conv2dGeometry(batch: 2, inChannels: 9, height: 17, width: 23, outChannels: 20, kernelSize: 3, stride: 1, padding: 1),
+        Conv2dGeometry(batch: 1, inChannels: 40, height: 16, width: 16, outChannels: 8, kernelSize: 3, stride: 1, padding: 1),
+        Conv2dGeometry(batch: 1, inChannels: 300, height: 10, width: 9, outChannels: 33, kernelSize: 3, stride: 1, padding: 1),
+        Conv2dGeometry(batch: 2, inChannels: 11, height: 5, width: 70, outChannels: 7, kernelSize: 3, stride: 1, padding: 1),
+        Conv2dGeometry(batch: 1, inChannels: 263, height: 7, width: 1, outChannels: 9, kernelSize: 3, stride: 1, padding: 1),
+    ]
+
+    /// conv2d through the integer F(4x2) Winograd on `kernel` (nil: the scalar twin).
+    func run(_ g: Conv2dGeometry, kernel: Int8GEMMPath?, accumulate: Bool, threads: Int = 1, seed: UInt64,
+             chunk: Int? = nil, cap: CPUPath? = nil) -> [Float] {
+        var rng = TestRNG(seed: seed)
+        let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
+        let bias = rng.floats(g.outChannels)
+        let x = rng.floats(g.batch * g.inChannels * g.height * g.width, scale: 2)
+        var y = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
+        let saved = (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
+                     KernelSettings.int8WinogradTile, KernelSettings.cpuCap)
+        defer {
+            KernelSettings.resetInt8Path()
+            (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
+             KernelSettings.int8WinogradTile, KernelSettings.cpuCap) = saved
+        }
+        w.with("int8") { wm in
+            withSettings(threads: threads, winograd: true) {
+                if let kernel {
+                    if let cap { KernelSettings.cpuCap = cap }
+                    KernelSettings.int8Path = kernel
+                    KernelSettings.int8WinogradTile = .f4x2
+                    KernelSettings.int8WinogradMinimumTilesOverride = 1
+                    if let chunk { KernelSettings.winogradChunkElements = chunk }
+                    XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true), "\(g)")
+                    XCTAssertTrue(KernelSettings.int8WinogradUsesF42(g))
+                    conv2d(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
+                } else {
+                    conv2dScalar(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
+                }
+            }
+        }
+        return y
+    }
+
+    /// The int16 transformed weights are exactly 48 G2 g G4^T of the float F(2, 3) x F(4, 3) matrices.
+    func testWeightTransformIsExact() {
+        let g2: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        let g4: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                              [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
+        var rng = TestRNG(seed: 42)
+        for c in [1, 5, 32, 33, 70] {
+            var k = (0..<(9 * c)).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) }
+            if c == 5 { for i in 0..<9 { k[i] = i % 2 == 0 ? 127 : -127 } }   // extremes
+            var u = [Int16](repeating: 0, count: 24 * c)
+            glide_wf42_weights_i16(k, Int32(c), &u, c)
+            for ch in 0..<c {
+                for i in 0..<4 {
+                    for j in 0..<6 {
+                        var s = 0.0
+                        for ky in 0..<3 { for kx in 0..<3 { s += g2[i][ky] * Double(k[ch * 9 + ky * 3 + kx]) * g4[j][kx] } }
+                        XCTAssertEqual(Double(u[(i * 6 + j) * c + ch]), (48 * s).rounded(), "c=\(c) ch=\(ch) xi=\(i * 6 + j)")
+                        XCTAssertEqual(48 * s, (48 * s).rounded(), accuracy: 1e-9)
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(glide_wf42_qmax(256 * 9144), Int32(GLIDE_WF42_QMAX))
+        XCTAssertLessThan(256 * 9144 * Int64(GLIDE_WF42_QMAX), Int64(Int32.max))
+        XCTAssertEqual(glide_wf42_qmax(1), 32767)
+    }
+
+    /// The zmm input transform + quantization + packing and the zmm output transform give the portable bits.
+    func testZMMTransformsMatchPortable() throws {
+        try XCTSkipUnless(KernelSettings.has(.avx512f), "CPU lacks avx512f (zmm transforms not compared)")
+        var rng = TestRNG(seed: 9)
+        for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16)] {
+            let tw = (w + 3) / 4, th = (h + 1) / 2
+            for (ty0, rows) in [(0, th), (th / 2, th - th / 2)] where rows > 0 {
+                let tiles = rows * tw, panels = (tiles + nb - 1) / nb
+                let x = rng.floats(c * h * w, scale: 3)
+                let words = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
+                let nScales = 24 * ((c + 255) / 256) * panels * nb
+                var d0 = [UInt32](repeating: 1, count: 24 * words), d1 = [UInt32](repeating: 2, count: 24 * words)
+                var s0 = [Float](repeating: 1, count: nScales), s1 = [Float](repeating: 2, count: nScales)
+                XCTAssertEqual(glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), 917,
+                                                           0, panels, &d0, &s0, 0), 0)
+                XCTAssertEqual(glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), 917,
+                                                           0, panels, &d1, &s1, 1), 0)
+                XCTAssertEqual(d0, d1, "input c=\(c) \(h)x\(w) nb=\(nb) ty0=\(ty0)")
+                XCTAssertEqual(s0.map(\.bitPattern), s1.map(\.bitPattern), "scales c=\(c) \(h)x\(w) ty0=\(ty0)")
+                let o = 5
+                let m = rng.floats(24 * o * tiles, scale: 10)
+                let bias = rng.floats(o)
+                for accumulate: Int32 in [0, 1] {
+                    var y0 = rng.floats(o * h * w), y1 = y0
+                    glide_wf42_output(m, tiles, o * tiles, 1, Int32(o), Int32(h), Int32(w), Int32(ty0), Int32(ty0 + rows),
+                                      bias, &y0, accumulate, 0)
+                    glide_wf42_output(m, tiles, o * tiles, 1, Int32(o), Int32(h), Int32(w), Int32(ty0), Int32(ty0 + rows),
+                                      bias, &y1, accumulate, 1)
+                    XCTAssertEqual(y0.map(\.bitPattern), y1.map(\.bitPattern), "output \(h)x\(w) acc=\(accumulate)")
+                }
+            }
+        }
+    }
+
+    /// F(4x2) against the scalar int8 convolution: odd sizes, few channels, batch 1 and 2, small chunks.
+    func testMatchesScalarConvolution() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
+        var seed: UInt64 = 8000
+        for g in Self.geometries {
+            for accumulate in [false, true] {
+                seed += 1
+                let ref = run(g, kernel: nil, accumulate: accumulate, seed: seed)
+                for chunk in [nil, 24 * 40 * 12] as [Int?] {
+                    let y = run(g, kernel: .emulatedZMM, accumulate: accumulate, seed: seed, chunk: chunk)
+                    XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8WinogradF42, "\(g) acc=\(accumulate) chunk=\(String(describing: chunk))")
+                }
+            }
+        }
+    }
+
+    /// Every GEMM kernel, portable and zmm transforms, 1-3 threads and chunkings: the same bits.
+    func testKernelsTransformsAndThreadsBitExact() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
+        var hardware: [Int8GEMMPath] = [.avx2]
+        if KernelSettings.hasAVX512VNNI { hardware.append(.avx512vnni) }
+        if KernelSettings.hasAVXVNNI { hardware.append(.avxvnni) }
+        var seed: UInt64 = 9000
+        for g in Self.geometries {
+            seed += 1
+            let ymm = run(g, kernel: .emulatedYMM, accumulate: true, seed: seed, cap: .avx2)
+            let zmm = run(g, kernel: .emulatedZMM, accumulate: true, seed: seed, cap: .avx2)
+            // (the panel width changes the tile grouping of the scales, not any value: both layouts agree)
+            XCTAssertEqual(ymm.map(\.bitPattern), zmm.map(\.bitPattern), "\(g) ymm vs zmm layout")
+            for kernel in hardware {
+                for (threads, chunk) in [(1, nil), (2, 24 * 40 * 12), (3, nil)] as [(Int, Int?)] {
+                    let y = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
+                    XCTAssertEqual(ymm.map(\.bitPattern), y.map(\.bitPattern), "\(g) \(kernel) threads=\(threads)")
+                }
+            }
+        }
+        try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (zmm vpdpwssd kernel not compared)")
+        try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
+    }
+
+    /// The tile switch: forced either way, auto by size, F(2x2) with the opt-in fused output.
+    func testTileChoice() {
+        let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput)
+        defer { (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput) = saved }
+        func geometry(_ h: Int, _ w: Int) -> Conv2dGeometry {
+            Conv2dGeometry(batch: 1, inChannels: 64, height: h, width: w, outChannels: 64, kernelSize: 3, stride: 1, padding: 1)
+        }
+        let big = geometry(64, 64), small = geometry(8, 8)
+        KernelSettings.int8WinogradFusedOutput = false
+        KernelSettings.int8WinogradTile = .f2x2
+        XCTAssertFalse(KernelSettings.int8WinogradUsesF42(big))
+        KernelSettings.int8WinogradTile = .f4x2
+        XCTAssertTrue(KernelSettings.int8WinogradUsesF42(small))
+        KernelSettings.int8WinogradTile = .auto
+        XCTAssertTrue(KernelSettings.int8WinogradUsesF42(big))
+        XCTAssertFalse(KernelSettings.int8WinogradUsesF42(small))
+        KernelSettings.int8WinogradFusedOutput = nil
+        XCTAssertFalse(KernelSettings.int8WinogradUsesF42(big))
+        XCTAssertEqual(Int8WinogradTile(rawValue: "4x2"), .f4x2)
+    }
+}
