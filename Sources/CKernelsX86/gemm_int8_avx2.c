@@ -61,6 +61,9 @@ static void wi_transpose9_vbmi(const int8_t *g, int cb, int16_t k[9][32]) {
         _mm512_storeu_si512(k[i], _mm512_cvtepi8_epi16(_mm512_castsi512_si256(r)));
     }
 }
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+void glide_wi_transpose9_vbmi(const int8_t *g, int cb, int16_t k[9][32]) { wi_transpose9_vbmi(g, cb, k); }
 #endif
 
 static inline AI void wi_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride, int vbmi) {

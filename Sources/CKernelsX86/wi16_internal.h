@@ -50,4 +50,10 @@ static inline AI void wi_quantize_pairs(const float *x, ptrdiff_t rs, const floa
     }
 }
 
+#if defined(__x86_64__)
+// The 3x3 kernels of cb <= 32 channels (g[c * 9 + i]) transposed to k[i][c] (zero for c >= cb) with AVX512-VBMI
+// byte permutes (gemm_int8_avx2.c; caller checked glide_cpu_has_avx512_vbmi()).
+void glide_wi_transpose9_vbmi(const int8_t *g, int cb, int16_t k[9][32]);
+#endif
+
 #endif

@@ -29,15 +29,22 @@ int glide_wf42_qmax(int32_t max_l1) {
 }
 
 // ---------------------------------------------------------------- weights
-// Channel blocks of 32: the 3x3 kernels transposed to [9][32] so that each step is a loop over channels.
-void glide_wf42_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+// Channel blocks of 32: the 3x3 kernels transposed to [9][32] so that each step is a loop over channels
+// (`vbmi`: the transposition with byte permutes; integer arithmetic, so every variant gives the same int16s).
+static inline AI void wf42_weights(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride, int vbmi) {
     enum { CB = 32 };
     for (int c0 = 0; c0 < C; c0 += CB) {
         const int cb = C - c0 < CB ? C - c0 : CB;
-        int16_t k[9][CB], t[4][3][CB];
-        for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
-        for (int j = 0; j < cb; j++)
-            for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+        int16_t k[9][CB] __attribute__((aligned(64))), t[4][3][CB] __attribute__((aligned(64)));
+#if defined(__x86_64__)
+        if (vbmi) glide_wi_transpose9_vbmi(g + (size_t)c0 * 9, cb, k);
+        else
+#endif
+        {
+            for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
+            for (int j = 0; j < cb; j++)
+                for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+        }
         for (int x = 0; x < 3; x++)        // (2 G2) g: rows of the kernel (height)
             for (int j = 0; j < CB; j++) {
                 int16_t g0 = k[x][j], g1 = k[3 + x][j], g2 = k[6 + x][j];
@@ -46,39 +53,42 @@ void glide_wf42_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_str
             }
         for (int i = 0; i < 4; i++) {      // ((2 G2) g) (24 G4)^T: columns (width)
             int16_t *ui = u + (ptrdiff_t)i * 6 * xi_stride + c0;
+            int16_t *restrict u0 = ui, *restrict u1 = ui + xi_stride, *restrict u2 = ui + 2 * xi_stride;
+            int16_t *restrict u3 = ui + 3 * xi_stride, *restrict u4 = ui + 4 * xi_stride, *restrict u5 = ui + 5 * xi_stride;
             for (int j = 0; j < cb; j++) {
-                const int t0 = t[i][0][j], t1 = t[i][1][j], t2 = t[i][2][j];
-                ui[0 * xi_stride + j] = (int16_t)(6 * t0);
-                ui[1 * xi_stride + j] = (int16_t)(-4 * (t0 + t1 + t2));
-                ui[2 * xi_stride + j] = (int16_t)(-4 * (t0 - t1 + t2));
-                ui[3 * xi_stride + j] = (int16_t)(t0 + 2 * t1 + 4 * t2);
-                ui[4 * xi_stride + j] = (int16_t)(t0 - 2 * t1 + 4 * t2);
-                ui[5 * xi_stride + j] = (int16_t)(24 * t2);
+                const int16_t t0 = t[i][0][j], t1 = t[i][1][j], t2 = t[i][2][j];
+                u0[j] = (int16_t)(6 * t0);
+                u1[j] = (int16_t)(-4 * (t0 + t1 + t2));
+                u2[j] = (int16_t)(-4 * (t0 - t1 + t2));
+                u3[j] = (int16_t)(t0 + 2 * t1 + 4 * t2);
+                u4[j] = (int16_t)(t0 - 2 * t1 + 4 * t2);
+                u5[j] = (int16_t)(24 * t2);
             }
         }
     }
+    (void)vbmi;
 }
+
+void glide_wf42_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride) {
+    wf42_weights(g, C, u, xi_stride, 0);
+}
+
+static int wf42_weights_use_simd = 1;
+void glide_wf42_weights_allow_simd(int on) { wf42_weights_use_simd = on != 0; }
 
 // Per panel: the MR channels' transforms into a scratch [MR][24][C] (rows >= O zero), then each (xi, K block)
 // panel in the GEMM's layout (as glide_winograd_weights_i16_packed). *max_l1: the largest sum of |48 U| over a
 // row's 256-long K block of one position, over the panels' rows.
-int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
-                                  uint32_t *dst, int32_t *max_l1) {
+static inline AI void wf42_weights_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                          uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8, int vbmi) {
     const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
-    int16_t *u = malloc(sizeof(int16_t) * (size_t)MR * WF42_XI * (C > 0 ? C : 1));
-    if (!u) return -1;
-#if defined(__x86_64__)
-    const int transpose8 = MR == 8 && glide_cpu_has_avx2_fma();
-#else
-    const int transpose8 = 0;
-#endif
     int32_t mx = 0;
     for (int p = p0; p < p1; p++) {
         const int m = p * MR, mr = O - m < MR ? O - m : MR;
         for (int r = 0; r < MR; r++) {
             int16_t *ur = u + (size_t)r * WF42_XI * C;
             if (r < mr) {
-                glide_wf42_weights_i16(q + (ptrdiff_t)(m + r) * ldq, C, ur, C);
+                wf42_weights(q + (ptrdiff_t)(m + r) * ldq, C, ur, C, vbmi);
                 for (int xi = 0; xi < WF42_XI; xi++)
                     for (int k0 = 0; k0 < C; k0 += WI_KC) {
                         const int kc = C - k0 < WI_KC ? C - k0 : WI_KC;
@@ -106,8 +116,37 @@ int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, 
                         o[k2 * MR + r] = (uint32_t)(uint16_t)u[((size_t)r * WF42_XI + xi) * C + k0 + kc - 1];
             }
     }
-    free(u);
     if (max_l1) *max_l1 = mx;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2")))
+static void wf42_weights_packed_vbmi(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                     uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8) {
+    wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 1);
+}
+__attribute__((target("avx2,fma")))
+static void wf42_weights_packed_avx2(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                     uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8) {
+    wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 0);
+}
+#endif
+
+int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                  uint32_t *dst, int32_t *max_l1) {
+    int16_t *u = malloc(sizeof(int16_t) * (size_t)MR * WF42_XI * (C > 0 ? C : 1));
+    if (!u) return -1;
+#if defined(__x86_64__)
+    const int avx2 = glide_cpu_has_avx2_fma();
+    const int transpose8 = MR == 8 && avx2;
+    if (wf42_weights_use_simd && glide_cpu_has_avx512_vbmi())
+        wf42_weights_packed_vbmi(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8);
+    else if (wf42_weights_use_simd && avx2)
+        wf42_weights_packed_avx2(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8);
+    else
+#endif
+    wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, 0, 0);
+    free(u);
     return 0;
 }
 
@@ -125,14 +164,15 @@ static inline AI uint32_t wf42_abs_bits(float v) {
     return b <= 0x7f800000u ? b : 0;
 }
 
-static void wf42_transform_portable(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0,
-                                    int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+static void wf42_transform_portable(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
+                                    int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+    const int th = (H + 1) / 2;
     for (int c = 0; c < kc; c++) {
-        const float *plane = x + (size_t)(k0 + c) * H * W;
         float *tc = tb + (size_t)c * NB;
         for (int j = 0; j < nt; j++) {
             const ptrdiff_t t = t0 + j;
-            const int ty = ty0 + (int)(t / tw), tx = (int)(t % tw);
+            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
+            const float *plane = x + ((size_t)(gy / th) * C + k0 + c) * H * W;
             float r[4][6];
             for (int rr = 0; rr < 4; rr++) {
                 const int iy = 2 * ty - 1 + rr;
@@ -187,13 +227,13 @@ enum { WF42_PREFETCH = 4 };
 
 // Runs of up to 16 tiles of one tile row, one tile a lane: the 66 input columns of a row as 5 masked loads,
 // split into the 4 column phases (d0 .. d3 of each tile) by permutes, d4 / d5 = d0 / d1 of the next tile.
-T512F static void wf42_transform_avx512(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0,
-                                        int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
+                                        int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
     const __m512i idx01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
     const __m512i idx23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
     const __m512 zero = _mm512_setzero_ps(), four = _mm512_set1_ps(4.f), two = _mm512_set1_ps(2.f);
+    const int th = (H + 1) / 2;
     for (int c = 0; c < kc; c++) {
-        const float *plane = x + (size_t)(k0 + c) * H * W;
         float *tc = tb + (size_t)c * NB;
         for (int j0 = 0; j0 < NB; ) {
             if (j0 >= nt) {   // columns past the chunk: zero
@@ -204,7 +244,8 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int tw, in
                 continue;
             }
             const ptrdiff_t t = t0 + j0;
-            const int ty = ty0 + (int)(t / tw), tx = (int)(t % tw);
+            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
+            const float *plane = x + ((size_t)(gy / th) * C + k0 + c) * H * W;
             int n = tw - tx;
             if (n > nt - j0) n = nt - j0;
             if (n > 16) n = 16;
@@ -272,10 +313,10 @@ static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int 
             const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, kb = k0 / WI_KC;
             memset(mx, 0, sizeof(uint32_t) * WF42_XI * 64);
 #if defined(__x86_64__)
-            if (avx512) wf42_transform_avx512(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            if (avx512) wf42_transform_avx512(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
             else
 #endif
-            wf42_transform_portable(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            wf42_transform_portable(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
             for (int xi = 0; xi < WF42_XI; xi++) {
                 float m[64];
                 memcpy(m, mx + xi * 64, sizeof(float) * (size_t)NB);
@@ -320,14 +361,15 @@ int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, pt
 //   per row h: s1 = h1 + h2, d1 = h1 - h2, s2 = h3 + h4, d2 = h3 - h4             (A4^T)
 //   y0 = ((h0 + s1) + s2) + b, y1 = (d1 + 2 d2) + b, y2 = (s1 + 4 s2) + b, y3 = ((d1 + 8 d2) + h5) + b
 // then y is stored, or added to y when accumulate (dst + y).
-static void wf42_output_portable(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1, int OH, int OW,
-                                 int ty0, int ty1, const float *bias, float *y, int accumulate) {
-    const int tw = (OW + 3) / 4;
+static void wf42_output_portable(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1, int OH,
+                                 int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
+    const int tw = (OW + 3) / 4, th = (OH + 1) / 2;
     for (int o = o0; o < o1; o++) {
         const float bo = bias ? bias[o] : 0.f;
-        float *plane = y + (size_t)o * OH * OW;
-        for (int ty = ty0; ty < ty1; ty++) {
-            const float *mt = m + (size_t)o * ldm + (size_t)(ty - ty0) * tw;
+        for (int gy = ty0; gy < ty1; gy++) {
+            const int ty = gy % th;
+            float *plane = y + ((size_t)(gy / th) * O + o) * OH * OW;
+            const float *mt = m + (size_t)o * ldm + (size_t)(gy - ty0) * tw;
             for (int tx = 0; tx < tw; tx++) {
                 float h[2][6];
                 for (int j = 0; j < 6; j++) {
@@ -356,9 +398,9 @@ static void wf42_output_portable(const float *m, ptrdiff_t ldm, ptrdiff_t xi_str
 
 #if defined(__x86_64__)
 // 16 tiles a step, one tile a lane; the 4 outputs of each tile interleaved into 64 columns by permutes.
-T512F static void wf42_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1, int OH,
-                                     int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
-    const int tw = (OW + 3) / 4;
+T512F static void wf42_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1,
+                                     int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
+    const int tw = (OW + 3) / 4, th = (OH + 1) / 2;
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __m512i q0 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
@@ -366,9 +408,10 @@ T512F static void wf42_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi
     const __m512 two = _mm512_set1_ps(2.f), four = _mm512_set1_ps(4.f), eight = _mm512_set1_ps(8.f);
     for (int o = o0; o < o1; o++) {
         const __m512 bo = _mm512_set1_ps(bias ? bias[o] : 0.f);
-        float *plane = y + (size_t)o * OH * OW;
-        for (int ty = ty0; ty < ty1; ty++) {
-            const float *mt = m + (size_t)o * ldm + (size_t)(ty - ty0) * tw;
+        for (int gy = ty0; gy < ty1; gy++) {
+            const int ty = gy % th;
+            float *plane = y + ((size_t)(gy / th) * O + o) * OH * OW;
+            const float *mt = m + (size_t)o * ldm + (size_t)(gy - ty0) * tw;
             for (int tx = 0; tx < tw; tx += 16) {
                 const int n = tw - tx < 16 ? tw - tx : 16;
                 const __mmask16 lm = (__mmask16)(((uint32_t)1 << n) - 1);
@@ -413,11 +456,11 @@ T512F static void wf42_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi
 }
 #endif
 
-void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1, int OH, int OW,
+void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1, int OH, int OW,
                        int ty0, int ty1, const float *bias, float *y, int accumulate, int avx512) {
 #if defined(__x86_64__)
-    if (avx512) { wf42_output_avx512(m, ldm, xi_stride, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
+    if (avx512) { wf42_output_avx512(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
 #endif
     (void)avx512;
-    wf42_output_portable(m, ldm, xi_stride, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate);
+    wf42_output_portable(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate);
 }

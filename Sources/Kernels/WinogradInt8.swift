@@ -344,9 +344,13 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     case .emulatedYMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_YMM)) }
     case .emulatedZMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_ZMM)) }
     }
-    // Tile rows per chunk: the quantized input and the products of a chunk take ~8 MB each at most.
+    // Chunks of tile rows of the whole batch (the images' tile rows one after the other: small images give the
+    // GEMMs more columns), of equal size, each's products taking ~8 MB at most.
+    let totalRows = g.batch * tileRows
     let targetTiles = max(tilesPerRow, KernelSettings.winogradChunkElements / (positions * max(c, o)))
-    let rowsPerChunk = max(1, min(tileRows, targetTiles / tilesPerRow))
+    let maxRows = max(1, min(totalRows, targetTiles / tilesPerRow))
+    let chunks = (totalRows + maxRows - 1) / maxRows
+    let rowsPerChunk = (totalRows + chunks - 1) / chunks
     let ld = rowsPerChunk * tilesPerRow
     let onZMM: Int32 = KernelSettings.has(.avx512f) ? 1 : 0
     let panelCap = (ld + nb - 1) / nb, kBlocks = (c + 255) / 256
@@ -361,12 +365,11 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let outputBlocks = min(o, 4 * KernelSettings.threadCount)
     let failed = UnsafeMutablePointer<Int32>.allocate(capacity: positions)
     defer { failed.deallocate() }
-    for n in 0..<g.batch {
-        let x = input + n * c * h * w
-        let y = output + n * o * h * w
+    let x = input, y = output
+    do {
         var ty0 = 0
-        while ty0 < tileRows {
-            let ty1 = min(tileRows, ty0 + rowsPerChunk)
+        while ty0 < totalRows {
+            let ty1 = min(totalRows, ty0 + rowsPerChunk)
             let tiles = (ty1 - ty0) * tilesPerRow
             let panels = (tiles + nb - 1) / nb
             let bWords = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
@@ -399,7 +402,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
             let outputProbe = KernelProfiler.begin("winograd output transform", "\(shape) \(o) ch \(h)x\(w)")
             parallelFor(outputBlocks) { b in
                 let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
-                glide_wf42_output(m, ld, mStride, Int32(o0), Int32(o1), Int32(h), Int32(w), Int32(ty0), Int32(ty1),
+                glide_wf42_output(m, ld, mStride, Int32(o), Int32(o0), Int32(o1), Int32(h), Int32(w), Int32(ty0), Int32(ty1),
                                   bias, y, accumulate ? 1 : 0, onZMM)
             }
             KernelProfiler.end(outputProbe)

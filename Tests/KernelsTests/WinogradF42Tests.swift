@@ -74,15 +74,36 @@ final class WinogradF42Tests: XCTestCase {
         XCTAssertEqual(glide_wf42_qmax(1), 32767)
     }
 
+    /// The packed weight transform's AVX2 / VBMI bodies give the portable body's words and L1 bound.
+    func testPackedWeightsSIMDMatchesPortable() {
+        var rng = TestRNG(seed: 77)
+        for (o, c, mr) in [(19, 300, 8), (7, 33, 6), (16, 513, 8)] {
+            let q = (0..<(o * c * 9)).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) }
+            let words = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
+            let panels = Int32((o + mr - 1) / mr)
+            var p0 = [UInt32](repeating: 0, count: 24 * words), p1 = [UInt32](repeating: 1, count: 24 * words)
+            var l0: Int32 = 0, l1: Int32 = 0
+            defer { glide_wf42_weights_allow_simd(1) }
+            glide_wf42_weights_allow_simd(0)
+            XCTAssertEqual(glide_wf42_weights_i16_packed(q, c * 9, Int32(o), Int32(c), Int32(mr), 0, panels, &p0, &l0), 0)
+            glide_wf42_weights_allow_simd(1)
+            XCTAssertEqual(glide_wf42_weights_i16_packed(q, c * 9, Int32(o), Int32(c), Int32(mr), 0, panels, &p1, &l1), 0)
+            XCTAssertEqual(p0, p1, "O=\(o) C=\(c) MR=\(mr)")
+            XCTAssertEqual(l0, l1)
+            XCTAssertLessThanOrEqual(Int(l0), min(c, 256) * 9144)
+        }
+    }
+
     /// The zmm input transform + quantization + packing and the zmm output transform give the portable bits.
     func testZMMTransformsMatchPortable() throws {
         try XCTSkipUnless(KernelSettings.has(.avx512f), "CPU lacks avx512f (zmm transforms not compared)")
         var rng = TestRNG(seed: 9)
         for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16)] {
             let tw = (w + 3) / 4, th = (h + 1) / 2
-            for (ty0, rows) in [(0, th), (th / 2, th - th / 2)] where rows > 0 {
+            // two images: chunks within the first, and one spanning both
+            for (ty0, rows) in [(0, th), (th / 2, th - th / 2), (th / 2, th + 1)] where rows > 0 {
                 let tiles = rows * tw, panels = (tiles + nb - 1) / nb
-                let x = rng.floats(c * h * w, scale: 3)
+                let x = rng.floats(2 * c * h * w, scale: 3)
                 let words = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
                 let nScales = 24 * ((c + 255) / 256) * panels * nb
                 var d0 = [UInt32](repeating: 1, count: 24 * words), d1 = [UInt32](repeating: 2, count: 24 * words)
@@ -97,11 +118,11 @@ final class WinogradF42Tests: XCTestCase {
                 let m = rng.floats(24 * o * tiles, scale: 10)
                 let bias = rng.floats(o)
                 for accumulate: Int32 in [0, 1] {
-                    var y0 = rng.floats(o * h * w), y1 = y0
-                    glide_wf42_output(m, tiles, o * tiles, 1, Int32(o), Int32(h), Int32(w), Int32(ty0), Int32(ty0 + rows),
-                                      bias, &y0, accumulate, 0)
-                    glide_wf42_output(m, tiles, o * tiles, 1, Int32(o), Int32(h), Int32(w), Int32(ty0), Int32(ty0 + rows),
-                                      bias, &y1, accumulate, 1)
+                    var y0 = rng.floats(2 * o * h * w), y1 = y0
+                    glide_wf42_output(m, tiles, o * tiles, Int32(o), 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
+                                      Int32(ty0 + rows), bias, &y0, accumulate, 0)
+                    glide_wf42_output(m, tiles, o * tiles, Int32(o), 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
+                                      Int32(ty0 + rows), bias, &y1, accumulate, 1)
                     XCTAssertEqual(y0.map(\.bitPattern), y1.map(\.bitPattern), "output \(h)x\(w) acc=\(accumulate)")
                 }
             }

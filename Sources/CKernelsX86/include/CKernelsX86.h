@@ -260,16 +260,21 @@ void glide_wf42_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_str
 /// panels (the bound glide_wf42_qmax takes). 0, or -1 when its scratch could not be allocated.
 int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                   uint32_t *dst, int32_t *max_l1);
+/// Whether glide_wf42_weights_i16_packed uses its AVX2 / AVX512-VBMI bodies where the CPU has them (default on;
+/// tests compare them with the portable body).
+void glide_wf42_weights_allow_simd(int on);
 /// The F(4x2) input transform of a chunk of tile rows [ty0, ...) (`tiles` tiles, tw = (W + 3) / 4 a row) of the
-/// NCHW image `x` (C channels), quantized per column and 256-long K block to |q| <= qmax (<= 32767) and written
+/// NCHW images `x` (C channels; the tile rows of all images in a row: global tile row gy is row gy % th of image
+/// gy / th, th = (H + 1) / 2, so a chunk may span images), quantized per column and 256-long K block to |q| <= qmax (<= 32767) and written
 /// in the GEMM's activation panels as glide_winograd_input_i16_packed does (24 positions). Panels [p0, p1).
 /// `avx512`: transform on zmm (caller checked AVX-512F/BW/VL), else portable C (same bits). 0 or -1 (memory).
 int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
                                 ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512);
-/// F(4x2) output transform of output channels [o0, o1): the 24 products `m[xi * xi_stride + o * ldm + t]`
-/// (t = tile of the chunk, tile rows [ty0, ty1)) into y (NCHW, `OH x OW` planes), + bias[o] (optional), added to
-/// y when `accumulate`. `avx512`: zmm (caller checked AVX-512F/BW/VL), else portable C (same bits).
-void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1, int OH, int OW,
+/// F(4x2) output transform of output channels [o0, o1) of O: the 24 products `m[xi * xi_stride + o * ldm + t]`
+/// (t = tile of the chunk, global tile rows [ty0, ty1) as in glide_wf42_input_i16_packed) into the NCHW images y
+/// (O planes of `OH x OW` each), + bias[o] (optional), added to y when `accumulate`. `avx512`: zmm (caller
+/// checked AVX-512F/BW/VL), else portable C (same bits).
+void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1, int OH, int OW,
                        int ty0, int ty1, const float *bias, float *y, int accumulate, int avx512);
 
 /// Opt-in profiling counters (see Kernels' `KernelProfiler`). Slots of time spent inside the C GEMM:
