@@ -89,14 +89,17 @@ extension KernelSettings {
     nonisolated(unsafe) static var int8WinogradF42MinimumSize =
         getenv("GLIDE_INT8_WINOGRAD_F42_MIN_SIZE").flatMap { Int(String(cString: $0)) } ?? 32
 
-    /// Whether the integer int8 Winograd of geometry `g` runs F(4x2, 3x3) (else F(2x2, 3x3)). The opt-in fused
-    /// output path (`int8WinogradFusedOutput`) exists for F(2x2) only.
+    /// Whether the integer int8 Winograd of geometry `g` runs F(4x2, 3x3) (else F(2x2, 3x3)). Auto: from
+    /// `int8WinogradF42MinimumSize` on AVX-512 machines, with the fused input. The opt-in fused output path
+    /// (`int8WinogradFusedOutput`) and the unfused input exist for F(2x2) only.
     static func int8WinogradUsesF42(_ g: Conv2dGeometry) -> Bool {
         switch int8WinogradTile {
         case .f2x2: return false
         case .f4x2: return true
         case .auto:
-            if int8WinogradFusedOutput != false || int8WinogradFusedInput == false { return false }
+            // F(4x2)'s transforms have zmm bodies only: with the portable ones (AVX2 machines) the base step
+            // measured 9 % slower than F(2x2) (BENCHMARKS.md).
+            if !has(.avx512f) || int8WinogradFusedOutput != false || int8WinogradFusedInput == false { return false }
             return min(g.outHeight, g.outWidth) >= int8WinogradF42MinimumSize
         }
     }
@@ -359,9 +362,10 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let bpRaw = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, positions * bWordsCap), alignment: 64)
     let bp = bpRaw.bindMemory(to: UInt32.self, capacity: max(1, positions * bWordsCap))
     let bs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, positions * kBlocks * panelCap * nb))
-    let m = UnsafeMutablePointer<Float>.allocate(capacity: positions * o * ld)
+    // + 16 floats: the 24 positions' planes do not all start at the same offset modulo 4 KB (L1 sets)
+    let mStride = o * ld + 16
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: positions * mStride)
     defer { bpRaw.deallocate(); bs.deallocate(); m.deallocate() }
-    let mStride = o * ld
     let outputBlocks = min(o, 4 * KernelSettings.threadCount)
     let failed = UnsafeMutablePointer<Int32>.allocate(capacity: positions)
     defer { failed.deallocate() }

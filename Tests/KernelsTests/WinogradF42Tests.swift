@@ -183,8 +183,9 @@ final class WinogradF42Tests: XCTestCase {
         KernelSettings.int8WinogradTile = .f4x2
         XCTAssertTrue(KernelSettings.int8WinogradUsesF42(small))
         KernelSettings.int8WinogradTile = .auto
-        XCTAssertTrue(KernelSettings.int8WinogradUsesF42(big))
+        XCTAssertEqual(KernelSettings.int8WinogradUsesF42(big), KernelSettings.has(.avx512f))
         XCTAssertFalse(KernelSettings.int8WinogradUsesF42(small))
+        withCPU(.avx2) { XCTAssertFalse(KernelSettings.int8WinogradUsesF42(big)) }
         KernelSettings.int8WinogradFusedOutput = nil
         XCTAssertFalse(KernelSettings.int8WinogradUsesF42(big))
         XCTAssertEqual(Int8WinogradTile(rawValue: "4x2"), .f4x2)
