@@ -6,8 +6,8 @@
 //   Y = A2^T M A4           f32 on the 24 GEMM products M (glide_gemm_wi16_* on packed panels)
 // with 24 G4 = [6 0 0; -4 -4 -4; -4 4 -4; 1 2 4; 1 -2 4; 0 0 24], B4^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0;
 // 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1], A4^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
-// 0 1 -1 8 -8 1] (Lavin & Gray's F(4, 3)). Every transform has an AVX-512 body and a portable twin doing the
-// same float operations in the same order, so both give the same bits.
+// 0 1 -1 8 -8 1] (Lavin & Gray's F(4, 3)). Every transform has AVX-512 and AVX2 bodies and a portable twin doing
+// the same float operations in the same order, so all give the same bits.
 #include "CKernelsX86.h"
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define T512F __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define TAVX2F __attribute__((target("avx2,fma")))
 #endif
 
 enum { WF42_XI = 24 };
@@ -298,11 +299,95 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
         }
     }
 }
+
+// The same on ymm: runs of up to 8 tiles, one tile a lane; the 34 input columns of a row as 4 masked loads
+// (two tiles each) transposed to the column phases d0 .. d3, d4 / d5 = d0 / d1 of the next tile.
+static inline TAVX2F __m256i wf42_lane_mask8(ptrdiff_t s, int W) {
+    const __m256i i = _mm256_add_epi32(_mm256_set1_epi32((int)s), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i), _mm256_cmpgt_epi32(_mm256_set1_epi32(W), i));
+}
+
+static inline TAVX2F void wf42_store_max8(float *dst, uint32_t *mx, __m256i sm, __m256 v) {
+    _mm256_maskstore_ps(dst, sm, v);
+    __m256i b = _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff));
+    b = _mm256_and_si256(b, _mm256_cmpgt_epi32(_mm256_set1_epi32(0x7f800001), b));   // NaN counts as 0
+    b = _mm256_and_si256(b, sm);
+    const __m256i m = _mm256_loadu_si256((const __m256i *)mx);
+    _mm256_storeu_si256((__m256i *)mx, _mm256_max_epu32(m, b));
+}
+
+TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
+                                      int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+    const __m256 zero = _mm256_setzero_ps(), four = _mm256_set1_ps(4.f), two = _mm256_set1_ps(2.f);
+    const __m256i next = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+    const int th = (H + 1) / 2;
+    for (int c = 0; c < kc; c++) {
+        float *tc = tb + (size_t)c * NB;
+        for (int j0 = 0; j0 < NB; ) {
+            if (j0 >= nt) {   // columns past the chunk: zero
+                const int n = NB - j0 < 8 ? NB - j0 : 8;
+                const __m256i sm = wf42_lane_mask8(0, n);
+                for (int xi = 0; xi < WF42_XI; xi++) _mm256_maskstore_ps(tc + xi * xs + j0, sm, zero);
+                j0 += n;
+                continue;
+            }
+            const ptrdiff_t t = t0 + j0;
+            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
+            const float *plane = x + ((size_t)(gy / th) * C + k0 + c) * H * W;
+            int n = tw - tx;
+            if (n > nt - j0) n = nt - j0;
+            if (n > 8) n = 8;
+            const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
+            __m256i lm[4];
+            for (int q = 0; q < 4; q++) lm[q] = wf42_lane_mask8(s + 8 * q, W);
+            __m256 r[4][6];
+            for (int rr = 0; rr < 4; rr++) {
+                const int iy = 2 * ty - 1 + rr;
+                __m256 y[4] = {zero, zero, zero, zero};
+                float e4 = 0.f, e5 = 0.f;
+                if (iy >= 0 && iy < H) {
+                    const float *pr = plane + (size_t)iy * W + s;
+                    for (int q = 0; q < 4; q++) y[q] = _mm256_maskload_ps(pr + 8 * q, lm[q]);
+                    if (s + 32 >= 0 && s + 32 < W) e4 = pr[32];
+                    if (s + 33 >= 0 && s + 33 < W) e5 = pr[33];
+                }
+                // [t0|t4], [t1|t5], [t2|t6], [t3|t7], then a 4x4 transpose per 128-bit lane
+                const __m256 z0 = _mm256_permute2f128_ps(y[0], y[2], 0x20), z1 = _mm256_permute2f128_ps(y[0], y[2], 0x31);
+                const __m256 z2 = _mm256_permute2f128_ps(y[1], y[3], 0x20), z3 = _mm256_permute2f128_ps(y[1], y[3], 0x31);
+                const __m256 u0 = _mm256_unpacklo_ps(z0, z1), u1 = _mm256_unpackhi_ps(z0, z1);
+                const __m256 u2 = _mm256_unpacklo_ps(z2, z3), u3 = _mm256_unpackhi_ps(z2, z3);
+                const __m256 d0 = _mm256_shuffle_ps(u0, u2, 0x44), d1 = _mm256_shuffle_ps(u0, u2, 0xee);
+                const __m256 d2 = _mm256_shuffle_ps(u1, u3, 0x44), d3 = _mm256_shuffle_ps(u1, u3, 0xee);
+                const __m256 d4 = _mm256_blend_ps(_mm256_permutevar8x32_ps(d0, next), _mm256_set1_ps(e4), 0x80);
+                const __m256 d5 = _mm256_blend_ps(_mm256_permutevar8x32_ps(d1, next), _mm256_set1_ps(e5), 0x80);
+                const __m256 a = _mm256_sub_ps(d4, d2), b = _mm256_sub_ps(d4, _mm256_mul_ps(four, d2));
+                const __m256 cc = _mm256_sub_ps(d3, _mm256_mul_ps(four, d1));
+                const __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(d3, d1));
+                r[rr][0] = _mm256_add_ps(_mm256_mul_ps(four, _mm256_sub_ps(d0, d2)), a);
+                r[rr][1] = _mm256_add_ps(b, cc);
+                r[rr][2] = _mm256_sub_ps(b, cc);
+                r[rr][3] = _mm256_add_ps(a, e);
+                r[rr][4] = _mm256_sub_ps(a, e);
+                r[rr][5] = _mm256_add_ps(_mm256_mul_ps(four, _mm256_sub_ps(d1, d3)), _mm256_sub_ps(d5, d3));
+            }
+            const __m256i sm = wf42_lane_mask8(0, n);
+            float *tj = tc + j0;
+            uint32_t *mj = mx + j0;
+            for (int jj = 0; jj < 6; jj++) {
+                wf42_store_max8(tj + (0 * 6 + jj) * xs, mj + (0 * 6 + jj) * 64, sm, _mm256_sub_ps(r[0][jj], r[2][jj]));
+                wf42_store_max8(tj + (1 * 6 + jj) * xs, mj + (1 * 6 + jj) * 64, sm, _mm256_add_ps(r[1][jj], r[2][jj]));
+                wf42_store_max8(tj + (2 * 6 + jj) * xs, mj + (2 * 6 + jj) * 64, sm, _mm256_sub_ps(r[2][jj], r[1][jj]));
+                wf42_store_max8(tj + (3 * 6 + jj) * xs, mj + (3 * 6 + jj) * 64, sm, _mm256_sub_ps(r[1][jj], r[3][jj]));
+            }
+            j0 += n;
+        }
+    }
+}
 #endif
 
 static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
                                        ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb,
-                                       ptrdiff_t xs, uint32_t *mx, int avx512) {
+                                       ptrdiff_t xs, uint32_t *mx, int isa) {
     const int tw = (W + 3) / 4;
     const ptrdiff_t P = (tiles + NB - 1) / NB, words = glide_wi16_packed_words((int)tiles, C, NB);
     const int nkb = (C + WI_KC - 1) / WI_KC;
@@ -313,7 +398,8 @@ static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int 
             const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, kb = k0 / WI_KC;
             memset(mx, 0, sizeof(uint32_t) * WF42_XI * 64);
 #if defined(__x86_64__)
-            if (avx512) wf42_transform_avx512(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            if (isa == GLIDE_WF42_AVX512) wf42_transform_avx512(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            else if (isa == GLIDE_WF42_AVX2) wf42_transform_avx2(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
             else
 #endif
             wf42_transform_portable(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
@@ -326,19 +412,24 @@ static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int 
             }
         }
     }
-    (void)avx512;
+    (void)isa;
 }
 
 #if defined(__x86_64__)
 T512F static void wf42_pack_panels_avx512(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
                                           int qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
                                           float *tb, ptrdiff_t xs, uint32_t *mx) {
-    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, 1);
+    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_AVX512);
+}
+TAVX2F static void wf42_pack_panels_avx2(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
+                                        int qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
+                                        float *tb, ptrdiff_t xs, uint32_t *mx) {
+    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_AVX2);
 }
 #endif
 
 int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
-                                ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512) {
+                                ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int isa) {
     if (NB > 64 || NB < 8 || NB % 8) return -1;
     qmax = qmax < 1 ? 1 : qmax > 32767 ? 32767 : qmax;
     const int kcap = C < WI_KC ? (C > 0 ? C : 1) : WI_KC;
@@ -347,10 +438,11 @@ int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, pt
     uint32_t *mx = wi_aligned(sizeof(uint32_t) * WF42_XI * 64);
     if (!tb || !mx) { free(tb); free(mx); return -1; }
 #if defined(__x86_64__)
-    if (avx512) wf42_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
+    if (isa == GLIDE_WF42_AVX512) wf42_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
+    else if (isa == GLIDE_WF42_AVX2) wf42_pack_panels_avx2(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
     else
 #endif
-    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, 0);
+    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_PORTABLE);
     free(tb); free(mx);
     return 0;
 }
@@ -454,13 +546,70 @@ T512F static void wf42_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi
         }
     }
 }
+
+// The same on ymm: 8 tiles a step; the 4 outputs of each tile interleaved by a 4x4 transpose per 128-bit lane.
+TAVX2F static void wf42_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1,
+                                    int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
+    const int tw = (OW + 3) / 4, th = (OH + 1) / 2;
+    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), eight = _mm256_set1_ps(8.f);
+    for (int o = o0; o < o1; o++) {
+        const __m256 bo = _mm256_set1_ps(bias ? bias[o] : 0.f);
+        for (int gy = ty0; gy < ty1; gy++) {
+            const int ty = gy % th;
+            float *plane = y + ((size_t)(gy / th) * O + o) * OH * OW;
+            const float *mt = m + (size_t)o * ldm + (size_t)(gy - ty0) * tw;
+            for (int tx = 0; tx < tw; tx += 8) {
+                const int n = tw - tx < 8 ? tw - tx : 8;
+                const __m256i lm = wf42_lane_mask8(0, n);
+                __m256 h[2][6];
+                for (int j = 0; j < 6; j++) {
+                    const __m256 m0 = _mm256_maskload_ps(mt + (0 * 6 + j) * xi_stride + tx, lm);
+                    const __m256 m1 = _mm256_maskload_ps(mt + (1 * 6 + j) * xi_stride + tx, lm);
+                    const __m256 m2 = _mm256_maskload_ps(mt + (2 * 6 + j) * xi_stride + tx, lm);
+                    const __m256 m3 = _mm256_maskload_ps(mt + (3 * 6 + j) * xi_stride + tx, lm);
+                    h[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                    h[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+                }
+                const int cols = OW - 4 * tx < 32 ? OW - 4 * tx : 32;
+                for (int rr = 0; rr < 2; rr++) {
+                    const int oy = 2 * ty + rr;
+                    if (oy >= OH) break;
+                    const __m256 *q = h[rr];
+                    const __m256 s1 = _mm256_add_ps(q[1], q[2]), d1 = _mm256_sub_ps(q[1], q[2]);
+                    const __m256 s2 = _mm256_add_ps(q[3], q[4]), d2 = _mm256_sub_ps(q[3], q[4]);
+                    const __m256 v0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(q[0], s1), s2), bo);
+                    const __m256 v1 = _mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(two, d2)), bo);
+                    const __m256 v2 = _mm256_add_ps(_mm256_add_ps(s1, _mm256_mul_ps(four, s2)), bo);
+                    const __m256 v3 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(eight, d2)), q[5]), bo);
+                    const __m256 u0 = _mm256_unpacklo_ps(v0, v1), u1 = _mm256_unpackhi_ps(v0, v1);
+                    const __m256 u2 = _mm256_unpacklo_ps(v2, v3), u3 = _mm256_unpackhi_ps(v2, v3);
+                    const __m256 r0 = _mm256_shuffle_ps(u0, u2, 0x44), r1 = _mm256_shuffle_ps(u0, u2, 0xee);
+                    const __m256 r2 = _mm256_shuffle_ps(u1, u3, 0x44), r3 = _mm256_shuffle_ps(u1, u3, 0xee);
+                    __m256 out[4];   // r_k = [tile k | tile k + 4]
+                    out[0] = _mm256_permute2f128_ps(r0, r1, 0x20); out[1] = _mm256_permute2f128_ps(r2, r3, 0x20);
+                    out[2] = _mm256_permute2f128_ps(r0, r1, 0x31); out[3] = _mm256_permute2f128_ps(r2, r3, 0x31);
+                    float *dst = plane + (size_t)oy * OW + 4 * tx;
+                    for (int k = 0; k < 4; k++) {
+                        const int left = cols - 8 * k;
+                        if (left <= 0) break;
+                        const __m256i sm = wf42_lane_mask8(0, left > 8 ? 8 : left);
+                        __m256 v = out[k];
+                        if (accumulate) v = _mm256_add_ps(_mm256_maskload_ps(dst + 8 * k, sm), v);
+                        _mm256_maskstore_ps(dst + 8 * k, sm, v);
+                    }
+                }
+            }
+        }
+    }
+}
 #endif
 
 void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1, int OH, int OW,
-                       int ty0, int ty1, const float *bias, float *y, int accumulate, int avx512) {
+                       int ty0, int ty1, const float *bias, float *y, int accumulate, int isa) {
 #if defined(__x86_64__)
-    if (avx512) { wf42_output_avx512(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
+    if (isa == GLIDE_WF42_AVX512) { wf42_output_avx512(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
+    if (isa == GLIDE_WF42_AVX2) { wf42_output_avx2(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
 #endif
-    (void)avx512;
+    (void)isa;
     wf42_output_portable(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate);
 }

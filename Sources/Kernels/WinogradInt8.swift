@@ -355,7 +355,8 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let chunks = (totalRows + maxRows - 1) / maxRows
     let rowsPerChunk = (totalRows + chunks - 1) / chunks
     let ld = rowsPerChunk * tilesPerRow
-    let onZMM: Int32 = KernelSettings.has(.avx512f) ? 1 : 0
+    let isa = Int32(KernelSettings.has(.avx512f) ? GLIDE_WF42_AVX512
+                    : KernelSettings.has(.avx2FMA) ? GLIDE_WF42_AVX2 : GLIDE_WF42_PORTABLE)
     let panelCap = (ld + nb - 1) / nb, kBlocks = (c + 255) / 256
     let bWordsCap = glide_wi16_packed_words(Int32(panelCap * nb), Int32(c), Int32(nb))
     // 64-byte aligned: the kernels load the panels with aligned vector loads.
@@ -384,7 +385,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
             parallelFor(blocks) { b in
                 packFailed[b] = glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
                                                             Int32(nb), qmax, panels * b / blocks,
-                                                            panels * (b + 1) / blocks, bp, bs, onZMM)
+                                                            panels * (b + 1) / blocks, bp, bs, isa)
             }
             KernelProfiler.end(inputProbe)
             for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd input") }
@@ -407,7 +408,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
             parallelFor(outputBlocks) { b in
                 let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
                 glide_wf42_output(m, ld, mStride, Int32(o), Int32(o0), Int32(o1), Int32(h), Int32(w), Int32(ty0), Int32(ty1),
-                                  bias, y, accumulate ? 1 : 0, onZMM)
+                                  bias, y, accumulate ? 1 : 0, isa)
             }
             KernelProfiler.end(outputProbe)
             ty0 = ty1

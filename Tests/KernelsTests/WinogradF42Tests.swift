@@ -94,11 +94,13 @@ final class WinogradF42Tests: XCTestCase {
         }
     }
 
-    /// The zmm input transform + quantization + packing and the zmm output transform give the portable bits.
-    func testZMMTransformsMatchPortable() throws {
-        try XCTSkipUnless(KernelSettings.has(.avx512f), "CPU lacks avx512f (zmm transforms not compared)")
+    /// The zmm and ymm input transforms + quantization + packing and output transforms give the portable bits.
+    func testSIMDTransformsMatchPortable() throws {
+        try XCTSkipUnless(KernelSettings.has(.avx2FMA), "CPU lacks avx2 (SIMD transforms not compared)")
+        var isas = [Int32(GLIDE_WF42_AVX2)]
+        if KernelSettings.has(.avx512f) { isas.append(Int32(GLIDE_WF42_AVX512)) }
         var rng = TestRNG(seed: 9)
-        for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16)] {
+        for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16), (5, 6, 37, 32)] {
             let tw = (w + 3) / 4, th = (h + 1) / 2
             // two images: chunks within the first, and one spanning both
             for (ty0, rows) in [(0, th), (th / 2, th - th / 2), (th / 2, th + 1)] where rows > 0 {
@@ -106,27 +108,35 @@ final class WinogradF42Tests: XCTestCase {
                 let x = rng.floats(2 * c * h * w, scale: 3)
                 let words = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
                 let nScales = 24 * ((c + 255) / 256) * panels * nb
-                var d0 = [UInt32](repeating: 1, count: 24 * words), d1 = [UInt32](repeating: 2, count: 24 * words)
-                var s0 = [Float](repeating: 1, count: nScales), s1 = [Float](repeating: 2, count: nScales)
-                XCTAssertEqual(glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), 917,
-                                                           0, panels, &d0, &s0, 0), 0)
-                XCTAssertEqual(glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), 917,
-                                                           0, panels, &d1, &s1, 1), 0)
-                XCTAssertEqual(d0, d1, "input c=\(c) \(h)x\(w) nb=\(nb) ty0=\(ty0)")
-                XCTAssertEqual(s0.map(\.bitPattern), s1.map(\.bitPattern), "scales c=\(c) \(h)x\(w) ty0=\(ty0)")
+                func input(_ isa: Int32) -> ([UInt32], [UInt32]) {
+                    var d = [UInt32](repeating: 1, count: 24 * words), s = [Float](repeating: 2, count: nScales)
+                    XCTAssertEqual(glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb),
+                                                               917, 0, panels, &d, &s, isa), 0)
+                    return (d, s.map(\.bitPattern))
+                }
+                let ref = input(Int32(GLIDE_WF42_PORTABLE))
+                for isa in isas {
+                    let got = input(isa)
+                    XCTAssertEqual(ref.0, got.0, "input isa=\(isa) c=\(c) \(h)x\(w) nb=\(nb) ty0=\(ty0)")
+                    XCTAssertEqual(ref.1, got.1, "scales isa=\(isa) c=\(c) \(h)x\(w) ty0=\(ty0)")
+                }
                 let o = 5
                 let m = rng.floats(24 * o * tiles, scale: 10)
                 let bias = rng.floats(o)
                 for accumulate: Int32 in [0, 1] {
-                    var y0 = rng.floats(2 * o * h * w), y1 = y0
-                    glide_wf42_output(m, tiles, o * tiles, Int32(o), 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
-                                      Int32(ty0 + rows), bias, &y0, accumulate, 0)
-                    glide_wf42_output(m, tiles, o * tiles, Int32(o), 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
-                                      Int32(ty0 + rows), bias, &y1, accumulate, 1)
-                    XCTAssertEqual(y0.map(\.bitPattern), y1.map(\.bitPattern), "output \(h)x\(w) acc=\(accumulate)")
+                    let y = rng.floats(2 * o * h * w)
+                    func output(_ isa: Int32) -> [UInt32] {
+                        var out = y
+                        glide_wf42_output(m, tiles, o * tiles, Int32(o), 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
+                                          Int32(ty0 + rows), bias, &out, accumulate, isa)
+                        return out.map(\.bitPattern)
+                    }
+                    let ref = output(Int32(GLIDE_WF42_PORTABLE))
+                    for isa in isas { XCTAssertEqual(ref, output(isa), "output isa=\(isa) \(h)x\(w) acc=\(accumulate)") }
                 }
             }
         }
+        try XCTSkipUnless(KernelSettings.has(.avx512f), "CPU lacks avx512f (zmm transforms not compared)")
     }
 
     /// F(4x2) against the scalar int8 convolution: odd sizes, few channels, batch 1 and 2, small chunks.

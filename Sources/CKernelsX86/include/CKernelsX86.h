@@ -246,6 +246,8 @@ int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
 // 4 outputs along the width (F(4, 3)) x 2 along the height (F(2, 3)) per tile of 6 x 4 inputs: 24 positions
 // xi = i * 6 + j (i: height 0..3, j: width 0..5), each an ordinary glide_gemm_wi16_* GEMM on packed panels.
 
+/// The instruction set of the F(4x2) transforms (caller checked the CPU has it): all give the same bits.
+enum { GLIDE_WF42_PORTABLE = 0, GLIDE_WF42_AVX2 = 1, GLIDE_WF42_AVX512 = 2 };
 /// Largest activation bound for the worst case |48 U| <= 127 * 3 * 24 = 9144: 256 * 917 * 9144 < 2^31.
 enum { GLIDE_WF42_QMAX = 917 };
 /// Largest activation bound (<= 32767) for which no K block can overflow int32 when the largest sum of |48 U|
@@ -267,15 +269,14 @@ void glide_wf42_weights_allow_simd(int on);
 /// NCHW images `x` (C channels; the tile rows of all images in a row: global tile row gy is row gy % th of image
 /// gy / th, th = (H + 1) / 2, so a chunk may span images), quantized per column and 256-long K block to |q| <= qmax (<= 32767) and written
 /// in the GEMM's activation panels as glide_winograd_input_i16_packed does (24 positions). Panels [p0, p1).
-/// `avx512`: transform on zmm (caller checked AVX-512F/BW/VL), else portable C (same bits). 0 or -1 (memory).
+/// `isa`: GLIDE_WF42_* (AVX512: AVX-512F/BW/VL; AVX2: AVX2 + FMA). 0 or -1 (memory).
 int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
-                                ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int avx512);
+                                ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int isa);
 /// F(4x2) output transform of output channels [o0, o1) of O: the 24 products `m[xi * xi_stride + o * ldm + t]`
 /// (t = tile of the chunk, global tile rows [ty0, ty1) as in glide_wf42_input_i16_packed) into the NCHW images y
-/// (O planes of `OH x OW` each), + bias[o] (optional), added to y when `accumulate`. `avx512`: zmm (caller
-/// checked AVX-512F/BW/VL), else portable C (same bits).
+/// (O planes of `OH x OW` each), + bias[o] (optional), added to y when `accumulate`. `isa`: GLIDE_WF42_*.
 void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1, int OH, int OW,
-                       int ty0, int ty1, const float *bias, float *y, int accumulate, int avx512);
+                       int ty0, int ty1, const float *bias, float *y, int accumulate, int isa);
 
 /// Opt-in profiling counters (see Kernels' `KernelProfiler`). Slots of time spent inside the C GEMM:
 /// packing (and quantizing) the activation / im2col operand, and packing the weight operand.
