@@ -89,17 +89,16 @@ extension KernelSettings {
     nonisolated(unsafe) static var int8WinogradF42MinimumSize =
         getenv("GLIDE_INT8_WINOGRAD_F42_MIN_SIZE").flatMap { Int(String(cString: $0)) } ?? 32
 
-    /// Whether the integer int8 Winograd of geometry `g` runs F(4x2, 3x3) (else F(2x2, 3x3)). Auto: from
-    /// `int8WinogradF42MinimumSize` on AVX-512 machines, with the fused input. The opt-in fused output path
-    /// (`int8WinogradFusedOutput`) and the unfused input exist for F(2x2) only.
+    /// Whether the integer int8 Winograd of geometry `g` runs F(4x2, 3x3) (else F(2x2, 3x3)). Auto: outputs of
+    /// at least `int8WinogradF42MinimumSize` in both directions (measured faster there on the AVX-512 and the
+    /// AVX2 paths, slower at 16x16: the GEMMs get too few columns and the 24 transformed weights cost more). The
+    /// opt-in fused output path (`int8WinogradFusedOutput`) and the unfused input exist for F(2x2) only.
     static func int8WinogradUsesF42(_ g: Conv2dGeometry) -> Bool {
         switch int8WinogradTile {
         case .f2x2: return false
         case .f4x2: return true
         case .auto:
-            // F(4x2)'s transforms have zmm bodies only: with the portable ones (AVX2 machines) the base step
-            // measured 9 % slower than F(2x2) (BENCHMARKS.md).
-            if !has(.avx512f) || int8WinogradFusedOutput != false || int8WinogradFusedInput == false { return false }
+            if int8WinogradFusedOutput != false || int8WinogradFusedInput == false { return false }
             return min(g.outHeight, g.outWidth) >= int8WinogradF42MinimumSize
         }
     }
