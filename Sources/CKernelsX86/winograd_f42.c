@@ -307,8 +307,10 @@ static inline TAVX2F __m256i wf42_lane_mask8(ptrdiff_t s, int W) {
     return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i), _mm256_cmpgt_epi32(_mm256_set1_epi32(W), i));
 }
 
+// Stores all 8 lanes (vmaskmovps stores are slow on AMD): lanes past the run land on columns a later run of the
+// same channel, the next channel or the block's 16 floats of padding rewrite; only the max is masked.
 static inline TAVX2F void wf42_store_max8(float *dst, uint32_t *mx, __m256i sm, __m256 v) {
-    _mm256_maskstore_ps(dst, sm, v);
+    _mm256_storeu_ps(dst, v);
     __m256i b = _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff));
     b = _mm256_and_si256(b, _mm256_cmpgt_epi32(_mm256_set1_epi32(0x7f800001), b));   // NaN counts as 0
     b = _mm256_and_si256(b, sm);
@@ -347,6 +349,10 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
                 float e4 = 0.f, e5 = 0.f;
                 if (iy >= 0 && iy < H) {
                     const float *pr = plane + (size_t)iy * W + s;
+                    if (c + WF42_PREFETCH < kc) {   // as on zmm: the row streams of many channels defeat the hardware prefetcher
+                        const char *f = (const char *)(pr + (size_t)WF42_PREFETCH * H * W);
+                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0); _mm_prefetch(f + 132, _MM_HINT_T0);
+                    }
                     for (int q = 0; q < 4; q++) y[q] = _mm256_maskload_ps(pr + 8 * q, lm[q]);
                     if (s + 32 >= 0 && s + 32 < W) e4 = pr[32];
                     if (s + 33 >= 0 && s + 33 < W) e5 = pr[33];
@@ -592,8 +598,13 @@ TAVX2F static void wf42_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xi_
                     for (int k = 0; k < 4; k++) {
                         const int left = cols - 8 * k;
                         if (left <= 0) break;
-                        const __m256i sm = wf42_lane_mask8(0, left > 8 ? 8 : left);
                         __m256 v = out[k];
+                        if (left >= 8) {   // (vmaskmovps stores are slow on AMD: the edge only)
+                            if (accumulate) v = _mm256_add_ps(_mm256_loadu_ps(dst + 8 * k), v);
+                            _mm256_storeu_ps(dst + 8 * k, v);
+                            continue;
+                        }
+                        const __m256i sm = wf42_lane_mask8(0, left);
                         if (accumulate) v = _mm256_add_ps(_mm256_maskload_ps(dst + 8 * k, sm), v);
                         _mm256_maskstore_ps(dst + 8 * k, sm, v);
                     }
