@@ -110,6 +110,10 @@ extension KernelSettings {
         set { _int8WinogradActivationMax = Int32(max(1, min(Int(GLIDE_WI16_QMAX), newValue))) }
     }
 
+    /// Product elements per F(4x2) chunk (nil: `winogradChunkElements`). Env `GLIDE_INT8_WINOGRAD_F42_CHUNK`.
+    nonisolated(unsafe) static var int8WinogradF42ChunkElements: Int? =
+        getenv("GLIDE_INT8_WINOGRAD_F42_CHUNK").flatMap { Int(String(cString: $0)) }
+
     /// Optional cap on the F(4x2) activation bound (nil, default: the largest that cannot overflow int32 for the
     /// layer's transformed weights, `glide_wf42_qmax`). Env `GLIDE_INT8_WINOGRAD_F42_QMAX`.
     nonisolated(unsafe) public static var int8WinogradF42ActivationMax: Int? =
@@ -349,7 +353,8 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     // Chunks of tile rows of the whole batch (the images' tile rows one after the other: small images give the
     // GEMMs more columns), of equal size, each's products taking ~8 MB at most.
     let totalRows = g.batch * tileRows
-    let targetTiles = max(tilesPerRow, KernelSettings.winogradChunkElements / (positions * max(c, o)))
+    let chunkElements = KernelSettings.int8WinogradF42ChunkElements ?? KernelSettings.winogradChunkElements
+    let targetTiles = max(tilesPerRow, chunkElements / (positions * max(c, o)))
     let maxRows = max(1, min(totalRows, targetTiles / tilesPerRow))
     let chunks = (totalRows + maxRows - 1) / maxRows
     let rowsPerChunk = (totalRows + chunks - 1) / chunks
