@@ -5,12 +5,13 @@ import CKernelsX86
 @testable import Kernels
 
 final class WinogradF42Tests: XCTestCase {
+    // (at least 16 output channels: fewer run on widened f32 weights, `int8ConvolutionRunsInF32`)
     static let geometries = [
         Conv2dGeometry(batch: 2, inChannels: 9, height: 17, width: 23, outChannels: 20, kernelSize: 3, stride: 1, padding: 1),
-        Conv2dGeometry(batch: 1, inChannels: 40, height: 16, width: 16, outChannels: 8, kernelSize: 3, stride: 1, padding: 1),
+        Conv2dGeometry(batch: 1, inChannels: 40, height: 16, width: 16, outChannels: 16, kernelSize: 3, stride: 1, padding: 1),
         Conv2dGeometry(batch: 1, inChannels: 300, height: 10, width: 9, outChannels: 33, kernelSize: 3, stride: 1, padding: 1),
-        Conv2dGeometry(batch: 2, inChannels: 11, height: 5, width: 70, outChannels: 7, kernelSize: 3, stride: 1, padding: 1),
-        Conv2dGeometry(batch: 1, inChannels: 263, height: 7, width: 1, outChannels: 9, kernelSize: 3, stride: 1, padding: 1),
+        Conv2dGeometry(batch: 2, inChannels: 11, height: 5, width: 70, outChannels: 17, kernelSize: 3, stride: 1, padding: 1),
+        Conv2dGeometry(batch: 1, inChannels: 263, height: 7, width: 1, outChannels: 19, kernelSize: 3, stride: 1, padding: 1),
     ]
 
     /// conv2d through the integer F(4x2) Winograd on `kernel` (nil: the scalar twin).
@@ -38,6 +39,7 @@ final class WinogradF42Tests: XCTestCase {
                     if let chunk { KernelSettings.winogradChunkElements = chunk }
                     XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true), "\(g)")
                     XCTAssertTrue(KernelSettings.int8WinogradUsesF42(g))
+                    XCTAssertFalse(int8ConvolutionRunsInF32(wm, g), "\(g) runs on widened weights")
                     conv2d(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
                 } else {
                     conv2dScalar(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
