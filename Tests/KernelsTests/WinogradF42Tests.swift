@@ -157,6 +157,41 @@ final class WinogradF42Tests: XCTestCase {
         }
     }
 
+    /// The worst case of the int32 bound: every kernel +127 (|48 U| = 9144 at position (1, 5) in all 256 channels,
+    /// so the bound is 917) and every channel the same image (each transformed value is its column's max, |q| = 917
+    /// in all channels): |acc| reaches 256 * 917 * 9144 = 2 146 572 288, just under 2^31, and must not wrap.
+    func testWorstCaseAccumulatorDoesNotOverflow() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
+        let g = Conv2dGeometry(batch: 1, inChannels: 256, height: 12, width: 12, outChannels: 16, kernelSize: 3, stride: 1, padding: 1)
+        let q = [Int8](repeating: 127, count: g.outChannels * g.reductionLength)
+        let scales = [Float](repeating: 1.0 / 127, count: g.outChannels)
+        var rng = TestRNG(seed: 3)
+        let plane = rng.floats(g.height * g.width).map { abs($0) + 0.5 }
+        let x = (0..<g.inChannels).flatMap { _ in plane }
+        var hardware: [Int8GEMMPath] = [.emulatedZMM, .avx2]
+        if KernelSettings.hasAVX512VNNI { hardware.append(.avx512vnni) }
+        let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride)
+        defer { (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride) = saved; KernelSettings.resetInt8Path() }
+        q.withUnsafeBufferPointer { qp in
+            scales.withUnsafeBufferPointer { sp in
+                let wm = WeightMatrix(rows: g.outChannels, cols: g.reductionLength, elements: .int8(qp.baseAddress!, scales: sp.baseAddress!))
+                var ref = [Float](repeating: 0, count: g.outChannels * g.outHeight * g.outWidth)
+                conv2dScalar(input: x, weight: wm, bias: nil, output: &ref, geometry: g, accumulate: false)
+                for kernel in hardware {
+                    withSettings(threads: 1, winograd: true) {
+                        KernelSettings.int8Path = kernel
+                        KernelSettings.int8WinogradTile = .f4x2
+                        KernelSettings.int8WinogradMinimumTilesOverride = 1
+                        var y = [Float](repeating: 0, count: ref.count)
+                        conv2d(input: x, weight: wm, bias: nil, output: &y, geometry: g, accumulate: false)
+                        XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8WinogradF42, "\(kernel)")
+                    }
+                }
+            }
+        }
+        XCTAssertLessThan(256 * 917 * 9144, Int(Int32.max))
+    }
+
     /// Every GEMM kernel, portable and zmm transforms, 1-3 threads and chunkings: the same bits.
     func testKernelsTransformsAndThreadsBitExact() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
