@@ -65,15 +65,22 @@ public func attention(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                       qkScale: Float, output: AttentionOutput, precision: AttentionPrecision = .f32) {
     let probe = KernelProfiler.begin("attention", attentionProfileLabel(heads, headDim, queryCount, encoderCount, keyCount), flops: 4 * Double(heads * headDim) * Double(queryCount) * Double(encoderCount + keyCount)); defer { KernelProfiler.end(probe) }
     precondition(encoderCount == 0 || (encoderKey != nil && encoderValue != nil))
+    if precision == .bf16Products && KernelSettings.useBF16Dot {
+        attentionFusedBF16(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
+                           key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
+                           encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
+                           output: output, emulated: false)
+        return
+    }
     attentionImpl(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
                   key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
                   encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
-                  output: output, fast: KernelSettings.useAVX2,
-                  bf16Kernel: precision == .bf16Products && KernelSettings.useBF16Dot ? .avx512BF16 : nil)
+                  output: output, fast: KernelSettings.useAVX2)
 }
 
-/// `attention(..., precision: .bf16Products)` with a portable emulation of `vdpbf16ps` in place of the
-/// instruction (the same packing, rounding and blocking): the twin that pins the bf16 path's bits on every CPU.
+/// `attention(..., precision: .bf16Products)` with portable C in place of the AVX512_BF16 kernel (scalar
+/// emulations of `vdpbf16ps`, the exp and the bf16 rounding; the same packing and operation order): the twin
+/// that pins the bf16 path's bits on every CPU.
 public func attentionBF16Emulated(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                                   query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                                   encoderCount: Int = 0, encoderKey: AttentionOperand? = nil,
@@ -81,10 +88,10 @@ public func attentionBF16Emulated(heads: Int, headDim: Int, queryCount: Int, key
                                   bias: UnsafePointer<Float>? = nil, biasHeadStride: Int = 0,
                                   qkScale: Float, output: AttentionOutput) {
     precondition(encoderCount == 0 || (encoderKey != nil && encoderValue != nil))
-    attentionBlocked(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
-                     key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
-                     encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
-                     output: output, bf16Kernel: .bf16Emulated)
+    attentionFusedBF16(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
+                       key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
+                       encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
+                       output: output, emulated: true)
 }
 
 /// Scalar twin of `attention`.
@@ -112,12 +119,12 @@ func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                    query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                    encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
                    bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
-                   fast: Bool, bf16Kernel: FastGemmKernel? = nil) {
+                   fast: Bool) {
     if fast {
         attentionBlocked(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
                          key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
                          encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
-                         output: output, bf16Kernel: bf16Kernel)
+                         output: output)
         return
     }
     let s = encoderCount + keyCount, c = headDim
@@ -163,13 +170,10 @@ func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
 /// scores `[Tb, S]` = q' . k'^T, bias, exp(scores - row max), `out[Tb, C]` = exp-weights . v written straight
 /// into `output`, then each output row divided by its row's sum (softmax normalization on `Tb x C` values
 /// instead of `Tb x S`). Single-threaded GEMMs, so every head's result is the same for any thread count.
-/// `bf16Kernel` (`.avx512BF16` or `.bf16Emulated`): both products on bf16 operands (q' and the exp-weights
-/// rounded to bf16 here, k' and v by the kernel's packing), f32 accumulation.
 func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int,
                       query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                       encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
-                      bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
-                      bf16Kernel: FastGemmKernel? = nil) {
+                      bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput) {
     let s = encoderCount + keyCount
     if queryCount == 0 || c == 0 { return }
     let tb = min(queryCount, attentionQueryBlock)
@@ -179,12 +183,8 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
         let q = UnsafeMutablePointer<Float>.allocate(capacity: tb * c)
         let w = UnsafeMutablePointer<Float>.allocate(capacity: max(tb * s, 1))
         let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: tb)
-        // bf16 copies of q' and the exp-weights (bf16 products only).
-        let qHalf = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16Kernel == nil ? 1 : tb * c)
-        let wHalf = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16Kernel == nil ? 1 : max(tb * s, 1))
         defer {
             kT.deallocate(); v.deallocate(); q.deallocate(); w.deallocate(); inverseSums.deallocate()
-            qHalf.deallocate(); wHalf.deallocate()
         }
         if let encoderKey, let encoderValue, encoderCount > 0 {
             gatherChannelMajor(encoderKey, head: h, tokens: 0, count: encoderCount, channels: c, scale: qkScale,
@@ -201,13 +201,7 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
             // Sub-regions are recorded with one thread only (the profiler records on the calling thread).
             let scoresProbe = KernelProfiler.begin("attention scores gemm", "\(t)x\(c) . \(c)x\(s)",
                                                    flops: 2 * Double(t * c) * Double(s))
-            if s > 0, let bf16Kernel {
-                roundToBF16(q, qHalf, count: t * c)
-                gemmAVX2(weight: WeightMatrix(rows: t, cols: c, elements: .bf16(qHalf)),
-                         source: .matrix(MatrixOperand(kT, rowStride: s)), columns: s,
-                         output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false, threads: 1,
-                         kernel: bf16Kernel)
-            } else if s > 0 {
+            if s > 0 {
                 gemmAVX2(weight: WeightMatrix(rows: t, cols: c, f32: q), source: .matrix(MatrixOperand(kT, rowStride: s)),
                          columns: s, output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false,
                          threads: 1)
@@ -218,11 +212,7 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
                 let bh = bias + h * biasHeadStride + t0 * s
                 for i in 0..<(t * s) { w[i] += bh[i] }
             }
-            // bf16 products on an AVX-512 CPU: exp and rounding to bf16 in one pass (whichever GEMM twin runs).
-            let fusedBF16 = bf16Kernel != nil && KernelSettings.cpuPath == .avx512
-            if fusedBF16 {
-                for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_bf16_avx512(w + i * s, wHalf + i * s, s) }
-            } else if KernelSettings.cpuPath == .avx512 {
+            if KernelSettings.cpuPath == .avx512 {
                 // The AVX2 kernel's values and sums bit for bit, on zmm (256x1152 block 0.106 -> 0.051 ms).
                 for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_avx512(w + i * s, s) }
             } else {
@@ -233,15 +223,8 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
                                                 flops: 2 * Double(t * c) * Double(s))
             let outBase = output.base + h * output.headStride + t0 * output.tokenStride
             let sumOutput = MutableMatrixOperand(outBase, rowStride: output.tokenStride, colStride: output.channelStride)
-            if let bf16Kernel {
-                if !fusedBF16 { roundToBF16(w, wHalf, count: t * s) }
-                gemmAVX2(weight: WeightMatrix(rows: t, cols: s, elements: .bf16(wHalf)),
-                         source: .matrix(MatrixOperand(v, rowStride: c)), columns: c, output: sumOutput, bias: nil,
-                         accumulate: false, threads: 1, kernel: bf16Kernel)
-            } else {
-                gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
-                         columns: c, output: sumOutput, bias: nil, accumulate: false, threads: 1)
-            }
+            gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
+                     columns: c, output: sumOutput, bias: nil, accumulate: false, threads: 1)
             if output.tokenStride == 1 {
                 for ch in 0..<c {
                     let row = outBase + ch * output.channelStride
@@ -257,6 +240,82 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
             t0 += t
         }
     }
+}
+
+/// Query rows per work item of the fused bf16 attention (a multiple of `GLIDE_ATTN_MR`): items are
+/// (head, query block) pairs, enough of them to balance the threads at every resolution.
+let attentionBF16QueryBlock = 48
+
+/// The `.bf16Products` attention (`emulated`: its portable twin, same bits): per head, k' and v are gathered and
+/// packed as bf16 pairs once (heads in parallel); then every (head, block of `attentionBF16QueryBlock` queries)
+/// runs `glide_attention_bf16_block` (scores, exp and weighted sum per 6 query rows, never the full score
+/// matrix), in parallel. Each output element's arithmetic is fixed by the packing: any thread count, same bits.
+func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int,
+                        query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
+                        encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
+                        bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
+                        emulated: Bool) {
+    let s = encoderCount + keyCount
+    if queryCount == 0 || c == 0 || heads == 0 { return }
+    if s == 0 {   // softmax over no keys: nothing to weigh
+        for h in 0..<heads { for i in 0..<queryCount { for ch in 0..<c {
+            output.base[h * output.headStride + i * output.tokenStride + ch * output.channelStride] = 0
+        } } }
+        return
+    }
+    let keyWords = glide_attn_bf16_key_words(Int32(s), Int32(c))
+    let headWords = keyWords + glide_attn_bf16_value_words(Int32(s), Int32(c))
+    let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: heads * headWords)
+    defer { packed.deallocate() }
+    let packProbe = KernelProfiler.begin("attention bf16 pack k v", "\(s) keys x \(c)")
+    parallelFor(heads) { h in
+        let kT = UnsafeMutablePointer<Float>.allocate(capacity: c * s)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: s * c)
+        defer { kT.deallocate(); v.deallocate() }
+        if let encoderKey, let encoderValue, encoderCount > 0 {
+            gatherChannelMajor(encoderKey, head: h, tokens: 0, count: encoderCount, channels: c, scale: qkScale,
+                               into: kT, rowStride: s)
+            gatherTokenMajor(encoderValue, head: h, tokens: 0, count: encoderCount, channels: c, scale: 1, into: v)
+        }
+        gatherChannelMajor(key, head: h, tokens: 0, count: keyCount, channels: c, scale: qkScale,
+                           into: kT + encoderCount, rowStride: s)
+        gatherTokenMajor(value, head: h, tokens: 0, count: keyCount, channels: c, scale: 1, into: v + encoderCount * c)
+        let dst = packed + h * headWords
+        glide_attn_bf16_pack_keys(kT, s, Int32(s), Int32(c), dst)
+        glide_attn_bf16_pack_values(v, c, Int32(s), Int32(c), dst + keyWords)
+    }
+    KernelProfiler.end(packProbe)
+    let tileRows = Int(GLIDE_ATTN_MR), ch16 = (c + 15) / 16 * 16, pairs = (c + 1) / 2
+    let blockRows = min(attentionBF16QueryBlock, (queryCount + tileRows - 1) / tileRows * tileRows)
+    let blocks = (queryCount + blockRows - 1) / blockRows
+    let scratchFloats = glide_attn_bf16_scratch_floats(Int32(s))
+    let fusedProbe = KernelProfiler.begin("attention bf16 fused", "\(queryCount)x\(c) . \(c)x\(s) . \(s)x\(c)",
+                                          flops: 4 * Double(heads * c) * Double(queryCount) * Double(s))
+    parallelFor(heads * blocks) { item in
+        let h = item / blocks, t0 = (item % blocks) * blockRows
+        let t = min(blockRows, queryCount - t0), rows = (t + tileRows - 1) / tileRows * tileRows
+        let qT = UnsafeMutablePointer<Float>.allocate(capacity: c * rows)
+        let qPacked = UnsafeMutablePointer<UInt32>.allocate(capacity: pairs * rows)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: rows * ch16)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats)
+        defer { qT.deallocate(); qPacked.deallocate(); out.deallocate(); scratch.deallocate() }
+        gatherChannelMajor(query, head: h, tokens: t0, count: t, channels: c, scale: qkScale, into: qT, rowStride: rows)
+        if rows > t { for ch in 0..<c { (qT + ch * rows + t).initialize(repeating: 0, count: rows - t) } }
+        glide_attn_bf16_pack_queries(qT, rows, Int32(rows), Int32(c), qPacked)
+        glide_attention_bf16_block(packed + h * headWords, packed + h * headWords + keyWords, Int32(s), Int32(c),
+                                   qPacked, Int32(rows), bias.map { $0 + h * biasHeadStride + t0 * s }, s, Int32(t),
+                                   scratch, out, ch16, emulated ? 1 : 0)
+        let outBase = output.base + h * output.headStride + t0 * output.tokenStride
+        if output.channelStride == 1 {
+            for i in 0..<t { (outBase + i * output.tokenStride).update(from: out + i * ch16, count: c) }
+        } else {
+            for ch in 0..<c {
+                let row = outBase + ch * output.channelStride
+                for i in 0..<t { row[i * output.tokenStride] = out[i * ch16 + ch] }
+            }
+        }
+    }
+    KernelProfiler.end(fusedProbe)
 }
 
 /// f32 -> bf16 bits (nearest even), vectorised where AVX2 runs; the same bits as `f32ToBF16`.

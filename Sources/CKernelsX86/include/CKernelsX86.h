@@ -287,3 +287,28 @@ void glide_winograd_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_st
 /// concurrent region, thread creation failed): the caller then runs the work itself.
 typedef void (*glide_pool_task)(void *ctx, long t, long threads);
 int glide_pool_run(long threads, glide_pool_task fn, void *ctx);
+// ---------------------------------------------------------------- fused bf16 attention (attention_bf16.c)
+
+/// Query rows per micro tile of glide_attention_bf16_block (`rows` is a multiple of it).
+enum { GLIDE_ATTN_MR = 6 };
+/// Words of glide_attn_bf16_pack_keys' output for `keys` keys of `channels` channels.
+ptrdiff_t glide_attn_bf16_key_words(int keys, int channels);
+/// Words of glide_attn_bf16_pack_values' output.
+ptrdiff_t glide_attn_bf16_value_words(int keys, int channels);
+/// Floats of the scratch buffer glide_attention_bf16_block needs.
+ptrdiff_t glide_attn_bf16_scratch_floats(int keys);
+/// Scaled keys k' `[channels, keys]` f32 (row stride ldk) -> bf16 pairs (RNE) along the channels, in groups of
+/// 64 keys (zero padded to 16).
+void glide_attn_bf16_pack_keys(const float *kT, ptrdiff_t ldk, int keys, int channels, uint32_t *dst);
+/// Values `[keys, channels]` f32 (row stride ldv) -> bf16 pairs along the keys, `[(keys+1)/2][channels to 16]`.
+void glide_attn_bf16_pack_values(const float *v, ptrdiff_t ldv, int keys, int channels, uint32_t *dst);
+/// Scaled queries q' `[channels, rows]` f32 (row stride ldq) -> bf16 pairs along the channels, `[pairs][rows]`.
+void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int rows, int channels, uint32_t *dst);
+/// Attention of `rows` packed queries (a multiple of GLIDE_ATTN_MR) against one head's packed keys/values:
+/// `out[r, c] = sum_j softmax_j(q'_r . k'_j + bias[r, j]) v[j, c]` for c below `channels` rounded up to 16
+/// (row stride ldo), bf16 products with f32 accumulation, the exp of attention_bf16.c. `bias` (may be NULL):
+/// rows below `bias_rows`, row stride ldb. `emulated`: the portable twin (same bits); otherwise the caller
+/// checked AVX512_BF16 (and F/BW/VL).
+void glide_attention_bf16_block(const uint32_t *keys_packed, const uint32_t *values_packed, int keys, int channels,
+                                const uint32_t *queries_packed, int rows, const float *bias, ptrdiff_t ldb,
+                                int bias_rows, float *scratch, float *out, ptrdiff_t ldo, int emulated);
