@@ -52,45 +52,85 @@ ptrdiff_t glide_attn_bf16_scratch_floats(int keys) {
     return MR * s32 + MR * s32 / 2 + 64;
 }
 
-// ---------------------------------------------------------------- packing (portable, the same for both)
+// ---------------------------------------------------------------- packing (the same bits on both paths)
 
-// dst[i] = bf16(a[i]) | bf16(b[i]) << 16 (b == NULL: zero high halves).
-static void pack_pairs(const float *a, const float *b, ptrdiff_t n, uint32_t *dst) {
-    for (ptrdiff_t i = 0; i < n; i++) dst[i] = bf16_rne(a[i]) | (b ? bf16_rne(b[i]) << 16 : 0);
+// dst[i] = bf16(a[i] * scale) | bf16(b[i] * scale) << 16 (b == NULL: zero high halves).
+static void pack_pairs_scalar(const float *a, const float *b, ptrdiff_t n, float scale, uint32_t *dst) {
+    for (ptrdiff_t i = 0; i < n; i++) dst[i] = bf16_rne(a[i] * scale) | (b ? bf16_rne(b[i] * scale) << 16 : 0);
 }
 
-// Keys k' as [C, S] f32 (row stride ldk) -> groups of 64 keys: group g at word g*pairs*64, inside
-// [pair][nb*16 keys] with nb = the group's 16-key blocks; keys past `keys` are zero.
-void glide_attn_bf16_pack_keys(const float *kT, ptrdiff_t ldk, int keys, int channels, uint32_t *dst) {
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+// bf16_rne of 16 floats, in the low 16 bits of each dword.
+T512 static inline __m512i bf16_rne_512(__m512 v) {
+    __m512i x = _mm512_castps_si512(v);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                    _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1)))), 16);
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff)),
+                                            _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(x, 16), _mm512_set1_epi32(0x40));
+}
+T512 static void pack_pairs_512(const float *a, const float *b, ptrdiff_t n, float scale, uint32_t *dst) {
+    const __m512 sv = _mm512_set1_ps(scale);
+    for (ptrdiff_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512i lo = bf16_rne_512(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, a + i), sv));
+        __m512i w = lo;
+        if (b) w = _mm512_or_si512(lo, _mm512_slli_epi32(bf16_rne_512(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, b + i), sv)), 16));
+        _mm512_mask_storeu_epi32(dst + i, k, w);
+    }
+}
+#endif
+
+static void pack_pairs(const float *a, const float *b, ptrdiff_t n, float scale, uint32_t *dst, int vector) {
+#if defined(__x86_64__)
+    if (vector) { pack_pairs_512(a, b, n, scale, dst); return; }
+#endif
+    (void)vector;
+    pack_pairs_scalar(a, b, n, scale, dst);
+}
+
+// Keys key0..<key0+count of `keys` (element (channel c, key key0 + j) at src[c * ld + j]) times `scale` into
+// their places: groups of 64 keys, group g at word g*pairs*64, inside [pair][nb*16 keys] with nb = the group's
+// 16-key blocks. The segment holding the last key also zeroes the padding past `keys`.
+void glide_attn_bf16_pack_keys(const float *src, ptrdiff_t ld, int key0, int count, int keys, int channels,
+                               float scale, uint32_t *dst, int vector) {
     int pairs = (channels + 1) / 2;
-    for (int g0 = 0; g0 < keys; g0 += 64) {
+    for (int g0 = key0 / 64 * 64; g0 < key0 + count; g0 += 64) {
         int n = keys - g0 < 64 ? keys - g0 : 64, nb = (n + 15) / 16;
+        int a = g0 > key0 ? g0 : key0, b = g0 + n < key0 + count ? g0 + n : key0 + count;
         uint32_t *gd = dst + (ptrdiff_t)g0 * pairs;
         for (int p = 0; p < pairs; p++) {
             uint32_t *d = gd + (ptrdiff_t)p * nb * 16;
-            const float *hi = 2 * p + 1 < channels ? kT + (2 * p + 1) * ldk + g0 : NULL;
-            pack_pairs(kT + 2 * p * ldk + g0, hi, n, d);
-            for (int i = n; i < nb * 16; i++) d[i] = 0;
+            const float *lo = src + 2 * p * ld + (a - key0);
+            const float *hi = 2 * p + 1 < channels ? lo + ld : NULL;
+            pack_pairs(lo, hi, b - a, scale, d + (a - g0), vector);
+            if (b == keys) for (int i = n; i < nb * 16; i++) d[i] = 0;
         }
     }
 }
 
 // Values v as [S, C] f32 (row stride ldv) -> [S/2 pairs][C rounded up to 16] words, pair p = keys 2p, 2p+1.
-void glide_attn_bf16_pack_values(const float *v, ptrdiff_t ldv, int keys, int channels, uint32_t *dst) {
+void glide_attn_bf16_pack_values(const float *v, ptrdiff_t ldv, int keys, int channels, uint32_t *dst, int vector) {
     int ch16 = (channels + 15) / 16 * 16;
     for (int p = 0; p < (keys + 1) / 2; p++) {
         uint32_t *d = dst + (ptrdiff_t)p * ch16;
-        pack_pairs(v + 2 * p * ldv, 2 * p + 1 < keys ? v + (2 * p + 1) * ldv : NULL, channels, d);
+        pack_pairs(v + 2 * p * ldv, 2 * p + 1 < keys ? v + (2 * p + 1) * ldv : NULL, channels, 1.f, d, vector);
         for (int c = channels; c < ch16; c++) d[c] = 0;
     }
 }
 
-// Queries q' as [C, rows] f32 (row stride ldq) -> [pairs][rows] words.
-void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int rows, int channels, uint32_t *dst) {
+// Queries q (element (channel c, query i) at qT[c * ldq + i], i < count) times `scale` -> [pairs][rows] words,
+// queries count..rows-1 zero.
+void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int count, int rows, int channels, float scale,
+                                  uint32_t *dst, int vector) {
     int pairs = (channels + 1) / 2;
-    for (int p = 0; p < pairs; p++)
-        pack_pairs(qT + 2 * p * ldq, 2 * p + 1 < channels ? qT + (2 * p + 1) * ldq : NULL, rows,
-                   dst + (ptrdiff_t)p * rows);
+    for (int p = 0; p < pairs; p++) {
+        uint32_t *d = dst + (ptrdiff_t)p * rows;
+        pack_pairs(qT + 2 * p * ldq, 2 * p + 1 < channels ? qT + (2 * p + 1) * ldq : NULL, count, scale, d, vector);
+        for (int i = count; i < rows; i++) d[i] = 0;
+    }
 }
 
 // The 16 lanes of a row sum added in one fixed order (both paths).
@@ -179,7 +219,6 @@ static void block_emulated(const uint32_t *kp, const uint32_t *vp, int keys, int
 // ---------------------------------------------------------------- AVX-512 BF16
 
 #if defined(__x86_64__)
-#include <immintrin.h>
 #define TBF __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
 
 // Scores of MR rows x NB*16 keys of one group; bias added; maxima updated; n valid keys in the group.

@@ -268,21 +268,32 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
     let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: heads * headWords)
     defer { packed.deallocate() }
     let packProbe = KernelProfiler.begin("attention bf16 pack k v", "\(s) keys x \(c)")
+    let vector: Int32 = emulated ? 0 : 1
+    // k' (channel-major source: packed straight from it, else gathered first) and v (gathered token-major).
+    func packKeys(_ operand: AttentionOperand, head h: Int, key0: Int, count: Int, into dst: UnsafeMutablePointer<UInt32>) {
+        if count == 0 { return }
+        if operand.tokenStride == 1 {
+            glide_attn_bf16_pack_keys(operand.base + h * operand.headStride, operand.channelStride, Int32(key0),
+                                      Int32(count), Int32(s), Int32(c), qkScale, dst, vector)
+        } else {
+            let kT = UnsafeMutablePointer<Float>.allocate(capacity: c * count)
+            defer { kT.deallocate() }
+            gatherChannelMajor(operand, head: h, tokens: 0, count: count, channels: c, scale: qkScale, into: kT,
+                               rowStride: count)
+            glide_attn_bf16_pack_keys(kT, count, Int32(key0), Int32(count), Int32(s), Int32(c), 1, dst, vector)
+        }
+    }
     parallelFor(heads) { h in
-        let kT = UnsafeMutablePointer<Float>.allocate(capacity: c * s)
         let v = UnsafeMutablePointer<Float>.allocate(capacity: s * c)
-        defer { kT.deallocate(); v.deallocate() }
+        defer { v.deallocate() }
+        let dst = packed + h * headWords
         if let encoderKey, let encoderValue, encoderCount > 0 {
-            gatherChannelMajor(encoderKey, head: h, tokens: 0, count: encoderCount, channels: c, scale: qkScale,
-                               into: kT, rowStride: s)
+            packKeys(encoderKey, head: h, key0: 0, count: encoderCount, into: dst)
             gatherTokenMajor(encoderValue, head: h, tokens: 0, count: encoderCount, channels: c, scale: 1, into: v)
         }
-        gatherChannelMajor(key, head: h, tokens: 0, count: keyCount, channels: c, scale: qkScale,
-                           into: kT + encoderCount, rowStride: s)
+        packKeys(key, head: h, key0: encoderCount, count: keyCount, into: dst)
         gatherTokenMajor(value, head: h, tokens: 0, count: keyCount, channels: c, scale: 1, into: v + encoderCount * c)
-        let dst = packed + h * headWords
-        glide_attn_bf16_pack_keys(kT, s, Int32(s), Int32(c), dst)
-        glide_attn_bf16_pack_values(v, c, Int32(s), Int32(c), dst + keyWords)
+        glide_attn_bf16_pack_values(v, c, Int32(s), Int32(c), dst + keyWords, vector)
     }
     KernelProfiler.end(packProbe)
     let tileRows = Int(GLIDE_ATTN_MR), ch16 = (c + 15) / 16 * 16, pairs = (c + 1) / 2
@@ -294,14 +305,19 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
     parallelFor(heads * blocks) { item in
         let h = item / blocks, t0 = (item % blocks) * blockRows
         let t = min(blockRows, queryCount - t0), rows = (t + tileRows - 1) / tileRows * tileRows
-        let qT = UnsafeMutablePointer<Float>.allocate(capacity: c * rows)
         let qPacked = UnsafeMutablePointer<UInt32>.allocate(capacity: pairs * rows)
         let out = UnsafeMutablePointer<Float>.allocate(capacity: rows * ch16)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats)
-        defer { qT.deallocate(); qPacked.deallocate(); out.deallocate(); scratch.deallocate() }
-        gatherChannelMajor(query, head: h, tokens: t0, count: t, channels: c, scale: qkScale, into: qT, rowStride: rows)
-        if rows > t { for ch in 0..<c { (qT + ch * rows + t).initialize(repeating: 0, count: rows - t) } }
-        glide_attn_bf16_pack_queries(qT, rows, Int32(rows), Int32(c), qPacked)
+        defer { qPacked.deallocate(); out.deallocate(); scratch.deallocate() }
+        if query.tokenStride == 1 {
+            glide_attn_bf16_pack_queries(query.base + h * query.headStride + t0, query.channelStride, Int32(t),
+                                         Int32(rows), Int32(c), qkScale, qPacked, vector)
+        } else {
+            let qT = UnsafeMutablePointer<Float>.allocate(capacity: c * t)
+            defer { qT.deallocate() }
+            gatherChannelMajor(query, head: h, tokens: t0, count: t, channels: c, scale: qkScale, into: qT, rowStride: t)
+            glide_attn_bf16_pack_queries(qT, t, Int32(t), Int32(rows), Int32(c), 1, qPacked, vector)
+        }
         glide_attention_bf16_block(packed + h * headWords, packed + h * headWords + keyWords, Int32(s), Int32(c),
                                    qPacked, Int32(rows), bias.map { $0 + h * biasHeadStride + t0 * s }, s, Int32(t),
                                    scratch, out, ch16, emulated ? 1 : 0)

@@ -297,13 +297,17 @@ ptrdiff_t glide_attn_bf16_key_words(int keys, int channels);
 ptrdiff_t glide_attn_bf16_value_words(int keys, int channels);
 /// Floats of the scratch buffer glide_attention_bf16_block needs.
 ptrdiff_t glide_attn_bf16_scratch_floats(int keys);
-/// Scaled keys k' `[channels, keys]` f32 (row stride ldk) -> bf16 pairs (RNE) along the channels, in groups of
-/// 64 keys (zero padded to 16).
-void glide_attn_bf16_pack_keys(const float *kT, ptrdiff_t ldk, int keys, int channels, uint32_t *dst);
+/// Keys key0..<key0+count of `keys` (element (channel c, key key0 + j) at src[c * ld + j]) times `scale` ->
+/// bf16 pairs (RNE) along the channels, in groups of 64 keys (zero padded to 16), at their places in `dst`.
+/// `vector`: AVX-512F/BW code (caller checked), the same bits.
+void glide_attn_bf16_pack_keys(const float *src, ptrdiff_t ld, int key0, int count, int keys, int channels,
+                               float scale, uint32_t *dst, int vector);
 /// Values `[keys, channels]` f32 (row stride ldv) -> bf16 pairs along the keys, `[(keys+1)/2][channels to 16]`.
-void glide_attn_bf16_pack_values(const float *v, ptrdiff_t ldv, int keys, int channels, uint32_t *dst);
-/// Scaled queries q' `[channels, rows]` f32 (row stride ldq) -> bf16 pairs along the channels, `[pairs][rows]`.
-void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int rows, int channels, uint32_t *dst);
+void glide_attn_bf16_pack_values(const float *v, ptrdiff_t ldv, int keys, int channels, uint32_t *dst, int vector);
+/// Queries (element (channel c, query i) at qT[c * ldq + i], i < count) times `scale` -> bf16 pairs along the
+/// channels, `[pairs][rows]`, queries count..<rows zero.
+void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int count, int rows, int channels, float scale,
+                                  uint32_t *dst, int vector);
 /// Attention of `rows` packed queries (a multiple of GLIDE_ATTN_MR) against one head's packed keys/values:
 /// `out[r, c] = sum_j softmax_j(q'_r . k'_j + bias[r, j]) v[j, c]` for c below `channels` rounded up to 16
 /// (row stride ldo), bf16 products with f32 accumulation, the exp of attention_bf16.c. `bias` (may be NULL):
