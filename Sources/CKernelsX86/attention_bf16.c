@@ -97,15 +97,13 @@ static void pack_pairs(const float *a, const float *b, ptrdiff_t n, float scale,
 void glide_attn_bf16_pack_keys(const float *src, ptrdiff_t ld, int key0, int count, int keys, int channels,
                                float scale, uint32_t *dst, int vector) {
     int pairs = (channels + 1) / 2;
-    for (int g0 = key0 / 64 * 64; g0 < key0 + count; g0 += 64) {
-        int n = keys - g0 < 64 ? keys - g0 : 64, nb = (n + 15) / 16;
-        int a = g0 > key0 ? g0 : key0, b = g0 + n < key0 + count ? g0 + n : key0 + count;
-        uint32_t *gd = dst + (ptrdiff_t)g0 * pairs;
-        for (int p = 0; p < pairs; p++) {
-            uint32_t *d = gd + (ptrdiff_t)p * nb * 16;
-            const float *lo = src + 2 * p * ld + (a - key0);
-            const float *hi = 2 * p + 1 < channels ? lo + ld : NULL;
-            pack_pairs(lo, hi, b - a, scale, d + (a - g0), vector);
+    for (int p = 0; p < pairs; p++) {   // pairs outer: each source row is read front to back
+        const float *lo = src + 2 * p * ld, *hi = 2 * p + 1 < channels ? lo + ld : NULL;
+        for (int g0 = key0 / 64 * 64; g0 < key0 + count; g0 += 64) {
+            int n = keys - g0 < 64 ? keys - g0 : 64, nb = (n + 15) / 16;
+            int a = g0 > key0 ? g0 : key0, b = g0 + n < key0 + count ? g0 + n : key0 + count;
+            uint32_t *d = dst + (ptrdiff_t)g0 * pairs + (ptrdiff_t)p * nb * 16;
+            pack_pairs(lo + (a - key0), hi ? hi + (a - key0) : NULL, b - a, scale, d + (a - g0), vector);
             if (b == keys) for (int i = n; i < nb * 16; i++) d[i] = 0;
         }
     }
@@ -169,7 +167,7 @@ INLINE float exp_emul(float t) {
 }
 
 static void block_emulated(const uint32_t *kp, const uint32_t *vp, int keys, int channels, const uint32_t *qp,
-                           int rows, const float *bias, ptrdiff_t ldb, int bias_rows, float *scratch, float *out,
+                           ptrdiff_t ldq, int rows, const float *bias, ptrdiff_t ldb, int bias_rows, float *scratch, float *out,
                            ptrdiff_t ldo) {
     const int pairs = (channels + 1) / 2, ch16 = (channels + 15) / 16 * 16, kpairs = (keys + 1) / 2;
     const ptrdiff_t s32 = (keys + 31) / 32 * 32;
@@ -185,7 +183,7 @@ static void block_emulated(const uint32_t *kp, const uint32_t *vp, int keys, int
             for (int r = 0; r < MR; r++) {
                 for (int j = 0; j < n; j++) {
                     float acc = 0.f;
-                    for (int p = 0; p < pairs; p++) acc = dp_emul(acc, qp[(ptrdiff_t)p * rows + r0 + r], kg[(ptrdiff_t)p * nb * 16 + j]);
+                    for (int p = 0; p < pairs; p++) acc = dp_emul(acc, qp[(ptrdiff_t)p * ldq + r0 + r], kg[(ptrdiff_t)p * nb * 16 + j]);
                     if (bias && r0 + r < bias_rows) acc = acc + bias[(r0 + r) * ldb + g0 + j];
                     sc[r * s32 + g0 + j] = acc;
                     mx[r] = max_emul(acc, mx[r]);
@@ -224,7 +222,7 @@ static void block_emulated(const uint32_t *kp, const uint32_t *vp, int keys, int
 // Scores of MR rows x NB*16 keys of one group; bias added; maxima updated; n valid keys in the group.
 #define SCORE_TILE(NB)                                                                                       \
     TBF static inline __attribute__((always_inline)) void score_tile_##NB(                                  \
-        const uint32_t *kg, const uint32_t *q, int rows, int pairs, int n, const float *const *brow,        \
+        const uint32_t *kg, const uint32_t *q, ptrdiff_t ldq, int pairs, int n, const float *const *brow,        \
         float *sc, ptrdiff_t s32, __m512 *mx) {                                                             \
         __m512 c[MR][NB];                                                                                   \
         for (int r = 0; r < MR; r++)                                                                        \
@@ -232,7 +230,7 @@ static void block_emulated(const uint32_t *kp, const uint32_t *vp, int keys, int
         for (int p = 0; p < pairs; p++) {                                                                   \
             __m512bh b[NB];                                                                                 \
             for (int v = 0; v < NB; v++) b[v] = (__m512bh)_mm512_loadu_si512(kg + (ptrdiff_t)p * NB * 16 + v * 16); \
-            const uint32_t *qr = q + (ptrdiff_t)p * rows;                                                   \
+            const uint32_t *qr = q + (ptrdiff_t)p * ldq;                                                      \
             for (int r = 0; r < MR; r++) {                                                                  \
                 __m512bh a = (__m512bh)_mm512_set1_epi32((int)qr[r]);                                       \
                 for (int v = 0; v < NB; v++) c[r][v] = _mm512_dpbf16_ps(c[r][v], a, b[v]);                  \
@@ -290,7 +288,7 @@ TBF static inline __m512 exp2_tile(__m512 t) {
 }
 
 TBF static void block_avx512(const uint32_t *kp, const uint32_t *vp, int keys, int channels, const uint32_t *qp,
-                             int rows, const float *bias, ptrdiff_t ldb, int bias_rows, float *scratch, float *out,
+                             ptrdiff_t ldq, int rows, const float *bias, ptrdiff_t ldb, int bias_rows, float *scratch, float *out,
                              ptrdiff_t ldo) {
     const int pairs = (channels + 1) / 2, ch16 = (channels + 15) / 16 * 16, kpairs = (keys + 1) / 2;
     const ptrdiff_t s32 = (keys + 31) / 32 * 32;
@@ -308,10 +306,10 @@ TBF static void block_avx512(const uint32_t *kp, const uint32_t *vp, int keys, i
             const float *brow[MR];
             for (int r = 0; r < MR; r++) brow[r] = bias && r0 + r < bias_rows ? bias + (r0 + r) * ldb + g0 : NULL;
             switch (nb) {
-            case 4: score_tile_4(kg, qp + r0, rows, pairs, n, brow, sc + g0, s32, mx); break;
-            case 3: score_tile_3(kg, qp + r0, rows, pairs, n, brow, sc + g0, s32, mx); break;
-            case 2: score_tile_2(kg, qp + r0, rows, pairs, n, brow, sc + g0, s32, mx); break;
-            default: score_tile_1(kg, qp + r0, rows, pairs, n, brow, sc + g0, s32, mx); break;
+            case 4: score_tile_4(kg, qp + r0, ldq, pairs, n, brow, sc + g0, s32, mx); break;
+            case 3: score_tile_3(kg, qp + r0, ldq, pairs, n, brow, sc + g0, s32, mx); break;
+            case 2: score_tile_2(kg, qp + r0, ldq, pairs, n, brow, sc + g0, s32, mx); break;
+            default: score_tile_1(kg, qp + r0, ldq, pairs, n, brow, sc + g0, s32, mx); break;
             }
         }
         // 2. exp, sums, bf16 weights: the rows interleaved (independent sum chains)
@@ -354,15 +352,15 @@ TBF static void block_avx512(const uint32_t *kp, const uint32_t *vp, int keys, i
 #endif
 
 void glide_attention_bf16_block(const uint32_t *keys_packed, const uint32_t *values_packed, int keys, int channels,
-                                const uint32_t *queries_packed, int rows, const float *bias, ptrdiff_t ldb,
-                                int bias_rows, float *scratch, float *out, ptrdiff_t ldo, int emulated) {
+                                const uint32_t *queries_packed, ptrdiff_t ldq, int rows, const float *bias,
+                                ptrdiff_t ldb, int bias_rows, float *scratch, float *out, ptrdiff_t ldo, int emulated) {
 #if defined(__x86_64__)
     if (!emulated) {
-        block_avx512(keys_packed, values_packed, keys, channels, queries_packed, rows, bias, ldb, bias_rows,
+        block_avx512(keys_packed, values_packed, keys, channels, queries_packed, ldq, rows, bias, ldb, bias_rows,
                      scratch, out, ldo);
         return;
     }
 #endif
-    block_emulated(keys_packed, values_packed, keys, channels, queries_packed, rows, bias, ldb, bias_rows, scratch,
+    block_emulated(keys_packed, values_packed, keys, channels, queries_packed, ldq, rows, bias, ldb, bias_rows, scratch,
                    out, ldo);
 }

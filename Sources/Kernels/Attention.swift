@@ -246,9 +246,8 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
 /// (head, query block) pairs, enough of them to balance the threads at every resolution.
 let attentionBF16QueryBlock = 48
 
-/// The `.bf16Products` attention (`emulated`: its portable twin, same bits): per head, k' and v are gathered and
-/// packed as bf16 pairs once (heads in parallel); then every (head, block of `attentionBF16QueryBlock` queries)
-/// runs `glide_attention_bf16_block` (scores, exp and weighted sum per 6 query rows, never the full score
+/// The `.bf16Products` attention (`emulated`: its portable twin, same bits): per head, q', k' and v are packed
+/// as bf16 pairs once (heads in parallel); then every (head, block of `attentionBF16QueryBlock` queries) runs `glide_attention_bf16_block` (scores, exp and weighted sum per 6 query rows, never the full score
 /// matrix), in parallel. Each output element's arithmetic is fixed by the packing: any thread count, same bits.
 func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int,
                         query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
@@ -263,13 +262,18 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
         } } }
         return
     }
+    let tileRows = Int(GLIDE_ATTN_MR), ch16 = (c + 15) / 16 * 16, pairs = (c + 1) / 2
+    let blockRows = min(attentionBF16QueryBlock, (queryCount + tileRows - 1) / tileRows * tileRows)
+    let blocks = (queryCount + blockRows - 1) / blockRows, queryRows = blocks * blockRows
+    // Per head: packed keys, values, queries.
     let keyWords = glide_attn_bf16_key_words(Int32(s), Int32(c))
-    let headWords = keyWords + glide_attn_bf16_value_words(Int32(s), Int32(c))
+    let valueWords = glide_attn_bf16_value_words(Int32(s), Int32(c))
+    let headWords = keyWords + valueWords + pairs * queryRows
     let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: heads * headWords)
     defer { packed.deallocate() }
-    let packProbe = KernelProfiler.begin("attention bf16 pack k v", "\(s) keys x \(c)")
+    let packProbe = KernelProfiler.begin("attention bf16 pack q k v", "\(queryCount) queries, \(s) keys x \(c)")
     let vector: Int32 = emulated ? 0 : 1
-    // k' (channel-major source: packed straight from it, else gathered first) and v (gathered token-major).
+    // k' and q' (channel-major source: packed straight from it, else gathered first), v (gathered token-major).
     func packKeys(_ operand: AttentionOperand, head h: Int, key0: Int, count: Int, into dst: UnsafeMutablePointer<UInt32>) {
         if count == 0 { return }
         if operand.tokenStride == 1 {
@@ -294,32 +298,31 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
         packKeys(key, head: h, key0: encoderCount, count: keyCount, into: dst)
         gatherTokenMajor(value, head: h, tokens: 0, count: keyCount, channels: c, scale: 1, into: v + encoderCount * c)
         glide_attn_bf16_pack_values(v, c, Int32(s), Int32(c), dst + keyWords, vector)
+        let qDst = dst + keyWords + valueWords
+        if query.tokenStride == 1 {
+            glide_attn_bf16_pack_queries(query.base + h * query.headStride, query.channelStride, Int32(queryCount),
+                                         Int32(queryRows), Int32(c), qkScale, qDst, vector)
+        } else {
+            let qT = UnsafeMutablePointer<Float>.allocate(capacity: c * queryCount)
+            defer { qT.deallocate() }
+            gatherChannelMajor(query, head: h, tokens: 0, count: queryCount, channels: c, scale: qkScale, into: qT,
+                               rowStride: queryCount)
+            glide_attn_bf16_pack_queries(qT, queryCount, Int32(queryCount), Int32(queryRows), Int32(c), 1, qDst, vector)
+        }
     }
     KernelProfiler.end(packProbe)
-    let tileRows = Int(GLIDE_ATTN_MR), ch16 = (c + 15) / 16 * 16, pairs = (c + 1) / 2
-    let blockRows = min(attentionBF16QueryBlock, (queryCount + tileRows - 1) / tileRows * tileRows)
-    let blocks = (queryCount + blockRows - 1) / blockRows
     let scratchFloats = glide_attn_bf16_scratch_floats(Int32(s))
     let fusedProbe = KernelProfiler.begin("attention bf16 fused", "\(queryCount)x\(c) . \(c)x\(s) . \(s)x\(c)",
                                           flops: 4 * Double(heads * c) * Double(queryCount) * Double(s))
     parallelFor(heads * blocks) { item in
         let h = item / blocks, t0 = (item % blocks) * blockRows
         let t = min(blockRows, queryCount - t0), rows = (t + tileRows - 1) / tileRows * tileRows
-        let qPacked = UnsafeMutablePointer<UInt32>.allocate(capacity: pairs * rows)
         let out = UnsafeMutablePointer<Float>.allocate(capacity: rows * ch16)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats)
-        defer { qPacked.deallocate(); out.deallocate(); scratch.deallocate() }
-        if query.tokenStride == 1 {
-            glide_attn_bf16_pack_queries(query.base + h * query.headStride + t0, query.channelStride, Int32(t),
-                                         Int32(rows), Int32(c), qkScale, qPacked, vector)
-        } else {
-            let qT = UnsafeMutablePointer<Float>.allocate(capacity: c * t)
-            defer { qT.deallocate() }
-            gatherChannelMajor(query, head: h, tokens: t0, count: t, channels: c, scale: qkScale, into: qT, rowStride: t)
-            glide_attn_bf16_pack_queries(qT, t, Int32(t), Int32(rows), Int32(c), 1, qPacked, vector)
-        }
-        glide_attention_bf16_block(packed + h * headWords, packed + h * headWords + keyWords, Int32(s), Int32(c),
-                                   qPacked, Int32(rows), bias.map { $0 + h * biasHeadStride + t0 * s }, s, Int32(t),
+        defer { out.deallocate(); scratch.deallocate() }
+        let head = packed + h * headWords
+        glide_attention_bf16_block(head, head + keyWords, Int32(s), Int32(c), head + keyWords + valueWords + t0,
+                                   queryRows, Int32(rows), bias.map { $0 + h * biasHeadStride + t0 * s }, s, Int32(t),
                                    scratch, out, ch16, emulated ? 1 : 0)
         let outBase = output.base + h * output.headStride + t0 * output.tokenStride
         if output.channelStride == 1 {

@@ -308,11 +308,12 @@ void glide_attn_bf16_pack_values(const float *v, ptrdiff_t ldv, int keys, int ch
 /// channels, `[pairs][rows]`, queries count..<rows zero.
 void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int count, int rows, int channels, float scale,
                                   uint32_t *dst, int vector);
-/// Attention of `rows` packed queries (a multiple of GLIDE_ATTN_MR) against one head's packed keys/values:
+/// Attention of `rows` packed queries (a multiple of GLIDE_ATTN_MR; word (pair p, row r) at
+/// queries_packed[p * ldq + r]) against one head's packed keys/values:
 /// `out[r, c] = sum_j softmax_j(q'_r . k'_j + bias[r, j]) v[j, c]` for c below `channels` rounded up to 16
 /// (row stride ldo), bf16 products with f32 accumulation, the exp of attention_bf16.c. `bias` (may be NULL):
 /// rows below `bias_rows`, row stride ldb. `emulated`: the portable twin (same bits); otherwise the caller
 /// checked AVX512_BF16 (and F/BW/VL).
 void glide_attention_bf16_block(const uint32_t *keys_packed, const uint32_t *values_packed, int keys, int channels,
-                                const uint32_t *queries_packed, int rows, const float *bias, ptrdiff_t ldb,
-                                int bias_rows, float *scratch, float *out, ptrdiff_t ldo, int emulated);
+                                const uint32_t *queries_packed, ptrdiff_t ldq, int rows, const float *bias,
+                                ptrdiff_t ldb, int bias_rows, float *scratch, float *out, ptrdiff_t ldo, int emulated);
