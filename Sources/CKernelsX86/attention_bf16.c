@@ -119,6 +119,78 @@ void glide_attn_bf16_pack_values(const float *v, ptrdiff_t ldv, int keys, int ch
     }
 }
 
+// Values key0..<key0+count of `keys` from a channel-major source (element (channel c, key key0 + j) at
+// src[c * ld + j]) into glide_attn_bf16_pack_values' layout; key0 even, and count even unless the segment ends
+// at `keys` (a pair never straddles two segments).
+static void pack_values_cm_scalar(const float *src, ptrdiff_t ld, int key0, int count, int keys, int channels,
+                                  uint32_t *dst) {
+    int ch16 = (channels + 15) / 16 * 16;
+    for (int p = key0 / 2; p < (key0 + count + 1) / 2; p++) {
+        uint32_t *d = dst + (ptrdiff_t)p * ch16;
+        int j = 2 * p - key0;
+        for (int c = 0; c < channels; c++)
+            d[c] = bf16_rne(src[c * ld + j]) | (2 * p + 1 < keys ? bf16_rne(src[c * ld + j + 1]) << 16 : 0);
+        for (int c = channels; c < ch16; c++) d[c] = 0;
+    }
+}
+
+#if defined(__x86_64__)
+// 16 channels x 16 pairs at a time: each channel's 32 keys rounded and paired in a zmm, then a 16x16 dword
+// transpose (four butterfly stages of vpermt2d) puts the 16 channels of each pair side by side.
+T512 static void pack_values_cm_512(const float *src, ptrdiff_t ld, int key0, int count, int channels, uint32_t *dst) {
+    int ch16 = (channels + 15) / 16 * 16;
+    __m512i lo_idx[4], hi_idx[4];
+    for (int s = 0, d = 8; s < 4; s++, d >>= 1) {
+        int a[16], b[16];
+        for (int j = 0; j < 16; j++) {
+            a[j] = (j & d) == 0 ? j : 16 + j - d;
+            b[j] = (j & d) == 0 ? j + d : 16 + j;
+        }
+        lo_idx[s] = _mm512_loadu_si512(a);
+        hi_idx[s] = _mm512_loadu_si512(b);
+    }
+    const __m512i evens = _mm512_set_epi16(62, 60, 58, 56, 54, 52, 50, 48, 46, 44, 42, 40, 38, 36, 34, 32,
+                                           30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    int pairs = (count + 1) / 2;
+    for (int c0 = 0; c0 < ch16; c0 += 16) {
+        for (int q0 = 0; q0 < pairs; q0 += 16) {
+            int left = count - 2 * q0;   // keys of this chunk
+            __mmask16 k0 = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+            __mmask16 k1 = left >= 32 ? (__mmask16)0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+            __m512i r[16];
+            for (int i = 0; i < 16; i++) {
+                if (c0 + i < channels) {
+                    const float *x = src + (c0 + i) * ld + 2 * q0;
+                    __m512i a = bf16_rne_512(_mm512_maskz_loadu_ps(k0, x));
+                    __m512i b = bf16_rne_512(_mm512_maskz_loadu_ps(k1, x + 16));
+                    r[i] = _mm512_permutex2var_epi16(a, evens, b);
+                } else {
+                    r[i] = _mm512_setzero_si512();
+                }
+            }
+            for (int s = 0, d = 8; s < 4; s++, d >>= 1)
+                for (int i = 0; i < 16; i++)
+                    if ((i & d) == 0) {
+                        __m512i x = r[i], y = r[i + d];
+                        r[i] = _mm512_permutex2var_epi32(x, lo_idx[s], y);
+                        r[i + d] = _mm512_permutex2var_epi32(x, hi_idx[s], y);
+                    }
+            int n = pairs - q0 < 16 ? pairs - q0 : 16;
+            for (int p = 0; p < n; p++) _mm512_storeu_si512(dst + (ptrdiff_t)(key0 / 2 + q0 + p) * ch16 + c0, r[p]);
+        }
+    }
+}
+#endif
+
+void glide_attn_bf16_pack_values_cm(const float *src, ptrdiff_t ld, int key0, int count, int keys, int channels,
+                                    uint32_t *dst, int vector) {
+#if defined(__x86_64__)
+    if (vector) { pack_values_cm_512(src, ld, key0, count, channels, dst); return; }
+#endif
+    (void)vector;
+    pack_values_cm_scalar(src, ld, key0, count, keys, channels, dst);
+}
+
 // Queries q (element (channel c, query i) at qT[c * ldq + i], i < count) times `scale` -> [pairs][rows] words,
 // queries count..rows-1 zero.
 void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int count, int rows, int channels, float scale,

@@ -273,7 +273,7 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
     defer { packed.deallocate() }
     let packProbe = KernelProfiler.begin("attention bf16 pack q k v", "\(queryCount) queries, \(s) keys x \(c)")
     let vector: Int32 = emulated ? 0 : 1
-    // k' and q' (channel-major source: packed straight from it, else gathered first), v (gathered token-major).
+    // k' and q': packed straight from a channel-major source, else gathered first.
     func packKeys(_ operand: AttentionOperand, head h: Int, key0: Int, count: Int, into dst: UnsafeMutablePointer<UInt32>) {
         if count == 0 { return }
         if operand.tokenStride == 1 {
@@ -287,17 +287,28 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
             glide_attn_bf16_pack_keys(kT, count, Int32(key0), Int32(count), Int32(s), Int32(c), 1, dst, vector)
         }
     }
+    // v: packed straight from channel-major sources when no pair of keys straddles the encoder/own boundary.
+    let valuesDirect = value.tokenStride == 1 && (encoderCount == 0 || (encoderValue!.tokenStride == 1 && encoderCount % 2 == 0))
     parallelFor(heads) { h in
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: s * c)
-        defer { v.deallocate() }
         let dst = packed + h * headWords
-        if let encoderKey, let encoderValue, encoderCount > 0 {
-            packKeys(encoderKey, head: h, key0: 0, count: encoderCount, into: dst)
-            gatherTokenMajor(encoderValue, head: h, tokens: 0, count: encoderCount, channels: c, scale: 1, into: v)
-        }
+        if let encoderKey, encoderCount > 0 { packKeys(encoderKey, head: h, key0: 0, count: encoderCount, into: dst) }
         packKeys(key, head: h, key0: encoderCount, count: keyCount, into: dst)
-        gatherTokenMajor(value, head: h, tokens: 0, count: keyCount, channels: c, scale: 1, into: v + encoderCount * c)
-        glide_attn_bf16_pack_values(v, c, Int32(s), Int32(c), dst + keyWords, vector)
+        if valuesDirect {
+            if let encoderValue, encoderCount > 0 {
+                glide_attn_bf16_pack_values_cm(encoderValue.base + h * encoderValue.headStride, encoderValue.channelStride,
+                                               0, Int32(encoderCount), Int32(s), Int32(c), dst + keyWords, vector)
+            }
+            glide_attn_bf16_pack_values_cm(value.base + h * value.headStride, value.channelStride, Int32(encoderCount),
+                                           Int32(keyCount), Int32(s), Int32(c), dst + keyWords, vector)
+        } else {
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: s * c)
+            defer { v.deallocate() }
+            if let encoderValue, encoderCount > 0 {
+                gatherTokenMajor(encoderValue, head: h, tokens: 0, count: encoderCount, channels: c, scale: 1, into: v)
+            }
+            gatherTokenMajor(value, head: h, tokens: 0, count: keyCount, channels: c, scale: 1, into: v + encoderCount * c)
+            glide_attn_bf16_pack_values(v, c, Int32(s), Int32(c), dst + keyWords, vector)
+        }
         let qDst = dst + keyWords + valueWords
         if query.tokenStride == 1 {
             glide_attn_bf16_pack_queries(query.base + h * query.headStride, query.channelStride, Int32(queryCount),
@@ -327,6 +338,8 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
         let outBase = output.base + h * output.headStride + t0 * output.tokenStride
         if output.channelStride == 1 {
             for i in 0..<t { (outBase + i * output.tokenStride).update(from: out + i * ch16, count: c) }
+        } else if output.tokenStride == 1 && KernelSettings.useAVX2 {   // the UNet's channel-major output
+            glide_transpose_scale_avx2(out, ch16, Int32(t), Int32(c), 1, outBase, output.channelStride)
         } else {
             for ch in 0..<c {
                 let row = outBase + ch * output.channelStride

@@ -412,6 +412,33 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    func testAttentionBF16ValuePackingsAgree() {
+        // v packed straight from a channel-major source (in two segments, scalar and AVX-512) = gathered token-major
+        // and packed; NaN, ties and infinities included.
+        var rng = TestRNG(seed: 15)
+        for (c, s, split) in [(5, 1, 0), (64, 33, 16), (80, 130, 128), (17, 64, 2), (64, 1152, 128)] {
+            var src = rng.floats(c * s, scale: 3)
+            if c * s > 40 { src[3] = .nan; src[7] = .infinity; src[11] = Float(bitPattern: 0x3F80_8000) }
+            let words = Int(glide_attn_bf16_value_words(Int32(s), Int32(c)))
+            var reference = [UInt32](repeating: 7, count: words)
+            var tokenMajor = [Float](repeating: 0, count: s * c)
+            for j in 0..<s { for ch in 0..<c { tokenMajor[j * c + ch] = src[ch * s + j] } }
+            glide_attn_bf16_pack_values(tokenMajor, c, Int32(s), Int32(c), &reference, 0)
+            for vector in KernelSettings.supportedPath == .avx512 ? [Int32(0), 1] : [0] {
+                var direct = [UInt32](repeating: 9, count: words)
+                src.withUnsafeBufferPointer { sp in
+                    let b = sp.baseAddress!
+                    if split > 0 {
+                        glide_attn_bf16_pack_values_cm(b, s, 0, Int32(split), Int32(s), Int32(c), &direct, vector)
+                    }
+                    glide_attn_bf16_pack_values_cm(b + split, s, Int32(split), Int32(s - split), Int32(s), Int32(c),
+                                                   &direct, vector)
+                }
+                XCTAssertEqual(direct, reference, "c=\(c) s=\(s) split=\(split) vector=\(vector)")
+            }
+        }
+    }
+
     func testAttentionBF16ProductsFallBackToF32WithoutTheInstruction() {
         let saved = KernelSettings.cpuCap
         defer { KernelSettings.cpuCap = saved }

@@ -304,6 +304,11 @@ void glide_attn_bf16_pack_keys(const float *src, ptrdiff_t ld, int key0, int cou
                                float scale, uint32_t *dst, int vector);
 /// Values `[keys, channels]` f32 (row stride ldv) -> bf16 pairs along the keys, `[(keys+1)/2][channels to 16]`.
 void glide_attn_bf16_pack_values(const float *v, ptrdiff_t ldv, int keys, int channels, uint32_t *dst, int vector);
+/// Values key0..<key0+count of `keys` from a channel-major source (element (channel c, key key0 + j) at
+/// src[c * ld + j]) into glide_attn_bf16_pack_values' layout (the same words); key0 even, count even unless
+/// key0 + count == keys.
+void glide_attn_bf16_pack_values_cm(const float *src, ptrdiff_t ld, int key0, int count, int keys, int channels,
+                                    uint32_t *dst, int vector);
 /// Queries (element (channel c, query i) at qT[c * ldq + i], i < count) times `scale` -> bf16 pairs along the
 /// channels, `[pairs][rows]`, queries count..<rows zero.
 void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int count, int rows, int channels, float scale,
