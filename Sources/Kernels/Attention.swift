@@ -271,7 +271,6 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
     let headWords = keyWords + valueWords + pairs * queryRows
     let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: heads * headWords)
     defer { packed.deallocate() }
-    let packProbe = KernelProfiler.begin("attention bf16 pack q k v", "\(queryCount) queries, \(s) keys x \(c)")
     let vector: Int32 = emulated ? 0 : 1
     // k' and q': packed straight from a channel-major source, else gathered first.
     func packKeys(_ operand: AttentionOperand, head h: Int, key0: Int, count: Int, into dst: UnsafeMutablePointer<UInt32>) {
@@ -289,7 +288,7 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
     }
     // v: packed straight from channel-major sources when no pair of keys straddles the encoder/own boundary.
     let valuesDirect = value.tokenStride == 1 && (encoderCount == 0 || (encoderValue!.tokenStride == 1 && encoderCount % 2 == 0))
-    parallelFor(heads) { h in
+    func packHead(_ h: Int) {
         let dst = packed + h * headWords
         if let encoderKey, encoderCount > 0 { packKeys(encoderKey, head: h, key0: 0, count: encoderCount, into: dst) }
         packKeys(key, head: h, key0: encoderCount, count: keyCount, into: dst)
@@ -321,16 +320,9 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
             glide_attn_bf16_pack_queries(qT, queryCount, Int32(queryCount), Int32(queryRows), Int32(c), 1, qDst, vector)
         }
     }
-    KernelProfiler.end(packProbe)
-    let scratchFloats = glide_attn_bf16_scratch_floats(Int32(s))
-    let fusedProbe = KernelProfiler.begin("attention bf16 fused", "\(queryCount)x\(c) . \(c)x\(s) . \(s)x\(c)",
-                                          flops: 4 * Double(heads * c) * Double(queryCount) * Double(s))
-    parallelFor(heads * blocks) { item in
-        let h = item / blocks, t0 = (item % blocks) * blockRows
+    func runBlock(_ h: Int, _ block: Int, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let t0 = block * blockRows
         let t = min(blockRows, queryCount - t0), rows = (t + tileRows - 1) / tileRows * tileRows
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: rows * ch16)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchFloats)
-        defer { out.deallocate(); scratch.deallocate() }
         let head = packed + h * headWords
         glide_attention_bf16_block(head, head + keyWords, Int32(s), Int32(c), head + keyWords + valueWords + t0,
                                    queryRows, Int32(rows), bias.map { $0 + h * biasHeadStride + t0 * s }, s, Int32(t),
@@ -345,6 +337,27 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
                 let row = outBase + ch * output.channelStride
                 for i in 0..<t { row[i * output.tokenStride] = out[i * ch16 + ch] }
             }
+        }
+    }
+    let scratchFloats = Int(glide_attn_bf16_scratch_floats(Int32(s)))
+    let fusedProbe = KernelProfiler.begin("attention bf16 fused (with packing)", "\(queryCount)x\(c) . \(c)x\(s) . \(s)x\(c)",
+                                          flops: 4 * Double(heads * c) * Double(queryCount) * Double(s))
+    if heads >= 4 * KernelSettings.threadCount {
+        // Enough heads for every thread: a head's packing and all its blocks on one thread (its packed operands
+        // stay in that core's cache).
+        parallelFor(heads) { h in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * ch16 + scratchFloats)
+            defer { buffer.deallocate() }
+            packHead(h)
+            for block in 0..<blocks { runBlock(h, block, out: buffer, scratch: buffer + blockRows * ch16) }
+        }
+    } else {
+        // Few heads: pack them in parallel, then the (head, query block) items.
+        parallelFor(heads) { h in packHead(h) }
+        parallelFor(heads * blocks) { item in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * ch16 + scratchFloats)
+            defer { buffer.deallocate() }
+            runBlock(item / blocks, item % blocks, out: buffer, scratch: buffer + blockRows * ch16)
         }
     }
     KernelProfiler.end(fusedProbe)
