@@ -269,8 +269,6 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
     let keyWords = glide_attn_bf16_key_words(Int32(s), Int32(c))
     let valueWords = glide_attn_bf16_value_words(Int32(s), Int32(c))
     let headWords = keyWords + valueWords + pairs * queryRows
-    let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: heads * headWords)
-    defer { packed.deallocate() }
     let vector: Int32 = emulated ? 0 : 1
     // k' and q': packed straight from a channel-major source, else gathered first.
     func packKeys(_ operand: AttentionOperand, head h: Int, key0: Int, count: Int, into dst: UnsafeMutablePointer<UInt32>) {
@@ -288,8 +286,7 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
     }
     // v: packed straight from channel-major sources when no pair of keys straddles the encoder/own boundary.
     let valuesDirect = value.tokenStride == 1 && (encoderCount == 0 || (encoderValue!.tokenStride == 1 && encoderCount % 2 == 0))
-    func packHead(_ h: Int) {
-        let dst = packed + h * headWords
+    func packHead(_ h: Int, into dst: UnsafeMutablePointer<UInt32>) {
         if let encoderKey, encoderCount > 0 { packKeys(encoderKey, head: h, key0: 0, count: encoderCount, into: dst) }
         packKeys(key, head: h, key0: encoderCount, count: keyCount, into: dst)
         if valuesDirect {
@@ -320,18 +317,26 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
             glide_attn_bf16_pack_queries(qT, queryCount, Int32(queryCount), Int32(queryRows), Int32(c), 1, qDst, vector)
         }
     }
-    func runBlock(_ h: Int, _ block: Int, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    // One block of queries into out[0..<t, 0..<ch16].
+    func runBlock(_ h: Int, _ block: Int, head: UnsafePointer<UInt32>, out: UnsafeMutablePointer<Float>,
+                  scratch: UnsafeMutablePointer<Float>) {
         let t0 = block * blockRows
         let t = min(blockRows, queryCount - t0), rows = (t + tileRows - 1) / tileRows * tileRows
-        let head = packed + h * headWords
         glide_attention_bf16_block(head, head + keyWords, Int32(s), Int32(c), head + keyWords + valueWords + t0,
                                    queryRows, Int32(rows), bias.map { $0 + h * biasHeadStride + t0 * s }, s, Int32(t),
                                    scratch, out, ch16, emulated ? 1 : 0)
+    }
+    // Queries t0..<t0+t of head h from out[0..<t, 0..<ch16] into `output`.
+    func store(_ h: Int, _ t0: Int, _ t: Int, from out: UnsafeMutablePointer<Float>) {
         let outBase = output.base + h * output.headStride + t0 * output.tokenStride
         if output.channelStride == 1 {
             for i in 0..<t { (outBase + i * output.tokenStride).update(from: out + i * ch16, count: c) }
-        } else if output.tokenStride == 1 && KernelSettings.useAVX2 {   // the UNet's channel-major output
-            glide_transpose_scale_avx2(out, ch16, Int32(t), Int32(c), 1, outBase, output.channelStride)
+        } else if output.tokenStride == 1 && KernelSettings.useAVX2 {
+            // The UNet's channel-major output: 8 channel rows at a time written front to back (x 1: exact).
+            for c0 in stride(from: 0, to: c, by: 8) {
+                glide_transpose_scale_avx2(out + c0, ch16, Int32(t), Int32(min(8, c - c0)), 1,
+                                           outBase + c0 * output.channelStride, output.channelStride)
+            }
         } else {
             for ch in 0..<c {
                 let row = outBase + ch * output.channelStride
@@ -343,21 +348,29 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
     let fusedProbe = KernelProfiler.begin("attention bf16 fused (with packing)", "\(queryCount)x\(c) . \(c)x\(s) . \(s)x\(c)",
                                           flops: 4 * Double(heads * c) * Double(queryCount) * Double(s))
     if heads >= 4 * KernelSettings.threadCount {
-        // Enough heads for every thread: a head's packing and all its blocks on one thread (its packed operands
-        // stay in that core's cache).
+        // Enough heads for every thread: a head's packing, all its blocks and its output on one thread, through
+        // buffers of one head that stay in that core's cache.
         parallelFor(heads) { h in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * ch16 + scratchFloats)
-            defer { buffer.deallocate() }
-            packHead(h)
-            for block in 0..<blocks { runBlock(h, block, out: buffer, scratch: buffer + blockRows * ch16) }
+            let head = UnsafeMutablePointer<UInt32>.allocate(capacity: headWords)
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: queryRows * ch16 + scratchFloats)
+            defer { head.deallocate(); buffer.deallocate() }
+            packHead(h, into: head)
+            for block in 0..<blocks {
+                runBlock(h, block, head: head, out: buffer + block * blockRows * ch16, scratch: buffer + queryRows * ch16)
+            }
+            store(h, 0, queryCount, from: buffer)
         }
     } else {
         // Few heads: pack them in parallel, then the (head, query block) items.
-        parallelFor(heads) { h in packHead(h) }
+        let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: heads * headWords)
+        defer { packed.deallocate() }
+        parallelFor(heads) { h in packHead(h, into: packed + h * headWords) }
         parallelFor(heads * blocks) { item in
+            let h = item / blocks, block = item % blocks, t0 = block * blockRows
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * ch16 + scratchFloats)
             defer { buffer.deallocate() }
-            runBlock(item / blocks, item % blocks, out: buffer, scratch: buffer + blockRows * ch16)
+            runBlock(h, block, head: packed + h * headWords, out: buffer, scratch: buffer + blockRows * ch16)
+            store(h, t0, min(blockRows, queryCount - t0), from: buffer)
         }
     }
     KernelProfiler.end(fusedProbe)
