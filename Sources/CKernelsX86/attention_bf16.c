@@ -436,3 +436,8 @@ void glide_attention_bf16_block(const uint32_t *keys_packed, const uint32_t *val
     block_emulated(keys_packed, values_packed, keys, channels, queries_packed, ldq, rows, bias, ldb, bias_rows, scratch,
                    out, ldo);
 }
+
+void glide_prefetch_rows(const float *base, ptrdiff_t ld, int rows, ptrdiff_t from, ptrdiff_t to) {
+    for (int r = 0; r < rows; r++)
+        for (ptrdiff_t i = from; i < to; i += 16) __builtin_prefetch(base + r * ld + i, 0, 2);
+}

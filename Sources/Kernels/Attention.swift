@@ -344,6 +344,17 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
             }
         }
     }
+    // Slice `block` of `blocks` of head h's channel-major sources: prefetched while the head before computes, so
+    // its packing reads from cache.
+    func prefetchSlice(_ h: Int, _ block: Int) {
+        func rows(_ operand: AttentionOperand?, _ count: Int) {
+            guard let operand, operand.tokenStride == 1, count > 0 else { return }
+            glide_prefetch_rows(operand.base + h * operand.headStride, operand.channelStride, Int32(c),
+                                count * block / blocks, count * (block + 1) / blocks)
+        }
+        rows(query, queryCount); rows(key, keyCount); rows(value, keyCount)
+        if encoderCount > 0 { rows(encoderKey, encoderCount); rows(encoderValue, encoderCount) }
+    }
     let scratchFloats = Int(glide_attn_bf16_scratch_floats(Int32(s)))
     let fusedProbe = KernelProfiler.begin("attention bf16 fused (with packing)", "\(queryCount)x\(c) . \(c)x\(s) . \(s)x\(c)",
                                           flops: 4 * Double(heads * c) * Double(queryCount) * Double(s))
@@ -356,6 +367,7 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
             defer { head.deallocate(); buffer.deallocate() }
             packHead(h, into: head)
             for block in 0..<blocks {
+                if h + 1 < heads { prefetchSlice(h + 1, block) }
                 runBlock(h, block, head: head, out: buffer + block * blockRows * ch16, scratch: buffer + queryRows * ch16)
             }
             store(h, 0, queryCount, from: buffer)

@@ -322,3 +322,5 @@ void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int count, int
 void glide_attention_bf16_block(const uint32_t *keys_packed, const uint32_t *values_packed, int keys, int channels,
                                 const uint32_t *queries_packed, ptrdiff_t ldq, int rows, const float *bias,
                                 ptrdiff_t ldb, int bias_rows, float *scratch, float *out, ptrdiff_t ldo, int emulated);
+/// Prefetch hint (into L2) for elements from..<to of `rows` rows of row stride ld (at most one line in 16 floats).
+void glide_prefetch_rows(const float *base, ptrdiff_t ld, int rows, ptrdiff_t from, ptrdiff_t to);
