@@ -43,9 +43,10 @@ public struct AttentionOutput: @unchecked Sendable {
 public enum AttentionPrecision: Sendable, Equatable {
     /// f32 products (the reference's arithmetic; f32 models keep it).
     case f32
-    /// Both products with `vdpbf16ps` when the CPU has AVX512_BF16 (and `KernelSettings.useBF16Dot`): q', k',
-    /// v and the unnormalised softmax weights rounded to bf16 (nearest even), f32 accumulation. Where the
-    /// instruction is missing this is the same as `.f32`. For models whose weights are bf16 or int8 already.
+    /// Both products with `vdpbf16ps` when the CPU has AVX512_BF16 (and `KernelSettings.useBF16Dot`), fused
+    /// with the softmax (`attention_bf16.c`): q', k', v and the unnormalised softmax weights rounded to bf16
+    /// (nearest even), f32 accumulation, the exp a cubic exp2 (relative error 7.5e-5). Where the instruction is
+    /// missing this is the same as `.f32`. For models whose weights are bf16 or int8 already.
     case bf16Products
 }
 
@@ -111,8 +112,8 @@ public func attentionScalar(heads: Int, headDim: Int, queryCount: Int, keyCount:
 /// Query rows per block of the fast `attention`: the scores of one block (`attentionQueryBlock x keys`, 1.2 MB
 /// at GLIDE's 32x32 attention) stay near the core between the two products and the softmax. Measured on the base
 /// model's 32x32 attention (1 thread, CPU time): 64 -> 277 ms a step (keys/values re-packed per block), 256 ->
-/// 250 ms, 1024 -> 250 ms. Again with the bf16 products (base int8, 2026-12-01): 128 / 256 / 512 / 1024 ->
-/// 114 / 104 / 99 / 101 ms, within the noise of a loaded machine, so 256 stays.
+/// 250 ms, 1024 -> 250 ms. Again with the former GEMM-based bf16 products (base int8, 2026-12-01): 128 / 256 /
+/// 512 / 1024 -> 114 / 104 / 99 / 101 ms, within the noise of a loaded machine, so 256 stays.
 let attentionQueryBlock = 256
 
 func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
