@@ -43,9 +43,10 @@ public struct AttentionOutput: @unchecked Sendable {
 public enum AttentionPrecision: Sendable, Equatable {
     /// f32 products (the reference's arithmetic; f32 models keep it).
     case f32
-    /// Both products with `vdpbf16ps` when the CPU has AVX512_BF16 (and `KernelSettings.useBF16Dot`): q', k',
-    /// v and the unnormalised softmax weights rounded to bf16 (nearest even), f32 accumulation. Where the
-    /// instruction is missing this is the same as `.f32`. For models whose weights are bf16 or int8 already.
+    /// Both products with `vdpbf16ps` when the CPU has AVX512_BF16 (and `KernelSettings.useBF16Dot`), fused
+    /// with the softmax (`attention_bf16.c`): q', k', v and the unnormalised softmax weights rounded to bf16
+    /// (nearest even), f32 accumulation, the exp a cubic exp2 (relative error 7.5e-5). Where the instruction is
+    /// missing this is the same as `.f32`. For models whose weights are bf16 or int8 already.
     case bf16Products
 }
 
@@ -65,15 +66,22 @@ public func attention(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                       qkScale: Float, output: AttentionOutput, precision: AttentionPrecision = .f32) {
     let probe = KernelProfiler.begin("attention", attentionProfileLabel(heads, headDim, queryCount, encoderCount, keyCount), flops: 4 * Double(heads * headDim) * Double(queryCount) * Double(encoderCount + keyCount)); defer { KernelProfiler.end(probe) }
     precondition(encoderCount == 0 || (encoderKey != nil && encoderValue != nil))
+    if precision == .bf16Products && KernelSettings.useBF16Dot {
+        attentionFusedBF16(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
+                           key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
+                           encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
+                           output: output, emulated: false)
+        return
+    }
     attentionImpl(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
                   key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
                   encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
-                  output: output, fast: KernelSettings.useAVX2,
-                  bf16Kernel: precision == .bf16Products && KernelSettings.useBF16Dot ? .avx512BF16 : nil)
+                  output: output, fast: KernelSettings.useAVX2)
 }
 
-/// `attention(..., precision: .bf16Products)` with a portable emulation of `vdpbf16ps` in place of the
-/// instruction (the same packing, rounding and blocking): the twin that pins the bf16 path's bits on every CPU.
+/// `attention(..., precision: .bf16Products)` with portable C in place of the AVX512_BF16 kernel (scalar
+/// emulations of `vdpbf16ps`, the exp and the bf16 rounding; the same packing and operation order): the twin
+/// that pins the bf16 path's bits on every CPU.
 public func attentionBF16Emulated(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                                   query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                                   encoderCount: Int = 0, encoderKey: AttentionOperand? = nil,
@@ -81,10 +89,10 @@ public func attentionBF16Emulated(heads: Int, headDim: Int, queryCount: Int, key
                                   bias: UnsafePointer<Float>? = nil, biasHeadStride: Int = 0,
                                   qkScale: Float, output: AttentionOutput) {
     precondition(encoderCount == 0 || (encoderKey != nil && encoderValue != nil))
-    attentionBlocked(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
-                     key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
-                     encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
-                     output: output, bf16Kernel: .bf16Emulated)
+    attentionFusedBF16(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
+                       key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
+                       encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
+                       output: output, emulated: true)
 }
 
 /// Scalar twin of `attention`.
@@ -104,20 +112,20 @@ public func attentionScalar(heads: Int, headDim: Int, queryCount: Int, keyCount:
 /// Query rows per block of the fast `attention`: the scores of one block (`attentionQueryBlock x keys`, 1.2 MB
 /// at GLIDE's 32x32 attention) stay near the core between the two products and the softmax. Measured on the base
 /// model's 32x32 attention (1 thread, CPU time): 64 -> 277 ms a step (keys/values re-packed per block), 256 ->
-/// 250 ms, 1024 -> 250 ms. Again with the bf16 products (base int8, 2026-12-01): 128 / 256 / 512 / 1024 ->
-/// 114 / 104 / 99 / 101 ms, within the noise of a loaded machine, so 256 stays.
+/// 250 ms, 1024 -> 250 ms. Again with the former GEMM-based bf16 products (base int8, 2026-12-01): 128 / 256 /
+/// 512 / 1024 -> 114 / 104 / 99 / 101 ms, within the noise of a loaded machine, so 256 stays.
 let attentionQueryBlock = 256
 
 func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
                    query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                    encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
                    bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
-                   fast: Bool, bf16Kernel: FastGemmKernel? = nil) {
+                   fast: Bool) {
     if fast {
         attentionBlocked(heads: heads, headDim: headDim, queryCount: queryCount, keyCount: keyCount, query: query,
                          key: key, value: value, encoderCount: encoderCount, encoderKey: encoderKey,
                          encoderValue: encoderValue, bias: bias, biasHeadStride: biasHeadStride, qkScale: qkScale,
-                         output: output, bf16Kernel: bf16Kernel)
+                         output: output)
         return
     }
     let s = encoderCount + keyCount, c = headDim
@@ -163,13 +171,10 @@ func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
 /// scores `[Tb, S]` = q' . k'^T, bias, exp(scores - row max), `out[Tb, C]` = exp-weights . v written straight
 /// into `output`, then each output row divided by its row's sum (softmax normalization on `Tb x C` values
 /// instead of `Tb x S`). Single-threaded GEMMs, so every head's result is the same for any thread count.
-/// `bf16Kernel` (`.avx512BF16` or `.bf16Emulated`): both products on bf16 operands (q' and the exp-weights
-/// rounded to bf16 here, k' and v by the kernel's packing), f32 accumulation.
 func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int,
                       query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
                       encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
-                      bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
-                      bf16Kernel: FastGemmKernel? = nil) {
+                      bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput) {
     let s = encoderCount + keyCount
     if queryCount == 0 || c == 0 { return }
     let tb = min(queryCount, attentionQueryBlock)
@@ -179,12 +184,8 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
         let q = UnsafeMutablePointer<Float>.allocate(capacity: tb * c)
         let w = UnsafeMutablePointer<Float>.allocate(capacity: max(tb * s, 1))
         let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: tb)
-        // bf16 copies of q' and the exp-weights (bf16 products only).
-        let qHalf = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16Kernel == nil ? 1 : tb * c)
-        let wHalf = UnsafeMutablePointer<UInt16>.allocate(capacity: bf16Kernel == nil ? 1 : max(tb * s, 1))
         defer {
             kT.deallocate(); v.deallocate(); q.deallocate(); w.deallocate(); inverseSums.deallocate()
-            qHalf.deallocate(); wHalf.deallocate()
         }
         if let encoderKey, let encoderValue, encoderCount > 0 {
             gatherChannelMajor(encoderKey, head: h, tokens: 0, count: encoderCount, channels: c, scale: qkScale,
@@ -201,13 +202,7 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
             // Sub-regions are recorded with one thread only (the profiler records on the calling thread).
             let scoresProbe = KernelProfiler.begin("attention scores gemm", "\(t)x\(c) . \(c)x\(s)",
                                                    flops: 2 * Double(t * c) * Double(s))
-            if s > 0, let bf16Kernel {
-                roundToBF16(q, qHalf, count: t * c)
-                gemmAVX2(weight: WeightMatrix(rows: t, cols: c, elements: .bf16(qHalf)),
-                         source: .matrix(MatrixOperand(kT, rowStride: s)), columns: s,
-                         output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false, threads: 1,
-                         kernel: bf16Kernel)
-            } else if s > 0 {
+            if s > 0 {
                 gemmAVX2(weight: WeightMatrix(rows: t, cols: c, f32: q), source: .matrix(MatrixOperand(kT, rowStride: s)),
                          columns: s, output: MutableMatrixOperand(w, rowStride: s), bias: nil, accumulate: false,
                          threads: 1)
@@ -218,11 +213,7 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
                 let bh = bias + h * biasHeadStride + t0 * s
                 for i in 0..<(t * s) { w[i] += bh[i] }
             }
-            // bf16 products on an AVX-512 CPU: exp and rounding to bf16 in one pass (whichever GEMM twin runs).
-            let fusedBF16 = bf16Kernel != nil && KernelSettings.cpuPath == .avx512
-            if fusedBF16 {
-                for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_bf16_avx512(w + i * s, wHalf + i * s, s) }
-            } else if KernelSettings.cpuPath == .avx512 {
+            if KernelSettings.cpuPath == .avx512 {
                 // The AVX2 kernel's values and sums bit for bit, on zmm (256x1152 block 0.106 -> 0.051 ms).
                 for i in 0..<t { inverseSums[i] = 1 / glide_softmax_exp_row_avx512(w + i * s, s) }
             } else {
@@ -233,15 +224,8 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
                                                 flops: 2 * Double(t * c) * Double(s))
             let outBase = output.base + h * output.headStride + t0 * output.tokenStride
             let sumOutput = MutableMatrixOperand(outBase, rowStride: output.tokenStride, colStride: output.channelStride)
-            if let bf16Kernel {
-                if !fusedBF16 { roundToBF16(w, wHalf, count: t * s) }
-                gemmAVX2(weight: WeightMatrix(rows: t, cols: s, elements: .bf16(wHalf)),
-                         source: .matrix(MatrixOperand(v, rowStride: c)), columns: c, output: sumOutput, bias: nil,
-                         accumulate: false, threads: 1, kernel: bf16Kernel)
-            } else {
-                gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
-                         columns: c, output: sumOutput, bias: nil, accumulate: false, threads: 1)
-            }
+            gemmAVX2(weight: WeightMatrix(rows: t, cols: s, f32: w), source: .matrix(MatrixOperand(v, rowStride: c)),
+                     columns: c, output: sumOutput, bias: nil, accumulate: false, threads: 1)
             if output.tokenStride == 1 {
                 for ch in 0..<c {
                     let row = outBase + ch * output.channelStride
@@ -257,6 +241,152 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
             t0 += t
         }
     }
+}
+
+/// Query rows per work item of the fused bf16 attention (a multiple of `GLIDE_ATTN_MR`): items are
+/// (head, query block) pairs, enough of them to balance the threads at every resolution.
+let attentionBF16QueryBlock = 48
+
+/// The `.bf16Products` attention (`emulated`: its portable twin, same bits): per head, q', k' and v are packed
+/// as bf16 pairs once (heads in parallel); then every (head, block of `attentionBF16QueryBlock` queries) runs `glide_attention_bf16_block` (scores, exp and weighted sum per 6 query rows, never the full score
+/// matrix), in parallel. Each output element's arithmetic is fixed by the packing: any thread count, same bits.
+func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int,
+                        query: AttentionOperand, key: AttentionOperand, value: AttentionOperand,
+                        encoderCount: Int, encoderKey: AttentionOperand?, encoderValue: AttentionOperand?,
+                        bias: UnsafePointer<Float>?, biasHeadStride: Int, qkScale: Float, output: AttentionOutput,
+                        emulated: Bool) {
+    let s = encoderCount + keyCount
+    if queryCount == 0 || c == 0 || heads == 0 { return }
+    if s == 0 {   // softmax over no keys: nothing to weigh
+        for h in 0..<heads { for i in 0..<queryCount { for ch in 0..<c {
+            output.base[h * output.headStride + i * output.tokenStride + ch * output.channelStride] = 0
+        } } }
+        return
+    }
+    let tileRows = Int(GLIDE_ATTN_MR), ch16 = (c + 15) / 16 * 16, pairs = (c + 1) / 2
+    let blockRows = min(attentionBF16QueryBlock, (queryCount + tileRows - 1) / tileRows * tileRows)
+    let blocks = (queryCount + blockRows - 1) / blockRows, queryRows = blocks * blockRows
+    // Per head: packed keys, values, queries.
+    let keyWords = glide_attn_bf16_key_words(Int32(s), Int32(c))
+    let valueWords = glide_attn_bf16_value_words(Int32(s), Int32(c))
+    let headWords = keyWords + valueWords + pairs * queryRows
+    let vector: Int32 = emulated ? 0 : 1
+    // k' and q': packed straight from a channel-major source, else gathered first.
+    func packKeys(_ operand: AttentionOperand, head h: Int, key0: Int, count: Int, into dst: UnsafeMutablePointer<UInt32>) {
+        if count == 0 { return }
+        if operand.tokenStride == 1 {
+            glide_attn_bf16_pack_keys(operand.base + h * operand.headStride, operand.channelStride, Int32(key0),
+                                      Int32(count), Int32(s), Int32(c), qkScale, dst, vector)
+        } else {
+            let kT = UnsafeMutablePointer<Float>.allocate(capacity: c * count)
+            defer { kT.deallocate() }
+            gatherChannelMajor(operand, head: h, tokens: 0, count: count, channels: c, scale: qkScale, into: kT,
+                               rowStride: count)
+            glide_attn_bf16_pack_keys(kT, count, Int32(key0), Int32(count), Int32(s), Int32(c), 1, dst, vector)
+        }
+    }
+    // v: packed straight from channel-major sources when no pair of keys straddles the encoder/own boundary.
+    let valuesDirect = value.tokenStride == 1 && (encoderCount == 0 || (encoderValue!.tokenStride == 1 && encoderCount % 2 == 0))
+    func packHead(_ h: Int, into dst: UnsafeMutablePointer<UInt32>) {
+        if let encoderKey, encoderCount > 0 { packKeys(encoderKey, head: h, key0: 0, count: encoderCount, into: dst) }
+        packKeys(key, head: h, key0: encoderCount, count: keyCount, into: dst)
+        if valuesDirect {
+            if let encoderValue, encoderCount > 0 {
+                glide_attn_bf16_pack_values_cm(encoderValue.base + h * encoderValue.headStride, encoderValue.channelStride,
+                                               0, Int32(encoderCount), Int32(s), Int32(c), dst + keyWords, vector)
+            }
+            glide_attn_bf16_pack_values_cm(value.base + h * value.headStride, value.channelStride, Int32(encoderCount),
+                                           Int32(keyCount), Int32(s), Int32(c), dst + keyWords, vector)
+        } else {
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: s * c)
+            defer { v.deallocate() }
+            if let encoderValue, encoderCount > 0 {
+                gatherTokenMajor(encoderValue, head: h, tokens: 0, count: encoderCount, channels: c, scale: 1, into: v)
+            }
+            gatherTokenMajor(value, head: h, tokens: 0, count: keyCount, channels: c, scale: 1, into: v + encoderCount * c)
+            glide_attn_bf16_pack_values(v, c, Int32(s), Int32(c), dst + keyWords, vector)
+        }
+        let qDst = dst + keyWords + valueWords
+        if query.tokenStride == 1 {
+            glide_attn_bf16_pack_queries(query.base + h * query.headStride, query.channelStride, Int32(queryCount),
+                                         Int32(queryRows), Int32(c), qkScale, qDst, vector)
+        } else {
+            let qT = UnsafeMutablePointer<Float>.allocate(capacity: c * queryCount)
+            defer { qT.deallocate() }
+            gatherChannelMajor(query, head: h, tokens: 0, count: queryCount, channels: c, scale: qkScale, into: qT,
+                               rowStride: queryCount)
+            glide_attn_bf16_pack_queries(qT, queryCount, Int32(queryCount), Int32(queryRows), Int32(c), 1, qDst, vector)
+        }
+    }
+    // One block of queries into out[0..<t, 0..<ch16].
+    func runBlock(_ h: Int, _ block: Int, head: UnsafePointer<UInt32>, out: UnsafeMutablePointer<Float>,
+                  scratch: UnsafeMutablePointer<Float>) {
+        let t0 = block * blockRows
+        let t = min(blockRows, queryCount - t0), rows = (t + tileRows - 1) / tileRows * tileRows
+        glide_attention_bf16_block(head, head + keyWords, Int32(s), Int32(c), head + keyWords + valueWords + t0,
+                                   queryRows, Int32(rows), bias.map { $0 + h * biasHeadStride + t0 * s }, s, Int32(t),
+                                   scratch, out, ch16, emulated ? 1 : 0)
+    }
+    // Queries t0..<t0+t of head h from out[0..<t, 0..<ch16] into `output`.
+    func store(_ h: Int, _ t0: Int, _ t: Int, from out: UnsafeMutablePointer<Float>) {
+        let outBase = output.base + h * output.headStride + t0 * output.tokenStride
+        if output.channelStride == 1 {
+            for i in 0..<t { (outBase + i * output.tokenStride).update(from: out + i * ch16, count: c) }
+        } else if output.tokenStride == 1 && KernelSettings.useAVX2 {
+            // The UNet's channel-major output: 8 channel rows at a time written front to back (x 1: exact).
+            for c0 in stride(from: 0, to: c, by: 8) {
+                glide_transpose_scale_avx2(out + c0, ch16, Int32(t), Int32(min(8, c - c0)), 1,
+                                           outBase + c0 * output.channelStride, output.channelStride)
+            }
+        } else {
+            for ch in 0..<c {
+                let row = outBase + ch * output.channelStride
+                for i in 0..<t { row[i * output.tokenStride] = out[i * ch16 + ch] }
+            }
+        }
+    }
+    // Slice `block` of `blocks` of head h's channel-major sources: prefetched while the head before computes, so
+    // its packing reads from cache.
+    func prefetchSlice(_ h: Int, _ block: Int) {
+        func rows(_ operand: AttentionOperand?, _ count: Int) {
+            guard let operand, operand.tokenStride == 1, count > 0 else { return }
+            glide_prefetch_rows(operand.base + h * operand.headStride, operand.channelStride, Int32(c),
+                                count * block / blocks, count * (block + 1) / blocks)
+        }
+        rows(query, queryCount); rows(key, keyCount); rows(value, keyCount)
+        if encoderCount > 0 { rows(encoderKey, encoderCount); rows(encoderValue, encoderCount) }
+    }
+    let scratchFloats = Int(glide_attn_bf16_scratch_floats(Int32(s)))
+    let fusedProbe = KernelProfiler.begin("attention bf16 fused (with packing)", "\(queryCount)x\(c) . \(c)x\(s) . \(s)x\(c)",
+                                          flops: 4 * Double(heads * c) * Double(queryCount) * Double(s))
+    if heads >= 4 * KernelSettings.threadCount {
+        // Enough heads for every thread: a head's packing, all its blocks and its output on one thread, through
+        // buffers of one head that stay in that core's cache.
+        parallelFor(heads) { h in
+            let head = UnsafeMutablePointer<UInt32>.allocate(capacity: headWords)
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: queryRows * ch16 + scratchFloats)
+            defer { head.deallocate(); buffer.deallocate() }
+            packHead(h, into: head)
+            for block in 0..<blocks {
+                if h + 1 < heads { prefetchSlice(h + 1, block) }
+                runBlock(h, block, head: head, out: buffer + block * blockRows * ch16, scratch: buffer + queryRows * ch16)
+            }
+            store(h, 0, queryCount, from: buffer)
+        }
+    } else {
+        // Few heads: pack them in parallel, then the (head, query block) items.
+        let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: heads * headWords)
+        defer { packed.deallocate() }
+        parallelFor(heads) { h in packHead(h, into: packed + h * headWords) }
+        parallelFor(heads * blocks) { item in
+            let h = item / blocks, block = item % blocks, t0 = block * blockRows
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * ch16 + scratchFloats)
+            defer { buffer.deallocate() }
+            runBlock(h, block, head: packed + h * headWords, out: buffer, scratch: buffer + blockRows * ch16)
+            store(h, t0, min(blockRows, queryCount - t0), from: buffer)
+        }
+    }
+    KernelProfiler.end(fusedProbe)
 }
 
 /// f32 -> bf16 bits (nearest even), vectorised where AVX2 runs; the same bits as `f32ToBF16`.

@@ -328,15 +328,24 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// (heads, head dim, queries = own keys, encoder keys, bias): key counts below, at and across the 16/32/64-key
+    /// vectors and groups (odd ones too), query counts off the 6-row tiles and 48-row blocks, encoder keys absent
+    /// and present, 1 head, head dim 64 (every UNet) and others (odd, beyond 64, several 64-channel chunks).
     static let bf16Shapes = [(2, 8, 5, 0, false), (3, 16, 150, 7, true), (1, 64, 130, 0, false), (2, 5, 9, 3, true),
-                             (3, 17, 64, 128, false), (2, 64, 300, 77, true)]
+                             (3, 17, 64, 128, false), (2, 64, 300, 77, true), (1, 64, 97, 31, false),
+                             (2, 64, 33, 0, true), (1, 80, 50, 14, false), (1, 130, 20, 3, true), (2, 3, 7, 1, true),
+                             (1, 64, 1, 0, false)]
+
+    /// The bf16 products against the f32 scalar attention: relative error (max |diff| / max |ref|) at most this.
+    /// q', k', v and the exp-weights are rounded to bf16 (8 significant bits), measured up to ~6e-3.
+    static let bf16Tolerance: Float = 2e-2
 
     func testAttentionBF16EmulatedIsWithinBF16OfScalar() {
         // The bf16 products round q', k', v and the exp-weights to bf16 (8 significant bits): a few 1e-3.
         for (heads, c, t, s, bias) in Self.bf16Shapes {
             let e = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .bf16Emulated, withBias: bias, seed: 9)
             let r = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .scalar, withBias: bias, seed: 9)
-            XCTAssertLessThanOrEqual(relativeError(e, r), 2e-2, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+            XCTAssertLessThanOrEqual(relativeError(e, r), Self.bf16Tolerance, "h=\(heads) c=\(c) t=\(t) s=\(s)")
             XCTAssertGreaterThan(relativeError(e, r), 0, "bf16 rounding must show")
         }
     }
@@ -348,6 +357,86 @@ final class AttentionTests: XCTestCase {
             let f = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .bf16Products, withBias: bias, seed: 3)
             let e = runUNetLayout(heads: heads, c: c, t: t, s: s, mode: .bf16Emulated, withBias: bias, seed: 3)
             XCTAssertEqual(f, e, "h=\(heads) c=\(c) t=\(t) s=\(s)")
+        }
+    }
+
+    func testAttentionBF16IsIndependentOfThreadCount() {
+        let saved = KernelSettings.threadCount
+        defer { KernelSettings.threadCount = saved }
+        let modes: [Mode] = KernelSettings.useBF16Dot ? [.bf16Emulated, .bf16Products] : [.bf16Emulated]
+        // 8 heads: 1 and 2 threads take a head per work item, 3 and 7 threads (head, query block) items.
+        for mode in modes {
+            KernelSettings.threadCount = 1
+            let one = runUNetLayout(heads: 8, c: 64, t: 100, s: 9, mode: mode, withBias: true, seed: 13)
+            for threads in [2, 3, 7] {
+                KernelSettings.threadCount = threads
+                XCTAssertEqual(runUNetLayout(heads: 8, c: 64, t: 100, s: 9, mode: mode, withBias: true, seed: 13), one,
+                               "\(mode) threads=\(threads)")
+            }
+        }
+    }
+
+    func testAttentionBF16TokenMajorLayout() throws {
+        // Text-transformer/CLIP layout (token-major q, k, v and output), encoder keys present and absent.
+        for (heads, c, t, s) in [(4, 12, 77, 5), (2, 64, 40, 0)] {
+            var rng = TestRNG(seed: 14)
+            let qkv = rng.floats(t * heads * 3 * c, scale: 2), ekv = rng.floats(max(s, 1) * heads * 2 * c, scale: 2)
+            func run(_ mode: Mode) -> [Float] {
+                var out = [Float](repeating: 0, count: t * heads * c)
+                qkv.withUnsafeBufferPointer { qp in ekv.withUnsafeBufferPointer { ep in out.withUnsafeMutableBufferPointer { op in
+                    let b = qp.baseAddress!, e = ep.baseAddress!
+                    let q = AttentionOperand(b, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+                    let k = AttentionOperand(b + c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+                    let v = AttentionOperand(b + 2 * c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+                    let ek = s > 0 ? AttentionOperand(e, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1) : nil
+                    let ev = s > 0 ? AttentionOperand(e + c, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1) : nil
+                    let o = AttentionOutput(op.baseAddress!, headStride: c, tokenStride: heads * c, channelStride: 1)
+                    switch mode {
+                    case .bf16Emulated:
+                        attentionBF16Emulated(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k,
+                                              value: v, encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5,
+                                              output: o)
+                    case .bf16Products:
+                        attention(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                                  encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o,
+                                  precision: .bf16Products)
+                    default:
+                        attentionScalar(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                                        encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o)
+                    }
+                } } }
+                return out
+            }
+            let e = run(.bf16Emulated)
+            XCTAssertLessThanOrEqual(relativeError(e, run(.scalar)), Self.bf16Tolerance, "h=\(heads) c=\(c) s=\(s)")
+            if KernelSettings.useBF16Dot { XCTAssertEqual(run(.bf16Products), e, "h=\(heads) c=\(c) s=\(s)") }
+        }
+    }
+
+    func testAttentionBF16ValuePackingsAgree() {
+        // v packed straight from a channel-major source (in two segments, scalar and AVX-512) = gathered token-major
+        // and packed; NaN, ties and infinities included.
+        var rng = TestRNG(seed: 15)
+        for (c, s, split) in [(5, 1, 0), (64, 33, 16), (80, 130, 128), (17, 64, 2), (64, 1152, 128)] {
+            var src = rng.floats(c * s, scale: 3)
+            if c * s > 40 { src[3] = .nan; src[7] = .infinity; src[11] = Float(bitPattern: 0x3F80_8000) }
+            let words = Int(glide_attn_bf16_value_words(Int32(s), Int32(c)))
+            var reference = [UInt32](repeating: 7, count: words)
+            var tokenMajor = [Float](repeating: 0, count: s * c)
+            for j in 0..<s { for ch in 0..<c { tokenMajor[j * c + ch] = src[ch * s + j] } }
+            glide_attn_bf16_pack_values(tokenMajor, c, Int32(s), Int32(c), &reference, 0)
+            for vector in KernelSettings.supportedPath == .avx512 ? [Int32(0), 1] : [0] {
+                var direct = [UInt32](repeating: 9, count: words)
+                src.withUnsafeBufferPointer { sp in
+                    let b = sp.baseAddress!
+                    if split > 0 {
+                        glide_attn_bf16_pack_values_cm(b, s, 0, Int32(split), Int32(s), Int32(c), &direct, vector)
+                    }
+                    glide_attn_bf16_pack_values_cm(b + split, s, Int32(split), Int32(s - split), Int32(s), Int32(c),
+                                                   &direct, vector)
+                }
+                XCTAssertEqual(direct, reference, "c=\(c) s=\(s) split=\(split) vector=\(vector)")
+            }
         }
     }
 

@@ -323,3 +323,40 @@ void glide_winograd_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_st
 /// concurrent region, thread creation failed): the caller then runs the work itself.
 typedef void (*glide_pool_task)(void *ctx, long t, long threads);
 int glide_pool_run(long threads, glide_pool_task fn, void *ctx);
+// ---------------------------------------------------------------- fused bf16 attention (attention_bf16.c)
+
+/// Query rows per micro tile of glide_attention_bf16_block (`rows` is a multiple of it).
+enum { GLIDE_ATTN_MR = 6 };
+/// Words of glide_attn_bf16_pack_keys' output for `keys` keys of `channels` channels.
+ptrdiff_t glide_attn_bf16_key_words(int keys, int channels);
+/// Words of glide_attn_bf16_pack_values' output.
+ptrdiff_t glide_attn_bf16_value_words(int keys, int channels);
+/// Floats of the scratch buffer glide_attention_bf16_block needs.
+ptrdiff_t glide_attn_bf16_scratch_floats(int keys);
+/// Keys key0..<key0+count of `keys` (element (channel c, key key0 + j) at src[c * ld + j]) times `scale` ->
+/// bf16 pairs (RNE) along the channels, in groups of 64 keys (zero padded to 16), at their places in `dst`.
+/// `vector`: AVX-512F/BW code (caller checked), the same bits.
+void glide_attn_bf16_pack_keys(const float *src, ptrdiff_t ld, int key0, int count, int keys, int channels,
+                               float scale, uint32_t *dst, int vector);
+/// Values `[keys, channels]` f32 (row stride ldv) -> bf16 pairs along the keys, `[(keys+1)/2][channels to 16]`.
+void glide_attn_bf16_pack_values(const float *v, ptrdiff_t ldv, int keys, int channels, uint32_t *dst, int vector);
+/// Values key0..<key0+count of `keys` from a channel-major source (element (channel c, key key0 + j) at
+/// src[c * ld + j]) into glide_attn_bf16_pack_values' layout (the same words); key0 even, count even unless
+/// key0 + count == keys.
+void glide_attn_bf16_pack_values_cm(const float *src, ptrdiff_t ld, int key0, int count, int keys, int channels,
+                                    uint32_t *dst, int vector);
+/// Queries (element (channel c, query i) at qT[c * ldq + i], i < count) times `scale` -> bf16 pairs along the
+/// channels, `[pairs][rows]`, queries count..<rows zero.
+void glide_attn_bf16_pack_queries(const float *qT, ptrdiff_t ldq, int count, int rows, int channels, float scale,
+                                  uint32_t *dst, int vector);
+/// Attention of `rows` packed queries (a multiple of GLIDE_ATTN_MR; word (pair p, row r) at
+/// queries_packed[p * ldq + r]) against one head's packed keys/values:
+/// `out[r, c] = sum_j softmax_j(q'_r . k'_j + bias[r, j]) v[j, c]` for c below `channels` rounded up to 16
+/// (row stride ldo), bf16 products with f32 accumulation, the exp of attention_bf16.c. `bias` (may be NULL):
+/// rows below `bias_rows`, row stride ldb. `emulated`: the portable twin (same bits); otherwise the caller
+/// checked AVX512_BF16 (and F/BW/VL).
+void glide_attention_bf16_block(const uint32_t *keys_packed, const uint32_t *values_packed, int keys, int channels,
+                                const uint32_t *queries_packed, ptrdiff_t ldq, int rows, const float *bias,
+                                ptrdiff_t ldb, int bias_rows, float *scratch, float *out, ptrdiff_t ldo, int emulated);
+/// Prefetch hint (into L2) for elements from..<to of `rows` rows of row stride ld (at most one line in 16 floats).
+void glide_prefetch_rows(const float *base, ptrdiff_t ld, int rows, ptrdiff_t from, ptrdiff_t to);
