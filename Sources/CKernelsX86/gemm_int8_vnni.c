@@ -24,7 +24,9 @@
 #pragma STDC FP_CONTRACT OFF
 
 #define I8_KC 256
-#define I8_NC 1024
+// Columns per block: the block's f32 outputs (M x I8_NC, re-read once per K block) stay in L2 for M <= 384
+// (512 measured 5-10 % faster than 1024 on the UNet's 1x1 convolutions, Zen 5; same bits for any value).
+#define I8_NC 512
 #define I8_MC_PANELS 18
 #define AI __attribute__((always_inline))
 #ifndef I8_STRIDED_PANELS
