@@ -24,9 +24,14 @@
 #pragma STDC FP_CONTRACT OFF
 
 #define I8_KC 256
-#define I8_NC 1024
+// Columns per block: the block's f32 outputs (M x I8_NC, re-read once per K block) stay in L2 for M <= 384
+// (512 measured 5-10 % faster than 1024 on the UNet's 1x1 convolutions, Zen 5; same bits for any value).
+#define I8_NC 512
 #define I8_MC_PANELS 18
 #define AI __attribute__((always_inline))
+#ifndef I8_STRIDED_PANELS
+#define I8_STRIDED_PANELS 8   // panels per pass of i8_pack_quantize_strided8_zmm
+#endif
 
 // ---------------------------------------------------------------- portable packing (shared)
 
@@ -195,6 +200,12 @@ typedef struct i8_tile {
 } i8_tile;
 
 typedef void (*i8_kernel_fn)(const i8_tile *t);
+// Packs and quantizes one activation panel (i8_pack_b_f32 + i8_quantize_panel in one; `fpanel`: scratch).
+typedef void (*i8_packq_fn)(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr, int qmax,
+                            uint32_t *hi, uint32_t *lo, float *scales, float *fpanel);
+// The same for up to 8 adjacent panels (columns n .. n + ncols) of a strided source with x_cs == 1.
+typedef void (*i8_packq8_fn)(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int ncols, int qmax, int kq,
+                             uint32_t *hi, uint32_t *lo, float *scales);
 
 // vpdpbusd semantics: sum of 4 products of unsigned bytes of `u` by signed bytes of `s`, added to acc (no saturation).
 static inline AI int32_t i8_dp4(int32_t acc, uint32_t u, uint32_t s) {
@@ -252,6 +263,158 @@ __attribute__((target("avx2"))) void glide_dword_pack8_avx512(const char *base, 
     }
     for (; g < groups; g++)
         for (int r = 0; r < 8; r++) { uint32_t v; memcpy(&v, base + r * row_bytes + 4 * g, 4); dst[g * 8 + r] = v; }
+}
+
+// Quantizes and packs one 32-column activation panel (the zmm layout) straight from the source where its rows are
+// contiguous: a strided matrix with x_cs == 1 (1x1 convolutions), and the implicit im2col of a stride-1 convolution
+// whose output is as large as its input (each k row of the panel is then the image plane read at one fixed offset,
+// with the padding as a lane mask). Other sources go through the portable f32 panel (i8_pack_b_f32). The
+// values, scales and bytes are exactly those of i8_pack_b_f32 + i8_quantize_panel: the same max |x|, the same
+// f32 divide and multiply, and vcvtps2dq's round-to-nearest-even equals i8_round's magic-number rounding for
+// |x| < 2^22 (larger |x * inv| cannot occur: |x| <= max, inv = qmax / max; NaN gives INT_MIN in both).
+T512 static void i8_pack_quantize_zmm(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr, int qmax,
+                                      uint32_t *restrict hi, uint32_t *restrict lo, float *restrict scales,
+                                      float *restrict fpanel) {
+    enum { NB = GLIDE_I8_ZMM_NB };
+    // row k (k < kc) of the panel: 32 floats at rp[k], lanes outside the panel (or the image) masked by
+    // lm0/lm1[ri[k]]
+    const float *rp[I8_KC];
+    unsigned char ri[I8_KC];
+    __mmask16 lm0[9], lm1[9];
+    const int ks = d->conv_k, H = d->conv_h, W = d->conv_w, pad = d->conv_pad;
+    lm0[0] = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
+    lm1[0] = (__mmask16)(nr >= 32 ? 0xffff : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    if (d->src_kind == GLIDE_SRC_STRIDED && d->x_cs == 1) {
+        const float *x = d->x + k0 * d->x_rs + n;
+        for (int k = 0; k < kc; k++) { rp[k] = x + k * d->x_rs; ri[k] = 0; }
+    } else if (d->src_kind == GLIDE_SRC_CONV && d->conv_stride == 1 && ks <= 3 && d->conv_ow == W &&
+               H + 2 * pad - ks + 1 == H && W + 2 * pad - ks + 1 == W) {
+        ptrdiff_t coff[9];
+        for (int ky = 0; ky < ks; ky++)
+            for (int kx = 0; kx < ks; kx++) {
+                uint32_t bits = 0;
+                for (int j = 0; j < nr; j++) {
+                    ptrdiff_t nn = n + j;
+                    int iy = (int)(nn / W) + ky - pad, ix = (int)(nn % W) + kx - pad;
+                    if (iy >= 0 && iy < H && ix >= 0 && ix < W) bits |= 1u << j;
+                }
+                lm0[ky * ks + kx] = (__mmask16)(bits & 0xffff); lm1[ky * ks + kx] = (__mmask16)(bits >> 16);
+                coff[ky * ks + kx] = n + (ptrdiff_t)(ky - pad) * W + (kx - pad);
+            }
+        const int kk = ks * ks;
+        int r = (int)(k0 % kk);
+        // pointer arithmetic in integers: lanes before the plane's start are masked, never read
+        uintptr_t plane = (uintptr_t)(d->x + (k0 / kk) * (ptrdiff_t)H * W);
+        for (int k = 0; k < kc; k++) {
+            rp[k] = (const float *)(plane + (uintptr_t)(coff[r] * (ptrdiff_t)sizeof(float)));
+            ri[k] = (unsigned char)r;
+            if (++r == kk) { r = 0; plane += (uintptr_t)H * W * sizeof(float); }
+        }
+    } else {
+        i8_pack_b_f32(d, k0, kc, n, nr, NB, fpanel);
+        lm0[0] = lm1[0] = 0xffff;
+        for (int k = 0; k < kc; k++) { rp[k] = fpanel + k * NB; ri[k] = 0; }
+    }
+#define I8_ROW(k, v0, v1) do {                                                                  \
+        v0 = _mm512_maskz_loadu_ps(lm0[ri[k]], rp[k]); v1 = _mm512_maskz_loadu_ps(lm1[ri[k]], rp[k] + 16); \
+    } while (0)
+    __m512 mx0 = _mm512_setzero_ps(), mx1 = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 v0, v1;
+        I8_ROW(k, v0, v1);
+        mx0 = _mm512_max_ps(_mm512_abs_ps(v0), mx0);
+        mx1 = _mm512_max_ps(_mm512_abs_ps(v1), mx1);
+    }
+    const __m512 qm = _mm512_set1_ps((float)qmax), one = _mm512_set1_ps(1.f);
+    __m512 s0 = _mm512_div_ps(mx0, qm), s1 = _mm512_div_ps(mx1, qm);
+    _mm512_storeu_ps(scales, s0); _mm512_storeu_ps(scales + 16, s1);
+    const __m512 inv0 = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(s0, _mm512_setzero_ps(), _CMP_GT_OQ), one, s0);
+    const __m512 inv1 = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(s1, _mm512_setzero_ps(), _CMP_GT_OQ), one, s1);
+    const __m512i qhi = _mm512_set1_epi32(qmax), qlo = _mm512_set1_epi32(-qmax), off = _mm512_set1_epi32(128);
+    const __m512i low = _mm512_set1_epi32(255);
+    const int kq = (kc + 3) / 4, two = qmax > 127;
+    for (int g = 0; g < kq; g++) {
+        __m512i h0 = _mm512_setzero_si512(), h1 = h0, l0 = h0, l1 = h0;
+        for (int i = 0; i < 4; i++) {
+            int k = 4 * g + i;
+            __m512 v0 = _mm512_setzero_ps(), v1 = v0;
+            if (k < kc) I8_ROW(k, v0, v1);
+            __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv0)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv1));
+            q0 = _mm512_max_epi32(_mm512_min_epi32(q0, qhi), qlo);
+            q1 = _mm512_max_epi32(_mm512_min_epi32(q1, qhi), qlo);
+            if (two) {
+                __m512i a0 = _mm512_add_epi32(_mm512_srai_epi32(q0, 8), off), a1 = _mm512_add_epi32(_mm512_srai_epi32(q1, 8), off);
+                h0 = _mm512_or_si512(h0, _mm512_slli_epi32(_mm512_and_si512(a0, low), 8 * i));
+                h1 = _mm512_or_si512(h1, _mm512_slli_epi32(_mm512_and_si512(a1, low), 8 * i));
+                l0 = _mm512_or_si512(l0, _mm512_slli_epi32(_mm512_and_si512(q0, low), 8 * i));
+                l1 = _mm512_or_si512(l1, _mm512_slli_epi32(_mm512_and_si512(q1, low), 8 * i));
+            } else {
+                h0 = _mm512_or_si512(h0, _mm512_slli_epi32(_mm512_add_epi32(q0, off), 8 * i));
+                h1 = _mm512_or_si512(h1, _mm512_slli_epi32(_mm512_add_epi32(q1, off), 8 * i));
+            }
+        }
+        _mm512_storeu_si512(hi + g * NB, h0); _mm512_storeu_si512(hi + g * NB + 16, h1);
+        if (two) { _mm512_storeu_si512(lo + g * NB, l0); _mm512_storeu_si512(lo + g * NB + 16, l1); }
+    }
+#undef I8_ROW
+}
+
+// i8_pack_quantize_zmm for up to 8 adjacent panels of a strided source with x_cs == 1 (1x1 convolutions): each
+// source row is read as one contiguous run of up to 256 floats (instead of 32-float pieces 256 rows apart,
+// which the hardware prefetchers follow poorly), and the 8 panels' rows (<= 256 KB) stay in L2 for the
+// second pass. Panel p covers columns n + 32 p .. (n + ncols). The same values and bytes as per panel.
+T512 static void i8_pack_quantize_strided8_zmm(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int ncols,
+                                               int qmax, int kq, uint32_t *restrict hi, uint32_t *restrict lo,
+                                               float *restrict scales) {
+    enum { NB = GLIDE_I8_ZMM_NB };
+    const int P = (ncols + NB - 1) / NB, V = 2 * P;   // zmm vectors per row
+    __mmask16 lm[2 * I8_STRIDED_PANELS];
+    for (int v = 0; v < V; v++) {
+        int left = ncols - 16 * v;
+        lm[v] = (__mmask16)(left >= 16 ? 0xffff : left <= 0 ? 0 : (1u << left) - 1);
+    }
+    const float *x = d->x + k0 * d->x_rs + n;
+    const ptrdiff_t rs = d->x_rs;
+    __m512 mx[2 * I8_STRIDED_PANELS], inv[2 * I8_STRIDED_PANELS];
+    for (int v = 0; v < V; v++) mx[v] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const float *r = x + k * rs;
+        for (int v = 0; v < V; v++) mx[v] = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(lm[v], r + 16 * v)), mx[v]);
+    }
+    const __m512 qm = _mm512_set1_ps((float)qmax), one = _mm512_set1_ps(1.f);
+    for (int v = 0; v < V; v++) {
+        __m512 sv = _mm512_div_ps(mx[v], qm);
+        _mm512_storeu_ps(scales + 16 * v, sv);   // panel p's scales at scales + 32 p
+        inv[v] = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(sv, _mm512_setzero_ps(), _CMP_GT_OQ), one, sv);
+    }
+    const __m512i qhi = _mm512_set1_epi32(qmax), qlo = _mm512_set1_epi32(-qmax), off = _mm512_set1_epi32(128);
+    const __m512i low = _mm512_set1_epi32(255);
+    const int two = qmax > 127;
+    const ptrdiff_t pstride = (ptrdiff_t)kq * NB;   // words per panel
+    for (int g = 0; g < kq; g++) {
+        const float *r[4];
+        for (int i = 0; i < 4; i++) r[i] = 4 * g + i < kc ? x + (4 * g + i) * rs : NULL;
+        for (int v = 0; v < V; v++) {
+            __m512i h = _mm512_setzero_si512(), l = h;
+            for (int i = 0; i < 4; i++) {
+                __m512 xv = r[i] ? _mm512_maskz_loadu_ps(lm[v], r[i] + 16 * v) : _mm512_setzero_ps();
+                // the next pass's rows, one cache line per line read (measured: ~15 % less packing time)
+                if (r[i]) _mm_prefetch((const char *)(r[i] + NB * I8_STRIDED_PANELS + 16 * v), _MM_HINT_T0);
+                __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(xv, inv[v]));
+                q = _mm512_max_epi32(_mm512_min_epi32(q, qhi), qlo);
+                if (two) {
+                    __m512i a = _mm512_add_epi32(_mm512_srai_epi32(q, 8), off);
+                    h = _mm512_or_si512(h, _mm512_slli_epi32(_mm512_and_si512(a, low), 8 * i));
+                    l = _mm512_or_si512(l, _mm512_slli_epi32(_mm512_and_si512(q, low), 8 * i));
+                } else {
+                    h = _mm512_or_si512(h, _mm512_slli_epi32(_mm512_add_epi32(q, off), 8 * i));
+                }
+            }
+            ptrdiff_t o = (v >> 1) * pstride + g * NB + 16 * (v & 1);
+            _mm512_storeu_si512(hi + o, h);
+            if (two) _mm512_storeu_si512(lo + o, l);
+        }
+    }
 }
 
 // 8 rows x 32 columns: 16 zmm accumulators, 2 activation loads + 8 weight broadcasts per 4 k.
@@ -341,7 +504,8 @@ static void *i8_aligned(size_t bytes) {
 
 // y_cs == 1 (the token-major case is staged by the caller).
 static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
-                            const int MR, const int NB, i8_kernel_fn kernel, glide_dword_pack8_fn dwpack) {
+                            const int MR, const int NB, i8_kernel_fn kernel, glide_dword_pack8_fn dwpack,
+                            i8_packq_fn packq, i8_packq8_fn packq8) {
     const ptrdiff_t K = d->K;
     if (K == 0) {
         for (ptrdiff_t m = m0; m < m1; m++)
@@ -354,6 +518,7 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
     }
     const int two = d->act_qmax > 127;
     const int qmax = d->act_qmax > 32767 ? 32767 : d->act_qmax < 1 ? 1 : d->act_qmax;
+    const i8_packq8_fn strided8 = packq8 && d->src_kind == GLIDE_SRC_STRIDED && d->x_cs == 1 ? packq8 : NULL;
     const ptrdiff_t ncap = n1 - n0 < I8_NC ? n1 - n0 : I8_NC;
     const int npanels = (int)((ncap + NB - 1) / NB);
     // The weights of the block are packed once for all column blocks (about M x K bytes of scratch).
@@ -373,7 +538,8 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
         free(fpanel); free(bh); free(bl); free(xs); free(ap); free(wsum); free(ws);
         return -1;
     }
-    unsigned long long pt1 = glide_profile_enabled ? glide_profile_now_ns() : 0;
+    // (prepacked: only the scales are copied; no clock reads, whose cost the profile would book as packing)
+    unsigned long long pt1 = glide_profile_enabled && !prepacked ? glide_profile_now_ns() : 0;
     if (prepacked)
         for (int ip = 0; ip < mpt; ip++) {
             ptrdiff_t m = m0 + (ptrdiff_t)ip * MR;
@@ -391,7 +557,7 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
                       wsum + ((size_t)kb * mpt + ip) * MR, ws + ip * MR, dwpack);
         }
     }
-    if (glide_profile_enabled) glide_profile_add_ns(GLIDE_PROFILE_PACK_WEIGHTS, glide_profile_now_ns() - pt1);
+    if (glide_profile_enabled && !prepacked) glide_profile_add_ns(GLIDE_PROFILE_PACK_WEIGHTS, glide_profile_now_ns() - pt1);
     for (ptrdiff_t jc = n0; jc < n1; jc += I8_NC) {
         ptrdiff_t nc = n1 - jc < I8_NC ? n1 - jc : I8_NC;
         int np = (int)((nc + NB - 1) / NB);
@@ -401,9 +567,22 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
             int kq = (kc + 3) / 4;
             int first = pc == 0;
             unsigned long long pt0 = glide_profile_enabled ? glide_profile_now_ns() : 0;
-            for (int jp = 0; jp < np; jp++) {
+            int jp0 = 0;
+            if (strided8)   // 1x1 convolutions: I8_STRIDED_PANELS panels at a time, rows read contiguously
+                for (; jp0 < np; jp0 += I8_STRIDED_PANELS) {
+                    ptrdiff_t n = jc + (ptrdiff_t)jp0 * NB;
+                    int cols = (int)(jc + nc - n < I8_STRIDED_PANELS * NB ? jc + nc - n : I8_STRIDED_PANELS * NB);
+                    strided8(d, pc, kc, n, cols, qmax, kq, bh + (ptrdiff_t)jp0 * kq * NB,
+                             two ? bl + (ptrdiff_t)jp0 * kq * NB : NULL, xs + jp0 * NB);
+                }
+            for (int jp = jp0; jp < np; jp++) {
                 ptrdiff_t n = jc + (ptrdiff_t)jp * NB;
                 int nr = (int)(jc + nc - n < NB ? jc + nc - n : NB);
+                if (packq) {
+                    packq(d, pc, kc, n, nr, qmax, bh + (ptrdiff_t)jp * kq * NB, two ? bl + (ptrdiff_t)jp * kq * NB : NULL,
+                          xs + jp * NB, fpanel);
+                    continue;
+                }
                 i8_pack_b_f32(d, pc, kc, n, nr, NB, fpanel);
                 i8_quantize_panel(fpanel, kc, NB, qmax, bh + (ptrdiff_t)jp * kq * NB,
                                   two ? bl + (ptrdiff_t)jp * kq * NB : NULL, xs + jp * NB);
@@ -432,6 +611,13 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
                         t.bias = first && d->bias ? d->bias + m : NULL;
                         t.y = d->y + m * d->y_rs + n; t.y_rs = d->y_rs;
                         t.mr = mr; t.nr = nr; t.add_old = !first || d->accumulate;
+                        if (ip + 1 < ice) {   // the next tile's outputs, for writing (measured 1-5 % faster)
+                            float *yn = t.y + MR * d->y_rs;
+                            for (int r = 0; r < MR; r++) {
+                                __builtin_prefetch(yn + r * d->y_rs, 1, 3);
+                                __builtin_prefetch(yn + r * d->y_rs + NB - 1, 1, 3);
+                            }
+                        }
                         kernel(&t);
                     }
                 }
@@ -444,9 +630,10 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
 
 // Outputs with y_cs != 1 (token-major linear layers): compute a dense [m][n] stage, then scatter it.
 static inline AI int i8_gemm(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
-                             const int MR, const int NB, i8_kernel_fn kernel, glide_dword_pack8_fn dwpack) {
+                             const int MR, const int NB, i8_kernel_fn kernel, glide_dword_pack8_fn dwpack,
+                             i8_packq_fn packq, i8_packq8_fn packq8) {
     if (m1 <= m0 || n1 <= n0) return 0;
-    if (d->y_cs == 1 || d->K == 0) return i8_run(d, m0, m1, n0, n1, MR, NB, kernel, dwpack);
+    if (d->y_cs == 1 || d->K == 0) return i8_run(d, m0, m1, n0, n1, MR, NB, kernel, dwpack, packq, packq8);
     ptrdiff_t mm = m1 - m0, nn = n1 - n0;
     float *stage = i8_aligned(sizeof(float) * mm * nn);
     if (!stage) return -1;
@@ -460,10 +647,10 @@ static inline AI int i8_gemm(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
     if (d->src_kind == GLIDE_SRC_STRIDED) {
         s2.x = d->x + n0 * d->x_cs;
         s2.y = stage; s2.y_rs = nn; s2.y_cs = 1; s2.accumulate = 0;
-        rc = i8_run(&s2, 0, mm, 0, nn, MR, NB, kernel, dwpack);
+        rc = i8_run(&s2, 0, mm, 0, nn, MR, NB, kernel, dwpack, packq, packq8);
     } else {   // the image source keeps its column numbering: column n lands at stage[m * nn + n - n0]
         s2.y = stage - n0; s2.y_rs = nn; s2.y_cs = 1; s2.accumulate = 0;
-        rc = i8_run(&s2, 0, mm, n0, n1, MR, NB, kernel, dwpack);
+        rc = i8_run(&s2, 0, mm, n0, n1, MR, NB, kernel, dwpack, packq, packq8);
     }
     if (rc == 0) {   // transpose in 32x32 blocks (both sides stay in L1)
         for (ptrdiff_t mb = 0; mb < mm; mb += 32) {
@@ -510,18 +697,19 @@ int glide_gemm_int8_emulated(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
                              int layout) {
     if (d->w_dtype != GLIDE_W_INT8) return -1;
     if (layout == GLIDE_I8_LAYOUT_YMM)
-        return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_YMM_MR, GLIDE_I8_YMM_NB, i8_kernel_emulated_ymm, NULL);
-    return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_ZMM_MR, GLIDE_I8_ZMM_NB, i8_kernel_emulated_zmm, NULL);
+        return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_YMM_MR, GLIDE_I8_YMM_NB, i8_kernel_emulated_ymm, NULL, NULL, NULL);
+    return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_ZMM_MR, GLIDE_I8_ZMM_NB, i8_kernel_emulated_zmm, NULL, NULL, NULL);
 }
 
 #if defined(__x86_64__)
 T512 int glide_gemm_int8_avx512vnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
     if (d->w_dtype != GLIDE_W_INT8) return -1;
-    return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_ZMM_MR, GLIDE_I8_ZMM_NB, i8_kernel_zmm, glide_dword_pack8_avx512);
+    return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_ZMM_MR, GLIDE_I8_ZMM_NB, i8_kernel_zmm, glide_dword_pack8_avx512,
+                   i8_pack_quantize_zmm, i8_pack_quantize_strided8_zmm);
 }
 TAVXVNNI int glide_gemm_int8_avxvnni(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
     if (d->w_dtype != GLIDE_W_INT8) return -1;
-    return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_YMM_MR, GLIDE_I8_YMM_NB, i8_kernel_ymm, NULL);
+    return i8_gemm(d, m0, m1, n0, n1, GLIDE_I8_YMM_MR, GLIDE_I8_YMM_NB, i8_kernel_ymm, NULL, NULL, NULL);
 }
 
 // Register-only throughput probes: `iterations` x 12 independent vpdpbusd (64 resp. 32 MACs each).

@@ -361,7 +361,22 @@ T512M void glide_affine_silu_avx512(const float *x, float *y, ptrdiff_t n, float
         _mm512_mask_storeu_ps(y + i, k, silu ? sigmoid_mul512(v) : v);
     }
 }
+// dst[i] = src[i] with non-temporal stores (no read-for-ownership of dst's lines; they bypass the caches), then
+// sfence. For copies far larger than the last-level cache: measured (Zen 5, 1 thread) 384 planes of 256 KB
+// 4.4 -> 3.8 ms.
+TGT void glide_copy_stream(const float *src, float *dst, ptrdiff_t n) {
+    ptrdiff_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 31); i++) dst[i] = src[i];
+    for (; i + 16 <= n; i += 16) {
+        _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+        _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8));
+    }
+    for (; i < n; i++) dst[i] = src[i];
+    _mm_sfence();
+}
+
 #else
+void glide_copy_stream(const float *src, float *dst, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) dst[i] = src[i]; }
 float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n) { (void)x; (void)out; (void)n; return 0.f; }
 void glide_softmax_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; }
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }

@@ -101,9 +101,25 @@ public func addChannelBias(_ input: UnsafePointer<Float>, bias: UnsafePointer<Fl
 public func copyElements(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
     let probe = KernelProfiler.begin("copy", "\(count)"); defer { KernelProfiler.end(probe) }
     let pieces = min(chunks(count), 4 * KernelSettings.threadCount)
+    let streaming = count * 4 >= streamingCopyMinimumBytes
     parallelFor(pieces) { p in
         let lo = count * p / pieces, hi = count * (p + 1) / pieces
-        (output + lo).update(from: input + lo, count: hi - lo)
+        copyFloats(input + lo, output + lo, count: hi - lo, streaming: streaming)
+    }
+}
+
+/// Copies at least this many bytes in one call with non-temporal stores (`glide_copy_stream`): far more than the
+/// last-level cache holds, so the destination's lines would be evicted before use anyway and their
+/// read-for-ownership is pure cost (384 planes of 256 KB: 4.4 -> 3.8 ms, Zen 5, 1 thread).
+nonisolated(unsafe) var streamingCopyMinimumBytes = 48 << 20
+
+/// `output[i] = input[i]`, `i < count`, with non-temporal stores when `streaming` (and AVX2).
+@inline(__always)
+func copyFloats(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int, streaming: Bool) {
+    if streaming && KernelSettings.useAVX2 {
+        glide_copy_stream(input, output, count)
+    } else {
+        output.update(from: input, count: count)
     }
 }
 
@@ -113,9 +129,10 @@ public func concatChannels(_ a: UnsafePointer<Float>, channels aChannels: Int, _
                            channels bChannels: Int, into output: UnsafeMutablePointer<Float>, batch: Int, spatial: Int) {
     let probe = KernelProfiler.begin("concat", "\(batch)x(\(aChannels)+\(bChannels))x\(spatial)"); defer { KernelProfiler.end(probe) }
     let per = aChannels + bChannels
+    let streaming = batch * per * spatial * 4 >= streamingCopyMinimumBytes
     parallelFor(batch * per) { i in
         let n = i / per, c = i % per
         let src = c < aChannels ? a + (n * aChannels + c) * spatial : b + (n * bChannels + c - aChannels) * spatial
-        (output + i * spatial).update(from: src, count: spatial)
+        copyFloats(src, output + i * spatial, count: spatial, streaming: streaming)
     }
 }

@@ -95,6 +95,10 @@ final class GEMMInt8Tests: XCTestCase {
         .conv(Conv2dGeometry(batch: 2, inChannels: 6, height: 11, width: 10, outChannels: 9, kernelSize: 3, stride: 2, padding: 1)),
         .conv(Conv2dGeometry(batch: 1, inChannels: 4, height: 16, width: 16, outChannels: 8, kernelSize: 3, stride: 2, padding: 1)),
         .conv(Conv2dGeometry(batch: 2, inChannels: 12, height: 5, width: 6, outChannels: 10, kernelSize: 1)),
+        // The AVX512-VNNI path packs these from the source (gemm_int8_vnni.c i8_pack_quantize_*_zmm): more than one
+        // 1024-column block and a partial 8-panel group; an 8x8 same-size 3x3 convolution over two K blocks.
+        .matrix(m: 19, n: 1100, k: 300, tokenMajor: false),
+        .conv(Conv2dGeometry(batch: 2, inChannels: 40, height: 8, width: 8, outChannels: 24, kernelSize: 3, stride: 1, padding: 1)),
     ]
 
     /// The emulation (both tile layouts) against the f32 scalar reference on the same dequantized weights:

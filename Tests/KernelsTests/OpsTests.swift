@@ -39,6 +39,44 @@ final class ActivationTests: XCTestCase {
         for i in 0..<big.count { XCTAssertEqual(f[i], s[i], accuracy: OpTolerance.transcendental * max(1, abs(s[i]))) }
     }
 
+    /// The non-temporal copy (`glide_copy_stream`, used for copies beyond `streamingCopyMinimumBytes`) gives the
+    /// plain copy's bytes: odd lengths, unaligned destinations, `copyElements` and `concatChannels`.
+    func testStreamingCopiesEqualPlainCopies() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
+        var rng = TestRNG(seed: 77)
+        let x = rng.floats(1000)
+        for (offset, count) in [(0, 0), (1, 1), (3, 17), (5, 999), (0, 1000), (2, 64)] where offset + count <= 1000 {
+            var y = [Float](repeating: -1, count: 1001)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { glide_copy_stream(xp.baseAddress! + offset, $0.baseAddress! + 1, count) }
+            }
+            XCTAssertEqual(Array(y[1..<(1 + count)]), Array(x[offset..<(offset + count)]))
+            XCTAssertEqual(y[0], -1); if count + 1 < 1001 { XCTAssertEqual(y[count + 1], -1) }
+        }
+        let saved = streamingCopyMinimumBytes
+        defer { streamingCopyMinimumBytes = saved }
+        let a = rng.floats(2 * 3 * 37), b = rng.floats(2 * 5 * 37)
+        var results: [[Float]] = []
+        for threshold in [Int.max, 0] {
+            streamingCopyMinimumBytes = threshold
+            var copied = [Float](repeating: 0, count: a.count), joined = [Float](repeating: 0, count: a.count + b.count)
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    copied.withUnsafeMutableBufferPointer { copyElements(ap.baseAddress!, $0.baseAddress!, count: a.count) }
+                    joined.withUnsafeMutableBufferPointer {
+                        concatChannels(ap.baseAddress!, channels: 3, bp.baseAddress!, channels: 5, into: $0.baseAddress!,
+                                       batch: 2, spatial: 37)
+                    }
+                }
+            }
+            XCTAssertEqual(copied, a)
+            results.append(joined)
+        }
+        XCTAssertEqual(results[0], results[1])
+        XCTAssertEqual(Array(results[0][0..<(3 * 37)]), Array(a[0..<(3 * 37)]))
+        XCTAssertEqual(Array(results[0][(8 * 37)..<(11 * 37)]), Array(a[(3 * 37)...]))
+    }
+
     func testSiluFastMatchesScalar() {
         var rng = TestRNG(seed: 2)
         var x = rng.floats(1001, scale: 20)

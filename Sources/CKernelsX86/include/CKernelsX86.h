@@ -77,6 +77,9 @@ float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t
 /// glide_softmax_exp_row_avx2 on zmm: the same values and the same returned sum, bit for bit. AVX-512F+BW (caller
 /// checked).
 float glide_softmax_exp_row_avx512(float *x, ptrdiff_t n);
+/// dst[i] = src[i], i < n, with non-temporal stores (copies much larger than the last-level cache; no overlap). AVX2
+/// (caller checked).
+void glide_copy_stream(const float *src, float *dst, ptrdiff_t n);
 /// y = x * sigmoid(x), in place allowed.
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n);
 /// y = 0.5 x (1 + erf(x / sqrt 2)), erf with |error| < 2e-7; in place allowed.

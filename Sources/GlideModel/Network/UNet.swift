@@ -18,9 +18,13 @@ struct ResBlock: @unchecked Sendable {
     let outChannels: Int
 
     /// `embSilu` is `SiLU(emb)` `[batch, emb]`, shared by every block (emb_layers.0 is that SiLU).
-    func callAsFunction(_ x: Activation, embSilu: UnsafePointer<Float>) -> Activation {
+    /// `consumesInput`: no one reads `x` afterwards, so the block may overwrite it (same result).
+    func callAsFunction(_ x: Activation, embSilu: UnsafePointer<Float>, consumesInput: Bool = false) -> Activation {
         let batch = x.batch
-        var h = inNorm(x)
+        // A consumed input with a skip convolution: the skip first, then the norm in place (no second buffer of
+        // x's size; the same values).
+        let earlySkip = consumesInput && resample == .none ? skip.map { $0(x) } : nil
+        var h = earlySkip != nil ? inNorm.inPlace(x) : inNorm(x)
         var xs = x
         switch resample {
         case .none: break
@@ -52,8 +56,12 @@ struct ResBlock: @unchecked Sendable {
             h = outNorm.inPlace(h)
         }
         let result: Activation
-        if let skip {
+        if let earlySkip {
+            result = earlySkip
+        } else if let skip {
             result = skip(xs)
+        } else if resample != .none || consumesInput {
+            result = xs   // resampled here, or consumed: no one else reads it
         } else {
             result = Activation(shape: xs.shape)
             copyElements(xs.pointer, result.pointer, count: xs.count)
@@ -113,7 +121,8 @@ struct AttentionBlock: @unchecked Sendable {
         return kv
     }
 
-    func callAsFunction(_ x: Activation, encoderKV kv: Activation?) -> Activation {
+    /// `consumesInput`: no one reads `x` afterwards, so the residual sum may be written into it (same result).
+    func callAsFunction(_ x: Activation, encoderKV kv: Activation?, consumesInput: Bool = false) -> Activation {
         let batch = x.batch, t = x.spatial, c = channels
         let normed = norm(x)
         let qkvOut = Activation(shape: [batch, 3 * c, t])
@@ -140,8 +149,13 @@ struct AttentionBlock: @unchecked Sendable {
                   encoderCount: length, encoderKey: ek, encoderValue: ev, qkScale: scale,
                   output: AttentionOutput(attended.pointer, headStride: ch * t, tokenStride: 1, channelStride: t),
                   precision: attentionPrecision)
-        let result = Activation(shape: x.shape)
-        copyElements(x.pointer, result.pointer, count: x.count)
+        let result: Activation
+        if consumesInput {
+            result = x
+        } else {
+            result = Activation(shape: x.shape)
+            copyElements(x.pointer, result.pointer, count: x.count)
+        }
         for n in 0..<batch {
             projOut.channels(MatrixOperand(attended.pointer + n * c * t, rowStride: t), length: t,
                              into: result.pointer + n * c * t, accumulate: true)
@@ -161,13 +175,18 @@ struct UNetStage: @unchecked Sendable {
     }
     let layers: [Layer]
 
-    func callAsFunction(_ x: Activation, embSilu: UnsafePointer<Float>, encoderKV: [Activation?]) -> Activation {
+    /// `consumesInput`: no one reads `x` afterwards (a concatenation made for this stage). Every later layer's input
+    /// is the previous layer's output, which only this stage holds.
+    func callAsFunction(_ x: Activation, embSilu: UnsafePointer<Float>, encoderKV: [Activation?],
+                        consumesInput: Bool = false) -> Activation {
         var h = x
-        for layer in layers {
+        for (i, layer) in layers.enumerated() {
+            let consumes = i > 0 || consumesInput
             switch layer {
             case .conv(let conv): h = conv(h)
-            case .res(let block): h = block(h, embSilu: embSilu)
-            case .attention(let block, let index): h = block(h, encoderKV: encoderKV.isEmpty ? nil : encoderKV[index])
+            case .res(let block): h = block(h, embSilu: embSilu, consumesInput: consumes)
+            case .attention(let block, let index):
+                h = block(h, encoderKV: encoderKV.isEmpty ? nil : encoderKV[index], consumesInput: consumes)
             case .up(let up): h = up(h)
             case .down(let down): h = down(h)
             }
@@ -227,7 +246,7 @@ struct UNetBody: @unchecked Sendable {
             h = middleBlock(h, embSilu: e, encoderKV: encoderKV)
             observe?("middle_block", h)
             for (i, stage) in outputBlocks.enumerated() {
-                h = stage(concatChannels(h, skips.removeLast()), embSilu: e, encoderKV: encoderKV)
+                h = stage(concatChannels(h, skips.removeLast()), embSilu: e, encoderKV: encoderKV, consumesInput: true)
                 observe?("output_block\(i)", h)
             }
             return outConv(outNorm.inPlace(h))
