@@ -111,6 +111,24 @@ extension KernelSettings {
         set { _int8WinogradActivationMax = Int32(max(1, min(Int(GLIDE_WI16_QMAX), newValue))) }
     }
 
+    nonisolated(unsafe) private static var _int8WinogradF42FusedOutput: Bool? =
+        getenv("GLIDE_INT8_WINOGRAD_F42_FUSED").map { String(cString: $0) != "0" }
+
+    /// Whether F(4x2) runs its 24 products and the output transform in one pass per group of tile panels and
+    /// panel of output channels (`glide_wf42_gemm_output`: the products stay in an L1 buffer, no product planes
+    /// are allocated) instead of 24 GEMMs into f32 planes and the output transform. Same bits. nil (default): fused
+    /// on the kernels where it measured faster (see `int8WinogradF42Fuses`). Env `GLIDE_INT8_WINOGRAD_F42_FUSED=0|1`.
+    public static var int8WinogradF42FusedOutput: Bool? {
+        get { _int8WinogradF42FusedOutput }
+        set { _int8WinogradF42FusedOutput = newValue }
+    }
+
+    /// Whether F(4x2) with `kernel` runs fused (`int8WinogradF42FusedOutput`, else the measured default).
+    static func int8WinogradF42Fuses(_ kernel: Int8WinogradKernel) -> Bool {
+        if let forced = int8WinogradF42FusedOutput { return forced }
+        return true
+    }
+
     /// Product elements per F(4x2) chunk (nil: `winogradChunkElements`). Env `GLIDE_INT8_WINOGRAD_F42_CHUNK`.
     nonisolated(unsafe) static var int8WinogradF42ChunkElements: Int? =
         getenv("GLIDE_INT8_WINOGRAD_F42_CHUNK").flatMap { Int(String(cString: $0)) }
@@ -318,6 +336,14 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     case .avx2, .avxvnni, .emulatedYMM: (mr, nb) = (Int(GLIDE_WI16_YMM_MR), Int(GLIDE_WI16_YMM_NB))
     }
     let shape = "F(4x2)"
+    let kernelID: Int32
+    switch kernel {
+    case .avx2: kernelID = Int32(GLIDE_WI16_KERNEL_AVX2)
+    case .avxvnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVXVNNI)
+    case .avx512vnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVX512VNNI)
+    case .emulatedYMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_YMM)
+    case .emulatedZMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_ZMM)
+    }
     // The transformed weights straight into the GEMM's panel layout, once per call.
     let panels = (o + mr - 1) / mr
     let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
@@ -368,9 +394,11 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let bpRaw = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, positions * bWordsCap), alignment: 64)
     let bp = bpRaw.bindMemory(to: UInt32.self, capacity: max(1, positions * bWordsCap))
     let bs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, positions * kBlocks * panelCap * nb))
+    let fusedOutput = KernelSettings.int8WinogradF42Fuses(kernel)
     // + 16 floats: the 24 positions' planes do not all start at the same offset modulo 4 KB (L1 sets)
     let mStride = o * ld + 16
-    let m = UnsafeMutablePointer<Float>.allocate(capacity: positions * mStride)
+    // The product planes (unfused only: fused, the products stay in the kernel's L1 buffer).
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: fusedOutput ? 1 : positions * mStride)
     defer { bpRaw.deallocate(); bs.deallocate(); m.deallocate() }
     let outputBlocks = min(o, 4 * KernelSettings.threadCount)
     let failed = UnsafeMutablePointer<Int32>.allocate(capacity: positions)
@@ -394,6 +422,26 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
             }
             KernelProfiler.end(inputProbe)
             for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd input") }
+            if fusedOutput {
+                let probe = KernelProfiler.begin("winograd gemm+output", "\(positions) x \(o)x\(c) . \(c)x\(tiles) int8 \(shape)",
+                                                 flops: 2 * Double(positions) * Double(o) * Double(c) * Double(tiles))
+                var d = glide_wi16_fused_desc()
+                d.M = o; d.K = c; d.tiles = tiles
+                d.w_packed = UnsafePointer(u); d.w_words = xiWords; d.w_scales = UnsafePointer(uScales)
+                d.x_packed = UnsafePointer(bp); d.x_words = bWords; d.x_scales = UnsafePointer(bs)
+                d.act_qmax = qmax; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
+                d.bias = bias; d.y = y
+                let desc = d
+                parallelFor(blocks) { b in
+                    packFailed[b] = withUnsafePointer(to: desc) {
+                        glide_wf42_gemm_output($0, panels * b / blocks, panels * (b + 1) / blocks, kernelID, isa)
+                    }
+                }
+                KernelProfiler.end(probe)
+                for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd buffers") }
+                ty0 = ty1
+                continue
+            }
             let gemmProbe = KernelProfiler.begin("winograd gemm", "\(positions) x \(o)x\(c) . \(c)x\(tiles) int8 \(shape)",
                                                  flops: 2 * Double(positions) * Double(o) * Double(c) * Double(tiles))
             parallelFor(positions) { xi in
