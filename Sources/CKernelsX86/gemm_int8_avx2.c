@@ -815,6 +815,10 @@ static inline AI int wf42o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptr
                 for (int kb = 0; kb < nkb; kb++) {
                     const int kc = (int)(K - kb * WI_KC < WI_KC ? K - kb * WI_KC : WI_KC), kp = (kc + 1) / 2;
                     const uint32_t *a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
+                    if (xi + 1 < XI) {   // the next position's weight tile (streams from L3)
+                        const char *na = (const char *)(a + d->w_words);
+                        for (int l = 0; l < kp * MR * 4; l += 64) __builtin_prefetch(na + l, 0, 3);
+                    }
                     for (int jj = 0; jj < jn; jj++) {
                         const ptrdiff_t jp = jq + jj, n = jp * NB;
                         wi_tile t;

@@ -111,22 +111,33 @@ extension KernelSettings {
         set { _int8WinogradActivationMax = Int32(max(1, min(Int(GLIDE_WI16_QMAX), newValue))) }
     }
 
+    /// Tile panels per pass of the fused F(4x2) (0: automatic, activation panels of a pass <= 640 KB). Env
+    /// `GLIDE_INT8_WINOGRAD_F42_FUSED_PANELS` (tuning).
+    nonisolated(unsafe) static var int8WinogradF42FusedPanels: Int =
+        getenv("GLIDE_INT8_WINOGRAD_F42_FUSED_PANELS").flatMap { Int(String(cString: $0)) } ?? 0
+
     nonisolated(unsafe) private static var _int8WinogradF42FusedOutput: Bool? =
         getenv("GLIDE_INT8_WINOGRAD_F42_FUSED").map { String(cString: $0) != "0" }
 
     /// Whether F(4x2) runs its 24 products and the output transform in one pass per group of tile panels and
     /// panel of output channels (`glide_wf42_gemm_output`: the products stay in an L1 buffer, no product planes
     /// are allocated) instead of 24 GEMMs into f32 planes and the output transform. Same bits. nil (default): fused
-    /// on the kernels where it measured faster (see `int8WinogradF42Fuses`). Env `GLIDE_INT8_WINOGRAD_F42_FUSED=0|1`.
+    /// for the layers where it measured faster (`int8WinogradF42FusedMaxChannelProduct`). Env `GLIDE_INT8_WINOGRAD_F42_FUSED=0|1`.
     public static var int8WinogradF42FusedOutput: Bool? {
         get { _int8WinogradF42FusedOutput }
         set { _int8WinogradF42FusedOutput = newValue }
     }
 
-    /// Whether F(4x2) with `kernel` runs fused (`int8WinogradF42FusedOutput`, else the measured default).
-    static func int8WinogradF42Fuses(_ kernel: Int8WinogradKernel) -> Bool {
+    /// Largest input x output channel product for which `int8WinogradF42FusedOutput == nil` fuses F(4x2)
+    /// (384 x 192, measured: the fused pass streams all 24 x O x C transformed weights once per 32 tiles from L3,
+    /// so larger layers lose more there than the product planes cost). Env `GLIDE_INT8_WINOGRAD_F42_FUSED_MAX`.
+    nonisolated(unsafe) static var int8WinogradF42FusedMaxChannelProduct =
+        getenv("GLIDE_INT8_WINOGRAD_F42_FUSED_MAX").flatMap { Int(String(cString: $0)) } ?? 384 * 192
+
+    /// Whether F(4x2) of `c` -> `o` channels runs fused (`int8WinogradF42FusedOutput`, else the measured default).
+    static func int8WinogradF42Fuses(inChannels c: Int, outChannels o: Int) -> Bool {
         if let forced = int8WinogradF42FusedOutput { return forced }
-        return true
+        return c * o <= int8WinogradF42FusedMaxChannelProduct
     }
 
     /// Product elements per F(4x2) chunk (nil: `winogradChunkElements`). Env `GLIDE_INT8_WINOGRAD_F42_CHUNK`.
@@ -394,7 +405,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let bpRaw = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, positions * bWordsCap), alignment: 64)
     let bp = bpRaw.bindMemory(to: UInt32.self, capacity: max(1, positions * bWordsCap))
     let bs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, positions * kBlocks * panelCap * nb))
-    let fusedOutput = KernelSettings.int8WinogradF42Fuses(kernel)
+    let fusedOutput = KernelSettings.int8WinogradF42Fuses(inChannels: c, outChannels: o)
     // + 16 floats: the 24 positions' planes do not all start at the same offset modulo 4 KB (L1 sets)
     let mStride = o * ld + 16
     // The product planes (unfused only: fused, the products stay in the kernel's L1 buffer).
@@ -432,6 +443,9 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
                 d.act_qmax = qmax; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
                 d.bias = bias; d.y = y
                 let desc = d
+                if KernelSettings.int8WinogradF42FusedPanels > 0 {
+                    glide_wf42_gemm_output_set_panels(Int32(KernelSettings.int8WinogradF42FusedPanels))
+                }
                 parallelFor(blocks) { b in
                     packFailed[b] = withUnsafePointer(to: desc) {
                         glide_wf42_gemm_output($0, panels * b / blocks, panels * (b + 1) / blocks, kernelID, isa)

@@ -16,7 +16,7 @@ final class WinogradF42Tests: XCTestCase {
 
     /// conv2d through the integer F(4x2) Winograd on `kernel` (nil: the scalar twin).
     func run(_ g: Conv2dGeometry, kernel: Int8GEMMPath?, accumulate: Bool, threads: Int = 1, seed: UInt64,
-             chunk: Int? = nil, cap: CPUPath? = nil) -> [Float] {
+             chunk: Int? = nil, cap: CPUPath? = nil, fused: Bool? = false) -> [Float] {
         var rng = TestRNG(seed: seed)
         let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
         let bias = rng.floats(g.outChannels)
@@ -24,7 +24,10 @@ final class WinogradF42Tests: XCTestCase {
         var y = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
         let saved = (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
                      KernelSettings.int8WinogradTile, KernelSettings.cpuCap)
+        let savedFused = KernelSettings.int8WinogradF42FusedOutput
+        KernelSettings.int8WinogradF42FusedOutput = fused
         defer {
+            KernelSettings.int8WinogradF42FusedOutput = savedFused
             KernelSettings.resetInt8Path()
             (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
              KernelSettings.int8WinogradTile, KernelSettings.cpuCap) = saved
@@ -209,6 +212,42 @@ final class WinogradF42Tests: XCTestCase {
                 for (threads, chunk) in [(1, nil), (2, 24 * 40 * 12), (3, nil)] as [(Int, Int?)] {
                     let y = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk)
                     XCTAssertEqual(ymm.map(\.bitPattern), y.map(\.bitPattern), "\(g) \(kernel) threads=\(threads)")
+                }
+            }
+        }
+        try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (zmm vpdpwssd kernel not compared)")
+        try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
+    }
+
+    /// The fused products + output transform (glide_wf42_gemm_output) against the 24 GEMMs into planes and the
+    /// output transform: the same bits for every kernel (the emulated ones on the portable and AVX2 transforms),
+    /// 1-3 threads, chunkings (chunks spanning images with batch 2) and 1-4 tile panels a pass.
+    func testFusedOutputBitIdenticalToUnfused() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
+        var hardware: [Int8GEMMPath] = [.avx2]
+        if KernelSettings.hasAVX512VNNI { hardware.append(.avx512vnni) }
+        if KernelSettings.hasAVXVNNI { hardware.append(.avxvnni) }
+        defer { glide_wf42_gemm_output_set_panels(0) }
+        var seed: UInt64 = 9100
+        for g in Self.geometries {
+            seed += 1
+            let ref = run(g, kernel: .emulatedYMM, accumulate: true, seed: seed, cap: .avx2, fused: false)
+            for cap in [CPUPath.scalar, .avx2] {
+                for kernel in [Int8GEMMPath.emulatedYMM, .emulatedZMM] {
+                    let y = run(g, kernel: kernel, accumulate: true, threads: 2, seed: seed, cap: cap, fused: true)
+                    XCTAssertEqual(ref.map(\.bitPattern), y.map(\.bitPattern), "\(g) \(kernel) cap=\(cap) fused")
+                }
+            }
+            for kernel in hardware {
+                for (threads, chunk, panels) in [(1, nil, 0), (2, 24 * 40 * 12, 2), (3, nil, 3), (1, 24 * 40 * 12, 4)]
+                    as [(Int, Int?, Int32)] {
+                    glide_wf42_gemm_output_set_panels(panels)
+                    let unfused = run(g, kernel: kernel, accumulate: false, threads: threads, seed: seed, chunk: chunk)
+                    let fused = run(g, kernel: kernel, accumulate: false, threads: threads, seed: seed, chunk: chunk,
+                                    fused: true)
+                    XCTAssertEqual(unfused.map(\.bitPattern), fused.map(\.bitPattern), "\(g) \(kernel) threads=\(threads)")
+                    let y = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk, fused: true)
+                    XCTAssertEqual(ref.map(\.bitPattern), y.map(\.bitPattern), "\(g) \(kernel) threads=\(threads) acc")
                 }
             }
         }
