@@ -140,6 +140,9 @@ extension KernelSettings {
         return c * o <= int8WinogradF42FusedMaxChannelProduct
     }
 
+    /// Tests: the F(4x2) transforms on their portable bodies whatever the CPU has (the same bits).
+    nonisolated(unsafe) static var int8WinogradF42PortableTransforms = false
+
     /// Product elements per F(4x2) chunk (nil: `winogradChunkElements`). Env `GLIDE_INT8_WINOGRAD_F42_CHUNK`.
     nonisolated(unsafe) static var int8WinogradF42ChunkElements: Int? =
         getenv("GLIDE_INT8_WINOGRAD_F42_CHUNK").flatMap { Int(String(cString: $0)) }
@@ -397,7 +400,8 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let chunks = (totalRows + maxRows - 1) / maxRows
     let rowsPerChunk = (totalRows + chunks - 1) / chunks
     let ld = rowsPerChunk * tilesPerRow
-    let isa = Int32(KernelSettings.has(.avx512f) ? GLIDE_WF42_AVX512
+    let isa = Int32(KernelSettings.int8WinogradF42PortableTransforms ? GLIDE_WF42_PORTABLE
+                    : KernelSettings.has(.avx512f) ? GLIDE_WF42_AVX512
                     : KernelSettings.has(.avx2FMA) ? GLIDE_WF42_AVX2 : GLIDE_WF42_PORTABLE)
     let panelCap = (ld + nb - 1) / nb, kBlocks = (c + 255) / 256
     let bWordsCap = glide_wi16_packed_words(Int32(panelCap * nb), Int32(c), Int32(nb))
