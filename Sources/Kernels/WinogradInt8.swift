@@ -93,7 +93,8 @@ extension KernelSettings {
     /// Whether the integer int8 Winograd of geometry `g` runs F(4x2, 3x3) (else F(2x2, 3x3)). Auto: outputs of
     /// at least `int8WinogradF42MinimumSize` in both directions (measured faster there on the AVX-512 and the
     /// AVX2 paths, slower at 16x16: the GEMMs get too few columns and the 24 transformed weights cost more). The
-    /// opt-in fused output path (`int8WinogradFusedOutput`) and the unfused input exist for F(2x2) only.
+    /// F(2x2) opt-in fused output (`int8WinogradFusedOutput`) and the unfused input keep F(2x2); F(4x2) has its
+    /// own fused output (`int8WinogradF42FusedOutput`).
     static func int8WinogradUsesF42(_ g: Conv2dGeometry) -> Bool {
         switch int8WinogradTile {
         case .f2x2: return false
@@ -122,7 +123,7 @@ extension KernelSettings {
     /// Whether F(4x2) runs its 24 products and the output transform in one pass per group of tile panels and
     /// panel of output channels (`glide_wf42_gemm_output`: the products stay in an L1 buffer, no product planes
     /// are allocated) instead of 24 GEMMs into f32 planes and the output transform. Same bits. nil (default): fused
-    /// for the layers where it measured faster (`int8WinogradF42FusedMaxChannelProduct`). Env `GLIDE_INT8_WINOGRAD_F42_FUSED=0|1`.
+    /// where it measured faster (`int8WinogradF42Fuses`). Env `GLIDE_INT8_WINOGRAD_F42_FUSED=0|1`.
     public static var int8WinogradF42FusedOutput: Bool? {
         get { _int8WinogradF42FusedOutput }
         set { _int8WinogradF42FusedOutput = newValue }
@@ -134,10 +135,12 @@ extension KernelSettings {
     nonisolated(unsafe) static var int8WinogradF42FusedMaxChannelProduct =
         getenv("GLIDE_INT8_WINOGRAD_F42_FUSED_MAX").flatMap { Int(String(cString: $0)) } ?? 384 * 192
 
-    /// Whether F(4x2) of `c` -> `o` channels runs fused (`int8WinogradF42FusedOutput`, else the measured default).
-    static func int8WinogradF42Fuses(inChannels c: Int, outChannels o: Int) -> Bool {
+    /// Whether F(4x2) of `c` -> `o` channels on `kernel` runs fused (`int8WinogradF42FusedOutput`, else the
+    /// measured default: the AVX512-VNNI kernel up to `int8WinogradF42FusedMaxChannelProduct`; on the ymm kernels
+    /// it measured no faster, BENCHMARKS.md).
+    static func int8WinogradF42Fuses(_ kernel: Int8WinogradKernel, inChannels c: Int, outChannels o: Int) -> Bool {
         if let forced = int8WinogradF42FusedOutput { return forced }
-        return c * o <= int8WinogradF42FusedMaxChannelProduct
+        return kernel == .avx512vnni && c * o <= int8WinogradF42FusedMaxChannelProduct
     }
 
     /// Tests: the F(4x2) transforms on their portable bodies whatever the CPU has (the same bits).
@@ -409,7 +412,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let bpRaw = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, positions * bWordsCap), alignment: 64)
     let bp = bpRaw.bindMemory(to: UInt32.self, capacity: max(1, positions * bWordsCap))
     let bs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, positions * kBlocks * panelCap * nb))
-    let fusedOutput = KernelSettings.int8WinogradF42Fuses(inChannels: c, outChannels: o)
+    let fusedOutput = KernelSettings.int8WinogradF42Fuses(kernel, inChannels: c, outChannels: o)
     // + 16 floats: the 24 positions' planes do not all start at the same offset modulo 4 KB (L1 sets)
     let mStride = o * ld + 16
     // The product planes (unfused only: fused, the products stay in the kernel's L1 buffer).

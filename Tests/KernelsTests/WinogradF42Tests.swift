@@ -257,6 +257,21 @@ final class WinogradF42Tests: XCTestCase {
         try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
     }
 
+    /// The fused F(4x2) default: the zmm kernel up to 384 x 192 channels; forced either way.
+    func testFusedOutputChoice() {
+        let saved = KernelSettings.int8WinogradF42FusedOutput
+        defer { KernelSettings.int8WinogradF42FusedOutput = saved }
+        KernelSettings.int8WinogradF42FusedOutput = nil
+        XCTAssertTrue(KernelSettings.int8WinogradF42Fuses(.avx512vnni, inChannels: 192, outChannels: 192))
+        XCTAssertTrue(KernelSettings.int8WinogradF42Fuses(.avx512vnni, inChannels: 384, outChannels: 192))
+        XCTAssertFalse(KernelSettings.int8WinogradF42Fuses(.avx512vnni, inChannels: 384, outChannels: 384))
+        XCTAssertFalse(KernelSettings.int8WinogradF42Fuses(.avx2, inChannels: 192, outChannels: 192))
+        KernelSettings.int8WinogradF42FusedOutput = true
+        XCTAssertTrue(KernelSettings.int8WinogradF42Fuses(.emulatedYMM, inChannels: 768, outChannels: 768))
+        KernelSettings.int8WinogradF42FusedOutput = false
+        XCTAssertFalse(KernelSettings.int8WinogradF42Fuses(.avx512vnni, inChannels: 192, outChannels: 192))
+    }
+
     /// The tile switch: forced either way, auto by size, F(2x2) with the opt-in fused output.
     func testTileChoice() {
         let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput)
