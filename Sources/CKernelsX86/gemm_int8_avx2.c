@@ -779,3 +779,92 @@ int glide_winograd_i16_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0,
     default: return -1;
     }
 }
+
+// ---------------------------------------------------------------- fused GEMM + output transform, F(4x2)
+// buf[(jj * 24 + xi) * MR * NB + r * NB + j]: position xi's product for channel m + r and tile j of the pass's
+// panel jj. Each weight tile (position, K block, channel panel) is loaded once per pass and used for the pass's
+// JB tile panels from L1; the pass's activation panels (24 positions x K x JB * NB tiles) stay in L2 while the
+// weights stream through. Per element the K blocks accumulate in order with the GEMM's float operations.
+static int wf42_fused_panels;
+void glide_wf42_gemm_output_set_panels(int panels) { wf42_fused_panels = panels > 0 ? panels : 0; }
+
+static inline AI int wf42o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
+                               wi_kernel_fn kernel, int isa) {
+    enum { XI = 24 };
+    const ptrdiff_t M = d->M, K = d->K, tiles = d->tiles;
+    if (K <= 0 || M <= 0) return -1;
+    const ptrdiff_t gp = (M + MR - 1) / MR, P = (tiles + NB - 1) / NB;
+    const int nkb = (int)((K + WI_KC - 1) / WI_KC);
+    int JB = wf42_fused_panels;
+    if (JB == 0) {   // activation panels of a pass <= ~640 KB (L2 1 MB and more)
+        const ptrdiff_t panel_bytes = (ptrdiff_t)XI * K * NB * 2;
+        JB = (int)(640 * 1024 / panel_bytes);
+        JB = JB < 1 ? 1 : JB > 4 ? 4 : JB;
+    }
+    float *buf = wi_aligned(sizeof(float) * (size_t)JB * XI * MR * NB);
+    if (!buf) return -1;
+    float ws[8];
+    const ptrdiff_t xs = (ptrdiff_t)MR * NB;
+    for (ptrdiff_t jq = p0; jq < p1; jq += JB) {
+        const int jn = (int)(p1 - jq < JB ? p1 - jq : JB);
+        for (ptrdiff_t ip = 0; ip < gp; ip++) {
+            const ptrdiff_t m = ip * MR;
+            const int mr = (int)(M - m < MR ? M - m : MR);
+            for (int r = 0; r < MR; r++) ws[r] = r < mr ? d->w_scales[m + r] : 0.f;
+            for (int xi = 0; xi < XI; xi++)
+                for (int kb = 0; kb < nkb; kb++) {
+                    const int kc = (int)(K - kb * WI_KC < WI_KC ? K - kb * WI_KC : WI_KC), kp = (kc + 1) / 2;
+                    const uint32_t *a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
+                    if (xi + 1 < XI) {   // the next position's weight tile (streams from L3)
+                        const char *na = (const char *)(a + d->w_words);
+                        for (int l = 0; l < kp * MR * 4; l += 64) __builtin_prefetch(na + l, 0, 3);
+                    }
+                    for (int jj = 0; jj < jn; jj++) {
+                        const ptrdiff_t jp = jq + jj, n = jp * NB;
+                        wi_tile t;
+                        t.kp = kp; t.a = a;
+                        t.b = d->x_packed + xi * d->x_words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + jp * kp * NB;
+                        t.ws = ws; t.xs = d->x_scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + jp * NB;
+                        t.y = buf + (jj * XI + xi) * xs; t.y_rs = NB;
+                        t.mr = mr; t.nr = (int)(tiles - n < NB ? tiles - n : NB); t.first = kb == 0;
+                        kernel(&t);
+                    }
+                }
+            for (int jj = 0; jj < jn; jj++) {
+                const ptrdiff_t n = (jq + jj) * NB;
+                const int nr = (int)(tiles - n < NB ? tiles - n : NB);
+                glide_wf42_output_panel(buf + jj * XI * xs, xs, NB, (int)m, mr, n, nr, (int)M, d->OH, d->OW, d->ty0,
+                                        d->bias, d->y, d->accumulate, isa);
+            }
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+#if defined(__x86_64__)
+TAVX2 static int wf42o_run_avx2(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
+    return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, isa);
+}
+TAVXVNNI static int wf42o_run_avxvnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
+    return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, isa);
+}
+T512 static int wf42o_run_avx512vnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
+    return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, isa);
+}
+#endif
+
+int glide_wf42_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa) {
+    switch (kernel) {
+    case GLIDE_WI16_KERNEL_EMULATED_YMM:
+        return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, isa);
+    case GLIDE_WI16_KERNEL_EMULATED_ZMM:
+        return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, isa);
+#if defined(__x86_64__)
+    case GLIDE_WI16_KERNEL_AVX2: return wf42o_run_avx2(d, p0, p1, isa);
+    case GLIDE_WI16_KERNEL_AVXVNNI: return wf42o_run_avxvnni(d, p0, p1, isa);
+    case GLIDE_WI16_KERNEL_AVX512VNNI: return wf42o_run_avx512vnni(d, p0, p1, isa);
+#endif
+    default: return -1;
+    }
+}

@@ -56,4 +56,9 @@ static inline AI void wi_quantize_pairs(const float *x, ptrdiff_t rs, const floa
 void glide_wi_transpose9_vbmi(const int8_t *g, int cb, int16_t k[9][32]);
 #endif
 
+// winograd_f42.c's output transform of the products buf[xi * xs + r * rs + j] of output channels m .. m + mr - 1
+// and tiles t0 .. t0 + nt - 1 of a chunk (as glide_wf42_output; `isa`: GLIDE_WF42_*).
+void glide_wf42_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0, int nt,
+                             int O, int OH, int OW, int ty0, const float *bias, float *y, int accumulate, int isa);
+
 #endif

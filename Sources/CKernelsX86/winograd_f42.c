@@ -459,159 +459,206 @@ int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, pt
 //   per row h: s1 = h1 + h2, d1 = h1 - h2, s2 = h3 + h4, d2 = h3 - h4             (A4^T)
 //   y0 = ((h0 + s1) + s2) + b, y1 = (d1 + 2 d2) + b, y2 = (s1 + 4 s2) + b, y3 = ((d1 + 8 d2) + h5) + b
 // then y is stored, or added to y when accumulate (dst + y).
-static void wf42_output_portable(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1, int OH,
-                                 int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
+// One run of n tiles of one tile row (tile row ty of an image, first tile tx; `plane` = the output channel's
+// plane): products mt[xi * xs + k] for tile tx + k. Every body below does these operations per tile.
+static inline AI void wf42_out_run_portable(const float *mt, ptrdiff_t xs, int n, float bo, float *plane, int OH,
+                                            int OW, int ty, int tx0, int accumulate) {
+    for (int k0 = 0; k0 < n; k0++) {
+        const int tx = tx0 + k0;
+        float h[2][6];
+        for (int j = 0; j < 6; j++) {
+            const float m0 = mt[(0 * 6 + j) * xs + k0], m1 = mt[(1 * 6 + j) * xs + k0];
+            const float m2 = mt[(2 * 6 + j) * xs + k0], m3 = mt[(3 * 6 + j) * xs + k0];
+            h[0][j] = (m0 + m1) + m2;
+            h[1][j] = (m1 - m2) - m3;
+        }
+        for (int rr = 0; rr < 2; rr++) {
+            const int oy = 2 * ty + rr;
+            if (oy >= OH) break;
+            const float *q = h[rr];
+            const float s1 = q[1] + q[2], d1 = q[1] - q[2], s2 = q[3] + q[4], d2 = q[3] - q[4];
+            float v[4];
+            v[0] = ((q[0] + s1) + s2) + bo;
+            v[1] = (d1 + 2.f * d2) + bo;
+            v[2] = (s1 + 4.f * s2) + bo;
+            v[3] = ((d1 + 8.f * d2) + q[5]) + bo;
+            float *dst = plane + (size_t)oy * OW + 4 * tx;
+            for (int k = 0; k < 4 && 4 * tx + k < OW; k++) dst[k] = accumulate ? dst[k] + v[k] : v[k];
+        }
+    }
+}
+
+#if defined(__x86_64__)
+// Up to 16 tiles, one tile a lane; the 4 outputs of each tile interleaved into 64 columns by permutes.
+T512F static void wf42_out_run_avx512(const float *mt, ptrdiff_t xs, int n, float bias, float *plane,
+                                int OH, int OW, int ty, int tx, int accumulate) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i q0 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i q1 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+    const __m512 two = _mm512_set1_ps(2.f), four = _mm512_set1_ps(4.f), eight = _mm512_set1_ps(8.f);
+    const __m512 bo = _mm512_set1_ps(bias);
+    const __mmask16 lm = (__mmask16)(((uint32_t)1 << n) - 1);
+    __m512 h[2][6];
+    for (int j = 0; j < 6; j++) {
+        const __m512 m0 = _mm512_maskz_loadu_ps(lm, mt + (0 * 6 + j) * xs);
+        const __m512 m1 = _mm512_maskz_loadu_ps(lm, mt + (1 * 6 + j) * xs);
+        const __m512 m2 = _mm512_maskz_loadu_ps(lm, mt + (2 * 6 + j) * xs);
+        const __m512 m3 = _mm512_maskz_loadu_ps(lm, mt + (3 * 6 + j) * xs);
+        h[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        h[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    int cols = OW - 4 * tx < 4 * n ? OW - 4 * tx : 4 * n;
+    for (int rr = 0; rr < 2; rr++) {
+        const int oy = 2 * ty + rr;
+        if (oy >= OH) break;
+        const __m512 *q = h[rr];
+        const __m512 s1 = _mm512_add_ps(q[1], q[2]), d1 = _mm512_sub_ps(q[1], q[2]);
+        const __m512 s2 = _mm512_add_ps(q[3], q[4]), d2 = _mm512_sub_ps(q[3], q[4]);
+        const __m512 v0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], s1), s2), bo);
+        const __m512 v1 = _mm512_add_ps(_mm512_add_ps(d1, _mm512_mul_ps(two, d2)), bo);
+        const __m512 v2 = _mm512_add_ps(_mm512_add_ps(s1, _mm512_mul_ps(four, s2)), bo);
+        const __m512 v3 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(d1, _mm512_mul_ps(eight, d2)), q[5]), bo);
+        const __m512 t01l = _mm512_permutex2var_ps(v0, lo, v1), t01h = _mm512_permutex2var_ps(v0, hi, v1);
+        const __m512 t23l = _mm512_permutex2var_ps(v2, lo, v3), t23h = _mm512_permutex2var_ps(v2, hi, v3);
+        __m512 out[4];
+        out[0] = _mm512_permutex2var_ps(t01l, q0, t23l); out[1] = _mm512_permutex2var_ps(t01l, q1, t23l);
+        out[2] = _mm512_permutex2var_ps(t01h, q0, t23h); out[3] = _mm512_permutex2var_ps(t01h, q1, t23h);
+        float *dst = plane + (size_t)oy * OW + 4 * tx;
+        for (int k = 0; k < 4; k++) {
+            const int left = cols - 16 * k;
+            if (left <= 0) break;
+            const __mmask16 sm = left >= 16 ? (__mmask16)0xffff : (__mmask16)(((uint32_t)1 << left) - 1);
+            __m512 v = out[k];
+            if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(sm, dst + 16 * k), v);
+            _mm512_mask_storeu_ps(dst + 16 * k, sm, v);
+        }
+    }
+}
+
+// The same on ymm: up to 8 tiles; the 4 outputs of each tile interleaved by a 4x4 transpose per 128-bit lane.
+TAVX2F static void wf42_out_run_avx2(const float *mt, ptrdiff_t xs, int n, float bias, float *plane,
+                               int OH, int OW, int ty, int tx, int accumulate) {
+    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), eight = _mm256_set1_ps(8.f);
+    const __m256 bo = _mm256_set1_ps(bias);
+    const __m256i lm = wf42_lane_mask8(0, n);
+    __m256 h[2][6];
+    for (int j = 0; j < 6; j++) {
+        const __m256 m0 = _mm256_maskload_ps(mt + (0 * 6 + j) * xs, lm);
+        const __m256 m1 = _mm256_maskload_ps(mt + (1 * 6 + j) * xs, lm);
+        const __m256 m2 = _mm256_maskload_ps(mt + (2 * 6 + j) * xs, lm);
+        const __m256 m3 = _mm256_maskload_ps(mt + (3 * 6 + j) * xs, lm);
+        h[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+        h[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+    }
+    const int cols = OW - 4 * tx < 4 * n ? OW - 4 * tx : 4 * n;
+    for (int rr = 0; rr < 2; rr++) {
+        const int oy = 2 * ty + rr;
+        if (oy >= OH) break;
+        const __m256 *q = h[rr];
+        const __m256 s1 = _mm256_add_ps(q[1], q[2]), d1 = _mm256_sub_ps(q[1], q[2]);
+        const __m256 s2 = _mm256_add_ps(q[3], q[4]), d2 = _mm256_sub_ps(q[3], q[4]);
+        const __m256 v0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(q[0], s1), s2), bo);
+        const __m256 v1 = _mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(two, d2)), bo);
+        const __m256 v2 = _mm256_add_ps(_mm256_add_ps(s1, _mm256_mul_ps(four, s2)), bo);
+        const __m256 v3 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(eight, d2)), q[5]), bo);
+        const __m256 u0 = _mm256_unpacklo_ps(v0, v1), u1 = _mm256_unpackhi_ps(v0, v1);
+        const __m256 u2 = _mm256_unpacklo_ps(v2, v3), u3 = _mm256_unpackhi_ps(v2, v3);
+        const __m256 r0 = _mm256_shuffle_ps(u0, u2, 0x44), r1 = _mm256_shuffle_ps(u0, u2, 0xee);
+        const __m256 r2 = _mm256_shuffle_ps(u1, u3, 0x44), r3 = _mm256_shuffle_ps(u1, u3, 0xee);
+        __m256 out[4];   // r_k = [tile k | tile k + 4]
+        out[0] = _mm256_permute2f128_ps(r0, r1, 0x20); out[1] = _mm256_permute2f128_ps(r2, r3, 0x20);
+        out[2] = _mm256_permute2f128_ps(r0, r1, 0x31); out[3] = _mm256_permute2f128_ps(r2, r3, 0x31);
+        float *dst = plane + (size_t)oy * OW + 4 * tx;
+        for (int k = 0; k < 4; k++) {
+            const int left = cols - 8 * k;
+            if (left <= 0) break;
+            __m256 v = out[k];
+            if (left >= 8) {   // (vmaskmovps stores are slow on AMD: the edge only)
+                if (accumulate) v = _mm256_add_ps(_mm256_loadu_ps(dst + 8 * k), v);
+                _mm256_storeu_ps(dst + 8 * k, v);
+                continue;
+            }
+            const __m256i sm = wf42_lane_mask8(0, left);
+            if (accumulate) v = _mm256_add_ps(_mm256_maskload_ps(dst + 8 * k, sm), v);
+            _mm256_maskstore_ps(dst + 8 * k, sm, v);
+        }
+    }
+}
+#endif
+
+// Channels [o0, o1), tile rows [ty0, ty1) of the planes m (whole tile rows); `step`: tiles per run.
+static inline AI void wf42_output_rows(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1,
+                                       int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate,
+                                       int isa) {
     const int tw = (OW + 3) / 4, th = (OH + 1) / 2;
+    const int step = isa == GLIDE_WF42_AVX512 ? 16 : isa == GLIDE_WF42_AVX2 ? 8 : tw;
     for (int o = o0; o < o1; o++) {
         const float bo = bias ? bias[o] : 0.f;
         for (int gy = ty0; gy < ty1; gy++) {
             const int ty = gy % th;
             float *plane = y + ((size_t)(gy / th) * O + o) * OH * OW;
             const float *mt = m + (size_t)o * ldm + (size_t)(gy - ty0) * tw;
-            for (int tx = 0; tx < tw; tx++) {
-                float h[2][6];
-                for (int j = 0; j < 6; j++) {
-                    const float m0 = mt[(0 * 6 + j) * xi_stride + tx], m1 = mt[(1 * 6 + j) * xi_stride + tx];
-                    const float m2 = mt[(2 * 6 + j) * xi_stride + tx], m3 = mt[(3 * 6 + j) * xi_stride + tx];
-                    h[0][j] = (m0 + m1) + m2;
-                    h[1][j] = (m1 - m2) - m3;
-                }
-                for (int rr = 0; rr < 2; rr++) {
-                    const int oy = 2 * ty + rr;
-                    if (oy >= OH) break;
-                    const float *q = h[rr];
-                    const float s1 = q[1] + q[2], d1 = q[1] - q[2], s2 = q[3] + q[4], d2 = q[3] - q[4];
-                    float v[4];
-                    v[0] = ((q[0] + s1) + s2) + bo;
-                    v[1] = (d1 + 2.f * d2) + bo;
-                    v[2] = (s1 + 4.f * s2) + bo;
-                    v[3] = ((d1 + 8.f * d2) + q[5]) + bo;
-                    float *dst = plane + (size_t)oy * OW + 4 * tx;
-                    for (int k = 0; k < 4 && 4 * tx + k < OW; k++) dst[k] = accumulate ? dst[k] + v[k] : v[k];
-                }
+            for (int tx = 0; tx < tw; tx += step) {
+                const int n = tw - tx < step ? tw - tx : step;
+#if defined(__x86_64__)
+                if (isa == GLIDE_WF42_AVX512) wf42_out_run_avx512(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
+                else if (isa == GLIDE_WF42_AVX2) wf42_out_run_avx2(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
+                else
+#endif
+                wf42_out_run_portable(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
             }
+        }
+    }
+}
+
+// Output channels m .. m + mr - 1, tiles t0 .. t0 + nt - 1 of the chunk, products buf[xi * xs + r * rs + j]
+// (channel m + r, tile t0 + j): runs within one tile row.
+static inline AI void wf42_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0,
+                                        int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
+                                        int accumulate, int isa) {
+    const int tw = (OW + 3) / 4, th = (OH + 1) / 2;
+    const int step = isa == GLIDE_WF42_AVX512 ? 16 : isa == GLIDE_WF42_AVX2 ? 8 : nt;
+    for (int r = 0; r < mr; r++) {
+        const int o = m + r;
+        const float bo = bias ? bias[o] : 0.f;
+        for (int j0 = 0; j0 < nt; ) {
+            const ptrdiff_t t = t0 + j0;
+            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
+            float *plane = y + ((size_t)(gy / th) * O + o) * OH * OW;
+            int n = tw - tx;
+            if (n > nt - j0) n = nt - j0;
+            if (n > step) n = step;
+            const float *mt = buf + r * rs + j0;
+#if defined(__x86_64__)
+            if (isa == GLIDE_WF42_AVX512) wf42_out_run_avx512(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
+            else if (isa == GLIDE_WF42_AVX2) wf42_out_run_avx2(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
+            else
+#endif
+            wf42_out_run_portable(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
+            j0 += n;
         }
     }
 }
 
 #if defined(__x86_64__)
-// 16 tiles a step, one tile a lane; the 4 outputs of each tile interleaved into 64 columns by permutes.
-T512F static void wf42_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1,
-                                     int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
-    const int tw = (OW + 3) / 4, th = (OH + 1) / 2;
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const __m512i q0 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
-    const __m512i q1 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
-    const __m512 two = _mm512_set1_ps(2.f), four = _mm512_set1_ps(4.f), eight = _mm512_set1_ps(8.f);
-    for (int o = o0; o < o1; o++) {
-        const __m512 bo = _mm512_set1_ps(bias ? bias[o] : 0.f);
-        for (int gy = ty0; gy < ty1; gy++) {
-            const int ty = gy % th;
-            float *plane = y + ((size_t)(gy / th) * O + o) * OH * OW;
-            const float *mt = m + (size_t)o * ldm + (size_t)(gy - ty0) * tw;
-            for (int tx = 0; tx < tw; tx += 16) {
-                const int n = tw - tx < 16 ? tw - tx : 16;
-                const __mmask16 lm = (__mmask16)(((uint32_t)1 << n) - 1);
-                __m512 h[2][6];
-                for (int j = 0; j < 6; j++) {
-                    const __m512 m0 = _mm512_maskz_loadu_ps(lm, mt + (0 * 6 + j) * xi_stride + tx);
-                    const __m512 m1 = _mm512_maskz_loadu_ps(lm, mt + (1 * 6 + j) * xi_stride + tx);
-                    const __m512 m2 = _mm512_maskz_loadu_ps(lm, mt + (2 * 6 + j) * xi_stride + tx);
-                    const __m512 m3 = _mm512_maskz_loadu_ps(lm, mt + (3 * 6 + j) * xi_stride + tx);
-                    h[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                    h[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-                }
-                const int cols = OW - 4 * tx < 64 ? OW - 4 * tx : 64;
-                for (int rr = 0; rr < 2; rr++) {
-                    const int oy = 2 * ty + rr;
-                    if (oy >= OH) break;
-                    const __m512 *q = h[rr];
-                    const __m512 s1 = _mm512_add_ps(q[1], q[2]), d1 = _mm512_sub_ps(q[1], q[2]);
-                    const __m512 s2 = _mm512_add_ps(q[3], q[4]), d2 = _mm512_sub_ps(q[3], q[4]);
-                    const __m512 v0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], s1), s2), bo);
-                    const __m512 v1 = _mm512_add_ps(_mm512_add_ps(d1, _mm512_mul_ps(two, d2)), bo);
-                    const __m512 v2 = _mm512_add_ps(_mm512_add_ps(s1, _mm512_mul_ps(four, s2)), bo);
-                    const __m512 v3 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(d1, _mm512_mul_ps(eight, d2)), q[5]), bo);
-                    const __m512 t01l = _mm512_permutex2var_ps(v0, lo, v1), t01h = _mm512_permutex2var_ps(v0, hi, v1);
-                    const __m512 t23l = _mm512_permutex2var_ps(v2, lo, v3), t23h = _mm512_permutex2var_ps(v2, hi, v3);
-                    __m512 out[4];
-                    out[0] = _mm512_permutex2var_ps(t01l, q0, t23l); out[1] = _mm512_permutex2var_ps(t01l, q1, t23l);
-                    out[2] = _mm512_permutex2var_ps(t01h, q0, t23h); out[3] = _mm512_permutex2var_ps(t01h, q1, t23h);
-                    float *dst = plane + (size_t)oy * OW + 4 * tx;
-                    for (int k = 0; k < 4; k++) {
-                        const int left = cols - 16 * k;
-                        if (left <= 0) break;
-                        const __mmask16 sm = left >= 16 ? (__mmask16)0xffff : (__mmask16)(((uint32_t)1 << left) - 1);
-                        __m512 v = out[k];
-                        if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(sm, dst + 16 * k), v);
-                        _mm512_mask_storeu_ps(dst + 16 * k, sm, v);
-                    }
-                }
-            }
-        }
-    }
+T512F static void wf42_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xs, int O, int o0, int o1, int OH,
+                                     int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
+    wf42_output_rows(m, ldm, xs, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, GLIDE_WF42_AVX512);
 }
-
-// The same on ymm: 8 tiles a step; the 4 outputs of each tile interleaved by a 4x4 transpose per 128-bit lane.
-TAVX2F static void wf42_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1,
-                                    int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
-    const int tw = (OW + 3) / 4, th = (OH + 1) / 2;
-    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), eight = _mm256_set1_ps(8.f);
-    for (int o = o0; o < o1; o++) {
-        const __m256 bo = _mm256_set1_ps(bias ? bias[o] : 0.f);
-        for (int gy = ty0; gy < ty1; gy++) {
-            const int ty = gy % th;
-            float *plane = y + ((size_t)(gy / th) * O + o) * OH * OW;
-            const float *mt = m + (size_t)o * ldm + (size_t)(gy - ty0) * tw;
-            for (int tx = 0; tx < tw; tx += 8) {
-                const int n = tw - tx < 8 ? tw - tx : 8;
-                const __m256i lm = wf42_lane_mask8(0, n);
-                __m256 h[2][6];
-                for (int j = 0; j < 6; j++) {
-                    const __m256 m0 = _mm256_maskload_ps(mt + (0 * 6 + j) * xi_stride + tx, lm);
-                    const __m256 m1 = _mm256_maskload_ps(mt + (1 * 6 + j) * xi_stride + tx, lm);
-                    const __m256 m2 = _mm256_maskload_ps(mt + (2 * 6 + j) * xi_stride + tx, lm);
-                    const __m256 m3 = _mm256_maskload_ps(mt + (3 * 6 + j) * xi_stride + tx, lm);
-                    h[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                    h[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-                }
-                const int cols = OW - 4 * tx < 32 ? OW - 4 * tx : 32;
-                for (int rr = 0; rr < 2; rr++) {
-                    const int oy = 2 * ty + rr;
-                    if (oy >= OH) break;
-                    const __m256 *q = h[rr];
-                    const __m256 s1 = _mm256_add_ps(q[1], q[2]), d1 = _mm256_sub_ps(q[1], q[2]);
-                    const __m256 s2 = _mm256_add_ps(q[3], q[4]), d2 = _mm256_sub_ps(q[3], q[4]);
-                    const __m256 v0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(q[0], s1), s2), bo);
-                    const __m256 v1 = _mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(two, d2)), bo);
-                    const __m256 v2 = _mm256_add_ps(_mm256_add_ps(s1, _mm256_mul_ps(four, s2)), bo);
-                    const __m256 v3 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(eight, d2)), q[5]), bo);
-                    const __m256 u0 = _mm256_unpacklo_ps(v0, v1), u1 = _mm256_unpackhi_ps(v0, v1);
-                    const __m256 u2 = _mm256_unpacklo_ps(v2, v3), u3 = _mm256_unpackhi_ps(v2, v3);
-                    const __m256 r0 = _mm256_shuffle_ps(u0, u2, 0x44), r1 = _mm256_shuffle_ps(u0, u2, 0xee);
-                    const __m256 r2 = _mm256_shuffle_ps(u1, u3, 0x44), r3 = _mm256_shuffle_ps(u1, u3, 0xee);
-                    __m256 out[4];   // r_k = [tile k | tile k + 4]
-                    out[0] = _mm256_permute2f128_ps(r0, r1, 0x20); out[1] = _mm256_permute2f128_ps(r2, r3, 0x20);
-                    out[2] = _mm256_permute2f128_ps(r0, r1, 0x31); out[3] = _mm256_permute2f128_ps(r2, r3, 0x31);
-                    float *dst = plane + (size_t)oy * OW + 4 * tx;
-                    for (int k = 0; k < 4; k++) {
-                        const int left = cols - 8 * k;
-                        if (left <= 0) break;
-                        __m256 v = out[k];
-                        if (left >= 8) {   // (vmaskmovps stores are slow on AMD: the edge only)
-                            if (accumulate) v = _mm256_add_ps(_mm256_loadu_ps(dst + 8 * k), v);
-                            _mm256_storeu_ps(dst + 8 * k, v);
-                            continue;
-                        }
-                        const __m256i sm = wf42_lane_mask8(0, left);
-                        if (accumulate) v = _mm256_add_ps(_mm256_maskload_ps(dst + 8 * k, sm), v);
-                        _mm256_maskstore_ps(dst + 8 * k, sm, v);
-                    }
-                }
-            }
-        }
-    }
+TAVX2F static void wf42_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xs, int O, int o0, int o1, int OH,
+                                    int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
+    wf42_output_rows(m, ldm, xs, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, GLIDE_WF42_AVX2);
+}
+T512F static void wf42_output_panel_avx512(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0,
+                                           int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
+                                           int accumulate) {
+    wf42_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, GLIDE_WF42_AVX512);
+}
+TAVX2F static void wf42_output_panel_avx2(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0,
+                                          int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
+                                          int accumulate) {
+    wf42_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, GLIDE_WF42_AVX2);
 }
 #endif
 
@@ -621,6 +668,14 @@ void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O
     if (isa == GLIDE_WF42_AVX512) { wf42_output_avx512(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
     if (isa == GLIDE_WF42_AVX2) { wf42_output_avx2(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
 #endif
-    (void)isa;
-    wf42_output_portable(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate);
+    wf42_output_rows(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, GLIDE_WF42_PORTABLE);
+}
+
+void glide_wf42_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0, int nt,
+                             int O, int OH, int OW, int ty0, const float *bias, float *y, int accumulate, int isa) {
+#if defined(__x86_64__)
+    if (isa == GLIDE_WF42_AVX512) { wf42_output_panel_avx512(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate); return; }
+    if (isa == GLIDE_WF42_AVX2) { wf42_output_panel_avx2(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate); return; }
+#endif
+    wf42_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, GLIDE_WF42_PORTABLE);
 }

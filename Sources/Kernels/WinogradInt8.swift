@@ -93,7 +93,8 @@ extension KernelSettings {
     /// Whether the integer int8 Winograd of geometry `g` runs F(4x2, 3x3) (else F(2x2, 3x3)). Auto: outputs of
     /// at least `int8WinogradF42MinimumSize` in both directions (measured faster there on the AVX-512 and the
     /// AVX2 paths, slower at 16x16: the GEMMs get too few columns and the 24 transformed weights cost more). The
-    /// opt-in fused output path (`int8WinogradFusedOutput`) and the unfused input exist for F(2x2) only.
+    /// F(2x2) opt-in fused output (`int8WinogradFusedOutput`) and the unfused input keep F(2x2); F(4x2) has its
+    /// own fused output (`int8WinogradF42FusedOutput`).
     static func int8WinogradUsesF42(_ g: Conv2dGeometry) -> Bool {
         switch int8WinogradTile {
         case .f2x2: return false
@@ -110,6 +111,40 @@ extension KernelSettings {
         get { Int(_int8WinogradActivationMax) }
         set { _int8WinogradActivationMax = Int32(max(1, min(Int(GLIDE_WI16_QMAX), newValue))) }
     }
+
+    /// Tile panels per pass of the fused F(4x2) (0: automatic, activation panels of a pass <= 640 KB). Env
+    /// `GLIDE_INT8_WINOGRAD_F42_FUSED_PANELS` (tuning).
+    nonisolated(unsafe) static var int8WinogradF42FusedPanels: Int =
+        getenv("GLIDE_INT8_WINOGRAD_F42_FUSED_PANELS").flatMap { Int(String(cString: $0)) } ?? 0
+
+    nonisolated(unsafe) private static var _int8WinogradF42FusedOutput: Bool? =
+        getenv("GLIDE_INT8_WINOGRAD_F42_FUSED").map { String(cString: $0) != "0" }
+
+    /// Whether F(4x2) runs its 24 products and the output transform in one pass per group of tile panels and
+    /// panel of output channels (`glide_wf42_gemm_output`: the products stay in an L1 buffer, no product planes
+    /// are allocated) instead of 24 GEMMs into f32 planes and the output transform. Same bits. nil (default): fused
+    /// where it measured faster (`int8WinogradF42Fuses`). Env `GLIDE_INT8_WINOGRAD_F42_FUSED=0|1`.
+    public static var int8WinogradF42FusedOutput: Bool? {
+        get { _int8WinogradF42FusedOutput }
+        set { _int8WinogradF42FusedOutput = newValue }
+    }
+
+    /// Largest input x output channel product for which `int8WinogradF42FusedOutput == nil` fuses F(4x2)
+    /// (384 x 192, measured: the fused pass streams all 24 x O x C transformed weights once per 32 tiles from L3,
+    /// so larger layers lose more there than the product planes cost). Env `GLIDE_INT8_WINOGRAD_F42_FUSED_MAX`.
+    nonisolated(unsafe) static var int8WinogradF42FusedMaxChannelProduct =
+        getenv("GLIDE_INT8_WINOGRAD_F42_FUSED_MAX").flatMap { Int(String(cString: $0)) } ?? 384 * 192
+
+    /// Whether F(4x2) of `c` -> `o` channels on `kernel` runs fused (`int8WinogradF42FusedOutput`, else the
+    /// measured default: the AVX512-VNNI kernel up to `int8WinogradF42FusedMaxChannelProduct`; on the ymm kernels
+    /// it measured no faster, BENCHMARKS.md).
+    static func int8WinogradF42Fuses(_ kernel: Int8WinogradKernel, inChannels c: Int, outChannels o: Int) -> Bool {
+        if let forced = int8WinogradF42FusedOutput { return forced }
+        return kernel == .avx512vnni && c * o <= int8WinogradF42FusedMaxChannelProduct
+    }
+
+    /// Tests: the F(4x2) transforms on their portable bodies whatever the CPU has (the same bits).
+    nonisolated(unsafe) static var int8WinogradF42PortableTransforms = false
 
     /// Product elements per F(4x2) chunk (nil: `winogradChunkElements`). Env `GLIDE_INT8_WINOGRAD_F42_CHUNK`.
     nonisolated(unsafe) static var int8WinogradF42ChunkElements: Int? =
@@ -318,6 +353,14 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     case .avx2, .avxvnni, .emulatedYMM: (mr, nb) = (Int(GLIDE_WI16_YMM_MR), Int(GLIDE_WI16_YMM_NB))
     }
     let shape = "F(4x2)"
+    let kernelID: Int32
+    switch kernel {
+    case .avx2: kernelID = Int32(GLIDE_WI16_KERNEL_AVX2)
+    case .avxvnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVXVNNI)
+    case .avx512vnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVX512VNNI)
+    case .emulatedYMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_YMM)
+    case .emulatedZMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_ZMM)
+    }
     // The transformed weights straight into the GEMM's panel layout, once per call.
     let panels = (o + mr - 1) / mr
     let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
@@ -360,7 +403,8 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let chunks = (totalRows + maxRows - 1) / maxRows
     let rowsPerChunk = (totalRows + chunks - 1) / chunks
     let ld = rowsPerChunk * tilesPerRow
-    let isa = Int32(KernelSettings.has(.avx512f) ? GLIDE_WF42_AVX512
+    let isa = Int32(KernelSettings.int8WinogradF42PortableTransforms ? GLIDE_WF42_PORTABLE
+                    : KernelSettings.has(.avx512f) ? GLIDE_WF42_AVX512
                     : KernelSettings.has(.avx2FMA) ? GLIDE_WF42_AVX2 : GLIDE_WF42_PORTABLE)
     let panelCap = (ld + nb - 1) / nb, kBlocks = (c + 255) / 256
     let bWordsCap = glide_wi16_packed_words(Int32(panelCap * nb), Int32(c), Int32(nb))
@@ -368,9 +412,11 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let bpRaw = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, positions * bWordsCap), alignment: 64)
     let bp = bpRaw.bindMemory(to: UInt32.self, capacity: max(1, positions * bWordsCap))
     let bs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, positions * kBlocks * panelCap * nb))
+    let fusedOutput = KernelSettings.int8WinogradF42Fuses(kernel, inChannels: c, outChannels: o)
     // + 16 floats: the 24 positions' planes do not all start at the same offset modulo 4 KB (L1 sets)
     let mStride = o * ld + 16
-    let m = UnsafeMutablePointer<Float>.allocate(capacity: positions * mStride)
+    // The product planes (unfused only: fused, the products stay in the kernel's L1 buffer).
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: fusedOutput ? 1 : positions * mStride)
     defer { bpRaw.deallocate(); bs.deallocate(); m.deallocate() }
     let outputBlocks = min(o, 4 * KernelSettings.threadCount)
     let failed = UnsafeMutablePointer<Int32>.allocate(capacity: positions)
@@ -394,6 +440,29 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
             }
             KernelProfiler.end(inputProbe)
             for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd input") }
+            if fusedOutput {
+                let probe = KernelProfiler.begin("winograd gemm+output", "\(positions) x \(o)x\(c) . \(c)x\(tiles) int8 \(shape)",
+                                                 flops: 2 * Double(positions) * Double(o) * Double(c) * Double(tiles))
+                var d = glide_wi16_fused_desc()
+                d.M = o; d.K = c; d.tiles = tiles
+                d.w_packed = UnsafePointer(u); d.w_words = xiWords; d.w_scales = UnsafePointer(uScales)
+                d.x_packed = UnsafePointer(bp); d.x_words = bWords; d.x_scales = UnsafePointer(bs)
+                d.act_qmax = qmax; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
+                d.bias = bias; d.y = y
+                let desc = d
+                if KernelSettings.int8WinogradF42FusedPanels > 0 {
+                    glide_wf42_gemm_output_set_panels(Int32(KernelSettings.int8WinogradF42FusedPanels))
+                }
+                parallelFor(blocks) { b in
+                    packFailed[b] = withUnsafePointer(to: desc) {
+                        glide_wf42_gemm_output($0, panels * b / blocks, panels * (b + 1) / blocks, kernelID, isa)
+                    }
+                }
+                KernelProfiler.end(probe)
+                for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd buffers") }
+                ty0 = ty1
+                continue
+            }
             let gemmProbe = KernelProfiler.begin("winograd gemm", "\(positions) x \(o)x\(c) . \(c)x\(tiles) int8 \(shape)",
                                                  flops: 2 * Double(positions) * Double(o) * Double(c) * Double(tiles))
             parallelFor(positions) { xi in

@@ -16,7 +16,7 @@ final class WinogradF42Tests: XCTestCase {
 
     /// conv2d through the integer F(4x2) Winograd on `kernel` (nil: the scalar twin).
     func run(_ g: Conv2dGeometry, kernel: Int8GEMMPath?, accumulate: Bool, threads: Int = 1, seed: UInt64,
-             chunk: Int? = nil, cap: CPUPath? = nil) -> [Float] {
+             chunk: Int? = nil, cap: CPUPath? = nil, fused: Bool? = false) -> [Float] {
         var rng = TestRNG(seed: seed)
         let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
         let bias = rng.floats(g.outChannels)
@@ -24,7 +24,10 @@ final class WinogradF42Tests: XCTestCase {
         var y = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
         let saved = (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
                      KernelSettings.int8WinogradTile, KernelSettings.cpuCap)
+        let savedFused = KernelSettings.int8WinogradF42FusedOutput
+        KernelSettings.int8WinogradF42FusedOutput = fused
         defer {
+            KernelSettings.int8WinogradF42FusedOutput = savedFused
             KernelSettings.resetInt8Path()
             (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
              KernelSettings.int8WinogradTile, KernelSettings.cpuCap) = saved
@@ -214,6 +217,59 @@ final class WinogradF42Tests: XCTestCase {
         }
         try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (zmm vpdpwssd kernel not compared)")
         try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
+    }
+
+    /// The fused products + output transform (glide_wf42_gemm_output) against the 24 GEMMs into planes and the
+    /// output transform: the same bits for every kernel (the emulated ones on the portable and AVX2 transforms),
+    /// 1-3 threads, chunkings (chunks spanning images with batch 2) and 1-4 tile panels a pass.
+    func testFusedOutputBitIdenticalToUnfused() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
+        var hardware: [Int8GEMMPath] = [.avx2]
+        if KernelSettings.hasAVX512VNNI { hardware.append(.avx512vnni) }
+        if KernelSettings.hasAVXVNNI { hardware.append(.avxvnni) }
+        defer { glide_wf42_gemm_output_set_panels(0) }
+        var seed: UInt64 = 9100
+        for g in Self.geometries {
+            seed += 1
+            let ref = run(g, kernel: .emulatedYMM, accumulate: true, seed: seed, cap: .avx2, fused: false)
+            for portable in [true, false] {   // the emulated GEMMs on the portable and the AVX2 transforms
+                KernelSettings.int8WinogradF42PortableTransforms = portable
+                defer { KernelSettings.int8WinogradF42PortableTransforms = false }
+                for kernel in [Int8GEMMPath.emulatedYMM, .emulatedZMM] {
+                    let y = run(g, kernel: kernel, accumulate: true, threads: 2, seed: seed, cap: .avx2, fused: true)
+                    XCTAssertTrue(ref.map(\.bitPattern) == y.map(\.bitPattern), "\(g) \(kernel) portable=\(portable) fused")
+                }
+            }
+            for kernel in hardware {
+                for (threads, chunk, panels) in [(1, nil, 0), (2, 24 * 40 * 12, 2), (3, nil, 3), (1, 24 * 40 * 12, 4)]
+                    as [(Int, Int?, Int32)] {
+                    glide_wf42_gemm_output_set_panels(panels)
+                    let unfused = run(g, kernel: kernel, accumulate: false, threads: threads, seed: seed, chunk: chunk)
+                    let fused = run(g, kernel: kernel, accumulate: false, threads: threads, seed: seed, chunk: chunk,
+                                    fused: true)
+                    XCTAssertTrue(unfused.map(\.bitPattern) == fused.map(\.bitPattern), "\(g) \(kernel) threads=\(threads)")
+                    let y = run(g, kernel: kernel, accumulate: true, threads: threads, seed: seed, chunk: chunk, fused: true)
+                    XCTAssertTrue(ref.map(\.bitPattern) == y.map(\.bitPattern), "\(g) \(kernel) threads=\(threads) acc")
+                }
+            }
+        }
+        try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (zmm vpdpwssd kernel not compared)")
+        try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
+    }
+
+    /// The fused F(4x2) default: the zmm kernel up to 384 x 192 channels; forced either way.
+    func testFusedOutputChoice() {
+        let saved = KernelSettings.int8WinogradF42FusedOutput
+        defer { KernelSettings.int8WinogradF42FusedOutput = saved }
+        KernelSettings.int8WinogradF42FusedOutput = nil
+        XCTAssertTrue(KernelSettings.int8WinogradF42Fuses(.avx512vnni, inChannels: 192, outChannels: 192))
+        XCTAssertTrue(KernelSettings.int8WinogradF42Fuses(.avx512vnni, inChannels: 384, outChannels: 192))
+        XCTAssertFalse(KernelSettings.int8WinogradF42Fuses(.avx512vnni, inChannels: 384, outChannels: 384))
+        XCTAssertFalse(KernelSettings.int8WinogradF42Fuses(.avx2, inChannels: 192, outChannels: 192))
+        KernelSettings.int8WinogradF42FusedOutput = true
+        XCTAssertTrue(KernelSettings.int8WinogradF42Fuses(.emulatedYMM, inChannels: 768, outChannels: 768))
+        KernelSettings.int8WinogradF42FusedOutput = false
+        XCTAssertFalse(KernelSettings.int8WinogradF42Fuses(.avx512vnni, inChannels: 192, outChannels: 192))
     }
 
     /// The tile switch: forced either way, auto by size, F(2x2) with the opt-in fused output.

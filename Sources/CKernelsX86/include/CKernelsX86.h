@@ -280,6 +280,15 @@ int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, pt
 /// (O planes of `OH x OW` each), + bias[o] (optional), added to y when `accumulate`. `isa`: GLIDE_WF42_*.
 void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1, int OH, int OW,
                        int ty0, int ty1, const float *bias, float *y, int accumulate, int isa);
+/// The 24 F(4x2) products and the output transform of one chunk in one pass (glide_winograd_i16_gemm_output for
+/// 24 positions): per group of tile panels and panel of MR output channels the 24 positions' GEMM tiles are
+/// accumulated in an L1 buffer and transformed from there into the images y (global tile rows from d->ty0 as in
+/// glide_wf42_output, d->M planes an image), so the products never go through memory. Same bits as the 24 GEMMs
+/// into planes followed by glide_wf42_output. Tile panels [p0, p1); `kernel`: GLIDE_WI16_KERNEL_*; `isa`:
+/// GLIDE_WF42_* of the output transform (caller checked the CPU has both). 0, or -1 (memory, or K or M < 1).
+int glide_wf42_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa);
+/// Tile panels per pass of glide_wf42_gemm_output (0: automatic; tuning).
+void glide_wf42_gemm_output_set_panels(int panels);
 
 /// Opt-in profiling counters (see Kernels' `KernelProfiler`). Slots of time spent inside the C GEMM:
 /// packing (and quantizing) the activation / im2col operand, and packing the weight operand.
