@@ -1,5 +1,10 @@
 // Port of glide_text2im.text2im_model: Text2ImUNet, SuperResText2ImUNet, InpaintText2ImUNet and
 // SuperResInpaintText2ImUnet, as one model whose variant comes from the file's `super_res` / `inpaint` options.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Kernels
 import WeightFormat
 
@@ -19,6 +24,8 @@ public final class Text2ImUNet: @unchecked Sendable {
     private let arena: VectorArena
     /// The packed GEMM panels of the int8 matrices (filled at first use).
     let packedWeights = PackedWeightGroup()
+    /// The transformed Winograd panels of the int8 3x3 convolutions (filled at first use, within its budget).
+    let winogradWeights: WinogradWeightCache
     private let text: TextEncoder?
     private let unet: UNetBody
 
@@ -28,7 +35,10 @@ public final class Text2ImUNet: @unchecked Sendable {
         self.file = file
         options = try ModelOptions(hyperparameters: file.hyperparameters)
         arena = VectorArena()
-        var bindings = NetworkBindings(file: file, arena: arena, options: options, packedWeights: packedWeights)
+        // Released with the model's pages: the file is a read-only mapping.
+        winogradWeights = WinogradWeightCache(budget: Self.defaultWinogradCacheBudget(options), releasesSource: true)
+        var bindings = NetworkBindings(file: file, arena: arena, options: options, packedWeights: packedWeights,
+                                       winogradWeights: winogradWeights)
         (text, unet) = try bindings.build()
     }
 
@@ -41,7 +51,28 @@ public final class Text2ImUNet: @unchecked Sendable {
     /// (`WeightFile.releaseResidentMemory`) and the packed GEMM panels. Both come back at the next use.
     public func releaseResidentMemory() {
         packedWeights.release()
+        winogradWeights.release()
         file.releaseResidentMemory()
+    }
+
+    /// Bytes of transformed int8 Winograd weight panels the model may keep across forward passes (the panels
+    /// of a 3x3 convolution take 32 or 48 bytes per channel pair against the int8 weights' 9; the weights' file
+    /// pages are released once their panels are kept). Weights are admitted in first-use order until the budget is
+    /// reached; the others are transformed at every call. Default: `defaultWinogradCacheBudget`. Lowering it
+    /// keeps panels already held until `releaseResidentMemory()`.
+    public var winogradCacheBudget: Int {
+        get { winogradWeights.budget }
+        set { winogradWeights.budget = newValue }
+    }
+
+    /// Bytes of transformed Winograd weight panels the model holds.
+    public var winogradCacheByteCount: Int { winogradWeights.byteCount }
+
+    /// The default `winogradCacheBudget`: env `GLIDE_WINOGRAD_CACHE_MB` (MiB) when set, else by measurement
+    /// (BENCHMARKS.md) per model size, so that the text -> 64 -> 256 pipeline stays within its memory target.
+    public static func defaultWinogradCacheBudget(_ options: ModelOptions) -> Int {
+        if let mb = getenv("GLIDE_WINOGRAD_CACHE_MB").flatMap({ Int(String(cString: $0)) }) { return max(0, mb) << 20 }
+        return options.imageSize <= 64 ? 512 << 20 : 0
     }
 
     /// Rows of the token embedding (`n_vocab`), or nil for a model without text.
