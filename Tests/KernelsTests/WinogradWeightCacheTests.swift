@@ -203,10 +203,15 @@ final class WinogradWeightCacheTests: XCTestCase {
         let q = mapped.assumingMemoryBound(to: Int8.self)
         // Resident kB of the mapping in this process (/proc/self/smaps; nil where there is none).
         func residentKB() -> Int? {
-            guard let smaps = try? String(contentsOfFile: "/proc/self/smaps", encoding: .utf8) else { return nil }
+            // (read line by line: Foundation's file reading stops early on /proc files)
+            guard let file = fopen("/proc/self/smaps", "r") else { return nil }
+            defer { fclose(file) }
             let start = String(UInt(bitPattern: mapped), radix: 16) + "-"
             var inside = false
-            for line in smaps.split(separator: "\n") {
+            var buffer: UnsafeMutablePointer<CChar>? = nil, size = 0
+            defer { free(buffer) }
+            while getline(&buffer, &size, file) > 0, let buffer {
+                let line = String(cString: buffer).trimmingCharacters(in: .newlines)
                 if line.first?.isHexDigit == true && line.contains("-") && !line.hasSuffix(":") && line.split(separator: " ").count >= 5 {
                     inside = line.hasPrefix(start)
                 } else if inside && line.hasPrefix("Rss:") {
@@ -215,7 +220,9 @@ final class WinogradWeightCacheTests: XCTestCase {
             }
             return nil
         }
-        for i in stride(from: 0, to: count, by: page) { _ = q[i] }   // touched, as a forward pass would
+        var sum = 0
+        for i in stride(from: 0, to: count, by: 64) { sum &+= Int(q[i]) }   // touched, as a forward pass would
+        XCTAssertEqual(sum, stride(from: 0, to: count, by: 64).reduce(0) { $0 &+ Int(w.q[$1]) })
         #if os(Linux)
         XCTAssertNotNil(residentKB(), "no /proc/self/smaps entry for the mapping")
         #endif
