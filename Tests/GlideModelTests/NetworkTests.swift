@@ -331,6 +331,14 @@ final class NetworkTests: XCTestCase {
             model.winogradCacheBudget = 1 << 30
             XCTAssertEqual(try run(model, i).values, plain, "forward after releaseResidentMemory, \(threads) thread(s)")
             XCTAssertEqual(model.winogradCacheByteCount, held)
+            // Limited below what it holds (as the CLIP-guided pipeline does): dropped, refilled within the limit.
+            model.limitWinogradCache(to: held - 1)
+            XCTAssertEqual(model.winogradCacheBudget, max(0, held - 1))
+            XCTAssertEqual(model.winogradCacheByteCount, 0)
+            XCTAssertEqual(try run(model, i).values, plain, "forward after limitWinogradCache, \(threads) thread(s)")
+            XCTAssertLessThan(model.winogradCacheByteCount, max(1, held))
+            model.limitWinogradCache(to: 1 << 30)   // never raises
+            XCTAssertEqual(model.winogradCacheBudget, max(0, held - 1))
             if KernelSettings.int8WinogradInIntegers {
                 XCTAssertGreaterThan(held, 0, "no int8 Winograd convolution of the tiny model kept its panels")
             }
