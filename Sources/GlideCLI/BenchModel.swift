@@ -160,6 +160,8 @@ struct BenchStep: ParsableCommand {
             peakRSSAfterLoadBytes: peakAfterLoad, warmup: warmup, stepSeconds: stepSeconds, stepCPUSeconds: stepCPU,
             textSeconds: textSeconds, textCPUSeconds: textCPU, peakRSSBytes: ProcessMemory.peakRSSBytes())
         report.cpuPath = KernelSettings.activePath
+        report.winogradCacheBytes = unet.winogradCacheByteCount
+        report.winogradCacheBudget = unet.winogradCacheBudget
         report.gemmPaths = report.weightTypes.keys.sorted().compactMap { t in
             WeightElementKind(rawValue: t).map { (t, KernelSettings.gemmPath(for: $0)) }
         }
@@ -250,6 +252,8 @@ private struct StepReport {
     var peakRSSBytes: Int
     /// `KernelSettings.activePath` and the GEMM kernel per weight type of the file.
     var cpuPath = "", gemmPaths: [(String, String)] = []
+    /// Transformed int8 Winograd weights the model kept (`Text2ImUNet.winogradCacheByteCount`) and its budget.
+    var winogradCacheBytes = 0, winogradCacheBudget = 0
 
     var stepMedian: Double { median(stepSeconds) }
     var textMedian: Double { textSeconds.isEmpty ? 0 : median(textSeconds) }
@@ -267,7 +271,8 @@ private struct StepReport {
             lines.append("text transformer (batch \(batch)): median \(fmt3(textMedian)) s; "
                          + "step + text (the reference's step): \(fmt3(stepMedian + textMedian)) s")
         }
-        lines.append("peak RSS \(formatGiB(peakRSSBytes))")
+        lines.append("peak RSS \(formatGiB(peakRSSBytes)); transformed Winograd weights kept "
+                     + "\(formatGiB(winogradCacheBytes)) (budget \(formatGiB(winogradCacheBudget)))")
         return lines.joined(separator: "\n")
     }
 
@@ -294,6 +299,8 @@ private struct StepReport {
             ]
         }
         fields.append("\"peak_rss_bytes\": \(peakRSSBytes)")
+        fields.append("\"winograd_cache_bytes\": \(winogradCacheBytes)")
+        fields.append("\"winograd_cache_budget_bytes\": \(winogradCacheBudget)")
         return "{\n  " + fields.joined(separator: ",\n  ") + "\n}"
     }
 }

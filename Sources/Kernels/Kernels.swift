@@ -39,6 +39,9 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Optional cache of this weight's packed GEMM panels (`PackedWeightCache`), set by the weight's owner;
     /// nil: panels are packed per call.
     public var packed: PackedWeightCache? = nil
+    /// Optional cache of this weight's transformed int8 Winograd panels (`WinogradWeightCache`, usually one per
+    /// model), set by the weight's owner; nil: transformed per call.
+    public var winogradPanels: WinogradWeightCache? = nil
 
     /// A view of `rows x cols` weights; `rowStride` defaults to `cols` (dense).
     public init(rows: Int, cols: Int, elements: WeightElements, rowStride: Int? = nil) {

@@ -122,7 +122,7 @@ func conv2dWinograd(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Uns
                     output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool) {
     if case .int8(let q, let scales) = weight.elements, KernelSettings.int8WinogradInIntegers {
         conv2dWinogradInt8(input: input, q: q, scales: scales, rowStride: weight.rowStride, bias: bias,
-                           output: output, geometry: g, accumulate: accumulate)
+                           output: output, geometry: g, accumulate: accumulate, weightCache: weight.winogradPanels)
         return
     }
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width

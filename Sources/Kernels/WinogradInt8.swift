@@ -170,12 +170,13 @@ extension KernelSettings {
 typealias WinogradInt16Entry = @convention(c) (UnsafePointer<glide_wi16_gemm_desc>?, Int, Int, Int, Int) -> Int32
 
 /// `conv2dWinograd` for int8 weights `q` (row stride `rowStride`, scales per output channel).
+/// `weightCache`: where the transformed weights are kept across calls (nil: transformed per call).
 func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
                         rowStride: Int, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                        geometry g: Conv2dGeometry, accumulate: Bool) {
+                        geometry g: Conv2dGeometry, accumulate: Bool, weightCache: WinogradWeightCache? = nil) {
     if KernelSettings.int8WinogradUsesF42(g) {
         conv2dWinogradInt8F42(input: input, q: q, scales: scales, rowStride: rowStride, bias: bias, output: output,
-                              geometry: g, accumulate: accumulate)
+                              geometry: g, accumulate: accumulate, weightCache: weightCache)
         return
     }
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
@@ -190,21 +191,24 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     // and chunk (no [16][O][C] intermediate, no per-chunk panel packing; the same words either way).
     let panels = (o + mr - 1) / mr
     let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
-    let u = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, 16 * xiWords))
     let uScales = UnsafeMutablePointer<Float>.allocate(capacity: o)
-    defer { u.deallocate(); uScales.deallocate() }
     for i in 0..<o { uScales[i] = scales[i] * 0.25 }
-    let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(c)->\(o)")
-    let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
-    let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
-    defer { weightFailed.deallocate() }
-    parallelFor(weightBlocks) { b in
-        weightFailed[b] = glide_winograd_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
-                                                            Int32(panels * b / weightBlocks),
-                                                            Int32(panels * (b + 1) / weightBlocks), u)
+    let weights = WinogradWeightPanels(cache: weightCache, q: q, rowStride: rowStride, outChannels: o, inChannels: c,
+                                       positions: 16, mr: mr, xiWords: xiWords) { u in
+        let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(c)->\(o)")
+        defer { KernelProfiler.end(weightProbe) }
+        let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+        let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
+        defer { weightFailed.deallocate() }
+        parallelFor(weightBlocks) { b in
+            weightFailed[b] = glide_winograd_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
+                                                                Int32(panels * b / weightBlocks),
+                                                                Int32(panels * (b + 1) / weightBlocks), u)
+        }
+        return (0..<weightBlocks).allSatisfy { weightFailed[$0] == 0 } ? 0 : nil
     }
-    KernelProfiler.end(weightProbe)
-    for b in 0..<weightBlocks { precondition(weightFailed[b] == 0, "conv2d: out of memory for the Winograd weights") }
+    let u = weights.u
+    defer { weights.deallocate(); uScales.deallocate() }
     let run: WinogradInt16Entry
     switch kernel {
     case .avx2: run = { glide_gemm_wi16_avx2($0, $1, $2, $3, $4) }
@@ -342,7 +346,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
 /// no K block can overflow int32 (deterministic per layer; 917 in the worst case).
 func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
                            rowStride: Int, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                           geometry g: Conv2dGeometry, accumulate: Bool) {
+                           geometry g: Conv2dGeometry, accumulate: Bool, weightCache: WinogradWeightCache? = nil) {
     let positions = 24
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 3) / 4, tileRows = (h + 1) / 2
@@ -364,26 +368,30 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     // The transformed weights straight into the GEMM's panel layout, once per call.
     let panels = (o + mr - 1) / mr
     let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
-    let u = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, positions * xiWords))
     let uScales = UnsafeMutablePointer<Float>.allocate(capacity: o)
-    defer { u.deallocate(); uScales.deallocate() }
     for i in 0..<o { uScales[i] = scales[i] / 48 }
-    let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(shape) \(c)->\(o)")
-    let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
-    let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
-    let weightMax = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
-    defer { weightFailed.deallocate(); weightMax.deallocate() }
-    parallelFor(weightBlocks) { b in
-        weightFailed[b] = glide_wf42_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
-                                                        Int32(panels * b / weightBlocks),
-                                                        Int32(panels * (b + 1) / weightBlocks), u, weightMax + b)
+    let weights = WinogradWeightPanels(cache: weightCache, q: q, rowStride: rowStride, outChannels: o, inChannels: c,
+                                       positions: positions, mr: mr, xiWords: xiWords) { u in
+        let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(shape) \(c)->\(o)")
+        defer { KernelProfiler.end(weightProbe) }
+        let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+        let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
+        let weightMax = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
+        defer { weightFailed.deallocate(); weightMax.deallocate() }
+        parallelFor(weightBlocks) { b in
+            weightFailed[b] = glide_wf42_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
+                                                            Int32(panels * b / weightBlocks),
+                                                            Int32(panels * (b + 1) / weightBlocks), u, weightMax + b)
+        }
+        var maxU: Int32 = 0
+        for b in 0..<weightBlocks {
+            if weightFailed[b] != 0 { return nil }
+            maxU = max(maxU, weightMax[b])
+        }
+        return maxU
     }
-    KernelProfiler.end(weightProbe)
-    var maxU: Int32 = 0
-    for b in 0..<weightBlocks {
-        precondition(weightFailed[b] == 0, "conv2d: out of memory for the Winograd weights")
-        maxU = max(maxU, weightMax[b])
-    }
+    let u = weights.u, maxU = weights.maxU
+    defer { weights.deallocate(); uScales.deallocate() }
     let qmax = KernelSettings.int8WinogradF42ActivationMax.map { min(Int32($0), glide_wf42_qmax(maxU)) }
         ?? glide_wf42_qmax(maxU)
     let run: WinogradInt16Entry

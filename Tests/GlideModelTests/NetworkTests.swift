@@ -298,6 +298,54 @@ final class NetworkTests: XCTestCase {
         }
     }
 
+    /// Transformed int8 Winograd panels kept per model (`WinogradWeightCache`, budget `winogradCacheBudget`, the
+    /// file's pages released): the same bits as transforming per call, on the first forward (filling), the next
+    /// (reusing) and one after `releaseResidentMemory` (which drops them); a zero budget keeps nothing; the panels
+    /// go with the model.
+    func testWinogradWeightCacheKeepsOutputsAndGoesWithTheModel() throws {
+        let i = try inputs("tiny_base")
+        let path = try convertedWeightFile("tiny_base", dtype: .int8)
+        let saved = (KernelSettings.winogradWeightCache, KernelSettings.threadCount, KernelSettings.winograd)
+        defer { (KernelSettings.winogradWeightCache, KernelSettings.threadCount, KernelSettings.winograd) = saved }
+        KernelSettings.winograd = true
+        KernelSettings.winogradWeightCache = false
+        let plain = try run(Text2ImUNet(path: path), i).values
+        KernelSettings.winogradWeightCache = true
+        let before = WinogradWeightCache.totalByteCount
+        for threads in [1, 2] {
+            KernelSettings.threadCount = threads
+            let model = try Text2ImUNet(path: path)
+            XCTAssertEqual(model.winogradCacheBudget, Text2ImUNet.defaultWinogradCacheBudget(model.options))
+            model.winogradCacheBudget = 1 << 30
+            XCTAssertEqual(try run(model, i).values, plain, "first forward, \(threads) thread(s)")
+            let held = model.winogradCacheByteCount
+            XCTAssertEqual(WinogradWeightCache.totalByteCount - before, held)
+            XCTAssertEqual(try run(model, i).values, plain, "second forward, \(threads) thread(s)")
+            XCTAssertEqual(model.winogradCacheByteCount, held, "the second forward transformed again")
+            model.releaseResidentMemory()   // what a pipeline does with the base model before the upsampler
+            XCTAssertEqual(model.winogradCacheByteCount, 0, "releaseResidentMemory kept Winograd panels")
+            XCTAssertEqual(WinogradWeightCache.totalByteCount, before)
+            model.winogradCacheBudget = 0
+            XCTAssertEqual(try run(model, i).values, plain, "forward with no budget, \(threads) thread(s)")
+            XCTAssertEqual(model.winogradCacheByteCount, 0)
+            model.winogradCacheBudget = 1 << 30
+            XCTAssertEqual(try run(model, i).values, plain, "forward after releaseResidentMemory, \(threads) thread(s)")
+            XCTAssertEqual(model.winogradCacheByteCount, held)
+            // Limited below what it holds (as the CLIP-guided pipeline does): dropped, refilled within the limit.
+            model.limitWinogradCache(to: held - 1)
+            XCTAssertEqual(model.winogradCacheBudget, max(0, held - 1))
+            XCTAssertEqual(model.winogradCacheByteCount, 0)
+            XCTAssertEqual(try run(model, i).values, plain, "forward after limitWinogradCache, \(threads) thread(s)")
+            XCTAssertLessThan(model.winogradCacheByteCount, max(1, held))
+            model.limitWinogradCache(to: 1 << 30)   // never raises
+            XCTAssertEqual(model.winogradCacheBudget, max(0, held - 1))
+            if KernelSettings.int8WinogradInIntegers {
+                XCTAssertGreaterThan(held, 0, "no int8 Winograd convolution of the tiny model kept its panels")
+            }
+        }
+        XCTAssertEqual(WinogradWeightCache.totalByteCount, before, "Winograd panels outlived their model")
+    }
+
     // MARK: loading errors
 
     func testMissingTensorIsRejectedByName() throws {

@@ -15,12 +15,16 @@ struct WeightBinder {
     /// The caches of the int8 matrices' packed GEMM panels (released with the model, or by its
     /// `releaseResidentMemory`).
     let packedWeights: PackedWeightGroup
+    /// The cache of the int8 matrices' transformed Winograd panels (nil: none; released like `packedWeights`).
+    let winogradWeights: WinogradWeightCache?
     private(set) var bound: Set<String> = []
 
-    init(file: WeightFile, arena: VectorArena, packedWeights: PackedWeightGroup = PackedWeightGroup()) {
+    init(file: WeightFile, arena: VectorArena, packedWeights: PackedWeightGroup = PackedWeightGroup(),
+         winogradWeights: WinogradWeightCache? = nil) {
         self.file = file
         self.arena = arena
         self.packedWeights = packedWeights
+        self.winogradWeights = winogradWeights
     }
 
     mutating func tensor(_ name: String, shape: [Int]) throws -> WeightTensor {
@@ -50,6 +54,7 @@ struct WeightBinder {
             m.int8ActivationMax = file.int8ActivationBits[name].map { $0 == 8 ? 127 : 32767 }
             // Packed once at first use; the file's pages of the tensor are released then (read-only mapping).
             m.packed = packedWeights.makeCache(releasesSource: true)
+            m.winogradPanels = winogradWeights
             return m
         case .i64, .bool:
             throw GlideModelError.unsupportedTensorDType(name: name, expected: "f32, f16, bf16 or int8", actual: t.dtype.description)
@@ -117,8 +122,9 @@ struct NetworkBindings {
     let options: ModelOptions
     private var attentionBlocks: [AttentionBlock] = []
 
-    init(file: WeightFile, arena: VectorArena, options: ModelOptions, packedWeights: PackedWeightGroup) {
-        binder = WeightBinder(file: file, arena: arena, packedWeights: packedWeights)
+    init(file: WeightFile, arena: VectorArena, options: ModelOptions, packedWeights: PackedWeightGroup,
+         winogradWeights: WinogradWeightCache? = nil) {
+        binder = WeightBinder(file: file, arena: arena, packedWeights: packedWeights, winogradWeights: winogradWeights)
         self.options = options
     }
 

@@ -1,5 +1,10 @@
 // Port of glide_text2im.text2im_model: Text2ImUNet, SuperResText2ImUNet, InpaintText2ImUNet and
 // SuperResInpaintText2ImUnet, as one model whose variant comes from the file's `super_res` / `inpaint` options.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Kernels
 import WeightFormat
 
@@ -19,6 +24,8 @@ public final class Text2ImUNet: @unchecked Sendable {
     private let arena: VectorArena
     /// The packed GEMM panels of the int8 matrices (filled at first use).
     let packedWeights = PackedWeightGroup()
+    /// The transformed Winograd panels of the int8 3x3 convolutions (filled at first use, within its budget).
+    let winogradWeights: WinogradWeightCache
     private let text: TextEncoder?
     private let unet: UNetBody
 
@@ -28,7 +35,10 @@ public final class Text2ImUNet: @unchecked Sendable {
         self.file = file
         options = try ModelOptions(hyperparameters: file.hyperparameters)
         arena = VectorArena()
-        var bindings = NetworkBindings(file: file, arena: arena, options: options, packedWeights: packedWeights)
+        // Released with the model's pages: the file is a read-only mapping.
+        winogradWeights = WinogradWeightCache(budget: Self.defaultWinogradCacheBudget(options), releasesSource: true)
+        var bindings = NetworkBindings(file: file, arena: arena, options: options, packedWeights: packedWeights,
+                                       winogradWeights: winogradWeights)
         (text, unet) = try bindings.build()
     }
 
@@ -41,7 +51,43 @@ public final class Text2ImUNet: @unchecked Sendable {
     /// (`WeightFile.releaseResidentMemory`) and the packed GEMM panels. Both come back at the next use.
     public func releaseResidentMemory() {
         packedWeights.release()
+        winogradWeights.release()
         file.releaseResidentMemory()
+    }
+
+    /// Bytes of transformed int8 Winograd weight panels the model may keep across forward passes (the panels
+    /// of a 3x3 convolution take 32 or 48 bytes per channel pair against the int8 weights' 9; the weights' file
+    /// pages are released once their panels are kept). Weights are admitted in first-use order until the budget is
+    /// reached; the others are transformed at every call. Default: `defaultWinogradCacheBudget`. Lowering it
+    /// keeps panels already held until `releaseResidentMemory()`.
+    public var winogradCacheBudget: Int {
+        get { winogradWeights.budget }
+        set { winogradWeights.budget = newValue }
+    }
+
+    /// Bytes of transformed Winograd weight panels the model holds.
+    public var winogradCacheByteCount: Int { winogradWeights.byteCount }
+
+    /// The default `winogradCacheBudget`: env `GLIDE_WINOGRAD_CACHE_MB` (MiB) when set, else by measurement
+    /// (BENCHMARKS.md) per model size, so that the text -> 64 -> 256 pipeline stays within its memory target.
+    public static func defaultWinogradCacheBudget(_ options: ModelOptions) -> Int {
+        if let mb = getenv("GLIDE_WINOGRAD_CACHE_MB").flatMap({ Int(String(cString: $0)) }) { return max(0, mb) << 20 }
+        return options.imageSize <= 64 ? 512 << 20 : 0
+    }
+
+    /// The default `winogradCacheBudget` beside CLIP guidance, whose encoders and gradient buffers share the base
+    /// stage's memory: env `GLIDE_WINOGRAD_CACHE_MB` when set, else at most 192 MiB (measured: the CLIP-guided
+    /// base stage peaked 753 MB without panels, 846 MB with 128 MiB, 947 MB with 256 MiB, 1,079 MB with all).
+    public static func clipGuidedWinogradCacheBudget(_ options: ModelOptions) -> Int {
+        if getenv("GLIDE_WINOGRAD_CACHE_MB") != nil { return defaultWinogradCacheBudget(options) }
+        return min(defaultWinogradCacheBudget(options), 192 << 20)
+    }
+
+    /// Lowers `winogradCacheBudget` to at most `bytes`, dropping the panels held when they exceed it (they are
+    /// kept again within the new budget at their next use). Not while a forward pass runs.
+    public func limitWinogradCache(to bytes: Int) {
+        winogradWeights.budget = min(winogradWeights.budget, max(0, bytes))
+        if winogradWeights.byteCount > winogradWeights.budget { winogradWeights.release() }
     }
 
     /// Rows of the token embedding (`n_vocab`), or nil for a model without text.

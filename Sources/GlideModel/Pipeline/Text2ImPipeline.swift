@@ -163,6 +163,8 @@ public struct Text2ImPipeline {
         let base = self.base, baseSettings = self.baseSettings
         let baseNoise = request.baseNoise ?? SamplingNoise(seed: request.seed)
         let clipGuidance = try clip.map { try $0.guidance(prompt: request.prompt) }
+        // CLIP's encoders and gradients share the base stage's memory: fewer transformed Winograd weights kept.
+        if clip != nil { base.limitWinogradCache(to: Text2ImUNet.clipGuidedWinogradCacheBudget(base.options)) }
         let baseLoop = try compute.perform {
             if let clipGuidance {
                 return try ClipGuidedBaseStage(model: base, guidance: clipGuidance)
