@@ -487,41 +487,6 @@ final class AttentionTests: XCTestCase {
         XCTAssertEqual(b, f)
     }
 
-    func testRoundToBF16MatchesScalar() throws {
-        try XCTSkipUnless(KernelSettings.useAVX2, "no avx2 on this CPU")
-        var rng = TestRNG(seed: 21)
-        var x = rng.floats(1003, scale: 100)
-        // Ties (odd and even), NaNs, infinities, signed zero, the largest finite value, subnormals.
-        let special: [Float] = [Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), .nan, -.nan,
-                                Float(bitPattern: 0x7F80_0001), .infinity, -.infinity, -0.0, .greatestFiniteMagnitude,
-                                Float(bitPattern: 0x0000_8000), Float(bitPattern: 0x807F_FFFF)]
-        for (i, v) in special.enumerated() { x[i * 37] = v }
-        var fast = [UInt16](repeating: 0, count: x.count), plain = fast
-        x.withUnsafeBufferPointer { xp in
-            fast.withUnsafeMutableBufferPointer { roundToBF16(xp.baseAddress!, $0.baseAddress!, count: xp.count) }
-            plain.withUnsafeMutableBufferPointer { convertF32ToBF16(xp.baseAddress!, $0.baseAddress!, count: xp.count) }
-        }
-        XCTAssertEqual(fast, plain)
-    }
-
-    func testFusedSoftmaxBF16MatchesAVX2ExpThenRounding() throws {
-        try XCTSkipUnless(KernelSettings.supportedPath == .avx512, "no avx512f/bw/vl on this CPU")
-        var rng = TestRNG(seed: 22)
-        for n in [1, 15, 16, 17, 100, 1152] {
-            var x = rng.floats(n, scale: 12)
-            if n > 3 { x[2] = -.infinity }   // a masked key
-            var fused = [UInt16](repeating: 0, count: n), plain = fused
-            var expd = x
-            let fusedSum = x.withUnsafeBufferPointer { xp in
-                fused.withUnsafeMutableBufferPointer { glide_softmax_exp_row_bf16_avx512(xp.baseAddress!, $0.baseAddress!, n) }
-            }
-            let plainSum = expd.withUnsafeMutableBufferPointer { glide_softmax_exp_row_avx2($0.baseAddress!, n) }
-            for i in 0..<n { plain[i] = f32ToBF16(expd[i]) }
-            XCTAssertEqual(fused, plain, "n=\(n)")
-            XCTAssertEqual(fusedSum, plainSum, accuracy: 1e-5 * plainSum, "n=\(n)")
-        }
-    }
-
     func testTransposeGatherMatchesPlainLoop() throws {
         // gatherTokenMajor's AVX2 transposes (channel-major source) against the plain loop, edge sizes.
         try XCTSkipUnless(KernelSettings.useAVX2, "no avx2 on this CPU")
