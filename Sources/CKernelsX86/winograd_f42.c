@@ -152,6 +152,21 @@ int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, 
 }
 
 // ---------------------------------------------------------------- input transform + quantization + packing
+// The run of tiles of one tile row starting at column j0 of the chunk (tile t0 + j0, at most `lanes` tiles, not past
+// the chunk's nt): its length; *plane = channel ch's input plane of its image, *tx / *ty its tile column / row there.
+static inline AI int wf42_run(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int j0, int nt, int ch,
+                              int lanes, const float **plane, int *tx, int *ty) {
+    const int th = (H + 1) / 2;
+    const ptrdiff_t t = t0 + j0;
+    const int gy = ty0 + (int)(t / tw);
+    *tx = (int)(t % tw);
+    *ty = gy % th;
+    *plane = x + ((size_t)(gy / th) * C + ch) * H * W;
+    int n = tw - *tx;
+    if (n > nt - j0) n = nt - j0;
+    return n < lanes ? n : lanes;
+}
+
 // The F(4, 3) row transform B4^T d of one input row of 6, in this order (x4 and x2 are exact):
 //   a = d4 - d2, b = d4 - 4 d2, c = d3 - 4 d1, e = 2 (d3 - d1)
 //   v0 = 4 (d0 - d2) + a, v1 = b + c, v2 = b - c, v3 = a + e, v4 = a - e, v5 = 4 (d1 - d3) + (d5 - d3)
@@ -160,13 +175,12 @@ int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, 
 // of column j as a bit pattern (wi_abs_bits), as gemm_int8_avx2.c's fused packing keeps them.
 static void wf42_transform_portable(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
                                     int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
-    const int th = (H + 1) / 2;
     for (int c = 0; c < kc; c++) {
         float *tc = tb + (size_t)c * NB;
         for (int j = 0; j < nt; j++) {
-            const ptrdiff_t t = t0 + j;
-            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
-            const float *plane = x + ((size_t)(gy / th) * C + k0 + c) * H * W;
+            int tx, ty;
+            const float *plane;
+            wf42_run(x, H, W, C, tw, ty0, t0, j, nt, k0 + c, 1, &plane, &tx, &ty);
             float r[4][6];
             for (int rr = 0; rr < 4; rr++) {
                 const int iy = 2 * ty - 1 + rr;
@@ -210,7 +224,6 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
     const __m512i idx01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
     const __m512i idx23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
     const __m512 zero = _mm512_setzero_ps(), four = _mm512_set1_ps(4.f), two = _mm512_set1_ps(2.f);
-    const int th = (H + 1) / 2;
     for (int c = 0; c < kc; c++) {
         float *tc = tb + (size_t)c * NB;
         for (int j0 = 0; j0 < NB; ) {
@@ -221,12 +234,9 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
                 j0 += n;
                 continue;
             }
-            const ptrdiff_t t = t0 + j0;
-            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
-            const float *plane = x + ((size_t)(gy / th) * C + k0 + c) * H * W;
-            int n = tw - tx;
-            if (n > nt - j0) n = nt - j0;
-            if (n > 16) n = 16;
+            int tx, ty;
+            const float *plane;
+            const int n = wf42_run(x, H, W, C, tw, ty0, t0, j0, nt, k0 + c, 16, &plane, &tx, &ty);
             const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
             __mmask16 lm[5];
             for (int q = 0; q < 5; q++) lm[q] = wi_range_mask16(s + 16 * q, W);
@@ -299,7 +309,6 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
                                       int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
     const __m256 zero = _mm256_setzero_ps(), four = _mm256_set1_ps(4.f), two = _mm256_set1_ps(2.f);
     const __m256i next = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
-    const int th = (H + 1) / 2;
     for (int c = 0; c < kc; c++) {
         float *tc = tb + (size_t)c * NB;
         for (int j0 = 0; j0 < NB; ) {
@@ -310,12 +319,9 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
                 j0 += n;
                 continue;
             }
-            const ptrdiff_t t = t0 + j0;
-            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
-            const float *plane = x + ((size_t)(gy / th) * C + k0 + c) * H * W;
-            int n = tw - tx;
-            if (n > nt - j0) n = nt - j0;
-            if (n > 8) n = 8;
+            int tx, ty;
+            const float *plane;
+            const int n = wf42_run(x, H, W, C, tw, ty0, t0, j0, nt, k0 + c, 8, &plane, &tx, &ty);
             const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
             __m256i lm[4];
             for (int q = 0; q < 4; q++) lm[q] = wf42_lane_mask8(s + 8 * q, W);

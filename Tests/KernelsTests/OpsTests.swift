@@ -318,6 +318,37 @@ final class AttentionTests: XCTestCase {
         runUNetLayout(heads: heads, c: c, t: t, s: s, mode: fast ? .fast : .scalar, withBias: withBias, seed: seed)
     }
 
+    /// Token-major layout (text transformer, CLIP): qkv [T, H*3*C], encoder kv [S, H*2*C] (none when s == 0),
+    /// output [T, H*C]; inputs uniform in +-dataScale from `seed`, qkScale 0.5.
+    func runTokenMajorLayout(heads: Int, c: Int, t: Int, s: Int, mode: Mode, dataScale: Float, seed: UInt64) -> [Float] {
+        var rng = TestRNG(seed: seed)
+        let qkv = rng.floats(t * heads * 3 * c, scale: dataScale), ekv = rng.floats(max(s, 1) * heads * 2 * c, scale: dataScale)
+        var out = [Float](repeating: 0, count: t * heads * c)
+        qkv.withUnsafeBufferPointer { qp in ekv.withUnsafeBufferPointer { ep in out.withUnsafeMutableBufferPointer { op in
+            let b = qp.baseAddress!, e = ep.baseAddress!
+            let q = AttentionOperand(b, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+            let k = AttentionOperand(b + c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+            let v = AttentionOperand(b + 2 * c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
+            let ek = s > 0 ? AttentionOperand(e, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1) : nil
+            let ev = s > 0 ? AttentionOperand(e + c, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1) : nil
+            let o = AttentionOutput(op.baseAddress!, headStride: c, tokenStride: heads * c, channelStride: 1)
+            switch mode {
+            case .bf16Emulated:
+                attentionBF16Emulated(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k,
+                                      value: v, encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5,
+                                      output: o)
+            case .fast, .bf16Products:
+                attention(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                          encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o,
+                          precision: mode == .fast ? .f32 : .bf16Products)
+            case .scalar:
+                attentionScalar(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
+                                encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o)
+            }
+        } } }
+        return out
+    }
+
     func runUNetLayout(heads: Int, c: Int, t: Int, s: Int, mode: Mode, withBias: Bool, seed: UInt64) -> [Float] {
         var rng = TestRNG(seed: seed)
         let qkv = rng.floats(heads * 3 * c * t, scale: 2)
@@ -417,33 +448,8 @@ final class AttentionTests: XCTestCase {
     func testAttentionBF16TokenMajorLayout() throws {
         // Text-transformer/CLIP layout (token-major q, k, v and output), encoder keys present and absent.
         for (heads, c, t, s) in [(4, 12, 77, 5), (2, 64, 40, 0)] {
-            var rng = TestRNG(seed: 14)
-            let qkv = rng.floats(t * heads * 3 * c, scale: 2), ekv = rng.floats(max(s, 1) * heads * 2 * c, scale: 2)
             func run(_ mode: Mode) -> [Float] {
-                var out = [Float](repeating: 0, count: t * heads * c)
-                qkv.withUnsafeBufferPointer { qp in ekv.withUnsafeBufferPointer { ep in out.withUnsafeMutableBufferPointer { op in
-                    let b = qp.baseAddress!, e = ep.baseAddress!
-                    let q = AttentionOperand(b, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
-                    let k = AttentionOperand(b + c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
-                    let v = AttentionOperand(b + 2 * c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
-                    let ek = s > 0 ? AttentionOperand(e, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1) : nil
-                    let ev = s > 0 ? AttentionOperand(e + c, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1) : nil
-                    let o = AttentionOutput(op.baseAddress!, headStride: c, tokenStride: heads * c, channelStride: 1)
-                    switch mode {
-                    case .bf16Emulated:
-                        attentionBF16Emulated(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k,
-                                              value: v, encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5,
-                                              output: o)
-                    case .bf16Products:
-                        attention(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
-                                  encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o,
-                                  precision: .bf16Products)
-                    default:
-                        attentionScalar(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
-                                        encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o)
-                    }
-                } } }
-                return out
+                runTokenMajorLayout(heads: heads, c: c, t: t, s: s, mode: mode, dataScale: 2, seed: 14)
             }
             let e = run(.bf16Emulated)
             XCTAssertLessThanOrEqual(relativeError(e, run(.scalar)), Self.bf16Tolerance, "h=\(heads) c=\(c) s=\(s)")
@@ -554,29 +560,10 @@ final class AttentionTests: XCTestCase {
     func testAttentionFastMatchesScalarTokenMajor() {
         // Text-transformer layout: qkv [T, H*3*C], output [T, H*C]; encoder kv [S, H*2*C].
         let (heads, c, t, s) = (4, 12, 77, 5)
-        var rng = TestRNG(seed: 12)
-        let qkv = rng.floats(t * heads * 3 * c), ekv = rng.floats(s * heads * 2 * c)
-        func run(_ fast: Bool) -> [Float] {
-            var out = [Float](repeating: 0, count: t * heads * c)
-            qkv.withUnsafeBufferPointer { qp in ekv.withUnsafeBufferPointer { ep in out.withUnsafeMutableBufferPointer { op in
-                let b = qp.baseAddress!, e = ep.baseAddress!
-                let q = AttentionOperand(b, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
-                let k = AttentionOperand(b + c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
-                let v = AttentionOperand(b + 2 * c, headStride: 3 * c, tokenStride: heads * 3 * c, channelStride: 1)
-                let ek = AttentionOperand(e, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1)
-                let ev = AttentionOperand(e + c, headStride: 2 * c, tokenStride: heads * 2 * c, channelStride: 1)
-                let o = AttentionOutput(op.baseAddress!, headStride: c, tokenStride: heads * c, channelStride: 1)
-                if fast {
-                    attention(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
-                              encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o)
-                } else {
-                    attentionScalar(heads: heads, headDim: c, queryCount: t, keyCount: t, query: q, key: k, value: v,
-                                    encoderCount: s, encoderKey: ek, encoderValue: ev, qkScale: 0.5, output: o)
-                }
-            } } }
-            return out
+        func run(_ mode: Mode) -> [Float] {
+            runTokenMajorLayout(heads: heads, c: c, t: t, s: s, mode: mode, dataScale: 1, seed: 12)
         }
-        XCTAssertLessThanOrEqual(relativeError(run(true), run(false)), 1e-5)
+        XCTAssertLessThanOrEqual(relativeError(run(.fast), run(.scalar)), 1e-5)
     }
 
     func testAttentionScalarMatchesFormula() {
