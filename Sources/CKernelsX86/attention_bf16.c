@@ -16,6 +16,7 @@
 // keeps every result a normal float, so the scaling is exact and no denormal reaches the bf16 rounding; -inf
 // (masks) gives ~2^-125, nothing beside the row maximum's 1.
 #include "CKernelsX86.h"
+#include "bf16_internal.h"
 #include <math.h>
 #include <string.h>
 
@@ -27,16 +28,6 @@ static const float kExpFloor = -125.f;
 // 2^f on [-1/2, 1/2]: cubic fitted to the relative error (max 7.5e-5).
 static const float kC0 = 0.9999281167984009f, kC1 = 0.6932609677314758f, kC2 = 0.24261027574539185f,
                    kC3 = 0.05517121031880379f;
-
-INLINE float bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-INLINE uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-
-// f32 -> bf16 bits, round to nearest even, NaN stays a quiet NaN (the rule of Kernels' f32ToBF16).
-INLINE uint32_t bf16_rne(float f) {
-    uint32_t x = f32_bits(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40;
-    return (x + 0x7fffu + ((x >> 16) & 1)) >> 16;
-}
 
 // Sizes (in 32-bit words) of the packed operands.
 ptrdiff_t glide_attn_bf16_key_words(int keys, int channels) {
@@ -213,21 +204,6 @@ INLINE float reduce16(const float *l) {
 
 // ---------------------------------------------------------------- portable emulation
 
-INLINE float bf16_daz(uint32_t h) {
-    uint32_t b = (h & 0xffffu) << 16;
-    if ((b & 0x7f800000u) == 0) b &= 0x80000000u;
-    return bits_f32(b);
-}
-INLINE float ftz(float x) {
-    uint32_t b = f32_bits(x);
-    if ((b & 0x7f800000u) == 0) b &= 0x80000000u;
-    return bits_f32(b);
-}
-// vdpbf16ps on one lane: acc += a.hi*b.hi, then acc += a.lo*b.lo (FMAs, DAZ in, FTZ out, RNE).
-INLINE float dp_emul(float acc, uint32_t a, uint32_t b) {
-    acc = ftz(fmaf(bf16_daz(a >> 16), bf16_daz(b >> 16), acc));
-    return ftz(fmaf(bf16_daz(a), bf16_daz(b), acc));
-}
 // _mm512_max_ps(a, b) per lane: a > b ? a : b (NaN a gives b).
 INLINE float max_emul(float a, float b) { return a > b ? a : b; }
 // The exp of the header on one lane; t is already fma(s, L, -m*L).

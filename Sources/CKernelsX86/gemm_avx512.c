@@ -10,6 +10,7 @@
 // baseline ISA. The K reduction order of an element is fixed (KC blocks in order, pairs in order), so any
 // partition over threads gives bit-identical results.
 #include "CKernelsX86.h"
+#include "bf16_internal.h"
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -24,16 +25,6 @@
 typedef void (*kernel_fn)(int kk, const void *a, const void *b, float *tile);
 
 // ---------------------------------------------------------------- portable element helpers
-
-INLINE float bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-INLINE uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-
-// f32 -> bf16 bits, round to nearest even, NaN stays (quiet) NaN: the same rule as Kernels' f32ToBF16.
-INLINE uint32_t bf16_rne(float f) {
-    uint32_t x = f32_bits(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (x >> 16) | 0x40;
-    return (x + 0x7fffu + ((x >> 16) & 1)) >> 16;
-}
 
 // f16 bits -> f32, exact (normals, subnormals, inf, NaN) without F16C.
 INLINE float f16_f32(uint16_t h) {
@@ -310,19 +301,6 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
 
 // ---------------------------------------------------------------- portable vdpbf16ps emulation
 
-// bf16 bits -> f32 with DAZ (a denormal input counts as a signed zero).
-INLINE float bf16_daz(uint32_t h) {
-    uint32_t b = (h & 0xffffu) << 16;
-    if ((b & 0x7f800000u) == 0) b &= 0x80000000u;
-    return bits_f32(b);
-}
-// FTZ: a denormal result becomes a signed zero.
-INLINE float ftz(float x) {
-    uint32_t b = f32_bits(x);
-    if ((b & 0x7f800000u) == 0) b &= 0x80000000u;
-    return bits_f32(b);
-}
-
 // Intel SDM, VDPBF16PS: per dword i, srcdest += src1.bf16[2i+1] * src2.bf16[2i+1], then
 // srcdest += src1.bf16[2i] * src2.bf16[2i]; each an f32 FMA with DAZ in, FTZ out, RNE, MXCSR ignored.
 static void kernel_bf16_emulated(int kp, const void *av, const void *bv, float *tile) {
@@ -330,14 +308,9 @@ static void kernel_bf16_emulated(int kp, const void *av, const void *bv, float *
     for (int i = 0; i < MR * NR; i++) tile[i] = 0.f;
     for (int p = 0; p < kp; p++) {
         for (int r = 0; r < MR; r++) {
-            uint32_t ar = a[p * MR + r];
-            float alo = bf16_daz(ar), ahi = bf16_daz(ar >> 16);
+            const uint32_t ar = a[p * MR + r];
             float *t = tile + r * NR;
-            for (int j = 0; j < NR; j++) {
-                uint32_t bj = b[p * NR + j];
-                float acc = ftz(fmaf(ahi, bf16_daz(bj >> 16), t[j]));
-                t[j] = ftz(fmaf(alo, bf16_daz(bj), acc));
-            }
+            for (int j = 0; j < NR; j++) t[j] = dp_emul(t[j], ar, b[p * NR + j]);
         }
     }
 }

@@ -486,13 +486,6 @@ int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff
 // position's K block is contiguous, 32 KB for NB = 32: it stays in L1 while quantized); mx[xi * 64 + j]: the
 // running max |value| of column j as a bit pattern (NaN counts as 0), as wi_pack_b takes it. Per tile the float
 // operations of glide_winograd_input_avx2 in its order (zero padding as +0), so the values are its bits.
-static inline AI uint32_t wf_abs_bits(float v) {
-    uint32_t b;
-    memcpy(&b, &v, 4);
-    b &= 0x7fffffffu;
-    return b <= 0x7f800000u ? b : 0;
-}
-
 static void wf_transform_portable(const float *x, int H, int W, int tw, int ty0, ptrdiff_t t0, int nt, int k0, int kc,
                                   int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
     for (int c = 0; c < kc; c++) {
@@ -519,7 +512,7 @@ static void wf_transform_portable(const float *x, int H, int W, int tw, int ty0,
             }
             for (int xi = 0; xi < 16; xi++) {
                 tc[xi * xs + j] = v[xi];
-                uint32_t b = wf_abs_bits(v[xi]);
+                uint32_t b = wi_abs_bits(v[xi]);
                 if (b > mx[xi * 64 + j]) mx[xi * 64 + j] = b;
             }
         }
@@ -528,22 +521,6 @@ static void wf_transform_portable(const float *x, int H, int W, int tw, int ty0,
 }
 
 #if defined(__x86_64__)
-static inline __attribute__((target("avx512f,avx512bw,avx512vl"))) __mmask16 wf_range_mask(ptrdiff_t s, int W) {
-    ptrdiff_t lo = s < 0 ? -s : 0, hi = W - s;
-    if (hi > 16) hi = 16;
-    if (hi <= lo) return 0;
-    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl")))
-static inline void wf_store_max(float *dst, uint32_t *mx, __mmask16 sm, __m512 v) {
-    _mm512_mask_storeu_ps(dst, sm, v);
-    __m512i b = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
-    b = _mm512_maskz_mov_epi32(_mm512_cmple_epu32_mask(b, _mm512_set1_epi32(0x7f800000)), b);
-    __m512i m = _mm512_loadu_si512(mx);
-    _mm512_storeu_si512(mx, _mm512_mask_max_epu32(m, sm, m, b));
-}
-
 enum { WF_PREFETCH = 4 };
 
 // The same values on zmm: runs of up to 16 tiles of one tile row, masked loads for the padding.
@@ -570,8 +547,8 @@ static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, p
             if (n > nt - j0) n = nt - j0;
             if (n > 16) n = 16;
             const ptrdiff_t s = 2 * (ptrdiff_t)tx - 1;
-            const __mmask16 m0 = wf_range_mask(s, W), m1 = wf_range_mask(s + 16, W);
-            const __mmask16 m2 = wf_range_mask(s + 2, W), m3 = wf_range_mask(s + 18, W);
+            const __mmask16 m0 = wi_range_mask16(s, W), m1 = wi_range_mask16(s + 16, W);
+            const __mmask16 m2 = wi_range_mask16(s + 2, W), m3 = wi_range_mask16(s + 18, W);
             __m512 a[4][4];
             for (int r = 0; r < 4; r++) {
                 const int iy = 2 * ty - 1 + r;
@@ -594,25 +571,16 @@ static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, p
             float *tj = tc + j0;
             uint32_t *mj = mx + j0;
             for (int jj = 0; jj < 4; jj++) {
-                wf_store_max(tj + (0 * 4 + jj) * xs, mj + (0 * 4 + jj) * 64, sm, _mm512_sub_ps(a[0][jj], a[2][jj]));
-                wf_store_max(tj + (1 * 4 + jj) * xs, mj + (1 * 4 + jj) * 64, sm, _mm512_add_ps(a[1][jj], a[2][jj]));
-                wf_store_max(tj + (2 * 4 + jj) * xs, mj + (2 * 4 + jj) * 64, sm, _mm512_sub_ps(a[2][jj], a[1][jj]));
-                wf_store_max(tj + (3 * 4 + jj) * xs, mj + (3 * 4 + jj) * 64, sm, _mm512_sub_ps(a[1][jj], a[3][jj]));
+                wi_store_max16(tj + (0 * 4 + jj) * xs, mj + (0 * 4 + jj) * 64, sm, _mm512_sub_ps(a[0][jj], a[2][jj]));
+                wi_store_max16(tj + (1 * 4 + jj) * xs, mj + (1 * 4 + jj) * 64, sm, _mm512_add_ps(a[1][jj], a[2][jj]));
+                wi_store_max16(tj + (2 * 4 + jj) * xs, mj + (2 * 4 + jj) * 64, sm, _mm512_sub_ps(a[2][jj], a[1][jj]));
+                wi_store_max16(tj + (3 * 4 + jj) * xs, mj + (3 * 4 + jj) * 64, sm, _mm512_sub_ps(a[1][jj], a[3][jj]));
             }
             j0 += n;
         }
     }
 }
 #endif
-
-// wi_pack_b's quantization on one position's K block tb (row stride NB; columns past the chunk are zero there,
-// so their max, scale and words are 0 as in wi_pack_b) with the column maxima mx taken during the transform.
-static inline AI void wf_quantize(const float *tb, const uint32_t *mxb, int kc, int NB, int qmax,
-                                  uint32_t *restrict dst, float *restrict scales) {
-    float mx[64];
-    memcpy(mx, mxb, (size_t)NB * 4);
-    wi_quantize_pairs(tb, NB, mx, kc, NB, NB, qmax, dst, scales);
-}
 
 static inline AI void wf_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
                                      ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb, ptrdiff_t xs,
@@ -632,7 +600,7 @@ static inline AI void wf_pack_panels(const float *x, int H, int W, int C, int ty
 #endif
             wf_transform_portable(x, H, W, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
             for (int xi = 0; xi < 16; xi++)
-                wf_quantize(tb + xi * xs, mx + xi * 64, kc, NB, qmax,
+                wi_quantize_block(tb + xi * xs, mx + xi * 64, kc, NB, qmax,
                             dst + xi * words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + p * kp * NB,
                             scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + p * NB);
         }
@@ -668,6 +636,21 @@ int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0
 }
 
 // ---------------------------------------------------------------- fused GEMM + output transform
+// One GEMM tile of a fused pass: weight tile a (position xi, K block kb of kp pairs, mr channels) times tile panel
+// jp's activations of that position and block, into y (row stride NB; the first K block stores, later ones add).
+static inline AI void wi_fused_tile(const glide_wi16_fused_desc *d, const uint32_t *a, const float *ws, int xi, int kb,
+                                    int nkb, int kp, ptrdiff_t jp, ptrdiff_t P, const int NB, int mr, float *y,
+                                    wi_kernel_fn kernel) {
+    const ptrdiff_t n = jp * NB;
+    wi_tile t;
+    t.kp = kp; t.a = a;
+    t.b = d->x_packed + xi * d->x_words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + jp * kp * NB;
+    t.ws = ws; t.xs = d->x_scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + jp * NB;
+    t.y = y; t.y_rs = NB;
+    t.mr = mr; t.nr = (int)(d->tiles - n < NB ? d->tiles - n : NB); t.first = kb == 0;
+    kernel(&t);
+}
+
 // buf[(xi * MR + r) * NB + j]: position xi's product for channel m + r and tile j (the GEMM's y for this tile).
 static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
                             wi_kernel_fn kernel) {
@@ -692,16 +675,8 @@ static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdif
                 const int kc = (int)(K - kb * WI_KC < WI_KC ? K - kb * WI_KC : WI_KC), kp = (kc + 1) / 2;
                 for (int xi = 0; xi < 16; xi++) {
                     const uint32_t *a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
-                    for (int jj = 0; jj < jn; jj++) {
-                        const ptrdiff_t jp = jq + jj, n = jp * NB;
-                        wi_tile t;
-                        t.kp = kp; t.a = a;
-                        t.b = d->x_packed + xi * d->x_words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + jp * kp * NB;
-                        t.ws = ws; t.xs = d->x_scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + jp * NB;
-                        t.y = buf + (jj * 16 + xi) * MR * NB; t.y_rs = NB;
-                        t.mr = mr; t.nr = (int)(tiles - n < NB ? tiles - n : NB); t.first = kb == 0;
-                        kernel(&t);
-                    }
+                    for (int jj = 0; jj < jn; jj++)
+                        wi_fused_tile(d, a, ws, xi, kb, nkb, kp, jq + jj, P, NB, mr, buf + (jj * 16 + xi) * MR * NB, kernel);
                 }
             }
             // glide_winograd_output_avx2's operations per tile, from buf
@@ -819,16 +794,8 @@ static inline AI int wf42o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptr
                         const char *na = (const char *)(a + d->w_words);
                         for (int l = 0; l < kp * MR * 4; l += 64) __builtin_prefetch(na + l, 0, 3);
                     }
-                    for (int jj = 0; jj < jn; jj++) {
-                        const ptrdiff_t jp = jq + jj, n = jp * NB;
-                        wi_tile t;
-                        t.kp = kp; t.a = a;
-                        t.b = d->x_packed + xi * d->x_words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + jp * kp * NB;
-                        t.ws = ws; t.xs = d->x_scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + jp * NB;
-                        t.y = buf + (jj * XI + xi) * xs; t.y_rs = NB;
-                        t.mr = mr; t.nr = (int)(tiles - n < NB ? tiles - n : NB); t.first = kb == 0;
-                        kernel(&t);
-                    }
+                    for (int jj = 0; jj < jn; jj++)
+                        wi_fused_tile(d, a, ws, xi, kb, nkb, kp, jq + jj, P, NB, mr, buf + (jj * XI + xi) * xs, kernel);
                 }
             for (int jj = 0; jj < jn; jj++) {
                 const ptrdiff_t n = (jq + jj) * NB;

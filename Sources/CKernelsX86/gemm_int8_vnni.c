@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include "wi16_internal.h"
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -28,7 +29,6 @@
 // (512 measured 5-10 % faster than 1024 on the UNet's 1x1 convolutions, Zen 5; same bits for any value).
 #define I8_NC 512
 #define I8_MC_PANELS 18
-#define AI __attribute__((always_inline))
 #ifndef I8_STRIDED_PANELS
 #define I8_STRIDED_PANELS 8   // panels per pass of i8_pack_quantize_strided8_zmm
 #endif
@@ -98,16 +98,6 @@ static inline AI void i8_pack_b_f32(const glide_gemm_desc *d, ptrdiff_t k0, int 
     }
 }
 
-// Round to nearest even (|x| < 2^22) and clamp to [-qmax, qmax]; no libm call, vectorises on plain SSE2.
-static inline AI int i8_round(float x, int qmax) {
-    float t = x + 12582912.f;
-    t = t - 12582912.f;
-    int q = (int)t;
-    q = q > qmax ? qmax : q;
-    q = q < -qmax ? -qmax : q;
-    return q;
-}
-
 static inline AI uint32_t i8_bytes(int b0, int b1, int b2, int b3) {
     return (uint32_t)(b0 & 255) | (uint32_t)(b1 & 255) << 8 | (uint32_t)(b2 & 255) << 16 | (uint32_t)(b3 & 255) << 24;
 }
@@ -136,15 +126,15 @@ static inline AI void i8_quantize_panel(const float *restrict src, int kc, const
         if (two) {
             uint32_t *l = lo + g * NB;
             for (int j = 0; j < NB; j++) {
-                int q0 = i8_round(r0[j] * inv[j], qmax), q1 = i8_round(r1[j] * inv[j], qmax);
-                int q2 = i8_round(r2[j] * inv[j], qmax), q3 = i8_round(r3[j] * inv[j], qmax);
+                int q0 = wi_round(r0[j] * inv[j], qmax), q1 = wi_round(r1[j] * inv[j], qmax);
+                int q2 = wi_round(r2[j] * inv[j], qmax), q3 = wi_round(r3[j] * inv[j], qmax);
                 h[j] = i8_bytes((q0 >> 8) + 128, (q1 >> 8) + 128, (q2 >> 8) + 128, (q3 >> 8) + 128);
                 l[j] = i8_bytes(q0, q1, q2, q3);
             }
         } else {
             for (int j = 0; j < NB; j++) {
-                int q0 = i8_round(r0[j] * inv[j], qmax), q1 = i8_round(r1[j] * inv[j], qmax);
-                int q2 = i8_round(r2[j] * inv[j], qmax), q3 = i8_round(r3[j] * inv[j], qmax);
+                int q0 = wi_round(r0[j] * inv[j], qmax), q1 = wi_round(r1[j] * inv[j], qmax);
+                int q2 = wi_round(r2[j] * inv[j], qmax), q3 = wi_round(r3[j] * inv[j], qmax);
                 h[j] = i8_bytes(q0 + 128, q1 + 128, q2 + 128, q3 + 128);
             }
         }
@@ -270,7 +260,7 @@ __attribute__((target("avx2"))) void glide_dword_pack8_avx512(const char *base, 
 // whose output is as large as its input (each k row of the panel is then the image plane read at one fixed offset,
 // with the padding as a lane mask). Other sources go through the portable f32 panel (i8_pack_b_f32). The
 // values, scales and bytes are exactly those of i8_pack_b_f32 + i8_quantize_panel: the same max |x|, the same
-// f32 divide and multiply, and vcvtps2dq's round-to-nearest-even equals i8_round's magic-number rounding for
+// f32 divide and multiply, and vcvtps2dq's round-to-nearest-even equals wi_round's magic-number rounding for
 // |x| < 2^22 (larger |x * inv| cannot occur: |x| <= max, inv = qmax / max; NaN gives INT_MIN in both).
 T512 static void i8_pack_quantize_zmm(const glide_gemm_desc *d, ptrdiff_t k0, int kc, ptrdiff_t n, int nr, int qmax,
                                       uint32_t *restrict hi, uint32_t *restrict lo, float *restrict scales,

@@ -185,14 +185,6 @@ T512M static inline __m512 exp512(__m512 x) {
     return _mm512_maskz_mov_ps((__mmask16)~under, y);
 }
 
-// f32 -> bf16 bits, round to nearest even (finite inputs; exp-weights are in [0, 1]).
-T512M static inline __m256i bf16_rne512(__m512 v) {
-    __m512i x = _mm512_castps_si512(v);
-    __m512i r = _mm512_add_epi32(x, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
-                                                      _mm512_and_si512(_mm512_srli_epi32(x, 16), _mm512_set1_epi32(1))));
-    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
-}
-
 // exp512 for x <= 0 (x - row max): no upper clamp needed, and 2^n applied by vscalefps, which rounds the
 // product once like exp512's multiply by the constructed 2^n (n >= -126 after the lower clamp): the same bits.
 T512M static inline __m512 exp512_nonpositive(__m512 x) {
@@ -228,40 +220,6 @@ static T512M float softmax_row_max512(const float *x, ptrdiff_t n) {
     }
     float m = _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
     return m == -INFINITY ? 0 : m;
-}
-
-T512M float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n) {
-    if (n <= 0) return 0.f;
-    const float m = softmax_row_max512(x, n);
-    ptrdiff_t i;
-    __m512 mb = _mm512_set1_ps(m), sv = _mm512_setzero_ps();
-    // 32 per iteration: both vectors rounded to nearest even in the integer domain, then one vpermt2w takes
-    // the 32 upper halves (cheaper than two vpmovdw here); the sum adds them in index order as before.
-    const __m512i odd = _mm512_set_epi16(63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33,
-                                         31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
-    for (i = 0; i + 32 <= n; i += 32) {
-        __m512 e = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), mb));
-        __m512 f = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), mb));
-        __m512i a = _mm512_castps_si512(e), b = _mm512_castps_si512(f);
-        a = _mm512_add_epi32(a, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(a, 16), one)));
-        b = _mm512_add_epi32(b, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(b, 16), one)));
-        _mm512_storeu_si512(out + i, _mm512_permutex2var_epi16(a, odd, b));
-        sv = _mm512_add_ps(sv, e);
-        sv = _mm512_add_ps(sv, f);
-    }
-    for (; i + 16 <= n; i += 16) {
-        __m512 e = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + i), mb));
-        _mm256_storeu_si256((__m256i *)(out + i), bf16_rne512(e));
-        sv = _mm512_add_ps(sv, e);
-    }
-    if (i < n) {
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-        __m512 e = _mm512_maskz_mov_ps(k, exp512_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mb)));
-        _mm256_mask_storeu_epi16(out + i, k, bf16_rne512(e));
-        sv = _mm512_add_ps(sv, e);
-    }
-    return _mm512_reduce_add_ps(sv);
 }
 
 // glide_softmax_exp_row_avx2 on zmm with the same bits: the same exp per element (exp512_nonpositive), the
@@ -377,7 +335,6 @@ TGT void glide_copy_stream(const float *src, float *dst, ptrdiff_t n) {
 
 #else
 void glide_copy_stream(const float *src, float *dst, ptrdiff_t n) { for (ptrdiff_t i = 0; i < n; i++) dst[i] = src[i]; }
-float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n) { (void)x; (void)out; (void)n; return 0.f; }
 void glide_softmax_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; }
 void glide_silu_avx2(const float *x, float *y, ptrdiff_t n) { (void)x; (void)y; (void)n; }
 float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n) { (void)x; (void)n; return 0.f; }

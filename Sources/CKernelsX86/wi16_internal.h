@@ -1,10 +1,12 @@
 // Private helpers shared by the int8 Winograd files (gemm_int8_avx2.c: F(2x2, 3x3); winograd_f42.c: F(4x2, 3x3)):
-// the 256-long K block, the activation quantizer (round half to even, clamp to +-qmax) and int16 pair packing.
+// the 256-long K block, the activation quantizer (round half to even, clamp to +-qmax; also gemm_int8_vnni.c's),
+// int16 pair packing and the fused transforms' column maxima.
 #ifndef GLIDE_WI16_INTERNAL_H
 #define GLIDE_WI16_INTERNAL_H
 #include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define WI_KC 256
 #define AI __attribute__((always_inline))
@@ -15,6 +17,7 @@ static inline void *wi_aligned(size_t bytes) {
     return p;
 }
 
+// Round to nearest even (|x| < 2^22) and clamp to [-qmax, qmax]; no libm call, vectorises on plain SSE2.
 static inline AI int wi_round(float x, int qmax) {
     float t = x + 12582912.f;
     t = t - 12582912.f;
@@ -50,7 +53,44 @@ static inline AI void wi_quantize_pairs(const float *x, ptrdiff_t rs, const floa
     }
 }
 
+// The fused input transforms' running column maxima: |v| as a bit pattern (NaN counts as 0).
+static inline AI uint32_t wi_abs_bits(float v) {
+    uint32_t b;
+    memcpy(&b, &v, 4);
+    b &= 0x7fffffffu;
+    return b <= 0x7f800000u ? b : 0;
+}
+
+// wi_quantize_pairs on one position's K block tb (row stride NB; columns past the chunk are zero there, so their
+// max, scale and words are 0) with the column maxima mxb (wi_abs_bits patterns) taken during the transform.
+static inline AI void wi_quantize_block(const float *tb, const uint32_t *mxb, int kc, int NB, int qmax,
+                                        uint32_t *restrict dst, float *restrict scales) {
+    float mx[64];
+    memcpy(mx, mxb, (size_t)NB * 4);
+    wi_quantize_pairs(tb, NB, mx, kc, NB, NB, qmax, dst, scales);
+}
+
 #if defined(__x86_64__)
+#include <immintrin.h>
+#define WI_T512F __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+// Lanes [lo, hi) of 16 floats starting at column s that lie in [0, W).
+static inline WI_T512F __mmask16 wi_range_mask16(ptrdiff_t s, int W) {
+    ptrdiff_t lo = s < 0 ? -s : 0, hi = W - s;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+// Stores the lanes sm of v to dst and raises the column maxima mx[0..15] (wi_abs_bits of each lane).
+static inline WI_T512F void wi_store_max16(float *dst, uint32_t *mx, __mmask16 sm, __m512 v) {
+    _mm512_mask_storeu_ps(dst, sm, v);
+    __m512i b = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
+    b = _mm512_maskz_mov_epi32(_mm512_cmple_epu32_mask(b, _mm512_set1_epi32(0x7f800000)), b);
+    __m512i m = _mm512_loadu_si512(mx);
+    _mm512_storeu_si512(mx, _mm512_mask_max_epu32(m, sm, m, b));
+}
+
 // The 3x3 kernels of cb <= 32 channels (g[c * 9 + i]) transposed to k[i][c] (zero for c >= cb) with AVX512-VBMI
 // byte permutes (gemm_int8_avx2.c; caller checked glide_cpu_has_avx512_vbmi()).
 void glide_wi_transpose9_vbmi(const int8_t *g, int cb, int16_t k[9][32]);

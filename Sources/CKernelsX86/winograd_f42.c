@@ -152,28 +152,35 @@ int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, 
 }
 
 // ---------------------------------------------------------------- input transform + quantization + packing
+// The run of tiles of one tile row starting at column j0 of the chunk (tile t0 + j0, at most `lanes` tiles, not past
+// the chunk's nt): its length; *plane = channel ch's input plane of its image, *tx / *ty its tile column / row there.
+static inline AI int wf42_run(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int j0, int nt, int ch,
+                              int lanes, const float **plane, int *tx, int *ty) {
+    const int th = (H + 1) / 2;
+    const ptrdiff_t t = t0 + j0;
+    const int gy = ty0 + (int)(t / tw);
+    *tx = (int)(t % tw);
+    *ty = gy % th;
+    *plane = x + ((size_t)(gy / th) * C + ch) * H * W;
+    int n = tw - *tx;
+    if (n > nt - j0) n = nt - j0;
+    return n < lanes ? n : lanes;
+}
+
 // The F(4, 3) row transform B4^T d of one input row of 6, in this order (x4 and x2 are exact):
 //   a = d4 - d2, b = d4 - 4 d2, c = d3 - 4 d1, e = 2 (d3 - d1)
 //   v0 = 4 (d0 - d2) + a, v1 = b + c, v2 = b - c, v3 = a + e, v4 = a - e, v5 = 4 (d1 - d3) + (d5 - d3)
 // then the F(2, 3) column transform of the 4 rows: w0 = r0 - r2, w1 = r1 + r2, w2 = r2 - r1, w3 = r1 - r3.
 // tb[xi * xs + c * NB + j]: position xi of channel k0 + c for the panel's tile j; mx[xi * 64 + j]: running max |v|
-// of column j as a bit pattern (NaN counts as 0), as gemm_int8_avx2.c's fused packing keeps them.
-static inline AI uint32_t wf42_abs_bits(float v) {
-    uint32_t b;
-    memcpy(&b, &v, 4);
-    b &= 0x7fffffffu;
-    return b <= 0x7f800000u ? b : 0;
-}
-
+// of column j as a bit pattern (wi_abs_bits), as gemm_int8_avx2.c's fused packing keeps them.
 static void wf42_transform_portable(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
                                     int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
-    const int th = (H + 1) / 2;
     for (int c = 0; c < kc; c++) {
         float *tc = tb + (size_t)c * NB;
         for (int j = 0; j < nt; j++) {
-            const ptrdiff_t t = t0 + j;
-            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
-            const float *plane = x + ((size_t)(gy / th) * C + k0 + c) * H * W;
+            int tx, ty;
+            const float *plane;
+            wf42_run(x, H, W, C, tw, ty0, t0, j, nt, k0 + c, 1, &plane, &tx, &ty);
             float r[4][6];
             for (int rr = 0; rr < 4; rr++) {
                 const int iy = 2 * ty - 1 + rr;
@@ -199,7 +206,7 @@ static void wf42_transform_portable(const float *x, int H, int W, int C, int tw,
             }
             for (int xi = 0; xi < WF42_XI; xi++) {
                 tc[xi * xs + j] = v[xi];
-                const uint32_t b = wf42_abs_bits(v[xi]);
+                const uint32_t b = wi_abs_bits(v[xi]);
                 if (b > mx[xi * 64 + j]) mx[xi * 64 + j] = b;
             }
         }
@@ -208,22 +215,6 @@ static void wf42_transform_portable(const float *x, int H, int W, int C, int tw,
 }
 
 #if defined(__x86_64__)
-// Lanes [lo, hi) of 16 floats starting at column s that lie in [0, W).
-static inline T512F __mmask16 wf42_range_mask(ptrdiff_t s, int W) {
-    ptrdiff_t lo = s < 0 ? -s : 0, hi = W - s;
-    if (hi > 16) hi = 16;
-    if (hi <= lo) return 0;
-    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
-}
-
-static inline T512F void wf42_store_max(float *dst, uint32_t *mx, __mmask16 sm, __m512 v) {
-    _mm512_mask_storeu_ps(dst, sm, v);
-    __m512i b = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
-    b = _mm512_maskz_mov_epi32(_mm512_cmple_epu32_mask(b, _mm512_set1_epi32(0x7f800000)), b);
-    __m512i m = _mm512_loadu_si512(mx);
-    _mm512_storeu_si512(mx, _mm512_mask_max_epu32(m, sm, m, b));
-}
-
 enum { WF42_PREFETCH = 4 };
 
 // Runs of up to 16 tiles of one tile row, one tile a lane: the 66 input columns of a row as 5 masked loads,
@@ -233,7 +224,6 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
     const __m512i idx01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
     const __m512i idx23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
     const __m512 zero = _mm512_setzero_ps(), four = _mm512_set1_ps(4.f), two = _mm512_set1_ps(2.f);
-    const int th = (H + 1) / 2;
     for (int c = 0; c < kc; c++) {
         float *tc = tb + (size_t)c * NB;
         for (int j0 = 0; j0 < NB; ) {
@@ -244,15 +234,12 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
                 j0 += n;
                 continue;
             }
-            const ptrdiff_t t = t0 + j0;
-            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
-            const float *plane = x + ((size_t)(gy / th) * C + k0 + c) * H * W;
-            int n = tw - tx;
-            if (n > nt - j0) n = nt - j0;
-            if (n > 16) n = 16;
+            int tx, ty;
+            const float *plane;
+            const int n = wf42_run(x, H, W, C, tw, ty0, t0, j0, nt, k0 + c, 16, &plane, &tx, &ty);
             const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
             __mmask16 lm[5];
-            for (int q = 0; q < 5; q++) lm[q] = wf42_range_mask(s + 16 * q, W);
+            for (int q = 0; q < 5; q++) lm[q] = wi_range_mask16(s + 16 * q, W);
             lm[4] &= 3;
             __m512 r[4][6];
             for (int rr = 0; rr < 4; rr++) {
@@ -290,10 +277,10 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
             float *tj = tc + j0;
             uint32_t *mj = mx + j0;
             for (int jj = 0; jj < 6; jj++) {
-                wf42_store_max(tj + (0 * 6 + jj) * xs, mj + (0 * 6 + jj) * 64, sm, _mm512_sub_ps(r[0][jj], r[2][jj]));
-                wf42_store_max(tj + (1 * 6 + jj) * xs, mj + (1 * 6 + jj) * 64, sm, _mm512_add_ps(r[1][jj], r[2][jj]));
-                wf42_store_max(tj + (2 * 6 + jj) * xs, mj + (2 * 6 + jj) * 64, sm, _mm512_sub_ps(r[2][jj], r[1][jj]));
-                wf42_store_max(tj + (3 * 6 + jj) * xs, mj + (3 * 6 + jj) * 64, sm, _mm512_sub_ps(r[1][jj], r[3][jj]));
+                wi_store_max16(tj + (0 * 6 + jj) * xs, mj + (0 * 6 + jj) * 64, sm, _mm512_sub_ps(r[0][jj], r[2][jj]));
+                wi_store_max16(tj + (1 * 6 + jj) * xs, mj + (1 * 6 + jj) * 64, sm, _mm512_add_ps(r[1][jj], r[2][jj]));
+                wi_store_max16(tj + (2 * 6 + jj) * xs, mj + (2 * 6 + jj) * 64, sm, _mm512_sub_ps(r[2][jj], r[1][jj]));
+                wi_store_max16(tj + (3 * 6 + jj) * xs, mj + (3 * 6 + jj) * 64, sm, _mm512_sub_ps(r[1][jj], r[3][jj]));
             }
             j0 += n;
         }
@@ -322,7 +309,6 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
                                       int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
     const __m256 zero = _mm256_setzero_ps(), four = _mm256_set1_ps(4.f), two = _mm256_set1_ps(2.f);
     const __m256i next = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
-    const int th = (H + 1) / 2;
     for (int c = 0; c < kc; c++) {
         float *tc = tb + (size_t)c * NB;
         for (int j0 = 0; j0 < NB; ) {
@@ -333,12 +319,9 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
                 j0 += n;
                 continue;
             }
-            const ptrdiff_t t = t0 + j0;
-            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
-            const float *plane = x + ((size_t)(gy / th) * C + k0 + c) * H * W;
-            int n = tw - tx;
-            if (n > nt - j0) n = nt - j0;
-            if (n > 8) n = 8;
+            int tx, ty;
+            const float *plane;
+            const int n = wf42_run(x, H, W, C, tw, ty0, t0, j0, nt, k0 + c, 8, &plane, &tx, &ty);
             const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
             __m256i lm[4];
             for (int q = 0; q < 4; q++) lm[q] = wf42_lane_mask8(s + 8 * q, W);
@@ -409,13 +392,10 @@ static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int 
             else
 #endif
             wf42_transform_portable(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
-            for (int xi = 0; xi < WF42_XI; xi++) {
-                float m[64];
-                memcpy(m, mx + xi * 64, sizeof(float) * (size_t)NB);
-                wi_quantize_pairs(tb + xi * xs, NB, m, kc, NB, NB, qmax,
+            for (int xi = 0; xi < WF42_XI; xi++)
+                wi_quantize_block(tb + xi * xs, mx + xi * 64, kc, NB, qmax,
                                   dst + xi * words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + p * kp * NB,
                                   scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + p * NB);
-            }
         }
     }
     (void)isa;

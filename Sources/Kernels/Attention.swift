@@ -389,11 +389,6 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
     KernelProfiler.end(fusedProbe)
 }
 
-/// f32 -> bf16 bits (nearest even), vectorised where AVX2 runs; the same bits as `f32ToBF16`.
-func roundToBF16(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count: Int) {
-    if KernelSettings.useAVX2 { glide_f32_to_bf16_avx2(src, dst, count) } else { convertF32ToBF16(src, dst, count: count) }
-}
-
 /// `dest[ch * rowStride + i] = src(head, tokens + i, ch) * scale` for `i < count`, `ch < channels`.
 func gatherChannelMajor(_ src: AttentionOperand, head: Int, tokens: Int, count: Int, channels: Int, scale: Float,
                         into dest: UnsafeMutablePointer<Float>, rowStride: Int) {

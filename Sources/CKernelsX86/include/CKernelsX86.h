@@ -23,8 +23,6 @@ unsigned glide_cpu_features(void);
 
 /// f32 -> f16 bits (round to nearest even) with F16C.
 void glide_f32_to_f16_f16c(const float *src, uint16_t *dst, ptrdiff_t count);
-/// f32 -> bf16 bits (round to nearest even, NaN stays a quiet NaN), AVX2; same bits as Swift's `f32ToBF16`.
-void glide_f32_to_bf16_avx2(const float *src, uint16_t *dst, ptrdiff_t count);
 /// f16 bits -> f32 with F16C.
 void glide_f16_to_f32_f16c(const uint16_t *src, float *dst, ptrdiff_t count);
 
@@ -71,9 +69,6 @@ float glide_fma_peak_probe(long iterations);
 void glide_softmax_row_avx2(float *x, ptrdiff_t n);
 /// The unnormalized softmax of one row in place: x = exp(x - max x); returns the sum (softmax = x / sum).
 float glide_softmax_exp_row_avx2(float *x, ptrdiff_t n);
-/// The same exp(x - max) values (same bits per element) written as bf16 bits (nearest even) to `out` instead of
-/// back to `x`; returns their f32 sum (16-lane order). AVX-512F+BW (caller checked).
-float glide_softmax_exp_row_bf16_avx512(const float *x, uint16_t *out, ptrdiff_t n);
 /// glide_softmax_exp_row_avx2 on zmm: the same values and the same returned sum, bit for bit. AVX-512F+BW (caller
 /// checked).
 float glide_softmax_exp_row_avx512(float *x, ptrdiff_t n);
