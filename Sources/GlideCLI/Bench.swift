@@ -66,7 +66,7 @@ struct BenchKernels: ParsableCommand {
     @Option(help: "int8 GEMM activation quantization bound (127 = int8 x int8, 32767 = int8 x int16).")
     var int8ActivationMax: Int = 32767
 
-    @Flag(inversion: .prefixedNo, help: "Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions of 16x16 and larger.")
+    @Flag(inversion: .prefixedNo, help: "Winograd for 3x3 stride-1 convolutions of 16x16 and larger (F(2x2, 3x3); int8 weights F(4x2, 3x3) at 32x32 and larger, env GLIDE_INT8_WINOGRAD_TILE).")
     var winograd = true
 
     @Option(help: "Cap the kernels' instruction-set level: avx512, avx2 or scalar (default: env GLIDE_CPU, else the best the CPU has).")
