@@ -23,6 +23,38 @@ public enum Int8WinogradKernel: String, Sendable {
     case emulatedZMM = "emulated-zmm"
 }
 
+extension Int8WinogradKernel {
+    /// Output channels per weight panel (the micro-kernel's rows) and tiles per activation panel (its columns).
+    var panelShape: (mr: Int, nb: Int) {
+        switch self {
+        case .avx512vnni, .emulatedZMM: return (Int(GLIDE_WI16_ZMM_MR), Int(GLIDE_WI16_ZMM_NB))
+        case .avx2, .avxvnni, .emulatedYMM: return (Int(GLIDE_WI16_YMM_MR), Int(GLIDE_WI16_YMM_NB))
+        }
+    }
+
+    /// The GLIDE_WI16_KERNEL_* number the fused C passes take.
+    var id: Int32 {
+        switch self {
+        case .avx2: return Int32(GLIDE_WI16_KERNEL_AVX2)
+        case .avxvnni: return Int32(GLIDE_WI16_KERNEL_AVXVNNI)
+        case .avx512vnni: return Int32(GLIDE_WI16_KERNEL_AVX512VNNI)
+        case .emulatedYMM: return Int32(GLIDE_WI16_KERNEL_EMULATED_YMM)
+        case .emulatedZMM: return Int32(GLIDE_WI16_KERNEL_EMULATED_ZMM)
+        }
+    }
+
+    /// The position GEMM (`glide_gemm_wi16_*`).
+    var gemm: WinogradInt16Entry {
+        switch self {
+        case .avx2: return { glide_gemm_wi16_avx2($0, $1, $2, $3, $4) }
+        case .avxvnni: return { glide_gemm_wi16_avxvnni($0, $1, $2, $3, $4) }
+        case .avx512vnni: return { glide_gemm_wi16_avx512vnni($0, $1, $2, $3, $4) }
+        case .emulatedYMM: return { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_YMM)) }
+        case .emulatedZMM: return { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_ZMM)) }
+        }
+    }
+}
+
 /// The tile of the integer int8 Winograd (`KernelSettings.int8WinogradTile`).
 public enum Int8WinogradTile: String, Sendable {
     /// F(2x2, 3x3) or F(4x2, 3x3) per shape, whichever measured faster.
@@ -182,11 +214,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
     let kernel = KernelSettings.int8WinogradKernel
-    let mr: Int
-    switch kernel {
-    case .avx512vnni, .emulatedZMM: mr = Int(GLIDE_WI16_ZMM_MR)
-    case .avx2, .avxvnni, .emulatedYMM: mr = Int(GLIDE_WI16_YMM_MR)
-    }
+    let (mr, nb) = kernel.panelShape
     // The transformed weights go straight into the GEMM's panel layout, once per call for every batch item
     // and chunk (no [16][O][C] intermediate, no per-chunk panel packing; the same words either way).
     let panels = (o + mr - 1) / mr
@@ -209,24 +237,12 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     }
     let u = weights.u
     defer { weights.deallocate(); uScales.deallocate() }
-    let run: WinogradInt16Entry
-    switch kernel {
-    case .avx2: run = { glide_gemm_wi16_avx2($0, $1, $2, $3, $4) }
-    case .avxvnni: run = { glide_gemm_wi16_avxvnni($0, $1, $2, $3, $4) }
-    case .avx512vnni: run = { glide_gemm_wi16_avx512vnni($0, $1, $2, $3, $4) }
-    case .emulatedYMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_YMM)) }
-    case .emulatedZMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_ZMM)) }
-    }
+    let run = kernel.gemm
     let qmax = Int32(KernelSettings.int8WinogradActivationMax)
     // Tile rows per chunk: the transformed input and the products of a chunk take ~8 MB each at most.
     let targetTiles = max(tilesPerRow, KernelSettings.winogradChunkElements / (16 * max(c, o)))
     let rowsPerChunk = max(1, min(tileRows, targetTiles / tilesPerRow))
     let ld = rowsPerChunk * tilesPerRow
-    let nb: Int
-    switch kernel {
-    case .avx512vnni, .emulatedZMM: nb = Int(GLIDE_WI16_ZMM_NB)
-    case .avx2, .avxvnni, .emulatedYMM: nb = Int(GLIDE_WI16_YMM_NB)
-    }
     let transformOnZMM = KernelSettings.has(.avx512f)
     let fused = KernelSettings.int8WinogradFusedInput ?? transformOnZMM
     // Fused: the chunk's quantized input panels (int16 pairs; half the f32 transformed input) and their scales.
@@ -239,14 +255,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     defer { bpRaw.deallocate(); bs.deallocate() }
     let v = UnsafeMutablePointer<Float>.allocate(capacity: fused ? 1 : 16 * c * ld)
     let fusedOutput = fused && (KernelSettings.int8WinogradFusedOutput ?? (c <= KernelSettings.int8WinogradFusedOutputMaxChannels))
-    let kernelID: Int32
-    switch kernel {
-    case .avx2: kernelID = Int32(GLIDE_WI16_KERNEL_AVX2)
-    case .avxvnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVXVNNI)
-    case .avx512vnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVX512VNNI)
-    case .emulatedYMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_YMM)
-    case .emulatedZMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_ZMM)
-    }
+    let kernelID = kernel.id
     let m = UnsafeMutablePointer<Float>.allocate(capacity: fusedOutput ? 1 : 16 * o * ld)
     defer { v.deallocate(); m.deallocate() }
     let vStride = c * ld, mStride = o * ld
@@ -351,20 +360,9 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 3) / 4, tileRows = (h + 1) / 2
     let kernel = KernelSettings.int8WinogradKernel
-    let mr: Int, nb: Int
-    switch kernel {
-    case .avx512vnni, .emulatedZMM: (mr, nb) = (Int(GLIDE_WI16_ZMM_MR), Int(GLIDE_WI16_ZMM_NB))
-    case .avx2, .avxvnni, .emulatedYMM: (mr, nb) = (Int(GLIDE_WI16_YMM_MR), Int(GLIDE_WI16_YMM_NB))
-    }
+    let (mr, nb) = kernel.panelShape
     let shape = "F(4x2)"
-    let kernelID: Int32
-    switch kernel {
-    case .avx2: kernelID = Int32(GLIDE_WI16_KERNEL_AVX2)
-    case .avxvnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVXVNNI)
-    case .avx512vnni: kernelID = Int32(GLIDE_WI16_KERNEL_AVX512VNNI)
-    case .emulatedYMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_YMM)
-    case .emulatedZMM: kernelID = Int32(GLIDE_WI16_KERNEL_EMULATED_ZMM)
-    }
+    let kernelID = kernel.id
     // The transformed weights straight into the GEMM's panel layout, once per call.
     let panels = (o + mr - 1) / mr
     let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
@@ -394,14 +392,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     defer { weights.deallocate(); uScales.deallocate() }
     let qmax = KernelSettings.int8WinogradF42ActivationMax.map { min(Int32($0), glide_wf42_qmax(maxU)) }
         ?? glide_wf42_qmax(maxU)
-    let run: WinogradInt16Entry
-    switch kernel {
-    case .avx2: run = { glide_gemm_wi16_avx2($0, $1, $2, $3, $4) }
-    case .avxvnni: run = { glide_gemm_wi16_avxvnni($0, $1, $2, $3, $4) }
-    case .avx512vnni: run = { glide_gemm_wi16_avx512vnni($0, $1, $2, $3, $4) }
-    case .emulatedYMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_YMM)) }
-    case .emulatedZMM: run = { glide_gemm_wi16_emulated($0, $1, $2, $3, $4, Int32(GLIDE_I8_LAYOUT_ZMM)) }
-    }
+    let run = kernel.gemm
     // Chunks of tile rows of the whole batch (the images' tile rows one after the other: small images give the
     // GEMMs more columns), of equal size, each's products taking ~8 MB at most.
     let totalRows = g.batch * tileRows
