@@ -29,6 +29,9 @@
 // (512 measured 5-10 % faster than 1024 on the UNet's 1x1 convolutions, Zen 5; same bits for any value).
 #define I8_NC 512
 #define I8_MC_PANELS 18
+#ifndef I8_A_PREFETCH
+#define I8_A_PREFETCH 4
+#endif
 #ifndef I8_STRIDED_PANELS
 #define I8_STRIDED_PANELS 8   // panels per pass of i8_pack_quantize_strided8_zmm
 #endif
@@ -612,6 +615,18 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
                             for (int r = 0; r < MR; r++) {
                                 __builtin_prefetch(yn + r * d->y_rs, 1, 3);
                                 __builtin_prefetch(yn + r * d->y_rs + NB - 1, 1, 3);
+                            }
+                        }
+                        if (jp == 0) {   // weights I8_A_PREFETCH panels ahead in first-use order, into L2
+                            int f = ip + I8_A_PREFETCH, fkb = kb;
+                            if (f >= mpt) { f -= mpt; fkb++; }
+                            if (fkb < nkb && f < mpt) {
+                                ptrdiff_t fpc = (ptrdiff_t)fkb * I8_KC;
+                                int fkq = (int)(((K - fpc < I8_KC ? K - fpc : I8_KC) + 3) / 4);
+                                const char *pa = prepacked
+                                    ? (const char *)(d->w_packed + (size_t)fkb * kqmax * MR * gpanels + (size_t)(gp0 + f) * fkq * MR)
+                                    : (const char *)(ap + ((size_t)fkb * mpt + f) * kqmax * MR);
+                                for (int l = 0; l < fkq * MR * 4; l += 64) __builtin_prefetch(pa + l, 0, 2);
                             }
                         }
                         kernel(&t);
