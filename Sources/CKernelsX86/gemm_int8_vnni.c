@@ -29,6 +29,9 @@
 // (512 measured 5-10 % faster than 1024 on the UNet's 1x1 convolutions, Zen 5; same bits for any value).
 #define I8_NC 512
 #define I8_MC_PANELS 18
+#ifndef I8_A_PREFETCH
+#define I8_A_PREFETCH 4
+#endif
 #ifndef I8_STRIDED_PANELS
 #define I8_STRIDED_PANELS 8   // panels per pass of i8_pack_quantize_strided8_zmm
 #endif
@@ -407,9 +410,65 @@ T512 static void i8_pack_quantize_strided8_zmm(const glide_gemm_desc *d, ptrdiff
     }
 }
 
+// At most I8_NARROW_COLS columns (the time-embedding linear layers: one column per batch item): the weights go
+// in the lanes instead of the activations, so no vpdpbusd is spent on the panel's zero columns. Lanes 0-7 hold
+// rows 0-7 at even groups of 4 k, lanes 8-15 the same rows at odd groups (one 64-byte load of the panel); each
+// column's activation quad is broadcast to its half. The two halves (and the two chains per column) are summed at
+// the end: the same exact integer as i8_kernel_zmm (int32 wrap-around included), then the same f32 update.
+#define I8_NARROW_COLS 4
+T512 static inline AI void i8_kernel_zmm_narrow_n(const i8_tile *t, const int NC) {
+    enum { MR = GLIDE_I8_ZMM_MR, NB = GLIDE_I8_ZMM_NB };
+    const int kq = t->kq;
+    __m512i c0[I8_NARROW_COLS], c1[I8_NARROW_COLS];
+    const __m512i init = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(0x00ff, t->wsum), _mm512_set1_epi32(-128));
+    for (int j = 0; j < NC; j++) { c0[j] = init; c1[j] = _mm512_setzero_si512(); }
+    for (int pass = 0; pass <= t->two; pass++) {
+        const uint32_t *b = pass ? t->bl : t->bh, *a = t->a;
+        if (pass)
+            for (int j = 0; j < NC; j++) { c0[j] = _mm512_slli_epi32(c0[j], 8); c1[j] = _mm512_slli_epi32(c1[j], 8); }
+#define I8_NARROW_STEP(c, g) do {                                                                          \
+            const __m512i av = _mm512_loadu_si512((const void *)(a + (g) * MR));                           \
+            for (int j = 0; j < NC; j++)                                                                   \
+                c[j] = _mm512_dpbusd_epi32(c[j], _mm512_inserti64x4(_mm512_set1_epi32((int)b[(g) * NB + j]), \
+                                           _mm256_set1_epi32((int)b[((g) + 1) * NB + j]), 1), av);          \
+        } while (0)
+        int g = 0;
+        for (; g + 4 <= kq; g += 4) { I8_NARROW_STEP(c0, g); I8_NARROW_STEP(c1, g + 2); }
+        if (g + 2 <= kq) { I8_NARROW_STEP(c0, g); g += 2; }
+#undef I8_NARROW_STEP
+        if (g < kq) {   // odd group count: the last group alone in lanes 0-7
+            const __m512i av = _mm512_maskz_loadu_epi32(0x00ff, a + g * MR);
+            for (int j = 0; j < NC; j++) c1[j] = _mm512_dpbusd_epi32(c1[j], _mm512_set1_epi32((int)b[g * NB + j]), av);
+        }
+    }
+    int32_t acc[8];
+    for (int j = 0; j < NC; j++) {
+        __m512i s2 = _mm512_add_epi32(c0[j], c1[j]);
+        __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(s2), _mm512_extracti64x4_epi64(s2, 1));
+        _mm256_storeu_si256((__m256i *)acc, s);
+        for (int r = 0; r < t->mr; r++)
+            i8_update(t->y + r * t->y_rs + j, acc[r], t->ws[r], t->xs[j], t->bias ? t->bias[r] : 0.f, t->add_old);
+    }
+}
+T512 static void i8_kernel_zmm_narrow(const i8_tile *t) {
+    switch (t->nr) {
+    case 1: i8_kernel_zmm_narrow_n(t, 1); break;
+    case 2: i8_kernel_zmm_narrow_n(t, 2); break;
+    case 3: i8_kernel_zmm_narrow_n(t, 3); break;
+    default: i8_kernel_zmm_narrow_n(t, 4); break;
+    }
+}
+
 // 8 rows x 32 columns: 16 zmm accumulators, 2 activation loads + 8 weight broadcasts per 4 k.
+// Measured on Zen 5 (1 thread, CPU time, the UNet's qkv / 8x8 3x3 / 1x1 shapes): the loop runs at ~93 % of
+// glide_vnni512_peak_probe and the whole GEMM at 76-85 % with 8-bit activations, 74-92 % of the two-pass rate with
+// 16-bit ones (`glide bench kernels` counts 2*M*N*K ops against the one-pass peak, so it shows half that); the
+// rest is activation packing (~6 %) and the driver. Tried without gain (same bits, within +-3 % noise): 4x64
+// tiles over two panels (0.5 instead of 0.625 loads per vpdpbusd), unrolling by 4, 6-32 row panels per L2
+// block; vpdpbusd with an embedded {1to16} broadcast in place of vpbroadcastd was 12-15 % slower.
 T512 static void i8_kernel_zmm(const i8_tile *t) {
     enum { MR = GLIDE_I8_ZMM_MR, NB = GLIDE_I8_ZMM_NB };
+    if (t->nr <= I8_NARROW_COLS) { i8_kernel_zmm_narrow(t); return; }
     __m512i c[MR][2];
     for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm512_set1_epi32(-128 * t->wsum[r]);
     for (int pass = 0; pass <= t->two; pass++) {
@@ -606,6 +665,18 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
                             for (int r = 0; r < MR; r++) {
                                 __builtin_prefetch(yn + r * d->y_rs, 1, 3);
                                 __builtin_prefetch(yn + r * d->y_rs + NB - 1, 1, 3);
+                            }
+                        }
+                        if (jp == 0) {   // weights I8_A_PREFETCH panels ahead in first-use order, into L2
+                            int f = ip + I8_A_PREFETCH, fkb = kb;
+                            if (f >= mpt) { f -= mpt; fkb++; }
+                            if (fkb < nkb && f < mpt) {
+                                ptrdiff_t fpc = (ptrdiff_t)fkb * I8_KC;
+                                int fkq = (int)(((K - fpc < I8_KC ? K - fpc : I8_KC) + 3) / 4);
+                                const char *pa = prepacked
+                                    ? (const char *)(d->w_packed + (size_t)fkb * kqmax * MR * gpanels + (size_t)(gp0 + f) * fkq * MR)
+                                    : (const char *)(ap + ((size_t)fkb * mpt + f) * kqmax * MR);
+                                for (int l = 0; l < fkq * MR * 4; l += 64) __builtin_prefetch(pa + l, 0, 2);
                             }
                         }
                         kernel(&t);

@@ -99,6 +99,10 @@ final class GEMMInt8Tests: XCTestCase {
         // 1024-column block and a partial 8-panel group; an 8x8 same-size 3x3 convolution over two K blocks.
         .matrix(m: 19, n: 1100, k: 300, tokenMajor: false),
         .conv(Conv2dGeometry(batch: 2, inChannels: 40, height: 8, width: 8, outChannels: 24, kernelSize: 3, stride: 1, padding: 1)),
+        // At most 4 columns (gemm_int8_vnni.c i8_kernel_zmm_narrow): groups of 4 k in runs of 4, 2 and 1.
+        .matrix(m: 21, n: 2, k: 530, tokenMajor: true),
+        .matrix(m: 16, n: 3, k: 262, tokenMajor: false),
+        .matrix(m: 9, n: 4, k: 10, tokenMajor: false),
     ]
 
     /// The emulation (both tile layouts) against the f32 scalar reference on the same dequantized weights:
