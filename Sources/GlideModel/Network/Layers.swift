@@ -45,6 +45,19 @@ struct Conv2d: @unchecked Sendable {
         return y
     }
 
+    /// The same, written into `output` (which must have the output's shape).
+    func callAsFunction(_ x: Activation, into output: Activation) {
+        let g = geometry(for: x)
+        precondition(output.shape == [x.batch, outChannels, g.outHeight, g.outWidth])
+        conv2d(input: x.pointer, weight: weight, bias: bias, output: output.pointer, geometry: g)
+    }
+
+    /// The output shape for input `x`.
+    func outputShape(for x: Activation) -> [Int] {
+        let g = geometry(for: x)
+        return [x.batch, outChannels, g.outHeight, g.outWidth]
+    }
+
     /// `residual + conv(x)`, the result written over `residual` (which must have the output's shape).
     func accumulate(_ x: Activation, into residual: Activation) {
         let g = geometry(for: x)
