@@ -74,11 +74,14 @@ struct GroupNorm32: @unchecked Sendable {
     let channels: Int
     let swish: Bool
 
+    /// `inputCopy`: also receives a copy of `x` (its shape), made in the same pass over `x`.
     func callAsFunction(_ x: Activation, scale: UnsafePointer<Float>? = nil,
-                        shift: UnsafePointer<Float>? = nil) -> Activation {
+                        shift: UnsafePointer<Float>? = nil, inputCopy: Activation? = nil) -> Activation {
         let y = Activation(shape: x.shape)
+        if let inputCopy { precondition(inputCopy.shape == x.shape) }
         groupNorm(input: x.pointer, output: y.pointer, batch: x.batch, channels: channels, spatial: x.spatial,
-                  groups: 32, eps: 1e-5, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: swish)
+                  groups: 32, eps: 1e-5, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: swish,
+                  inputCopy: inputCopy?.pointer)
         return y
     }
 

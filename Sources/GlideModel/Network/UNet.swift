@@ -41,7 +41,11 @@ struct ResBlock: @unchecked Sendable {
         // A consumed input with a skip convolution: the skip first, then the norm in place (no second buffer of
         // x's size; the same values).
         let earlySkip = consumesInput && resample == .none ? skip.map { skipped($0, x) } : nil
-        var h = earlySkip != nil ? inNorm.inPlace(x) : inNorm(x)
+        // The identity skip path when `x` must stay intact: x copied into the result buffer by the norm's
+        // statistics pass (no separate pass over x).
+        let copiedInput = skip == nil && resample == .none && (!consumesInput || output != nil)
+            ? output ?? Activation(shape: x.shape) : nil
+        var h = earlySkip != nil ? inNorm.inPlace(x) : inNorm(x, inputCopy: copiedInput)
         // The resampled input, needed only by the skip path (a skip convolution or the identity).
         var xs = x
         switch resample {
@@ -78,21 +82,20 @@ struct ResBlock: @unchecked Sendable {
             result = earlySkip
         } else if let skip {
             result = skipped(skip, xs)
+        } else if let copiedInput {
+            result = copiedInput
         } else if let output {
-            // The identity skip, resampled straight into `output` or copied there.
+            // The identity skip, resampled straight into `output`.
             switch resample {
-            case .none: copyElements(x.pointer, output.pointer, count: x.count)
+            case .none: preconditionFailure("copied by the norm")
             case .up: upsampleNearest2x(x.pointer, output.pointer, planes: x.batch * x.channels, height: x.height,
                                         width: x.width)
             case .down: avgPool2x2(x.pointer, output.pointer, planes: x.batch * x.channels, height: x.height,
                                    width: x.width)
             }
             result = output
-        } else if resample != .none || consumesInput {
-            result = xs   // resampled here, or consumed: no one else reads it
         } else {
-            result = Activation(shape: xs.shape)
-            copyElements(xs.pointer, result.pointer, count: xs.count)
+            result = xs   // resampled here, or consumed: no one else reads it
         }
         outConv.accumulate(h, into: result)
         return result
