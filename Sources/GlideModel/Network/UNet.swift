@@ -326,7 +326,7 @@ struct UNetBody: @unchecked Sendable {
 /// The concatenated inputs of the output blocks for batch 1, allocated when their skip part is produced: output
 /// block j reads `[head (channels of the stage before it), skip (input block count-1-j's output)]`, both written
 /// in place through views. Each buffer lives from its skip's production to its output block (the head part's
-/// size longer than before: peak RSS of the int8 upsampler step 0.89 -> 0.94 GiB), and no copy is made.
+/// size longer than before: peak RSS of the int8 upsampler step 0.87 -> 0.93 GiB), and no copy is made.
 final class ConcatBuffers {
     private let totalChannels: [Int?]     // per output block: its input width when its first layer is a ResBlock
     private let inputBlockCount: Int
