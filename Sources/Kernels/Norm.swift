@@ -13,13 +13,17 @@ import CKernelsX86
 /// - `input`/`output`: `[batch, channels, spatial]` (spatial = H*W).
 /// - `gamma`/`beta`: `[channels]` affine parameters (nil = 1 / 0).
 /// - `scale`/`shift`: `[batch, channels]` (the two halves of ResBlock's `emb_out`), or nil.
+/// - `inputCopy`: if given, also receives a copy of `input` (`[batch, channels, spatial]`, no overlap with
+///   either), made group by group right after the statistics pass has read it (one pass over `input` fewer than
+///   a separate copy).
 public func groupNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                       batch: Int, channels: Int, spatial: Int, groups: Int = 32, eps: Float = 1e-5,
                       gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
-                      scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, silu: Bool = false) {
-    let probe = KernelProfiler.begin("group norm", "\(batch)x\(channels)x\(spatial)\(scale != nil ? " +scale-shift" : "")\(silu ? " +silu" : "")"); defer { KernelProfiler.end(probe) }
+                      scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, silu: Bool = false,
+                      inputCopy: UnsafeMutablePointer<Float>? = nil) {
+    let probe = KernelProfiler.begin("group norm", "\(batch)x\(channels)x\(spatial)\(scale != nil ? " +scale-shift" : "")\(silu ? " +silu" : "")\(inputCopy != nil ? " +copy" : "")"); defer { KernelProfiler.end(probe) }
     groupNormImpl(input: input, output: output, batch: batch, channels: channels, spatial: spatial, groups: groups,
-                  eps: eps, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu,
+                  eps: eps, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu, inputCopy: inputCopy,
                   vector: KernelSettings.cpuPath == .avx512 ? .avx512 : KernelSettings.useAVX2 ? .avx2 : nil)
 }
 
@@ -27,9 +31,11 @@ public func groupNorm(input: UnsafePointer<Float>, output: UnsafeMutablePointer<
 public func groupNormScalar(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                             batch: Int, channels: Int, spatial: Int, groups: Int = 32, eps: Float = 1e-5,
                             gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
-                            scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, silu: Bool = false) {
+                            scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil, silu: Bool = false,
+                            inputCopy: UnsafeMutablePointer<Float>? = nil) {
     groupNormImpl(input: input, output: output, batch: batch, channels: channels, spatial: spatial, groups: groups,
-                  eps: eps, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu, vector: nil)
+                  eps: eps, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: silu, inputCopy: inputCopy,
+                  vector: nil)
 }
 
 /// Vector width of `groupNorm`'s fast path. Measured (Zen 5, 1 thread, CPU time, 384x65536 + SiLU in place):
@@ -40,11 +46,13 @@ enum NormVectorPath { case avx2, avx512 }
 func groupNormImpl(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                    batch: Int, channels: Int, spatial: Int, groups: Int, eps: Float,
                    gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
-                   scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, silu: Bool, vector: NormVectorPath?) {
+                   scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?, silu: Bool,
+                   inputCopy: UnsafeMutablePointer<Float>?, vector: NormVectorPath?) {
     precondition(groups > 0 && channels % groups == 0, "groupNorm: \(channels) channels not divisible by \(groups)")
     let cpg = channels / groups
     let count = cpg * spatial
     let work = batch * groups
+    let streamingCopy = vector != nil && batch * channels * spatial * 4 >= streamingCopyMinimumBytes
     parallelFor(work) { item in
         let n = item / groups, g = item % groups
         let base = (n * channels + g * cpg) * spatial
@@ -68,6 +76,7 @@ func groupNormImpl(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Flo
             for i in 0..<count { let d = Double(x[i]) - mean; sq += d * d }
             variance = sq / Double(count)
         }
+        if let inputCopy { copyFloats(x, inputCopy + base, count: count, streaming: streamingCopy) }
         let rstd = 1.0 / (variance + Double(eps)).squareRoot()
         for cc in 0..<cpg {
             let c = g * cpg + cc

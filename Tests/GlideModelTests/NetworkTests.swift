@@ -209,6 +209,19 @@ final class NetworkTests: XCTestCase {
                           NetworkTolerance.f32)
     }
 
+    func testInPlaceConcatenationMatchesCopiedOne() throws {
+        // Batch 1 output blocks read their skip and head through views of one buffer: the same bits as copies.
+        let model = try Text2ImUNet(path: try makeWeightFile("tiny_base"))
+        let i = try inputs("tiny_base")
+        let text = try model.encodeText(tokens: i.tokens, mask: i.mask, batch: 2).selecting(rows: [1])
+        let x = FloatTensor(shape: [1, 3, 16, 16], values: Array(i.x.values[(3 * 256)...]))
+        let joined = try model.forward(x: x, timesteps: [i.timesteps[1]], text: text)
+        UNetBody.joinsInPlace = false
+        defer { UNetBody.joinsInPlace = true }
+        let copied = try model.forward(x: x, timesteps: [i.timesteps[1]], text: text)
+        XCTAssertEqual(joined, copied)
+    }
+
     // MARK: CLIP encoders
 
     func testTinyClipEncodersMatchReference() throws {

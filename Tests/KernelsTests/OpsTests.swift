@@ -162,6 +162,28 @@ final class NormTests: XCTestCase {
         var outOfPlace = [Float](repeating: 0, count: x.count)
         groupNorm(input: x, output: &outOfPlace, batch: batch, channels: channels, spatial: spatial, gamma: gamma, beta: beta)
         XCTAssertEqual(inPlace, outOfPlace)
+        // inputCopy: the same output plus an exact copy of the input, fast path and scalar twin
+        for fast in [true, false] {
+            var withCopy = [Float](repeating: 0, count: x.count), copy = withCopy, plain = withCopy
+            copy.withUnsafeMutableBufferPointer { c in
+                if fast {
+                    groupNorm(input: x, output: &withCopy, batch: batch, channels: channels, spatial: spatial,
+                              gamma: gamma, beta: beta, silu: true, inputCopy: c.baseAddress!)
+                } else {
+                    groupNormScalar(input: x, output: &withCopy, batch: batch, channels: channels, spatial: spatial,
+                                    gamma: gamma, beta: beta, silu: true, inputCopy: c.baseAddress!)
+                }
+            }
+            if fast {
+                groupNorm(input: x, output: &plain, batch: batch, channels: channels, spatial: spatial,
+                          gamma: gamma, beta: beta, silu: true)
+            } else {
+                groupNormScalar(input: x, output: &plain, batch: batch, channels: channels, spatial: spatial,
+                                gamma: gamma, beta: beta, silu: true)
+            }
+            XCTAssertEqual(copy, x, "fast=\(fast)")
+            XCTAssertEqual(withCopy, plain, "fast=\(fast)")
+        }
     }
 
     func testGroupNormOnePassStatisticsWithLargeMean() {

@@ -45,6 +45,19 @@ struct Conv2d: @unchecked Sendable {
         return y
     }
 
+    /// The same, written into `output` (which must have the output's shape).
+    func callAsFunction(_ x: Activation, into output: Activation) {
+        let g = geometry(for: x)
+        precondition(output.shape == [x.batch, outChannels, g.outHeight, g.outWidth])
+        conv2d(input: x.pointer, weight: weight, bias: bias, output: output.pointer, geometry: g)
+    }
+
+    /// The output shape for input `x`.
+    func outputShape(for x: Activation) -> [Int] {
+        let g = geometry(for: x)
+        return [x.batch, outChannels, g.outHeight, g.outWidth]
+    }
+
     /// `residual + conv(x)`, the result written over `residual` (which must have the output's shape).
     func accumulate(_ x: Activation, into residual: Activation) {
         let g = geometry(for: x)
@@ -61,11 +74,14 @@ struct GroupNorm32: @unchecked Sendable {
     let channels: Int
     let swish: Bool
 
+    /// `inputCopy`: also receives a copy of `x` (its shape), made in the same pass over `x`.
     func callAsFunction(_ x: Activation, scale: UnsafePointer<Float>? = nil,
-                        shift: UnsafePointer<Float>? = nil) -> Activation {
+                        shift: UnsafePointer<Float>? = nil, inputCopy: Activation? = nil) -> Activation {
         let y = Activation(shape: x.shape)
+        if let inputCopy { precondition(inputCopy.shape == x.shape) }
         groupNorm(input: x.pointer, output: y.pointer, batch: x.batch, channels: channels, spatial: x.spatial,
-                  groups: 32, eps: 1e-5, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: swish)
+                  groups: 32, eps: 1e-5, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: swish,
+                  inputCopy: inputCopy?.pointer)
         return y
     }
 

@@ -24,17 +24,30 @@ public struct FloatTensor: Equatable, Sendable {
 }
 
 /// An owned, uninitialised-on-allocation float buffer for activations (no copy-on-write, no bounds checks
-/// in the hot loops). Freed when the last reference goes.
+/// in the hot loops), or a view of a contiguous part of another one. Freed when the last reference goes.
 final class Activation: @unchecked Sendable {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
     /// [batch, channels, height, width] (or [batch, tokens, width] for the text transformer).
     let shape: [Int]
+    /// The activation whose buffer this one views (kept alive by the view), or nil when it owns its buffer.
+    private let parent: Activation?
 
     init(shape: [Int]) {
         self.shape = shape
         count = shape.reduce(1, *)
         pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        parent = nil
+    }
+
+    /// A view of `shape` starting `offset` floats into `parent`'s buffer (e.g. some channel planes of a batch-1
+    /// concatenation, written in place by the layer that produces them).
+    init(viewing parent: Activation, offset: Int, shape: [Int]) {
+        self.shape = shape
+        count = shape.reduce(1, *)
+        precondition(offset >= 0 && offset + count <= parent.count, "Activation view out of its parent's bounds")
+        pointer = parent.pointer + offset
+        self.parent = parent
     }
 
     convenience init(shape: [Int], zeroed: Bool) {
@@ -47,7 +60,7 @@ final class Activation: @unchecked Sendable {
         tensor.values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: count) }
     }
 
-    deinit { pointer.deallocate() }
+    deinit { if parent == nil { pointer.deallocate() } }
 
     var batch: Int { shape[0] }
     var channels: Int { shape[1] }
