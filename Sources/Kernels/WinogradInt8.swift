@@ -201,6 +201,16 @@ extension KernelSettings {
 
 typealias WinogradInt16Entry = @convention(c) (UnsafePointer<glide_wi16_gemm_desc>?, Int, Int, Int, Int) -> Int32
 
+/// Runs `body(p0, p1)` over `panels` split into up to four contiguous blocks per worker thread, in parallel (the C
+/// passes return 0, or nonzero when out of memory), and stops the process with `failure` if any block failed.
+func forEachPanelBlock(_ panels: Int, failure: @autoclosure () -> String, _ body: (_ p0: Int, _ p1: Int) -> Int32) {
+    let blocks = max(1, min(panels, 4 * KernelSettings.threadCount))
+    let failed = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
+    defer { failed.deallocate() }
+    parallelFor(blocks) { b in failed[b] = body(panels * b / blocks, panels * (b + 1) / blocks) }
+    for b in 0..<blocks { precondition(failed[b] == 0, failure()) }
+}
+
 /// `conv2dWinograd` for int8 weights `q` (row stride `rowStride`, scales per output channel).
 /// `weightCache`: where the transformed weights are kept across calls (nil: transformed per call).
 func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
@@ -275,17 +285,11 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
             let bWords = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
             if fused {
                 let inputProbe = KernelProfiler.begin("winograd input transform+pack", "int8 \(c) ch \(h)x\(w)")
-                let blocks = max(1, min(panels, 4 * KernelSettings.threadCount))
-                let packFailed = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
-                defer { packFailed.deallocate() }
-                parallelFor(blocks) { b in
-                    packFailed[b] = glide_winograd_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
-                                                                    Int32(nb), qmax, panels * b / blocks,
-                                                                    panels * (b + 1) / blocks, bp, bs,
-                                                                    transformOnZMM ? 1 : 0)
+                forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd input") { p0, p1 in
+                    glide_winograd_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), qmax,
+                                                    p0, p1, bp, bs, transformOnZMM ? 1 : 0)
                 }
                 KernelProfiler.end(inputProbe)
-                for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd input") }
             } else {
                 let inputProbe = KernelProfiler.begin("winograd input transform", "\(c) ch \(h)x\(w)")
                 parallelFor(channelBlocks) { b in
@@ -298,9 +302,6 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
             if fusedOutput {
                 let probe = KernelProfiler.begin("winograd gemm+output", "16 x \(o)x\(c) . \(c)x\(tiles) int8",
                                                  flops: 32 * Double(o) * Double(c) * Double(tiles))
-                let blocks = max(1, min(panels, 4 * KernelSettings.threadCount))
-                let runFailed = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
-                defer { runFailed.deallocate() }
                 var d = glide_wi16_fused_desc()
                 d.M = o; d.K = c; d.tiles = tiles
                 d.w_packed = UnsafePointer(u); d.w_words = xiWords; d.w_scales = UnsafePointer(uScales)
@@ -308,13 +309,10 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
                 d.act_qmax = qmax; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
                 d.bias = bias; d.y = y
                 let desc = d
-                parallelFor(blocks) { b in
-                    runFailed[b] = withUnsafePointer(to: desc) {
-                        glide_winograd_i16_gemm_output($0, panels * b / blocks, panels * (b + 1) / blocks, kernelID)
-                    }
+                forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd buffers") { p0, p1 in
+                    withUnsafePointer(to: desc) { glide_winograd_i16_gemm_output($0, p0, p1, kernelID) }
                 }
                 KernelProfiler.end(probe)
-                for b in 0..<blocks { precondition(runFailed[b] == 0, "conv2d: out of memory for the Winograd buffers") }
                 ty0 = ty1
                 continue
             }
@@ -429,16 +427,11 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
             let panels = (tiles + nb - 1) / nb
             let bWords = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
             let inputProbe = KernelProfiler.begin("winograd input transform+pack", "int8 \(shape) \(c) ch \(h)x\(w)")
-            let blocks = max(1, min(panels, 4 * KernelSettings.threadCount))
-            let packFailed = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
-            defer { packFailed.deallocate() }
-            parallelFor(blocks) { b in
-                packFailed[b] = glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
-                                                            Int32(nb), qmax, panels * b / blocks,
-                                                            panels * (b + 1) / blocks, bp, bs, isa)
+            forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd input") { p0, p1 in
+                glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), qmax, p0, p1,
+                                            bp, bs, isa)
             }
             KernelProfiler.end(inputProbe)
-            for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd input") }
             if fusedOutput {
                 let probe = KernelProfiler.begin("winograd gemm+output", "\(positions) x \(o)x\(c) . \(c)x\(tiles) int8 \(shape)",
                                                  flops: 2 * Double(positions) * Double(o) * Double(c) * Double(tiles))
@@ -452,13 +445,10 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
                 if KernelSettings.int8WinogradF42FusedPanels > 0 {
                     glide_wf42_gemm_output_set_panels(Int32(KernelSettings.int8WinogradF42FusedPanels))
                 }
-                parallelFor(blocks) { b in
-                    packFailed[b] = withUnsafePointer(to: desc) {
-                        glide_wf42_gemm_output($0, panels * b / blocks, panels * (b + 1) / blocks, kernelID, isa)
-                    }
+                forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd buffers") { p0, p1 in
+                    withUnsafePointer(to: desc) { glide_wf42_gemm_output($0, p0, p1, kernelID, isa) }
                 }
                 KernelProfiler.end(probe)
-                for b in 0..<blocks { precondition(packFailed[b] == 0, "conv2d: out of memory for the Winograd buffers") }
                 ty0 = ty1
                 continue
             }
