@@ -1,5 +1,6 @@
 // Transformed Winograd weights kept across calls: a per-model cache of the integer int8 Winograd's exact int16
-// weight panels (glide_winograd_weights_i16_packed / glide_wf42_weights_i16_packed), under a byte budget.
+// weight panels (glide_winograd_weights_i16_packed / glide_wf42_weights_i16_packed / glide_wf44_weights_i16_packed),
+// under a byte budget.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -24,7 +25,8 @@ extension KernelSettings {
 /// as without a cache (weights are admitted in first-use order). Entries are keyed by the weight's address,
 /// shape, tile and GEMM panel height, so one cache serves every weight of a model.
 ///
-/// The panels take 32 (F(2x2)) or 48 (F(4x2)) bytes per input/output channel pair against the weights' 9. With
+/// The panels take 32 (F(2x2)), 48 (F(4x2)) or 72 (F(4x4)) bytes per input/output channel pair against the
+/// weights' 9. With
 /// `releasesSource` the int8 weight's own pages are dropped once transformed (`madvise(MADV_DONTNEED)` on the
 /// whole pages inside its byte range), so the cache costs the difference only. Only for weights in a read-only
 /// file mapping (`WeightFile`): the pages reload from the file if anything reads them again.
@@ -33,7 +35,7 @@ public final class WinogradWeightCache: @unchecked Sendable {
     public let releasesSource: Bool
 
     struct Key: Hashable { var address: UInt, outChannels: Int, inChannels: Int, rowStride: Int, positions: Int, mr: Int }
-    private struct Entry { var base: UnsafeMutableRawPointer; var bytes: Int; var maxU: Int32 }
+    private struct Entry { var base: UnsafeMutableRawPointer; var bytes: Int; var bounds: [Int32] }
     private var entries: [Key: Entry] = [:]
     private var held = 0
     private var _budget: Int
@@ -95,55 +97,57 @@ public final class WinogradWeightCache: @unchecked Sendable {
     }
 
     /// The cached panels of `key` (`words` uint32 words), transformed by `fill` (which writes them and returns
-    /// the F(4x2) bound `maxU`, or nil on failure) at the first use when they fit the budget: (panels, maxU), or
-    /// nil when they do not fit or could not be made (the caller transforms into its own buffer).
+    /// the per-position weight bounds (largest K-block L1 sums; F(2x2): none), or nil on failure) at the first use
+    /// when they fit the budget: (panels, bounds), or nil when they do not fit or could not be made (the caller
+    /// transforms into its own buffer).
     func panels(_ key: Key, words: Int, source: UnsafeRawPointer, sourceBytes: Int,
-                fill: (UnsafeMutablePointer<UInt32>) -> Int32?) -> (UnsafePointer<UInt32>, Int32)? {
+                fill: (UnsafeMutablePointer<UInt32>) -> [Int32]?) -> (UnsafePointer<UInt32>, [Int32])? {
         pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
-        if let e = entries[key] { return (UnsafePointer(e.base.assumingMemoryBound(to: UInt32.self)), e.maxU) }
+        if let e = entries[key] { return (UnsafePointer(e.base.assumingMemoryBound(to: UInt32.self)), e.bounds) }
         let bytes = max(1, 4 * words)
         guard held + bytes <= _budget else { return nil }
         // Anonymous pages of their own: returned to the system when the cache goes, whatever malloc keeps.
         guard let m = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED
         else { return nil }
         let u = m.bindMemory(to: UInt32.self, capacity: max(1, words))
-        guard let maxU = fill(u) else { munmap(m, bytes); return nil }
-        entries[key] = Entry(base: m, bytes: bytes, maxU: maxU)
+        guard let bounds = fill(u) else { munmap(m, bytes); return nil }
+        entries[key] = Entry(base: m, bytes: bytes, bounds: bounds)
         held += bytes
         Self.count(bytes)
         if releasesSource { releaseSourcePages(source, count: sourceBytes) }
-        return (UnsafePointer(u), maxU)
+        return (UnsafePointer(u), bounds)
     }
 }
 
 /// The transformed weights of one integer Winograd call: cached panels, or a buffer of the call's own.
 struct WinogradWeightPanels {
     let u: UnsafePointer<UInt32>
-    let maxU: Int32
+    /// Per position the largest sum of |U| over a row's 256-long K block (the `fill`'s result).
+    let bounds: [Int32]
     private let owned: UnsafeMutablePointer<UInt32>?
 
-    /// The panels of int8 weights `q` (`o` x `c` 3x3 kernels, row stride `rowStride`) for `positions` (16 or 24)
+    /// The panels of int8 weights `q` (`o` x `c` 3x3 kernels, row stride `rowStride`) for `positions` (16, 24 or 36)
     /// transformed positions of `xiWords` words each, from `cache` when it holds them or admits them, else
     /// transformed by `fill` into a buffer of their own (freed by `deallocate()`).
     init(cache: WinogradWeightCache?, q: UnsafePointer<Int8>, rowStride: Int, outChannels o: Int, inChannels c: Int,
-         positions: Int, mr: Int, xiWords: Int, fill: (UnsafeMutablePointer<UInt32>) -> Int32?) {
+         positions: Int, mr: Int, xiWords: Int, fill: (UnsafeMutablePointer<UInt32>) -> [Int32]?) {
         let words = positions * xiWords
         if KernelSettings.winogradWeightCache, let cache {
             let key = WinogradWeightCache.Key(address: UInt(bitPattern: q), outChannels: o, inChannels: c,
                                               rowStride: rowStride, positions: positions, mr: mr)
             let sourceBytes = o > 0 && c > 0 ? (o - 1) * rowStride + c : 0
-            if let (u, maxU) = cache.panels(key, words: words, source: UnsafeRawPointer(q), sourceBytes: sourceBytes,
+            if let (u, bounds) = cache.panels(key, words: words, source: UnsafeRawPointer(q), sourceBytes: sourceBytes,
                                             fill: fill) {
-                self.u = u; self.maxU = maxU; owned = nil
+                self.u = u; self.bounds = bounds; owned = nil
                 return
             }
         }
         let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, words))
-        guard let maxU = fill(buffer) else {
+        guard let bounds = fill(buffer) else {
             buffer.deallocate()
             preconditionFailure("conv2d: out of memory for the Winograd weights")
         }
-        u = UnsafePointer(buffer); self.maxU = maxU; owned = buffer
+        u = UnsafePointer(buffer); self.bounds = bounds; owned = buffer
     }
 
     /// Frees the call's own buffer (cached panels stay).
