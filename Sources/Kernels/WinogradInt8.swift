@@ -386,9 +386,6 @@ struct Int8WinogradTileKind: Sendable {
     let positions: Int
     /// Outputs per tile along the height (2 or 4).
     let tileHeight: Int
-    /// The rows of the transformed weights carry the int8 scale divided by this (F(4x2): 48; F(4x4): 1, its
-    /// position factors ride on the activation scales).
-    let weightDivisor: Float
     /// Writes the packed panels and per position the largest K-block L1 sum of |U| (`positions` entries).
     let weights: Weights
     /// Transform + quantize + pack, one activation bound per position.
@@ -399,21 +396,14 @@ struct Int8WinogradTileKind: Sendable {
     let gemmOutput: GemmOutput
 
     static let f4x2 = Int8WinogradTileKind(
-        name: "F(4x2)", positions: 24, tileHeight: 2, weightDivisor: 48,
-        weights: { q, ldq, o, c, mr, p0, p1, dst, maxL1 in
-            var m: Int32 = 0
-            let r = glide_wf42_weights_i16_packed(q, ldq, o, c, mr, p0, p1, dst, &m)
-            for xi in 0..<24 { maxL1[xi] = m }   // one bound for all positions
-            return r
-        },
-        input: { x, h, w, c, ty0, tiles, nb, qmax, p0, p1, dst, scales, isa in
-            glide_wf42_input_i16_packed(x, h, w, c, ty0, tiles, nb, qmax[0], p0, p1, dst, scales, isa)
-        },
+        name: "F(4x2)", positions: 24, tileHeight: 2,
+        weights: { glide_wf42_weights_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8) },
+        input: { glide_wf42_input_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) },
         output: { glide_wf42_output($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) },
         gemmOutput: { glide_wf42_gemm_output($0, $1, $2, $3, $4) })
 
     static let f4x4 = Int8WinogradTileKind(
-        name: "F(4x4)", positions: 36, tileHeight: 4, weightDivisor: 1,
+        name: "F(4x4)", positions: 36, tileHeight: 4,
         weights: { glide_wf44_weights_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8) },
         input: { glide_wf44_input_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) },
         output: { glide_wf44_output($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) },
@@ -424,7 +414,7 @@ struct Int8WinogradTileKind: Sendable {
 /// transformed input fused with its quantization and packing, the same GEMMs, fused with the output transform
 /// where that measured faster. The activation bound of each position follows the layer's transformed weights: the
 /// largest sum of |U| over a row's 256-long K block times it stays < 2^31, so no K block can overflow int32
-/// (deterministic per layer; F(4x2): one bound for all positions, 917 in the worst case; F(4x4): one per position).
+/// (deterministic per layer and position; worst cases: F(4x2) 3145, F(4x4) 1347).
 func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<Float>, q: UnsafePointer<Int8>,
                              scales: UnsafePointer<Float>, rowStride: Int, bias: UnsafePointer<Float>?,
                              output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool,
@@ -440,7 +430,7 @@ func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<
     let panels = (o + mr - 1) / mr
     let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
     let uScales = UnsafeMutablePointer<Float>.allocate(capacity: o)
-    for i in 0..<o { uScales[i] = scales[i] / tile.weightDivisor }
+    for i in 0..<o { uScales[i] = scales[i] }
     let weights = WinogradWeightPanels(cache: weightCache, q: q, rowStride: rowStride, outChannels: o, inChannels: c,
                                        positions: positions, mr: mr, xiWords: xiWords) { u in
         let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(shape) \(c)->\(o)")
@@ -453,18 +443,19 @@ func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<
             weightFailed[b] = tile.weights(q, rowStride, Int32(o), Int32(c), Int32(mr), Int32(panels * b / weightBlocks),
                                            Int32(panels * (b + 1) / weightBlocks), u, weightMax + b * positions)
         }
-        var maxU = [Int32](repeating: 0, count: positions)
+        var maxL1 = [Int32](repeating: 0, count: positions)
         for b in 0..<weightBlocks {
             if weightFailed[b] != 0 { return nil }
-            for xi in 0..<positions { maxU[xi] = max(maxU[xi], weightMax[b * positions + xi]) }
+            for xi in 0..<positions { maxL1[xi] = max(maxL1[xi], weightMax[b * positions + xi]) }
         }
-        return maxU
+        return maxL1
     }
     let u = weights.u
     defer { weights.deallocate(); uScales.deallocate() }
-    let qmax = weights.bounds.map { bound in
+    let qmax: [Int32] = weights.maxL1.map { bound in
         KernelSettings.int8WinogradF42ActivationMax.map { min(Int32($0), glide_wf42_qmax(bound)) } ?? glide_wf42_qmax(bound)
     }
+    let actQmax = qmax.max() ?? 1
     let run = kernel.gemm
     // Chunks of tile rows of the whole batch (the images' tile rows one after the other: small images give the
     // GEMMs more columns), of equal size, each's products taking ~8 MB at most.
@@ -514,7 +505,7 @@ func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<
                 d.M = o; d.K = c; d.tiles = tiles
                 d.w_packed = UnsafePointer(u); d.w_words = xiWords; d.w_scales = UnsafePointer(uScales)
                 d.x_packed = UnsafePointer(bp); d.x_words = bWords; d.x_scales = UnsafePointer(bs)
-                d.act_qmax = qp[0]; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
+                d.act_qmax = actQmax; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
                 d.bias = bias; d.y = y
                 let desc = d
                 if KernelSettings.int8WinogradF42FusedPanels > 0 {
@@ -537,7 +528,7 @@ func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<
                 d.x_scales = UnsafePointer(bs + xi * kBlocks * panels * nb)
                 d.x_panels = panels
                 d.y = m + xi * mStride; d.y_rs = ld
-                d.act_qmax = qp[xi]
+                d.act_qmax = actQmax
                 failed[xi] = withUnsafePointer(to: d) { run($0, 0, o, 0, tiles) }
             }
             KernelProfiler.end(gemmProbe)
