@@ -414,7 +414,7 @@ struct Int8WinogradTileKind: Sendable {
 /// transformed input fused with its quantization and packing, the same GEMMs, fused with the output transform
 /// where that measured faster. The activation bound of each position follows the layer's transformed weights: the
 /// largest sum of |U| over a row's 256-long K block times it stays < 2^31, so no K block can overflow int32
-/// (deterministic per layer and position; worst cases: F(4x2) 3145, F(4x4) 1347).
+/// (deterministic per layer and position; worst cases: F(4x2) 3145, F(4x4) 1348).
 func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<Float>, q: UnsafePointer<Int8>,
                              scales: UnsafePointer<Float>, rowStride: Int, bias: UnsafePointer<Float>?,
                              output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool,
