@@ -764,19 +764,20 @@ static int wf42_fused_panels;
 void glide_wf42_gemm_output_set_panels(int panels) { wf42_fused_panels = panels > 0 ? panels : 0; }
 
 // The runner of the F(4x2) and F(4x4) passes: XI positions, `panel` the tile's output transform of a panel (as
-// glide_wf42_output_panel).
+// glide_wf42_output_panel), `pass_bytes` the automatic bound on a pass's activation panels.
 typedef void (*wi_output_panel_fn)(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0, int nt,
                                    int O, int OH, int OW, int ty0, const float *bias, float *y, int accumulate, int isa);
 static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
-                             wi_kernel_fn kernel, int isa, const int XI, wi_output_panel_fn panel) {
+                             wi_kernel_fn kernel, int isa, const int XI, wi_output_panel_fn panel,
+                             const ptrdiff_t pass_bytes) {
     const ptrdiff_t M = d->M, K = d->K, tiles = d->tiles;
     if (K <= 0 || M <= 0) return -1;
     const ptrdiff_t gp = (M + MR - 1) / MR, P = (tiles + NB - 1) / NB;
     const int nkb = (int)((K + WI_KC - 1) / WI_KC);
     int JB = wf42_fused_panels;
-    if (JB == 0) {   // activation panels of a pass <= ~640 KB (L2 1 MB and more)
+    if (JB == 0) {   // activation panels of a pass <= pass_bytes
         const ptrdiff_t panel_bytes = (ptrdiff_t)XI * K * NB * 2;
-        JB = (int)(640 * 1024 / panel_bytes);
+        JB = (int)(pass_bytes / panel_bytes);
         JB = JB < 1 ? 1 : JB > 4 ? 4 : JB;
     }
     float *buf = wi_aligned(sizeof(float) * (size_t)JB * XI * MR * NB);
@@ -814,11 +815,13 @@ static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdi
 
 static inline AI int wf42o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
                                wi_kernel_fn kernel, int isa) {
-    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 24, glide_wf42_output_panel);
+    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 24, glide_wf42_output_panel, 640 * 1024);   // (L2 1 MB and more)
 }
 static inline AI int wf44o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
                                wi_kernel_fn kernel, int isa) {
-    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 36, glide_wf44_output_panel);
+    // F(4x4): its 36 positions' panels of 192 channels (442 KB a panel) go two to a pass; measured faster than one on
+    // the upsampler's 192-channel layers (BENCHMARKS.md), though the pass outgrows a 1 MB L2
+    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 36, glide_wf44_output_panel, 1280 * 1024);
 }
 
 #if defined(__x86_64__)

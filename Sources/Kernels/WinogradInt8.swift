@@ -134,7 +134,7 @@ extension KernelSettings {
     /// Smallest output height and width for which `int8WinogradTile == .auto` takes F(4x4) on the AVX512-VNNI
     /// kernel (measured, and within the error gate; see BENCHMARKS.md). Env `GLIDE_INT8_WINOGRAD_F44_MIN_SIZE`.
     nonisolated(unsafe) static var int8WinogradF44MinimumSize =
-        getenv("GLIDE_INT8_WINOGRAD_F44_MIN_SIZE").flatMap { Int(String(cString: $0)) } ?? 128
+        getenv("GLIDE_INT8_WINOGRAD_F44_MIN_SIZE").flatMap { Int(String(cString: $0)) } ?? 64
 
     /// The tile the integer int8 Winograd of geometry `g` runs: `int8WinogradTile` when forced, else (auto)
     /// F(4x4) from `int8WinogradF44MinimumSize` on the AVX512-VNNI kernel (its transforms have zmm bodies only;
