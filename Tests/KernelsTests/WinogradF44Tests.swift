@@ -286,7 +286,7 @@ final class WinogradF44Tests: XCTestCase {
         func geometry(_ s: Int) -> Conv2dGeometry {
             Conv2dGeometry(batch: 1, inChannels: 64, height: s, width: s, outChannels: 64, kernelSize: 3, stride: 1, padding: 1)
         }
-        let large = geometry(KernelSettings.int8WinogradF44MinimumSize), mid = geometry(64), small = geometry(8)
+        let large = geometry(KernelSettings.int8WinogradF44MinimumSize), mid = geometry(KernelSettings.int8WinogradF42MinimumSize), small = geometry(8)
         KernelSettings.int8WinogradFusedOutput = false
         KernelSettings.int8WinogradTile = .f4x4
         XCTAssertEqual(KernelSettings.int8WinogradTile(for: small), .f4x4)
