@@ -10,7 +10,7 @@
 //   Y  = A4^T M A4          f32 on the 36 GEMM products M
 // with B4^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1] and
 // A4^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1] (Lavin & Gray's F(4, 3)). The transforms have
-// AVX-512 bodies and portable twins doing the same float operations in the same order (same bits).
+// AVX-512 and AVX2 bodies and portable twins doing the same float operations in the same order (same bits).
 #include "CKernelsX86.h"
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +21,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define T512F __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define TAVX2F __attribute__((target("avx2,fma")))
 #endif
 
 enum { WF44_XI = 36 };
@@ -301,6 +302,98 @@ T512F static void wf44_transform_avx512(const float *x, int H, int W, int C, int
         }
     }
 }
+
+// The same on ymm: runs of up to 8 tiles, one tile a lane; the 34 input columns of a row as 4 masked loads (two
+// tiles each) transposed to the column phases d0 .. d3, d4 / d5 = d0 / d1 of the next tile (as winograd_f42.c).
+static inline TAVX2F __m256i wf44_lane_mask8(ptrdiff_t s, int W) {
+    const __m256i i = _mm256_add_epi32(_mm256_set1_epi32((int)s), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i), _mm256_cmpgt_epi32(_mm256_set1_epi32(W), i));
+}
+
+// Stores all 8 lanes: lanes past the run land on columns a later run of the same channel, the next channel or the
+// block's 16 floats of padding rewrite; only the max is masked.
+static inline TAVX2F void wf44_store_max8(float *dst, uint32_t *mx, __m256i sm, __m256 v) {
+    _mm256_storeu_ps(dst, v);
+    __m256i b = _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff));
+    b = _mm256_and_si256(b, _mm256_cmpgt_epi32(_mm256_set1_epi32(0x7f800001), b));   // NaN counts as 0
+    b = _mm256_and_si256(b, sm);
+    const __m256i m = _mm256_loadu_si256((const __m256i *)mx);
+    _mm256_storeu_si256((__m256i *)mx, _mm256_max_epu32(m, b));
+}
+
+static inline TAVX2F void wf44_b4_256(const __m256 d[6], __m256 v[6]) {
+    const __m256 four = _mm256_set1_ps(4.f), two = _mm256_set1_ps(2.f);
+    const __m256 a = _mm256_sub_ps(d[4], d[2]), b = _mm256_sub_ps(d[4], _mm256_mul_ps(four, d[2]));
+    const __m256 cc = _mm256_sub_ps(d[3], _mm256_mul_ps(four, d[1]));
+    const __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
+    v[0] = _mm256_add_ps(_mm256_mul_ps(four, _mm256_sub_ps(d[0], d[2])), a);
+    v[1] = _mm256_add_ps(b, cc);
+    v[2] = _mm256_sub_ps(b, cc);
+    v[3] = _mm256_add_ps(a, e);
+    v[4] = _mm256_sub_ps(a, e);
+    v[5] = _mm256_add_ps(_mm256_mul_ps(four, _mm256_sub_ps(d[1], d[3])), _mm256_sub_ps(d[5], d[3]));
+}
+
+TAVX2F static void wf44_transform_avx2(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
+                                      int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256i next = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+    for (int c = 0; c < kc; c++) {
+        float *tc = tb + (size_t)c * NB;
+        for (int j0 = 0; j0 < NB; ) {
+            if (j0 >= nt) {   // columns past the chunk: zero
+                const int n = NB - j0 < 8 ? NB - j0 : 8;
+                const __m256i sm = wf44_lane_mask8(0, n);
+                for (int xi = 0; xi < WF44_XI; xi++) _mm256_maskstore_ps(tc + xi * xs + j0, sm, zero);
+                j0 += n;
+                continue;
+            }
+            int tx, ty;
+            const float *plane;
+            const int n = wf44_run(x, H, W, C, tw, ty0, t0, j0, nt, k0 + c, 8, &plane, &tx, &ty);
+            const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
+            __m256i lm[4];
+            for (int q = 0; q < 4; q++) lm[q] = wf44_lane_mask8(s + 8 * q, W);
+            __m256 r[6][6];
+            for (int rr = 0; rr < 6; rr++) {
+                const int iy = 4 * ty - 1 + rr;
+                __m256 y[4] = {zero, zero, zero, zero};
+                float e4 = 0.f, e5 = 0.f;
+                if (iy >= 0 && iy < H) {
+                    const float *pr = plane + (size_t)iy * W + s;
+                    if (c + WF44_PREFETCH < kc) {
+                        const char *f = (const char *)(pr + (size_t)WF44_PREFETCH * H * W);
+                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0); _mm_prefetch(f + 132, _MM_HINT_T0);
+                    }
+                    for (int q = 0; q < 4; q++) y[q] = _mm256_maskload_ps(pr + 8 * q, lm[q]);
+                    if (s + 32 >= 0 && s + 32 < W) e4 = pr[32];
+                    if (s + 33 >= 0 && s + 33 < W) e5 = pr[33];
+                }
+                // [t0|t4], [t1|t5], [t2|t6], [t3|t7], then a 4x4 transpose per 128-bit lane
+                const __m256 z0 = _mm256_permute2f128_ps(y[0], y[2], 0x20), z1 = _mm256_permute2f128_ps(y[0], y[2], 0x31);
+                const __m256 z2 = _mm256_permute2f128_ps(y[1], y[3], 0x20), z3 = _mm256_permute2f128_ps(y[1], y[3], 0x31);
+                const __m256 u0 = _mm256_unpacklo_ps(z0, z1), u1 = _mm256_unpackhi_ps(z0, z1);
+                const __m256 u2 = _mm256_unpacklo_ps(z2, z3), u3 = _mm256_unpackhi_ps(z2, z3);
+                __m256 d[6];
+                d[0] = _mm256_shuffle_ps(u0, u2, 0x44); d[1] = _mm256_shuffle_ps(u0, u2, 0xee);
+                d[2] = _mm256_shuffle_ps(u1, u3, 0x44); d[3] = _mm256_shuffle_ps(u1, u3, 0xee);
+                d[4] = _mm256_blend_ps(_mm256_permutevar8x32_ps(d[0], next), _mm256_set1_ps(e4), 0x80);
+                d[5] = _mm256_blend_ps(_mm256_permutevar8x32_ps(d[1], next), _mm256_set1_ps(e5), 0x80);
+                wf44_b4_256(d, r[rr]);
+            }
+            const __m256i sm = wf44_lane_mask8(0, n);
+            float *tj = tc + j0;
+            uint32_t *mj = mx + j0;
+            for (int jj = 0; jj < 6; jj++) {
+                __m256 d[6], v[6];
+                for (int i = 0; i < 6; i++) d[i] = r[i][jj];
+                wf44_b4_256(d, v);
+                for (int i = 0; i < 6; i++) wf44_store_max8(tj + (i * 6 + jj) * xs, mj + (i * 6 + jj) * 64, sm, v[i]);
+            }
+            j0 += n;
+        }
+    }
+}
 #endif
 
 static inline AI void wf44_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
@@ -323,6 +416,7 @@ static inline AI void wf44_pack_panels(const float *x, int H, int W, int C, int 
             memset(mx, 0, sizeof(uint32_t) * WF44_XI * 64);
 #if defined(__x86_64__)
             if (isa == GLIDE_WF42_AVX512) wf44_transform_avx512(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            else if (isa == GLIDE_WF42_AVX2) wf44_transform_avx2(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
             else
 #endif
             wf44_transform_portable(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
@@ -343,6 +437,11 @@ T512F static void wf44_pack_panels_avx512(const float *x, int H, int W, int C, i
                                           float *scales, float *tb, ptrdiff_t xs, uint32_t *mx) {
     wf44_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_AVX512);
 }
+TAVX2F static void wf44_pack_panels_avx2(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
+                                        const int32_t *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst,
+                                        float *scales, float *tb, ptrdiff_t xs, uint32_t *mx) {
+    wf44_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_AVX2);
+}
 #endif
 
 int glide_wf44_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
@@ -356,6 +455,7 @@ int glide_wf44_input_i16_packed(const float *x, int H, int W, int C, int ty0, pt
     if (!tb || !mx) { free(tb); free(mx); return -1; }
 #if defined(__x86_64__)
     if (isa == GLIDE_WF42_AVX512) wf44_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
+    else if (isa == GLIDE_WF42_AVX2) wf44_pack_panels_avx2(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
     else
 #endif
     wf44_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_PORTABLE);
@@ -451,6 +551,58 @@ T512F static void wf44_out_run_avx512(const float *mt, ptrdiff_t xs, int n, floa
         }
     }
 }
+
+// The same on ymm: up to 8 tiles; the 4 outputs of each tile row interleaved by a 4x4 transpose per 128-bit lane.
+TAVX2F static void wf44_out_run_avx2(const float *mt, ptrdiff_t xs, int n, float bias, float *plane,
+                                    int OH, int OW, int ty, int tx, int accumulate) {
+    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), eight = _mm256_set1_ps(8.f);
+    const __m256 bo = _mm256_set1_ps(bias);
+    const __m256i lm = wf44_lane_mask8(0, n);
+    __m256 h[4][6];
+    for (int j = 0; j < 6; j++) {
+        __m256 m[6];
+        for (int i = 0; i < 6; i++) m[i] = _mm256_maskload_ps(mt + (i * 6 + j) * xs, lm);
+        const __m256 s1 = _mm256_add_ps(m[1], m[2]), d1 = _mm256_sub_ps(m[1], m[2]);
+        const __m256 s2 = _mm256_add_ps(m[3], m[4]), d2 = _mm256_sub_ps(m[3], m[4]);
+        h[0][j] = _mm256_add_ps(_mm256_add_ps(m[0], s1), s2);
+        h[1][j] = _mm256_add_ps(d1, _mm256_mul_ps(two, d2));
+        h[2][j] = _mm256_add_ps(s1, _mm256_mul_ps(four, s2));
+        h[3][j] = _mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(eight, d2)), m[5]);
+    }
+    const int cols = OW - 4 * tx < 4 * n ? OW - 4 * tx : 4 * n;
+    for (int rr = 0; rr < 4; rr++) {
+        const int oy = 4 * ty + rr;
+        if (oy >= OH) break;
+        const __m256 *q = h[rr];
+        const __m256 s1 = _mm256_add_ps(q[1], q[2]), d1 = _mm256_sub_ps(q[1], q[2]);
+        const __m256 s2 = _mm256_add_ps(q[3], q[4]), d2 = _mm256_sub_ps(q[3], q[4]);
+        const __m256 v0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(q[0], s1), s2), bo);
+        const __m256 v1 = _mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(two, d2)), bo);
+        const __m256 v2 = _mm256_add_ps(_mm256_add_ps(s1, _mm256_mul_ps(four, s2)), bo);
+        const __m256 v3 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(eight, d2)), q[5]), bo);
+        const __m256 u0 = _mm256_unpacklo_ps(v0, v1), u1 = _mm256_unpackhi_ps(v0, v1);
+        const __m256 u2 = _mm256_unpacklo_ps(v2, v3), u3 = _mm256_unpackhi_ps(v2, v3);
+        const __m256 r0 = _mm256_shuffle_ps(u0, u2, 0x44), r1 = _mm256_shuffle_ps(u0, u2, 0xee);
+        const __m256 r2 = _mm256_shuffle_ps(u1, u3, 0x44), r3 = _mm256_shuffle_ps(u1, u3, 0xee);
+        __m256 out[4];   // r_k = [tile k | tile k + 4]
+        out[0] = _mm256_permute2f128_ps(r0, r1, 0x20); out[1] = _mm256_permute2f128_ps(r2, r3, 0x20);
+        out[2] = _mm256_permute2f128_ps(r0, r1, 0x31); out[3] = _mm256_permute2f128_ps(r2, r3, 0x31);
+        float *dst = plane + (size_t)oy * OW + 4 * tx;
+        for (int k = 0; k < 4; k++) {
+            const int left = cols - 8 * k;
+            if (left <= 0) break;
+            __m256 v = out[k];
+            if (left >= 8) {   // (vmaskmovps stores are slow on AMD: the edge only)
+                if (accumulate) v = _mm256_add_ps(_mm256_loadu_ps(dst + 8 * k), v);
+                _mm256_storeu_ps(dst + 8 * k, v);
+                continue;
+            }
+            const __m256i sm = wf44_lane_mask8(0, left);
+            if (accumulate) v = _mm256_add_ps(_mm256_maskload_ps(dst + 8 * k, sm), v);
+            _mm256_maskstore_ps(dst + 8 * k, sm, v);
+        }
+    }
+}
 #endif
 
 // Channels [o0, o1), tile rows [ty0, ty1) of the planes m (whole tile rows); `step`: tiles per run.
@@ -458,7 +610,7 @@ static inline AI void wf44_output_rows(const float *m, ptrdiff_t ldm, ptrdiff_t 
                                        int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate,
                                        int isa) {
     const int tw = (OW + 3) / 4, th = (OH + 3) / 4;
-    const int step = isa == GLIDE_WF42_AVX512 ? 16 : tw;
+    const int step = isa == GLIDE_WF42_AVX512 ? 16 : isa == GLIDE_WF42_AVX2 ? 8 : tw;
     for (int o = o0; o < o1; o++) {
         const float bo = bias ? bias[o] : 0.f;
         for (int gy = ty0; gy < ty1; gy++) {
@@ -469,6 +621,7 @@ static inline AI void wf44_output_rows(const float *m, ptrdiff_t ldm, ptrdiff_t 
                 const int n = tw - tx < step ? tw - tx : step;
 #if defined(__x86_64__)
                 if (isa == GLIDE_WF42_AVX512) wf44_out_run_avx512(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
+                else if (isa == GLIDE_WF42_AVX2) wf44_out_run_avx2(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
                 else
 #endif
                 wf44_out_run_portable(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
@@ -483,7 +636,7 @@ static inline AI void wf44_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_
                                         int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
                                         int accumulate, int isa) {
     const int tw = (OW + 3) / 4, th = (OH + 3) / 4;
-    const int step = isa == GLIDE_WF42_AVX512 ? 16 : nt;
+    const int step = isa == GLIDE_WF42_AVX512 ? 16 : isa == GLIDE_WF42_AVX2 ? 8 : nt;
     for (int r = 0; r < mr; r++) {
         const int o = m + r;
         const float bo = bias ? bias[o] : 0.f;
@@ -497,6 +650,7 @@ static inline AI void wf44_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_
             const float *mt = buf + r * rs + j0;
 #if defined(__x86_64__)
             if (isa == GLIDE_WF42_AVX512) wf44_out_run_avx512(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
+            else if (isa == GLIDE_WF42_AVX2) wf44_out_run_avx2(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
             else
 #endif
             wf44_out_run_portable(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
@@ -510,6 +664,15 @@ T512F static void wf44_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xs
                                      int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
     wf44_output_rows(m, ldm, xs, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, GLIDE_WF42_AVX512);
 }
+TAVX2F static void wf44_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xs, int O, int o0, int o1, int OH,
+                                    int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
+    wf44_output_rows(m, ldm, xs, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, GLIDE_WF42_AVX2);
+}
+TAVX2F static void wf44_output_panel_avx2(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0,
+                                          int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
+                                          int accumulate) {
+    wf44_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, GLIDE_WF42_AVX2);
+}
 T512F static void wf44_output_panel_avx512(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0,
                                            int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
                                            int accumulate) {
@@ -521,6 +684,7 @@ void glide_wf44_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O
                        int ty0, int ty1, const float *bias, float *y, int accumulate, int isa) {
 #if defined(__x86_64__)
     if (isa == GLIDE_WF42_AVX512) { wf44_output_avx512(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
+    if (isa == GLIDE_WF42_AVX2) { wf44_output_avx2(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
 #endif
     wf44_output_rows(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, GLIDE_WF42_PORTABLE);
 }
@@ -529,6 +693,7 @@ void glide_wf44_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m
                              int O, int OH, int OW, int ty0, const float *bias, float *y, int accumulate, int isa) {
 #if defined(__x86_64__)
     if (isa == GLIDE_WF42_AVX512) { wf44_output_panel_avx512(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate); return; }
+    if (isa == GLIDE_WF42_AVX2) { wf44_output_panel_avx2(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate); return; }
 #endif
     wf44_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, GLIDE_WF42_PORTABLE);
 }

@@ -293,8 +293,7 @@ void glide_wf42_gemm_output_set_panels(int panels);
 // 4 x 4 outputs per tile of 6 x 6 inputs: 36 positions xi = i * 6 + j (i: height 0..5, j: width 0..5), each an
 // ordinary glide_gemm_wi16_* GEMM on packed panels. The weights are U' = Gn g Gn^T with F(4, 3)'s G rows
 // normalised to small integers (exact int16, |U'| <= 6223); position xi's factor f_i f_j
-// (glide_wf44_position_factor) rides on its activation scales. Transforms: GLIDE_WF42_AVX512 or
-// GLIDE_WF42_PORTABLE (same bits; GLIDE_WF42_AVX2 runs the portable body).
+// (glide_wf44_position_factor) rides on its activation scales. Transforms: GLIDE_WF42_* (same bits).
 
 /// f_i f_j of position xi = i * 6 + j, f = [1/4, -1/6, -1/6, 1/24, 1/24, 1] (0 outside 0 ..< 36).
 float glide_wf44_position_factor(int xi);
