@@ -131,21 +131,23 @@ extension KernelSettings {
     /// own fused output (`int8WinogradF42FusedOutput`).
     static func int8WinogradUsesF42(_ g: Conv2dGeometry) -> Bool { int8WinogradTile(for: g) == .f4x2 }
 
-    /// Smallest output height and width for which `int8WinogradTile == .auto` takes F(4x4) on the AVX512-VNNI
-    /// kernel (measured, and within the error gate; see BENCHMARKS.md). Env `GLIDE_INT8_WINOGRAD_F44_MIN_SIZE`.
+    /// Smallest output height and width for which `int8WinogradTile == .auto` takes F(4x4) (measured, and within
+    /// the error gate; see BENCHMARKS.md). Env `GLIDE_INT8_WINOGRAD_F44_MIN_SIZE`.
     nonisolated(unsafe) static var int8WinogradF44MinimumSize =
         getenv("GLIDE_INT8_WINOGRAD_F44_MIN_SIZE").flatMap { Int(String(cString: $0)) } ?? 64
 
     /// The tile the integer int8 Winograd of geometry `g` runs: `int8WinogradTile` when forced, else (auto)
-    /// F(4x4) from `int8WinogradF44MinimumSize` on the AVX512-VNNI kernel (its transforms have zmm bodies only;
-    /// elsewhere F(4x2) stays), F(4x2) from `int8WinogradF42MinimumSize` (`int8WinogradUsesF42`), F(2x2) below.
+    /// F(4x4) from `int8WinogradF44MinimumSize` on the hardware kernels (measured faster there on AVX512-VNNI and
+    /// AVX2; the emulated kernels keep F(4x2)), F(4x2) from `int8WinogradF42MinimumSize` (`int8WinogradUsesF42`),
+    /// F(2x2) below.
     static func int8WinogradTile(for g: Conv2dGeometry) -> Int8WinogradTile {
         switch int8WinogradTile {
         case .f2x2, .f4x2, .f4x4: return int8WinogradTile
         case .auto:
             if int8WinogradFusedOutput != false || int8WinogradFusedInput == false { return .f2x2 }
             let size = min(g.outHeight, g.outWidth)
-            if int8WinogradKernel == .avx512vnni && has(.avx512f) && size >= int8WinogradF44MinimumSize { return .f4x4 }
+            let hardware = int8WinogradKernel != .emulatedYMM && int8WinogradKernel != .emulatedZMM
+            if hardware && size >= int8WinogradF44MinimumSize { return .f4x4 }
             return size >= int8WinogradF42MinimumSize ? .f4x2 : .f2x2
         }
     }

@@ -281,7 +281,7 @@ final class WinogradF44Tests: XCTestCase {
         try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
     }
 
-    /// The tile switch: forced F(4x4), auto F(4x4) from the minimum size on the AVX512-VNNI kernel only.
+    /// The tile switch: forced F(4x4), auto F(4x4) from the minimum size on the hardware kernels only.
     func testTileChoice() {
         let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput)
         defer { (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput) = saved; KernelSettings.resetInt8Path() }
@@ -296,9 +296,13 @@ final class WinogradF44Tests: XCTestCase {
         KernelSettings.int8WinogradTile = .auto
         XCTAssertEqual(KernelSettings.int8WinogradTile(for: mid), .f4x2)
         XCTAssertEqual(KernelSettings.int8WinogradTile(for: small), .f2x2)
-        KernelSettings.int8Path = .avx2
+        KernelSettings.int8Path = .emulatedZMM
         XCTAssertEqual(KernelSettings.int8WinogradTile(for: large), .f4x2)
-        if KernelSettings.hasAVX512VNNI && KernelSettings.has(.avx512f) {
+        if KernelSettings.hasAVX2FMA {
+            KernelSettings.int8Path = .avx2
+            XCTAssertEqual(KernelSettings.int8WinogradTile(for: large), .f4x4)
+        }
+        if KernelSettings.hasAVX512VNNI {
             KernelSettings.int8Path = .avx512vnni
             XCTAssertEqual(KernelSettings.int8WinogradTile(for: large), .f4x4)
         }
