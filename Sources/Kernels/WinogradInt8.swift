@@ -1,6 +1,6 @@
-// Winograd F(2x2, 3x3) and F(4x2, 3x3) for int8 weights in integers (gemm_int8_avx2.c, winograd_f42.c): exact
-// int16 transformed weights, the transformed input quantized per column and 256-long K block, int16 x int16 ->
-// int32 products.
+// Winograd F(2x2, 3x3), F(4x2, 3x3) and F(4x4, 3x3) for int8 weights in integers (gemm_int8_avx2.c,
+// winograd_f42.c, winograd_f44.c): exact int16 transformed weights, the transformed input quantized per column and
+// 256-long K block, int16 x int16 -> int32 products.
 // `conv2dWinograd` hands int8 weights here; `conv2dScalar` is the twin.
 #if canImport(Glibc)
 import Glibc
