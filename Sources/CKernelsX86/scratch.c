@@ -119,3 +119,9 @@ void glide_malloc_heap_bytes(size_t *total, size_t *in_use) {
     *total = 0; *in_use = 0;
 #endif
 }
+
+void glide_malloc_trim(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}

@@ -284,10 +284,10 @@ private struct StepReport {
         }
         lines.append("peak RSS \(formatGiB(peakRSSBytes)); transformed Winograd weights kept "
                      + "\(formatGiB(winogradCacheBytes)) (budget \(formatGiB(winogradCacheBudget)))")
-        if let worst = stepAllocations.max(by: { $0.count < $1.count }) {
-            lines.append("heap allocations per step (counted: kernel scratch and activation buffers): max \(worst.count) "
-                         + "(>= 64 KiB: \(stepAllocations.map(\.large).max()!), \(formatMiB(worst.bytes))) over \(stepAllocations.count); "
-                         + "kept for reuse: activations \(formatMiB(activationPoolBytes)), scratch \(formatMiB(scratchBytes)) "
+        if !stepAllocations.isEmpty {
+            lines.append("heap allocations per step (counted: kernel scratch and activation buffers): "
+                         + stepAllocations.map { "\($0.count) (>= 64 KiB: \($0.large), \(formatMiB($0.bytes)))" }.joined(separator: ", ")
+                         + "; kept for reuse: activations \(formatMiB(activationPoolBytes)), scratch \(formatMiB(scratchBytes)) "
                          + "(main thread); malloc heap \(formatMiB(mallocHeapBytes.0)) before the first step, "
                          + "\(formatMiB(mallocHeapBytes.1)) after the last")
         }

@@ -48,6 +48,9 @@ public struct HeapAllocations: Equatable, Sendable {
         HeapAllocations(count: a.count - b.count, large: a.large - b.large, bytes: a.bytes - b.bytes)
     }
 
+    /// Returns the malloc heap's free pages to the system (glibc `malloc_trim`; nothing elsewhere).
+    public static func trimMallocHeap() { glide_malloc_trim() }
+
     /// glibc's heap size (arena plus mmapped blocks, from `mallinfo2`) and its bytes in use; zeros elsewhere. A
     /// cross-check of the counters that sees every allocator: a heap that does not grow across steps was reused.
     public static var mallocHeap: (total: Int, inUse: Int) {

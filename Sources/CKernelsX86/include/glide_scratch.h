@@ -24,3 +24,5 @@ glide_heap_counts glide_heap_allocations(void);
 void glide_count_heap_allocation(size_t bytes);
 /// glibc's view of the heap (`mallinfo2`): bytes of arena plus mmapped blocks, and bytes in use; 0 elsewhere.
 void glide_malloc_heap_bytes(size_t *total, size_t *in_use);
+/// Returns the heap's free pages to the system (glibc `malloc_trim`; nothing elsewhere).
+void glide_malloc_trim(void);

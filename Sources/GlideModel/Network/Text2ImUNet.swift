@@ -71,7 +71,7 @@ public final class Text2ImUNet: @unchecked Sendable {
     /// Bytes of transformed Winograd weight panels the model holds.
     public var winogradCacheByteCount: Int { winogradWeights.byteCount }
 
-    /// Bytes of free activation buffers the model keeps for its next forward pass (released by
+    /// Bytes of the activation slab the model keeps for its next forward pass (`ActivationPool`; released by
     /// `releaseResidentMemory()`).
     public var activationPoolByteCount: Int { activationPool.heldBytes }
 
@@ -118,10 +118,8 @@ public final class Text2ImUNet: @unchecked Sendable {
         if let bad = tokens.first(where: { $0 < 0 || $0 >= text.vocabularySize }) {
             throw GlideModelError.invalidInput(name: "tokens", expected: "ids in 0..<\(text.vocabularySize)", actual: "\(bad)")
         }
-        let (xfOut, xfProj, kv) = ActivationPool.$current.withValue(activationPool) {
-            let (xfOut, xfProj) = text(tokens: tokens, mask: mask, batch: batch)
-            return (xfOut, xfProj, unet.attentionBlocks.map { $0.encoderKeysValues(xfOut) })
-        }
+        let (xfOut, xfProj) = text(tokens: tokens, mask: mask, batch: batch)
+        let kv = unet.attentionBlocks.map { $0.encoderKeysValues(xfOut) }
         return TextConditioning(batch: batch, xfProj: xfProj, xfOut: xfOut, encoderKV: kv)
     }
 
@@ -139,7 +137,7 @@ public final class Text2ImUNet: @unchecked Sendable {
     public func forward(x: FloatTensor, timesteps: [Float], text: TextConditioning?, lowRes: FloatTensor? = nil,
                         inpaintImage: FloatTensor? = nil, inpaintMask: FloatTensor? = nil,
                         observe: ((String, FloatTensor) -> Void)? = nil) throws -> FloatTensor {
-        try ActivationPool.$current.withValue(activationPool) {
+        try activationPool.withPass {
             try forwardPooled(x: x, timesteps: timesteps, text: text, lowRes: lowRes, inpaintImage: inpaintImage,
                               inpaintMask: inpaintMask, observe: observe)
         }
