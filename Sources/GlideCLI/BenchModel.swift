@@ -131,8 +131,9 @@ struct BenchStep: ParsableCommand {
         let stride = max(1, o.diffusionSteps / max(1, warmup + steps))
         var profiledSeconds = 0.0
         var stepAllocations: [HeapAllocations] = []
-        let heapBefore = HeapAllocations.mallocHeap.total
+        var heapBefore = HeapAllocations.mallocHeap.total
         for i in 0..<(warmup + steps) {
+            if i == warmup { heapBefore = HeapAllocations.mallocHeap.total }
             let counted = HeapAllocations.current
             let t = Float(max(0, o.diffusionSteps - 1 - i * stride))
             if profile && i == warmup { KernelProfiler.start(threadCPUTime: cpuTime) }
@@ -262,7 +263,7 @@ private struct StepReport {
     /// Transformed int8 Winograd weights the model kept (`Text2ImUNet.winogradCacheByteCount`) and its budget.
     var winogradCacheBytes = 0, winogradCacheBudget = 0
     /// Heap allocations counted during each timed step (`HeapAllocations`), the activation buffers the model keeps,
-    /// the calling thread's kernel scratch stack, and glibc's heap size before the first step and after the last.
+    /// the calling thread's kernel scratch stack, and glibc's heap size before the first timed step and after the last.
     var stepAllocations: [HeapAllocations] = [], activationPoolBytes = 0, scratchBytes = 0
     var mallocHeapBytes = (0, 0)
 
@@ -288,7 +289,7 @@ private struct StepReport {
             lines.append("heap allocations per step (counted: kernel scratch and activation buffers): "
                          + stepAllocations.map { "\($0.count) (>= 64 KiB: \($0.large), \(formatMiB($0.bytes)))" }.joined(separator: ", ")
                          + "; kept for reuse: activations \(formatMiB(activationPoolBytes)), scratch \(formatMiB(scratchBytes)) "
-                         + "(main thread); malloc heap \(formatMiB(mallocHeapBytes.0)) before the first step, "
+                         + "(main thread); malloc heap (mallinfo2) \(formatMiB(mallocHeapBytes.0)) before the first timed step, "
                          + "\(formatMiB(mallocHeapBytes.1)) after the last")
         }
         return lines.joined(separator: "\n")

@@ -120,11 +120,13 @@ public final class WinogradWeightCache: @unchecked Sendable {
 struct WinogradWeightPanels {
     let u: UnsafePointer<UInt32>
     let maxU: Int32
-    private let owned: UnsafeMutablePointer<UInt32>?
+    /// The scratch frame of the call's own buffer (nil: cached panels).
+    private let owned: ScratchFrame?
 
     /// The panels of int8 weights `q` (`o` x `c` 3x3 kernels, row stride `rowStride`) for `positions` (16 or 24)
     /// transformed positions of `xiWords` words each, from `cache` when it holds them or admits them, else
-    /// transformed by `fill` into a buffer of their own (freed by `deallocate()`).
+    /// transformed by `fill` into a buffer of their own on the thread's scratch stack (released by `deallocate()`,
+    /// with any scratch taken after it).
     init(cache: WinogradWeightCache?, q: UnsafePointer<Int8>, rowStride: Int, outChannels o: Int, inChannels c: Int,
          positions: Int, mr: Int, xiWords: Int, fill: (UnsafeMutablePointer<UInt32>) -> Int32?) {
         let words = positions * xiWords
@@ -138,16 +140,17 @@ struct WinogradWeightPanels {
                 return
             }
         }
-        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, words))
+        let frame = ScratchFrame()
+        let buffer = frame.allocate(UInt32.self, count: words)
         guard let maxU = fill(buffer) else {
-            buffer.deallocate()
+            frame.release()
             preconditionFailure("conv2d: out of memory for the Winograd weights")
         }
-        u = UnsafePointer(buffer); self.maxU = maxU; owned = buffer
+        u = UnsafePointer(buffer); self.maxU = maxU; owned = frame
     }
 
-    /// Frees the call's own buffer (cached panels stay).
-    func deallocate() { owned?.deallocate() }
+    /// Releases the call's own buffer (cached panels stay).
+    func deallocate() { owned?.release() }
 }
 
 /// `madvise(MADV_DONTNEED)` on the whole pages inside `[start, start + count)` (a read-only file mapping).
