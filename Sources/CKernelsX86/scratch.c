@@ -15,8 +15,12 @@ typedef struct {
     char *base;          // the block, `capacity` bytes
     size_t capacity;
     size_t top;          // stack depth in bytes, including overflowed calls
-    size_t high;         // deepest `top` seen since the block was last sized
+    size_t high;         // deepest `top` seen with the own block since it was last sized
     overflow *overflows; // newest first
+    int lent;            // base/capacity are lent memory (glide_scratch_lend_block); the own block waits in own_*
+    char *own_base;
+    size_t own_capacity;
+    size_t window_peak;  // deepest `top` since the last glide_scratch_take_peak
 } scratch_stack;
 
 static _Thread_local scratch_stack stack_;
@@ -39,6 +43,7 @@ glide_heap_counts glide_heap_allocations(void) {
 static void free_at_thread_exit(void *unused) {
     (void)unused;
     while (stack_.overflows) { overflow *o = stack_.overflows; stack_.overflows = o->next; free(o); }
+    if (stack_.lent) { stack_.base = stack_.own_base; stack_.lent = 0; }
     free(stack_.base);
     stack_.base = NULL; stack_.capacity = stack_.top = stack_.high = 0;
 }
@@ -56,7 +61,7 @@ size_t glide_scratch_mark(void) { return stack_.top; }
 
 // With the stack empty: the block resized to the deepest stack seen (0 when out of memory).
 static int fit_block(scratch_stack *s) {
-    if (s->top != 0 || s->high <= s->capacity) return 1;
+    if (s->lent || s->top != 0 || s->high <= s->capacity) return 1;
     free(s->base);
     s->capacity = 0;
     s->base = aligned_block(s->high);
@@ -86,7 +91,8 @@ void *glide_scratch_alloc(size_t bytes) {
         p = (char *)o + 64;
     }
     s->top += bytes;
-    if (s->top > s->high) s->high = s->top;
+    if (!s->lent && s->top > s->high) s->high = s->top;
+    if (s->top > s->window_peak) s->window_peak = s->top;
     return p;
 }
 
@@ -103,12 +109,35 @@ void glide_scratch_release(size_t mark) {
 
 void glide_scratch_trim(void) {
     scratch_stack *s = &stack_;
-    if (s->top != 0) return;
+    if (s->top != 0 || s->lent) return;
     free(s->base);
     s->base = NULL; s->capacity = 0; s->high = 0;
 }
 
-size_t glide_scratch_thread_bytes(void) { return stack_.capacity; }
+size_t glide_scratch_thread_bytes(void) { return stack_.lent ? stack_.own_capacity : stack_.capacity; }
+
+int glide_scratch_lend_block(void *base, size_t capacity) {
+    scratch_stack *s = &stack_;
+    if (s->top != 0) return 0;
+    if (!s->lent) { s->own_base = s->base; s->own_capacity = s->capacity; s->lent = 1; }
+    s->base = base;
+    s->capacity = capacity & ~(size_t)63;
+    return 1;
+}
+
+int glide_scratch_end_loan(void) {
+    scratch_stack *s = &stack_;
+    if (s->top != 0) return 0;
+    if (s->lent) { s->base = s->own_base; s->capacity = s->own_capacity; s->lent = 0; }
+    return 1;
+}
+
+size_t glide_scratch_take_peak(void) {
+    scratch_stack *s = &stack_;
+    size_t peak = s->window_peak;
+    s->window_peak = s->top;
+    return peak;
+}
 
 void glide_malloc_heap_bytes(size_t *total, size_t *in_use) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))

@@ -60,6 +60,31 @@ public struct HeapAllocations: Equatable, Sendable {
     }
 }
 
+/// The calling thread's kernel scratch stack seen from outside the kernels: its depth, its peak per window, and
+/// memory lent to it for a while (the UNet's activation slab, between two activations: `ActivationPool`).
+public enum KernelScratch {
+    /// Bytes in use on the calling thread's stack (0: no kernel frame open).
+    public static var depth: Int { glide_scratch_mark() }
+
+    /// The deepest the stack went (bytes) since the last call.
+    public static func takePeakBytes() -> Int { glide_scratch_take_peak() }
+
+    /// Serves the calling thread's stack from `base` (`bytes`, 64-byte aligned) until `endLoan()`; false (nothing
+    /// done) when the stack is in use.
+    public static func lend(_ base: UnsafeMutableRawPointer, bytes: Int) -> Bool { glide_scratch_lend_block(base, bytes) != 0 }
+
+    /// Serves every frame of the calling thread's stack from the heap (one counted allocation each, freed when
+    /// released, as without a stack) until `endLoan()`; false (nothing done) when the stack is in use.
+    public static func lendNothing() -> Bool { glide_scratch_lend_block(nil, 0) != 0 }
+
+    /// Frees the calling thread's own block (its stack must be empty and not on loan).
+    public static func releaseOwnBlock() { glide_scratch_trim() }
+
+    /// Back to the thread's own block; false (nothing done) when the stack is in use.
+    @discardableResult
+    public static func endLoan() -> Bool { glide_scratch_end_loan() != 0 }
+}
+
 /// Bytes of the calling thread's kernel scratch stack.
 public func kernelScratchByteCount() -> Int { glide_scratch_thread_bytes() }
 

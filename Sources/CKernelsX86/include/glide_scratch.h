@@ -13,8 +13,16 @@ void *glide_scratch_alloc(size_t bytes);
 void glide_scratch_release(size_t mark);
 /// Frees the calling thread's scratch block (its stack must be empty); the next use allocates again.
 void glide_scratch_trim(void);
-/// Bytes of scratch blocks the calling thread holds.
+/// Bytes of scratch blocks the calling thread holds (its own, not lent ones).
 size_t glide_scratch_thread_bytes(void);
+/// With the calling thread's stack empty: serve it from `base` (`capacity` bytes, 64-byte aligned, owned by the
+/// caller) instead of its own block until `glide_scratch_end_loan`; calls that do not fit overflow (counted).
+/// Returns 0 (nothing done) when the stack is in use.
+int glide_scratch_lend_block(void *base, size_t capacity);
+/// With the stack empty: back to the thread's own block. Returns 0 (nothing done) when the stack is in use.
+int glide_scratch_end_loan(void);
+/// The calling thread's deepest stack (bytes) since the last call; starts the next window at the current depth.
+size_t glide_scratch_take_peak(void);
 
 /// Heap allocations counted so far by the project's allocation functions: scratch blocks and overflows, and the
 /// activation pool's misses (`glide_count_heap_allocation`). `large` counts those of 64 KiB or more.

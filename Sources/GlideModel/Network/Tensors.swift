@@ -92,19 +92,20 @@ final class Activation: @unchecked Sendable {
 /// The activation buffers of a model's forward passes, planned once and reused by every later pass.
 ///
 /// A forward pass asks for the same sizes in the same order at every step. The first pass (recording) allocates
-/// each buffer from the heap and notes when it is taken and released; at its end the buffers are placed in one slab
-/// so that buffers alive at the same time never share bytes (largest first, each at the lowest free offset among
-/// those it overlaps in time: the slab is about the pass's peak of live activations). Later passes (replaying) hand
-/// out `slab + offset` in order, after checking the size and that every earlier buffer the place was shared with
-/// has been released; any difference falls back to heap allocations for the rest of the pass and records it anew.
-/// Heap allocations are counted (`HeapAllocations`).
+/// each buffer from the heap and notes when it is taken and released, and how deep the pass thread's kernel scratch
+/// stack goes between two such events; at its end the buffers and those scratch windows are placed in one slab so that
+/// what is alive at the same time never shares bytes (largest first, each at the lowest offset free of everything it
+/// overlaps in time: the slab is about the pass's peak of activations plus scratch). Later passes (replaying) hand out
+/// `slab + offset` in order and lend each window's place to the scratch stack, after checking the size, the order
+/// and that everything the place was shared with has been released; any difference falls back to heap allocations
+/// for the rest of the pass and records it anew. Heap allocations are counted (`HeapAllocations`).
 final class ActivationPool: @unchecked Sendable {
     /// The pool that `Activation(shape:)` takes from on this thread (nil: plain counted allocations).
     @TaskLocal static var current: ActivationPool?
 
-    /// One buffer of a pass: its size (floats), when it was taken and released (event numbers of the recording
-    /// pass; `Int.max`: outlived the pass, so never placed), its offset in the slab, and the earlier buffers sharing
-    /// its bytes.
+    /// A buffer of a pass (or a scratch window): its size in floats, its lifetime in event times of the recording
+    /// pass (`releasedAt` `Int.max`: outlived the pass, so never placed), its offset in the slab, and the earlier
+    /// buffers sharing its bytes.
     private struct Entry {
         var count: Int, takenAt: Int, releasedAt = Int.max
         var offset = -1
@@ -122,12 +123,17 @@ final class ActivationPool: @unchecked Sendable {
     }
 
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private var entries: [Entry] = []       // recorded (while recording) or planned
+    private var entries: [Entry] = []       // recorded (while recording) or planned, in take order
+    private var windows: [Entry] = []       // the pass thread's scratch between event `takenAt / 2` and the next
+    private var windowAfterEvent: [Int: Int] = [:]
+    private var windowsUsable = true        // no event happened with kernel scratch in use, all on the pass thread
+    private var passThread = pthread_self()
+    private var lent = false
     private var planned = false
     private var slab: ActivationSlab?
     private var slabCount = 0               // floats the plan needs
     private var pass = 0, inPass = false, failed = false
-    private var taken = 0, events = 0
+    private var taken = 0, events = 0       // event n at time 2n; the window after it at time 2n + 1
     private var released: [Bool] = []       // by entry, in the replaying pass
 
     init() { pthread_mutex_init(mutex, nil) }
@@ -162,6 +168,8 @@ final class ActivationPool: @unchecked Sendable {
         inPass = true
         pass += 1
         taken = 0; events = 0; failed = false
+        passThread = pthread_self()
+        _ = KernelScratch.takePeakBytes()
         if planned {
             released = [Bool](repeating: false, count: entries.count)
             // A slab still used by activations of an earlier pass stays theirs.
@@ -170,39 +178,74 @@ final class ActivationPool: @unchecked Sendable {
                 HeapAllocations.trimMallocHeap()
                 slab = ActivationSlab(count: slabCount)
             }
+            lendWindow()
         } else {
-            entries = []
+            entries = []; windows = []; windowsUsable = true
+            // Kernel scratch straight from the heap while recording (as the windows will be, in the slab): the
+            // thread's own block would hold the deepest window beside the activations.
+            KernelScratch.releaseOwnBlock()
+            lent = KernelScratch.lendNothing()
         }
     }
 
     private func endPass() {
+        if lent { lent = !KernelScratch.endLoan() }
+        if !planned { noteWindow() }
         inPass = false
         if failed || (planned && taken != entries.count) {
             planned = false   // record the next pass anew
-            entries = []
+            entries = []; windows = []
         } else if !planned {
-            plan()   // the pass's buffers are all back: its heap pages go before the slab takes its place
+            plan()   // the pass's buffers are all back: its heap pages go before the slab takes their place
+            if !windows.isEmpty { KernelScratch.releaseOwnBlock() }
             HeapAllocations.trimMallocHeap()
             slab = ActivationSlab(count: slabCount)
         }
+    }
+
+    /// Recording, at an event: the scratch window that ends here (unusable unless on the pass thread, stack empty).
+    private func noteWindow() {
+        guard windowsUsable, pthread_equal(pthread_self(), passThread) != 0, KernelScratch.depth == 0 else {
+            windowsUsable = false
+            return
+        }
+        let bytes = KernelScratch.takePeakBytes()
+        if bytes > 0 { windows.append(Entry(count: (bytes + 3) / 4, takenAt: 2 * events + 1, releasedAt: 2 * events + 2)) }
+    }
+
+    /// Replaying, after an event: the scratch stack served from the place of the window that starts here.
+    private func lendWindow() {
+        guard pthread_equal(pthread_self(), passThread) != 0 else { failed = true; return }
+        if lent {
+            lent = !KernelScratch.endLoan()
+            if lent { failed = true; return }   // kernel scratch in use here: the plan does not hold
+        }
+        guard !failed, let w = windowAfterEvent[events], let slab else { return }
+        if windows[w].sharesWith.allSatisfy({ released[$0] }) {
+            lent = KernelScratch.lend(UnsafeMutableRawPointer(slab.pointer + windows[w].offset), bytes: 4 * windows[w].count)
+        }
+        if !lent { failed = true }
     }
 
     /// A buffer of `count` floats and how to give it back.
     func take(_ count: Int) -> (UnsafeMutablePointer<Float>, Source) {
         pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
         guard inPass else { return (Self.allocate(count), .heap) }
+        if !planned { noteWindow() }
         events += 1
         let index = taken
         taken += 1
         if !planned {
-            entries.append(Entry(count: count, takenAt: events))
+            entries.append(Entry(count: count, takenAt: 2 * events))
             return (Self.allocate(count), .recorded(pass: pass, index: index))
         }
-        if !failed, index < entries.count, entries[index].count == count, entries[index].offset < 0 {
-            return (Self.allocate(count), .heap)   // outlived its recording pass: not in the slab
+        defer { lendWindow() }
+        guard !failed, index < entries.count, entries[index].count == count, entries[index].takenAt == 2 * events else {
+            failed = true
+            return (Self.allocate(count), .heap)
         }
-        if !failed, index < entries.count, entries[index].count == count, entries[index].offset >= 0,
-           entries[index].sharesWith.allSatisfy({ released[$0] }), let slab {
+        if entries[index].offset < 0 { return (Self.allocate(count), .heap) }   // outlived its recording pass
+        if entries[index].sharesWith.allSatisfy({ released[$0] }), let slab {
             return (slab.pointer + entries[index].offset, .planned(pass: pass, index: index, slab: slab))
         }
         failed = true
@@ -217,42 +260,55 @@ final class ActivationPool: @unchecked Sendable {
             pointer.deallocate()
         case .recorded(let p, let index):
             if p == pass && inPass && !planned && index < entries.count {
+                noteWindow()
                 events += 1
-                entries[index].releasedAt = events
+                entries[index].releasedAt = 2 * events
             }
             pointer.deallocate()
         case .planned(let p, let index, _):
-            if p == pass && index < released.count { released[index] = true }
+            if p == pass && inPass && index < released.count {
+                released[index] = true
+                events += 1
+                lendWindow()
+            }
         }
     }
 
-    /// Places the recorded buffers in one slab (largest first, lowest offset free of every buffer alive at the same
-    /// time), and notes which earlier buffers each one shares bytes with.
+    /// Places the recorded buffers and scratch windows in one slab (largest first, lowest offset free of everything
+    /// alive at the same time), and notes which earlier buffers each one shares bytes with.
     private func plan() {
-        let order = entries.indices.filter { entries[$0].releasedAt != Int.max }
-            .sorted { (entries[$0].count, -entries[$0].takenAt) > (entries[$1].count, -entries[$1].takenAt) }
+        if !windowsUsable { windows = [] }
+        // Items: entries 0..<entries.count, then windows.
+        var items = entries + windows
+        let order = items.indices.filter { items[$0].releasedAt != Int.max }
+            .sorted { (items[$0].count, -items[$0].takenAt) > (items[$1].count, -items[$1].takenAt) }
+        func size(_ i: Int) -> Int { (items[i].count + 15) / 16 * 16 }   // 64-byte aligned places
         var placed: [Int] = []
         var total = 0
         for i in order {
-            let size = (entries[i].count + 15) / 16 * 16   // 64-byte aligned places
-            let e = entries[i]
-            let overlapping = placed.filter { entries[$0].takenAt < e.releasedAt && e.takenAt < entries[$0].releasedAt }
-                .sorted { entries[$0].offset < entries[$1].offset }
+            let e = items[i]
+            let overlapping = placed.filter { items[$0].takenAt < e.releasedAt && e.takenAt < items[$0].releasedAt }
+                .sorted { items[$0].offset < items[$1].offset }
             var offset = 0
             for j in overlapping {
-                if entries[j].offset >= offset + size { break }
-                offset = max(offset, entries[j].offset + (entries[j].count + 15) / 16 * 16)
+                if items[j].offset >= offset + size(i) { break }
+                offset = max(offset, items[j].offset + size(j))
             }
-            entries[i].offset = offset
-            total = max(total, offset + size)
+            items[i].offset = offset
+            total = max(total, offset + size(i))
             placed.append(i)
         }
+        // What an item must find released first: the earlier buffers (not windows) sharing its bytes.
         for i in placed {
-            let lo = entries[i].offset, hi = lo + entries[i].count
-            entries[i].sharesWith = placed.filter { j in
-                entries[j].takenAt < entries[i].takenAt && entries[j].offset < hi && lo < entries[j].offset + entries[j].count
+            let lo = items[i].offset, hi = lo + size(i)
+            items[i].sharesWith = placed.filter { j in
+                j < entries.count && items[j].takenAt < items[i].takenAt && items[j].offset < hi && lo < items[j].offset + size(j)
             }
         }
+        entries = Array(items[0..<entries.count])
+        windows = Array(items[entries.count...])
+        windowAfterEvent = [:]
+        for (w, window) in windows.enumerated() { windowAfterEvent[(window.takenAt - 1) / 2] = w }
         slabCount = total
         planned = true
         slab = nil
@@ -279,7 +335,10 @@ final class ActivationSlab: @unchecked Sendable {
 
     init(count: Int) {
         self.count = max(count, 1)
-        pointer = ActivationPool.allocate(self.count)
+        HeapAllocations.count(bytes: 4 * self.count)
+        // 64-byte aligned: the places lent to the kernels' scratch stack keep its alignment.
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: 4 * self.count, alignment: 64)
+            .bindMemory(to: Float.self, capacity: self.count)
     }
 
     deinit { pointer.deallocate() }
