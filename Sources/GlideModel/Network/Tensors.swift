@@ -200,6 +200,7 @@ final class ActivationPool: @unchecked Sendable {
             if !windows.isEmpty { KernelScratch.releaseOwnBlock() }
             HeapAllocations.trimMallocHeap()
             slab = ActivationSlab(count: slabCount)
+            slab!.touchPages()   // its page faults in this pass, not the next
         }
     }
 
@@ -339,6 +340,11 @@ final class ActivationSlab: @unchecked Sendable {
         // 64-byte aligned: the places lent to the kernels' scratch stack keep its alignment.
         pointer = UnsafeMutableRawPointer.allocate(byteCount: 4 * self.count, alignment: 64)
             .bindMemory(to: Float.self, capacity: self.count)
+    }
+
+    /// Writes a zero every 1024 floats (4 KiB), so that the pages are mapped.
+    func touchPages() {
+        for i in stride(from: 0, to: count, by: 1024) { pointer[i] = 0 }
     }
 
     deinit { pointer.deallocate() }
