@@ -43,4 +43,25 @@ extension NetworkTests {
         try assertStepsAfterTheFirstAllocateNothing("tiny_super_res", dtype: .int8, threads: 1)
         try assertStepsAfterTheFirstAllocateNothing("tiny_super_res", dtype: .f32, threads: 2)
     }
+
+    func testPassesOfChangingShapesGiveTheSameBitsAsAFreshModel() throws {
+        let path = try convertedWeightFile("tiny_base", dtype: .int8)
+        let model = try Text2ImUNet(path: path)
+        let i = try inputs("tiny_base")
+        let text = try model.encodeText(tokens: i.tokens, mask: i.mask, batch: i.x.shape[0])
+        let (b, h, w) = (i.x.shape[0], i.x.shape[2], i.x.shape[3])
+        let larger = FloatTensor(shape: [b, 3, 2 * h, 2 * w], values: (0..<(b * 3 * 4 * h * w)).map { Float($0 % 17) / 8 - 1 })
+        func run(_ m: Text2ImUNet, _ x: FloatTensor) throws -> FloatTensor {
+            try m.forward(x: x, timesteps: i.timesteps, text: text)
+        }
+        // Planned on the fixture's shape, then shapes alternate: every plan breaks, the pool stops planning.
+        let expectedSmall = try run(model, i.x)
+        XCTAssertEqual(try run(model, i.x), expectedSmall)
+        let expectedLarge = try run(try Text2ImUNet(path: path), larger)
+        for _ in 0..<3 {
+            XCTAssertEqual(try run(model, larger), expectedLarge)
+            XCTAssertEqual(try run(model, i.x), expectedSmall)
+        }
+        XCTAssertEqual(model.activationPoolByteCount, 0, "no slab kept once passes keep changing")
+    }
 }

@@ -133,6 +133,9 @@ final class ActivationPool: @unchecked Sendable {
     private var slab: ActivationSlab?
     private var slabCount = 0               // floats the plan needs
     private var pass = 0, inPass = false, failed = false
+    /// Plans that did not hold; from the second on (passes that differ from each other, e.g. varying shapes) the
+    /// pool stops planning and passes allocate as without it.
+    private var brokenPlans = 0
     private var taken = 0, events = 0       // event n at time 2n; the window after it at time 2n + 1
     private var released: [Bool] = []       // by entry, in the replaying pass
 
@@ -152,7 +155,7 @@ final class ActivationPool: @unchecked Sendable {
     /// Runs `body` as one pass with this pool as `current` (a pass already running on the pool: plain allocations).
     func withPass<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
-        let starts = !inPass
+        let starts = !inPass && brokenPlans < 2
         if starts { beginPass() }
         pthread_mutex_unlock(mutex)
         if !starts { return try ActivationPool.$current.withValue(nil) { try body() } }
@@ -193,8 +196,9 @@ final class ActivationPool: @unchecked Sendable {
         if !planned { noteWindow() }
         inPass = false
         if failed || (planned && taken != entries.count) {
+            if planned { brokenPlans += 1 }
             planned = false   // record the next pass anew
-            entries = []; windows = []
+            entries = []; windows = []; slab = nil
         } else if !planned {
             plan()   // the pass's buffers are all back: its heap pages go before the slab takes their place
             if !windows.isEmpty { KernelScratch.releaseOwnBlock() }
