@@ -4,6 +4,7 @@
 // The K reduction order of every output element is fixed (KC blocks in order), independent of the
 // (m0, m1, n0, n1) block, so any partition over threads gives bit-identical results.
 #include "CKernelsX86.h"
+#include "include/glide_scratch.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdlib.h>
@@ -304,11 +305,8 @@ TGT static inline void kernel_i16(int kp, const int16_t *a, const int16_t *b, co
 
 // ---------------------------------------------------------------- driver
 
-static void *aligned(size_t bytes) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
-    return p;
-}
+// Scratch from the calling thread's stack (glide_scratch.h): released with the mark taken before it.
+static void *aligned(size_t bytes) { return glide_scratch_alloc(bytes); }
 
 static size_t elem_size(int dtype) { return dtype == GLIDE_W_F32 ? 4 : dtype == GLIDE_W_INT8 ? 1 : 2; }
 
@@ -319,6 +317,7 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
         // then transpose it into y. Writing 16 columns that are 4-8 KB apart straight from the register tile
         // thrashes L1 sets and halves the speed.
         ptrdiff_t mm = m1 - m0, nn = n1 - n0;
+        const size_t mark = glide_scratch_mark();
         float *stage = aligned(sizeof(float) * mm * nn);
         if (!stage) return -1;
         glide_gemm_desc s2 = *d;
@@ -370,7 +369,7 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
                 else for (ptrdiff_t m = 0; m < mm; m++) y[m * d->y_rs] = stage[m * nn + n];
             }
         }
-        free(stage);
+        glide_scratch_release(mark);
         return rc;
     }
     const ptrdiff_t K = d->K;
@@ -388,6 +387,7 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
     ptrdiff_t npanels = (ncap + NR - 1) / NR;
     ptrdiff_t mcap = m1 - m0 < MC ? m1 - m0 : MC;
     ptrdiff_t mpanels = (mcap + MR - 1) / MR;
+    const size_t mark = glide_scratch_mark();
     float *bpack = aligned(sizeof(float) * KC * NR * (quant ? 1 : npanels));
     float *apack = quant ? NULL : aligned(sizeof(float) * (KC * MR * mpanels + 8));
     float *atmp = aligned(sizeof(float) * KC * MR);
@@ -396,7 +396,7 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
     int16_t *aq = quant ? aligned(sizeof(int16_t) * (KC + 2) * MR * mpanels) : NULL;
     float *wscale = quant ? aligned(sizeof(float) * MR * mpanels) : NULL;
     if (!bpack || !atmp || (!quant && !apack) || (quant && (!bq || !bscale || !aq || !wscale))) {
-        free(bpack); free(apack); free(atmp); free(bq); free(bscale); free(aq); free(wscale);
+        glide_scratch_release(mark);
         return -1;
     }
     __m256 c[2 * MR];
@@ -466,7 +466,7 @@ TGT int glide_gemm_avx2(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, pt
             }
         }
     }
-    free(bpack); free(apack); free(atmp); free(bq); free(bscale); free(aq); free(wscale);
+    glide_scratch_release(mark);
     return 0;
 }
 

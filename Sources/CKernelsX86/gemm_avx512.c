@@ -10,6 +10,7 @@
 // baseline ISA. The K reduction order of an element is fixed (KC blocks in order, pairs in order), so any
 // partition over threads gives bit-identical results.
 #include "CKernelsX86.h"
+#include "include/glide_scratch.h"
 #include "bf16_internal.h"
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,8 @@ INLINE float f16_f32(uint16_t h) {
     return bits_f32(f32_bits(bits_f32(em << 13) * 0x1p112f) | sign);
 }
 
-static void *aligned64(size_t bytes) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
-    return p;
-}
+// Scratch from the calling thread's stack (glide_scratch.h): released with the mark taken before it.
+static void *aligned64(size_t bytes) { return glide_scratch_alloc(bytes); }
 
 // ---------------------------------------------------------------- packing A (weights)
 
@@ -195,6 +193,7 @@ static void unstage_512(const glide_gemm_desc *d, const float *stage, ptrdiff_t 
 
 static int staged(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1, entry_fn fn) {
     ptrdiff_t mm = m1 - m0, nn = n1 - n0;
+    const size_t mark = glide_scratch_mark();
     float *stage = aligned64(sizeof(float) * mm * nn);
     if (!stage) return -1;
     glide_gemm_desc s2 = *d;
@@ -214,7 +213,7 @@ static int staged(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_
             else for (ptrdiff_t m = 0; m < mm; m++) y[m * d->y_rs] = stage[m * nn + j];
         }
     }
-    free(stage);
+    glide_scratch_release(mark);
     return rc;
 }
 
@@ -238,13 +237,14 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
     ptrdiff_t mpanels = (mcap + MR - 1) / MR;
     // f32: B panels [np][KC][NR] f32, A panels [mp][KC][MR] f32.
     // bf16: one f32 staging panel, B panels [np][KC/2][NR] u32, A panels [mp][KC/2][MR] u32.
+    const size_t mark = glide_scratch_mark();
     float *bf = aligned64(sizeof(float) * KC * NR * (bf16 ? 1 : npanels));
     void *bp = bf16 ? aligned64(sizeof(uint32_t) * (KC / 2) * NR * npanels) : bf;
     void *ap = aligned64(bf16 ? sizeof(uint32_t) * (KC / 2) * MR * mpanels : sizeof(float) * KC * MR * mpanels);
     float *tile = aligned64(sizeof(float) * MR * NR);
     float *atmp = bf16 ? NULL : aligned64(sizeof(float) * MR * KC);
     if (!bf || !bp || !ap || !tile || (!bf16 && !atmp)) {
-        free(bf); if (bf16) free(bp); free(ap); free(tile); free(atmp);
+        glide_scratch_release(mark);
         return -1;
     }
     for (ptrdiff_t jc = n0; jc < n1; jc += NC) {
@@ -295,7 +295,7 @@ INLINE int run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n
             }
         }
     }
-    free(bf); if (bf16) free(bp); free(ap); free(tile); free(atmp);
+    glide_scratch_release(mark);
     return 0;
 }
 

@@ -6,6 +6,7 @@
 // portable emulation through the same packing and quantization. As in gemm_int8_vnni.c each output element
 // depends only on its row, column and K, so all paths and all partitions give bit-identical results.
 #include "CKernelsX86.h"
+#include "include/glide_scratch.h"
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -144,7 +145,8 @@ void glide_winograd_weights_i16_allow_vbmi(int on) { glide_winograd_weights_i16_
 int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                       uint32_t *dst) {
     const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
-    int16_t *u = malloc(sizeof(int16_t) * (size_t)MR * 16 * (C > 0 ? C : 1));
+    const size_t mark = glide_scratch_mark();
+    int16_t *u = glide_scratch_alloc(sizeof(int16_t) * (size_t)MR * 16 * (C > 0 ? C : 1));
     if (!u) return -1;
 #if defined(__x86_64__)
     // 8-row panels: the dword transposes of the GEMM's own weight packing (the same words as the loop below).
@@ -180,7 +182,7 @@ int glide_winograd_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int
                         o[k2 * MR + r] = (uint32_t)(uint16_t)u[((size_t)r * 16 + xi) * C + k0 + kc - 1];
             }
     }
-    free(u);
+    glide_scratch_release(mark);
     return 0;
 }
 
@@ -391,15 +393,17 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
     // Activations already in panels (glide_winograd_input_i16_packed): used when the block starts on a panel.
     const int xpre = d->x_packed && d->x_scales && n0 % NB == 0;
     if (!xpre && !d->x) return -1;
-    uint32_t *bp = wi_aligned(sizeof(uint32_t) * (xpre ? 1 : kpmax * NB * npanels));
-    float *xs = wi_aligned(sizeof(float) * (xpre ? 1 : NB * npanels));
     // Weights already in panels (glide_winograd_weights_i16_packed): used when the block starts on a panel.
     const int prepacked = d->w_packed && m0 % MR == 0;
     if (!prepacked && !d->w) return -1;   // packed weights only, and a block that does not start on a panel
     const ptrdiff_t gpanels = (d->M + MR - 1) / MR;
-    uint32_t *ap = wi_aligned(sizeof(uint32_t) * (prepacked ? 1 : kpmax * MR * mpanels));
-    float *ws = wi_aligned(sizeof(float) * MR * mpanels);
-    if (!bp || !xs || !ap || !ws) { free(bp); free(xs); free(ap); free(ws); return -1; }
+    // Scratch from the calling thread's stack (glide_scratch.h).
+    const size_t mark = glide_scratch_mark();
+    uint32_t *bp = glide_scratch_alloc(sizeof(uint32_t) * (xpre ? 1 : kpmax * NB * npanels));
+    float *xs = glide_scratch_alloc(sizeof(float) * (xpre ? 1 : NB * npanels));
+    uint32_t *ap = glide_scratch_alloc(sizeof(uint32_t) * (prepacked ? 1 : kpmax * MR * mpanels));
+    float *ws = glide_scratch_alloc(sizeof(float) * MR * mpanels);
+    if (!bp || !xs || !ap || !ws) { glide_scratch_release(mark); return -1; }
     for (ptrdiff_t jc = n0; jc < n1; jc += WI_NC) {
         ptrdiff_t nc = n1 - jc < WI_NC ? n1 - jc : WI_NC;
         int np = (int)((nc + NB - 1) / NB);
@@ -448,7 +452,7 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
             }
         }
     }
-    free(bp); free(xs); free(ap); free(ws);
+    glide_scratch_release(mark);
     return 0;
 }
 
@@ -623,15 +627,16 @@ int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0
     qmax = qmax < 1 ? 1 : qmax > GLIDE_WI16_QMAX ? GLIDE_WI16_QMAX : qmax;
     const int kcap = C < WI_KC ? (C > 0 ? C : 1) : WI_KC;
     const ptrdiff_t xs = (ptrdiff_t)kcap * NB + 16;   // + 64 bytes: the 16 positions' blocks on different L1 sets
-    float *tb = wi_aligned(sizeof(float) * (size_t)(16 * xs));
-    uint32_t *mx = wi_aligned(sizeof(uint32_t) * 16 * 64);
-    if (!tb || !mx) { free(tb); free(mx); return -1; }
+    const size_t mark = glide_scratch_mark();   // scratch from the calling thread's stack (glide_scratch.h)
+    float *tb = glide_scratch_alloc(sizeof(float) * (size_t)(16 * xs));
+    uint32_t *mx = glide_scratch_alloc(sizeof(uint32_t) * 16 * 64);
+    if (!tb || !mx) { glide_scratch_release(mark); return -1; }
 #if defined(__x86_64__)
     if (avx512) wf_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
     else
 #endif
     wf_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, 0);
-    free(tb); free(mx);
+    glide_scratch_release(mark);
     return 0;
 }
 

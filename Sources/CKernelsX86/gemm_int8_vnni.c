@@ -17,6 +17,7 @@
 // Packing and quantization are portable C (auto-vectorised; compiled once per target by inlining) shared by
 // all three paths; only the inner dot-product loop differs.
 #include "CKernelsX86.h"
+#include "include/glide_scratch.h"
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -545,11 +546,8 @@ TAVXVNNI static void i8_kernel_ymm(const i8_tile *t) {
 
 // ---------------------------------------------------------------- driver (shared)
 
-static void *i8_aligned(size_t bytes) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
-    return p;
-}
+// Scratch from the calling thread's stack (glide_scratch.h): released with the mark taken before it.
+static void *i8_aligned(size_t bytes) { return glide_scratch_alloc(bytes); }
 
 // y_cs == 1 (the token-major case is staged by the caller).
 static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
@@ -576,6 +574,7 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
     // Weights packed once (glide_i8_prepack): used when this block starts on one of its panels.
     const int prepacked = d->w_packed && d->w_packed_sums && (d->w_packed_row0 + m0) % MR == 0;
     const ptrdiff_t gp0 = prepacked ? (d->w_packed_row0 + m0) / MR : 0, gpanels = d->w_packed_panels;
+    const size_t mark = glide_scratch_mark();
     float *fpanel = i8_aligned(sizeof(float) * I8_KC * NB);
     uint32_t *bh = i8_aligned(sizeof(uint32_t) * kqmax * NB * npanels);
     uint32_t *bl = two ? i8_aligned(sizeof(uint32_t) * kqmax * NB * npanels) : NULL;
@@ -584,7 +583,7 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
     int32_t *wsum = prepacked ? NULL : i8_aligned(sizeof(int32_t) * (size_t)MR * mpt * nkb);
     float *ws = i8_aligned(sizeof(float) * MR * mpt);
     if (!fpanel || !bh || (two && !bl) || !xs || (!prepacked && (!ap || !wsum)) || !ws) {
-        free(fpanel); free(bh); free(bl); free(xs); free(ap); free(wsum); free(ws);
+        glide_scratch_release(mark);
         return -1;
     }
     // (prepacked: only the scales are copied; no clock reads, whose cost the profile would book as packing)
@@ -685,7 +684,7 @@ static inline AI int i8_run(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1
             }
         }
     }
-    free(fpanel); free(bh); free(bl); free(xs); free(ap); free(wsum); free(ws);
+    glide_scratch_release(mark);
     return 0;
 }
 
@@ -696,6 +695,7 @@ static inline AI int i8_gemm(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
     if (m1 <= m0 || n1 <= n0) return 0;
     if (d->y_cs == 1 || d->K == 0) return i8_run(d, m0, m1, n0, n1, MR, NB, kernel, dwpack, packq, packq8);
     ptrdiff_t mm = m1 - m0, nn = n1 - n0;
+    const size_t mark = glide_scratch_mark();
     float *stage = i8_aligned(sizeof(float) * mm * nn);
     if (!stage) return -1;
     glide_gemm_desc s2 = *d;
@@ -726,7 +726,7 @@ static inline AI int i8_gemm(const glide_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m
             }
         }
     }
-    free(stage);
+    glide_scratch_release(mark);
     return rc;
 }
 

@@ -2,6 +2,7 @@
 // The 16 products in between are ordinary GEMMs (see Kernels/Winograd.swift). Plain loops over the tiles
 // of a row, written so that the compiler vectorizes them for AVX2.
 #include "CKernelsX86.h"
+#include "include/glide_scratch.h"
 #if defined(__x86_64__)
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@ TGT void glide_winograd_input_avx2(const float *x, int H, int W, int c0, int c1,
                                    float *v, ptrdiff_t ldv, ptrdiff_t xi_stride) {
     const int tw = (W + 1) / 2;
     const int plen = 2 * tw + 2;       // padded row: p[i] = x[i - 1], zero outside [1, W]
-    float *buf = malloc(sizeof(float) * (size_t)(4 * plen + 16 * tw));
+    const size_t mark = glide_scratch_mark();
+    float *buf = glide_scratch_alloc(sizeof(float) * (size_t)(4 * plen + 16 * tw));
     if (!buf) abort();
     float *p[4] = {buf, buf + plen, buf + 2 * plen, buf + 3 * plen};
     float *a = buf + 4 * plen;         // a[(r * 4 + j) * tw + tx]: rows of the patch transformed along x
@@ -48,13 +50,14 @@ TGT void glide_winograd_input_avx2(const float *x, int H, int W, int c0, int c1,
             }
         }
     }
-    free(buf);
+    glide_scratch_release(mark);
 }
 
 TGT void glide_winograd_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int o0, int o1,
                                     int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
     const int tw = (OW + 1) / 2;
-    float *buf = malloc(sizeof(float) * (size_t)(8 * tw + 4 * tw));
+    const size_t mark = glide_scratch_mark();
+    float *buf = glide_scratch_alloc(sizeof(float) * (size_t)(8 * tw + 4 * tw));
     if (!buf) abort();
     float *b = buf;                    // b[(i * 2 + jj) * tw + tx]: patch rows reduced along x
     float *row = buf + 8 * tw;         // two interleaved output rows of 2 * tw
@@ -91,7 +94,7 @@ TGT void glide_winograd_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xi_
             }
         }
     }
-    free(buf);
+    glide_scratch_release(mark);
 }
 TGT void glide_winograd_weights_avx2(const float *g, int C, float *u, ptrdiff_t xi_stride) {
     for (int c = 0; c < C; c++) {

@@ -130,7 +130,11 @@ struct BenchStep: ParsableCommand {
         var stepCPU: [Double] = []
         let stride = max(1, o.diffusionSteps / max(1, warmup + steps))
         var profiledSeconds = 0.0
+        var stepAllocations: [HeapAllocations] = []
+        var heapBefore = HeapAllocations.mallocHeap.total
         for i in 0..<(warmup + steps) {
+            if i == warmup { heapBefore = HeapAllocations.mallocHeap.total }
+            let counted = HeapAllocations.current
             let t = Float(max(0, o.diffusionSteps - 1 - i * stride))
             if profile && i == warmup { KernelProfiler.start(threadCPUTime: cpuTime) }
             let p0 = profile ? KernelProfiler.now() : 0
@@ -143,7 +147,7 @@ struct BenchStep: ParsableCommand {
                 printToStderr("bench step: \(i < warmup ? "warm-up \(i + 1)" : "step \(i - warmup + 1)"): "
                               + String(format: "%.3f s (CPU %.3f s)", w, c))
             }
-            if i >= warmup { stepSeconds.append(w); stepCPU.append(c) }
+            if i >= warmup { stepSeconds.append(w); stepCPU.append(c); stepAllocations.append(HeapAllocations.current - counted) }
         }
         var stepProfile: StepProfile? = nil
         if profile {
@@ -161,6 +165,10 @@ struct BenchStep: ParsableCommand {
             textSeconds: textSeconds, textCPUSeconds: textCPU, peakRSSBytes: ProcessMemory.peakRSSBytes())
         report.cpuPath = KernelSettings.activePath
         report.winogradCacheBytes = unet.winogradCacheByteCount
+        report.stepAllocations = stepAllocations
+        report.activationPoolBytes = unet.activationPoolByteCount
+        report.scratchBytes = kernelScratchByteCount()
+        report.mallocHeapBytes = (heapBefore, HeapAllocations.mallocHeap.total)
         report.winogradCacheBudget = unet.winogradCacheBudget
         report.gemmPaths = report.weightTypes.keys.sorted().compactMap { t in
             WeightElementKind(rawValue: t).map { (t, KernelSettings.gemmPath(for: $0)) }
@@ -254,6 +262,10 @@ private struct StepReport {
     var cpuPath = "", gemmPaths: [(String, String)] = []
     /// Transformed int8 Winograd weights the model kept (`Text2ImUNet.winogradCacheByteCount`) and its budget.
     var winogradCacheBytes = 0, winogradCacheBudget = 0
+    /// Heap allocations counted during each timed step (`HeapAllocations`), the activation buffers the model keeps,
+    /// the calling thread's kernel scratch stack, and glibc's heap size before the first timed step and after the last.
+    var stepAllocations: [HeapAllocations] = [], activationPoolBytes = 0, scratchBytes = 0
+    var mallocHeapBytes = (0, 0)
 
     var stepMedian: Double { median(stepSeconds) }
     var textMedian: Double { textSeconds.isEmpty ? 0 : median(textSeconds) }
@@ -273,6 +285,13 @@ private struct StepReport {
         }
         lines.append("peak RSS \(formatGiB(peakRSSBytes)); transformed Winograd weights kept "
                      + "\(formatGiB(winogradCacheBytes)) (budget \(formatGiB(winogradCacheBudget)))")
+        if !stepAllocations.isEmpty {
+            lines.append("heap allocations per step (counted: kernel scratch and activation buffers): "
+                         + stepAllocations.map { "\($0.count) (>= 64 KiB: \($0.large), \(formatMiB($0.bytes)))" }.joined(separator: ", ")
+                         + "; kept for reuse: activations \(formatMiB(activationPoolBytes)), scratch \(formatMiB(scratchBytes)) "
+                         + "(main thread); malloc heap (mallinfo2) \(formatMiB(mallocHeapBytes.0)) before the first timed step, "
+                         + "\(formatMiB(mallocHeapBytes.1)) after the last")
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -290,6 +309,10 @@ private struct StepReport {
             "\"steps\": \(stepSeconds.count)", "\"median_seconds\": \(fmt6(stepMedian))",
             "\"min_seconds\": \(fmt6(stepSeconds.min()!))", "\"max_seconds\": \(fmt6(stepSeconds.max()!))",
             "\"step_seconds\": \(list(stepSeconds))", "\"step_cpu_seconds\": \(list(stepCPUSeconds))",
+            "\"step_heap_allocations\": [" + stepAllocations.map { String($0.count) }.joined(separator: ", ") + "]",
+            "\"step_heap_allocations_64k\": [" + stepAllocations.map { String($0.large) }.joined(separator: ", ") + "]",
+            "\"activation_pool_bytes\": \(activationPoolBytes)", "\"scratch_bytes\": \(scratchBytes)",
+            "\"malloc_heap_bytes_before\": \(mallocHeapBytes.0)", "\"malloc_heap_bytes_after\": \(mallocHeapBytes.1)",
         ]
         if !textSeconds.isEmpty {
             fields += [
@@ -378,3 +401,4 @@ private func jsonString(_ s: String) -> String {
     JSONValue.appendQuoted(s, to: &out)
     return out
 }
+private func formatMiB(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }

@@ -132,12 +132,12 @@ func attentionImpl(heads: Int, headDim: Int, queryCount: Int, keyCount: Int,
     // Per head: gather q' [T, C], k' [S, C], v [S, C] densely, then scores, softmax, and weights . v.
     for h in 0..<heads {
         let t = queryCount
-        let q = UnsafeMutablePointer<Float>.allocate(capacity: max(t * c, 1))
-        let k = UnsafeMutablePointer<Float>.allocate(capacity: max(s * c, 1))
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: max(s * c, 1))
-        let w = UnsafeMutablePointer<Float>.allocate(capacity: max(t * s, 1))
-        let o = UnsafeMutablePointer<Float>.allocate(capacity: max(t * c, 1))
-        defer { q.deallocate(); k.deallocate(); v.deallocate(); w.deallocate(); o.deallocate() }
+        let scratch = ScratchFrame(); defer { scratch.release() }
+        let q = scratch.allocate(Float.self, count: t * c)
+        let k = scratch.allocate(Float.self, count: s * c)
+        let v = scratch.allocate(Float.self, count: s * c)
+        let w = scratch.allocate(Float.self, count: t * s)
+        let o = scratch.allocate(Float.self, count: t * c)
         for i in 0..<t { for j in 0..<c { q[i * c + j] = query.at(h, i, j) * qkScale } }
         for i in 0..<encoderCount {
             for j in 0..<c {
@@ -179,14 +179,12 @@ func attentionBlocked(heads: Int, headDim c: Int, queryCount: Int, keyCount: Int
     if queryCount == 0 || c == 0 { return }
     let tb = min(queryCount, attentionQueryBlock)
     parallelFor(heads) { h in
-        let kT = UnsafeMutablePointer<Float>.allocate(capacity: max(c * s, 1))
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: max(s * c, 1))
-        let q = UnsafeMutablePointer<Float>.allocate(capacity: tb * c)
-        let w = UnsafeMutablePointer<Float>.allocate(capacity: max(tb * s, 1))
-        let inverseSums = UnsafeMutablePointer<Float>.allocate(capacity: tb)
-        defer {
-            kT.deallocate(); v.deallocate(); q.deallocate(); w.deallocate(); inverseSums.deallocate()
-        }
+        let scratch = ScratchFrame(); defer { scratch.release() }
+        let kT = scratch.allocate(Float.self, count: c * s)
+        let v = scratch.allocate(Float.self, count: s * c)
+        let q = scratch.allocate(Float.self, count: tb * c)
+        let w = scratch.allocate(Float.self, count: tb * s)
+        let inverseSums = scratch.allocate(Float.self, count: tb)
         if let encoderKey, let encoderValue, encoderCount > 0 {
             gatherChannelMajor(encoderKey, head: h, tokens: 0, count: encoderCount, channels: c, scale: qkScale,
                                into: kT, rowStride: s)
@@ -278,8 +276,8 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
             glide_attn_bf16_pack_keys(operand.base + h * operand.headStride, operand.channelStride, Int32(key0),
                                       Int32(count), Int32(s), Int32(c), qkScale, dst, vector)
         } else {
-            let kT = UnsafeMutablePointer<Float>.allocate(capacity: c * count)
-            defer { kT.deallocate() }
+            let scratch = ScratchFrame(); defer { scratch.release() }
+            let kT = scratch.allocate(Float.self, count: c * count)
             gatherChannelMajor(operand, head: h, tokens: 0, count: count, channels: c, scale: qkScale, into: kT,
                                rowStride: count)
             glide_attn_bf16_pack_keys(kT, count, Int32(key0), Int32(count), Int32(s), Int32(c), 1, dst, vector)
@@ -298,8 +296,8 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
             glide_attn_bf16_pack_values_cm(value.base + h * value.headStride, value.channelStride, Int32(encoderCount),
                                            Int32(keyCount), Int32(s), Int32(c), dst + keyWords, vector)
         } else {
-            let v = UnsafeMutablePointer<Float>.allocate(capacity: s * c)
-            defer { v.deallocate() }
+            let scratch = ScratchFrame(); defer { scratch.release() }
+            let v = scratch.allocate(Float.self, count: s * c)
             if let encoderValue, encoderCount > 0 {
                 gatherTokenMajor(encoderValue, head: h, tokens: 0, count: encoderCount, channels: c, scale: 1, into: v)
             }
@@ -311,8 +309,8 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
             glide_attn_bf16_pack_queries(query.base + h * query.headStride, query.channelStride, Int32(queryCount),
                                          Int32(queryRows), Int32(c), qkScale, qDst, vector)
         } else {
-            let qT = UnsafeMutablePointer<Float>.allocate(capacity: c * queryCount)
-            defer { qT.deallocate() }
+            let scratch = ScratchFrame(); defer { scratch.release() }
+            let qT = scratch.allocate(Float.self, count: c * queryCount)
             gatherChannelMajor(query, head: h, tokens: 0, count: queryCount, channels: c, scale: qkScale, into: qT,
                                rowStride: queryCount)
             glide_attn_bf16_pack_queries(qT, queryCount, Int32(queryCount), Int32(queryRows), Int32(c), 1, qDst, vector)
@@ -363,9 +361,9 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
         // Enough heads for every thread: a head's packing, all its blocks and its output on one thread, through
         // buffers of one head that stay in that core's cache.
         parallelFor(heads) { h in
-            let head = UnsafeMutablePointer<UInt32>.allocate(capacity: headWords)
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: queryRows * ch16 + scratchFloats)
-            defer { head.deallocate(); buffer.deallocate() }
+            let scratch = ScratchFrame(); defer { scratch.release() }
+            let head = scratch.allocate(UInt32.self, count: headWords)
+            let buffer = scratch.allocate(Float.self, count: queryRows * ch16 + scratchFloats)
             packHead(h, into: head)
             for block in 0..<blocks {
                 if h + 1 < heads { prefetchSlice(h + 1, block) }
@@ -375,13 +373,13 @@ func attentionFusedBF16(heads: Int, headDim c: Int, queryCount: Int, keyCount: I
         }
     } else {
         // Few heads: pack them in parallel, then the (head, query block) items.
-        let packed = UnsafeMutablePointer<UInt32>.allocate(capacity: heads * headWords)
-        defer { packed.deallocate() }
+        let scratch = ScratchFrame(); defer { scratch.release() }
+        let packed = scratch.allocate(UInt32.self, count: heads * headWords)
         parallelFor(heads) { h in packHead(h, into: packed + h * headWords) }
         parallelFor(heads * blocks) { item in
             let h = item / blocks, block = item % blocks, t0 = block * blockRows
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: blockRows * ch16 + scratchFloats)
-            defer { buffer.deallocate() }
+            let scratch = ScratchFrame(); defer { scratch.release() }
+            let buffer = scratch.allocate(Float.self, count: blockRows * ch16 + scratchFloats)
             runBlock(h, block, head: packed + h * headWords, out: buffer, scratch: buffer + blockRows * ch16)
             store(h, t0, min(blockRows, queryCount - t0), from: buffer)
         }

@@ -36,9 +36,9 @@ public func gemmScalar(weight: WeightMatrix, input: MatrixOperand, columns: Int,
                        bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
     let m = weight.rows, k = weight.cols
     if m == 0 || columns == 0 { return }
-    let row = UnsafeMutablePointer<Float>.allocate(capacity: max(k, 1))
-    let acc = UnsafeMutablePointer<Float>.allocate(capacity: columns)
-    defer { row.deallocate(); acc.deallocate() }
+    let scratch = ScratchFrame(); defer { scratch.release() }
+    let row = scratch.allocate(Float.self, count: k)
+    let acc = scratch.allocate(Float.self, count: columns)
     for i in 0..<m {
         for c in 0..<k { row[c] = weight.value(i, c) }
         for j in 0..<columns { acc[j] = 0 }
@@ -89,8 +89,8 @@ public func matmul(m: Int, n: Int, k: Int, a: MatrixOperand, b: MatrixOperand, c
              input: b, columns: n, output: c, accumulate: accumulate)
     } else {
         // Copy A to a dense buffer so it can be used as the weight operand.
-        let dense = UnsafeMutablePointer<Float>.allocate(capacity: max(m * k, 1))
-        defer { dense.deallocate() }
+        let scratch = ScratchFrame(); defer { scratch.release() }
+        let dense = scratch.allocate(Float.self, count: m * k)
         for i in 0..<m { for j in 0..<k { dense[i * k + j] = a[i, j] } }
         gemm(weight: WeightMatrix(rows: m, cols: k, f32: dense), input: b, columns: n, output: c,
              accumulate: accumulate)

@@ -74,8 +74,8 @@ func gemmAVX2(weight: WeightMatrix, source: GemmSource, columns: Int, output: Mu
     if t == 1 {
         failed = withUnsafePointer(to: desc) { entry($0, 0, m, 0, n) } != 0
     } else {
-        let flags = UnsafeMutablePointer<Int32>.allocate(capacity: t)
-        defer { flags.deallocate() }
+        let scratch = ScratchFrame(); defer { scratch.release() }
+        let flags = scratch.allocate(Int32.self, count: t)
         parallelFor(t) { i in
             let lo = blocks * i / t, hi = blocks * (i + 1) / t
             let r: Int32 = withUnsafePointer(to: desc) { p in

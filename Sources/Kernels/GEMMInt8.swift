@@ -130,8 +130,8 @@ func int8ConvolutionRunsInF32(_ weight: WeightMatrix, _ g: Conv2dGeometry) -> Bo
 
 /// Calls `body` with `weight` widened to dense f32 (int8 dequantized with its row scales).
 func withF32Weights<R>(_ weight: WeightMatrix, _ body: (WeightMatrix) -> R) -> R {
-    let dense = UnsafeMutablePointer<Float>.allocate(capacity: max(weight.rows * weight.cols, 1))
-    defer { dense.deallocate() }
+    let scratch = ScratchFrame(); defer { scratch.release() }
+    let dense = scratch.allocate(Float.self, count: weight.rows * weight.cols)
     for r in 0..<weight.rows { widenRow(weight, r, into: dense + r * weight.cols) }
     return body(WeightMatrix(rows: weight.rows, cols: weight.cols, f32: dense))
 }

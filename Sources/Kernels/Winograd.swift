@@ -84,16 +84,15 @@ func winogradOutputTransform() -> WinogradOutputTransform {
 }
 
 /// The 16 transformed 4x4 kernels `U = G g G^T` of a 3x3 convolution weight `[O, C*9]`, laid out
-/// `[16][O][C]` (f32), so that U[xi] is an ordinary `[O, C]` weight matrix.
-func winogradTransformWeights(_ weight: WeightMatrix, outChannels o: Int, inChannels c: Int)
-    -> UnsafeMutablePointer<Float> {
+/// `[16][O][C]` (f32) into `u` (`16 * O * C` floats), so that U[xi] is an ordinary `[O, C]` weight matrix.
+func winogradTransformWeights(_ weight: WeightMatrix, outChannels o: Int, inChannels c: Int,
+                              into u: UnsafeMutablePointer<Float>) {
     let probe = KernelProfiler.begin("winograd weight transform", "\(weight.dtypeName) \(c)->\(o)"); defer { KernelProfiler.end(probe) }
-    let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * c)
     let blocks = min(o, 4 * KernelSettings.threadCount)
     let transform = KernelSettings.has(.avx512f) ? glide_winograd_weights_avx512 : glide_winograd_weights_avx2
     parallelFor(blocks) { b in
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: c * 9)
-        defer { row.deallocate() }
+        let scratch = ScratchFrame(); defer { scratch.release() }
+        let row = scratch.allocate(Float.self, count: c * 9)
         for oc in (o * b / blocks)..<(o * (b + 1) / blocks) {
             if case .f32(let p) = weight.elements {
                 transform(p + oc * weight.rowStride, Int32(c), u + oc * c, o * c)
@@ -103,7 +102,6 @@ func winogradTransformWeights(_ weight: WeightMatrix, outChannels o: Int, inChan
             }
         }
     }
-    return u
 }
 
 /// Row `r` of `weight` as f32 (int8 dequantized with its row scale), with the module's converters.
@@ -127,12 +125,13 @@ func conv2dWinograd(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Uns
     }
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
-    let u = winogradTransformWeights(weight, outChannels: o, inChannels: c)
-    defer { u.deallocate() }
+    let scratch = ScratchFrame(); defer { scratch.release() }
+    let u = scratch.allocate(Float.self, count: 16 * o * c)
+    winogradTransformWeights(weight, outChannels: o, inChannels: c, into: u)
     // bf16 Winograd: the transformed weights rounded to bf16 (RNE) for the vdpbf16ps GEMMs.
     var ubf: UnsafeMutablePointer<UInt16>? = nil
     if winogradGemmKind(weight.elements.kind) == .bf16 {
-        let p = UnsafeMutablePointer<UInt16>.allocate(capacity: 16 * o * c)
+        let p = scratch.allocate(UInt16.self, count: 16 * o * c)
         let total = 16 * o * c, blocks = max(1, min(16, KernelSettings.threadCount * 4))
         parallelFor(blocks) { b in
             let lo = total * b / blocks, hi = total * (b + 1) / blocks
@@ -140,15 +139,13 @@ func conv2dWinograd(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Uns
         }
         ubf = p
     }
-    defer { ubf?.deallocate() }
     let ubfConst = ubf.map { UnsafePointer($0) }
     // Tile rows per chunk: the transformed input and the products of a chunk take ~8 MB each at most.
     let targetTiles = max(tilesPerRow, KernelSettings.winogradChunkElements / (16 * max(c, o)))
     let rowsPerChunk = max(1, min(tileRows, targetTiles / tilesPerRow))
     let ld = rowsPerChunk * tilesPerRow
-    let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * ld)
-    let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * o * ld)
-    defer { v.deallocate(); m.deallocate() }
+    let v = scratch.allocate(Float.self, count: 16 * c * ld)
+    let m = scratch.allocate(Float.self, count: 16 * o * ld)
     let vStride = c * ld, mStride = o * ld
     let channelBlocks = min(c, 4 * KernelSettings.threadCount)
     let outputBlocks = min(o, 4 * KernelSettings.threadCount)

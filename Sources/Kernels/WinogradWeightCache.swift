@@ -124,11 +124,13 @@ struct WinogradWeightPanels {
     let u: UnsafePointer<UInt32>
     /// Per position, the largest sum of |U'| over a row's 256-long K block (F(4x2), F(4x4); empty for F(2x2)).
     let maxL1: [Int32]
-    private let owned: UnsafeMutablePointer<UInt32>?
+    /// The scratch frame of the call's own buffer (nil: cached panels).
+    private let owned: ScratchFrame?
 
     /// The panels of int8 weights `q` (`o` x `c` 3x3 kernels, row stride `rowStride`) for `positions` (16, 24 or 36)
     /// transformed positions of `xiWords` words each, from `cache` when it holds them or admits them, else
-    /// transformed by `fill` into a buffer of their own (freed by `deallocate()`).
+    /// transformed by `fill` into a buffer of their own on the thread's scratch stack (released by `deallocate()`,
+    /// with any scratch taken after it).
     init(cache: WinogradWeightCache?, q: UnsafePointer<Int8>, rowStride: Int, outChannels o: Int, inChannels c: Int,
          positions: Int, mr: Int, xiWords: Int, fill: (UnsafeMutablePointer<UInt32>) -> [Int32]?) {
         let words = positions * xiWords
@@ -142,16 +144,17 @@ struct WinogradWeightPanels {
                 return
             }
         }
-        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, words))
+        let frame = ScratchFrame()
+        let buffer = frame.allocate(UInt32.self, count: words)
         guard let maxL1 = fill(buffer) else {
-            buffer.deallocate()
+            frame.release()
             preconditionFailure("conv2d: out of memory for the Winograd weights")
         }
-        u = UnsafePointer(buffer); self.maxL1 = maxL1; owned = buffer
+        u = UnsafePointer(buffer); self.maxL1 = maxL1; owned = frame
     }
 
-    /// Frees the call's own buffer (cached panels stay).
-    func deallocate() { owned?.deallocate() }
+    /// Releases the call's own buffer (cached panels stay).
+    func deallocate() { owned?.release() }
 }
 
 /// `madvise(MADV_DONTNEED)` on the whole pages inside `[start, start + count)` (a read-only file mapping).

@@ -4,6 +4,7 @@
 #pragma once
 #include <stdint.h>
 #include <stddef.h>
+#include "glide_scratch.h"
 
 /// 1 when this CPU supports AVX2, FMA and F16C (and the OS saves YMM state), else 0.
 int glide_cpu_has_avx2_fma(void);

@@ -26,6 +26,8 @@ public final class Text2ImUNet: @unchecked Sendable {
     let packedWeights = PackedWeightGroup()
     /// The transformed Winograd panels of the int8 3x3 convolutions (filled at first use, within its budget).
     let winogradWeights: WinogradWeightCache
+    /// The activation buffers of forward passes, kept for the next one.
+    let activationPool = ActivationPool()
     private let text: TextEncoder?
     private let unet: UNetBody
 
@@ -50,6 +52,7 @@ public final class Text2ImUNet: @unchecked Sendable {
     /// Drops the model's weights from resident memory while it is kept for later: the file's pages
     /// (`WeightFile.releaseResidentMemory`) and the packed GEMM panels. Both come back at the next use.
     public func releaseResidentMemory() {
+        activationPool.release()
         packedWeights.release()
         winogradWeights.release()
         file.releaseResidentMemory()
@@ -67,6 +70,10 @@ public final class Text2ImUNet: @unchecked Sendable {
 
     /// Bytes of transformed Winograd weight panels the model holds.
     public var winogradCacheByteCount: Int { winogradWeights.byteCount }
+
+    /// Bytes of the activation slab the model keeps for its next forward pass (`ActivationPool`; released by
+    /// `releaseResidentMemory()`).
+    public var activationPoolByteCount: Int { activationPool.heldBytes }
 
     /// The default `winogradCacheBudget`: env `GLIDE_WINOGRAD_CACHE_MB` (MiB) when set, else by measurement
     /// (BENCHMARKS.md) per model size, so that the text -> 64 -> 256 pipeline stays within its memory target.
@@ -130,6 +137,16 @@ public final class Text2ImUNet: @unchecked Sendable {
     public func forward(x: FloatTensor, timesteps: [Float], text: TextConditioning?, lowRes: FloatTensor? = nil,
                         inpaintImage: FloatTensor? = nil, inpaintMask: FloatTensor? = nil,
                         observe: ((String, FloatTensor) -> Void)? = nil) throws -> FloatTensor {
+        try activationPool.withPass {
+            try forwardPooled(x: x, timesteps: timesteps, text: text, lowRes: lowRes, inpaintImage: inpaintImage,
+                              inpaintMask: inpaintMask, observe: observe)
+        }
+    }
+
+    /// `forward` with the model's activation pool installed.
+    private func forwardPooled(x: FloatTensor, timesteps: [Float], text: TextConditioning?, lowRes: FloatTensor?,
+                               inpaintImage: FloatTensor?, inpaintMask: FloatTensor?,
+                               observe: ((String, FloatTensor) -> Void)?) throws -> FloatTensor {
         let o = options
         guard x.shape.count == 4, x.shape[1] == o.imageChannels, x.shape[0] > 0 else {
             throw GlideModelError.invalidInput(name: "x", expected: "[batch, \(o.imageChannels), H, W]", actual: "\(x.shape)")
