@@ -353,7 +353,8 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
 /// no K block can overflow int32 (deterministic per layer; 917 in the worst case).
 func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
                            rowStride: Int, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                           geometry g: Conv2dGeometry, accumulate: Bool, weightCache: WinogradWeightCache? = nil) {
+                           geometry g: Conv2dGeometry, accumulate: Bool, weightCache: WinogradWeightCache? = nil,
+                           preActivation: ConvPreActivation? = nil) {
     let positions = 24
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 3) / 4, tileRows = (h + 1) / 2
@@ -427,9 +428,11 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
             let panels = (tiles + nb - 1) / nb
             let bWords = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
             let inputProbe = KernelProfiler.begin("winograd input transform+pack", "int8 \(shape) \(c) ch \(h)x\(w)")
-            forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd input") { p0, p1 in
-                glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), qmax, p0, p1,
-                                            bp, bs, isa)
+            withCPreActivation(preActivation) { pre in   // (nil: none; else applied to each input value loaded)
+                forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd input") { p0, p1 in
+                    glide_wf42_input_i16_packed_preact(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb),
+                                                       qmax, p0, p1, bp, bs, pre, isa)
+                }
             }
             KernelProfiler.end(inputProbe)
             if fusedOutput {
