@@ -1,10 +1,15 @@
 // Winograd F(4x2, 3x3) for int8 weights in integers: each tile gives 4 outputs along the width (F(4, 3), points
 // 0, +-1, +-2, inf) and 2 along the height (F(2, 3) as in gemm_int8_avx2.c), from a 6-wide x 4-tall input tile:
 // 24 positions xi = 4-row index i * 6 + 6-column index j, 3 products per output instead of F(2x2)'s 4.
-//   U = (2 G2) g (24 G4)^T  exact int16, |U| <= 127 * 3 * 24 = 9144 (row scale = int8 scale / 48)
+//   U' = N2 g N4^T          exact int16, |U'| <= 127 * 3 * 7 = 2667 (row scale = the int8 scale)
 //   V = B2^T d B4           f32 in a fixed order (below), quantized per column (tile) and 256-long K block
+//                           to the position's own bound, its scale times the position's factor f2[i] f4[j]
 //   Y = A2^T M A4           f32 on the 24 GEMM products M (glide_gemm_wi16_* on packed panels)
-// with 24 G4 = [6 0 0; -4 -4 -4; -4 4 -4; 1 2 4; 1 -2 4; 0 0 24], B4^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0;
+// where G2 = diag(f2) N2 and G4 = diag(f4) N4 with integer rows: N2 = [1 0 0; 1 1 1; 1 -1 1; 0 0 1],
+// f2 = (1, 1/2, 1/2, 1); N4 = [1 0 0; -1 -1 -1; -1 1 -1; 1 2 4; 1 -2 4; 0 0 1], f4 = (1/4, 1/6, 1/6, 1/24, 1/24, 1).
+// The factors go with the activations (their scales are per position anyway), so each position's U' is as small
+// as its integer rows allow and each position gets the largest activation bound its own U' permits.
+// B4^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0;
 // 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1], A4^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
 // 0 1 -1 8 -8 1] (Lavin & Gray's F(4, 3)). Every transform has AVX-512 and AVX2 bodies and a portable twin doing
 // the same float operations in the same order, so all give the same bits.
@@ -23,6 +28,11 @@
 #endif
 
 enum { WF42_XI = 24 };
+
+// The positions' factors f2[i] f4[j] (header comment), xi = i * 6 + j.
+#define WF42_F4(a) (a) / 4.f, (a) / 6.f, (a) / 6.f, (a) / 24.f, (a) / 24.f, (a)
+static const float wf42_factor[WF42_XI] = {WF42_F4(1.f), WF42_F4(0.5f), WF42_F4(0.5f), WF42_F4(1.f)};
+#undef WF42_F4
 
 int glide_wf42_qmax(int32_t max_l1) {
     if (max_l1 < 1) max_l1 = 1;
@@ -47,24 +57,24 @@ static inline AI void wf42_weights(const int8_t *g, int C, int16_t *u, ptrdiff_t
             for (int j = 0; j < cb; j++)
                 for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
         }
-        for (int x = 0; x < 3; x++)        // (2 G2) g: rows of the kernel (height)
+        for (int x = 0; x < 3; x++)        // N2 g: rows of the kernel (height)
             for (int j = 0; j < CB; j++) {
                 int16_t g0 = k[x][j], g1 = k[3 + x][j], g2 = k[6 + x][j];
-                t[0][x][j] = (int16_t)(2 * g0); t[1][x][j] = (int16_t)(g0 + g1 + g2);
-                t[2][x][j] = (int16_t)(g0 - g1 + g2); t[3][x][j] = (int16_t)(2 * g2);
+                t[0][x][j] = g0; t[1][x][j] = (int16_t)(g0 + g1 + g2);
+                t[2][x][j] = (int16_t)(g0 - g1 + g2); t[3][x][j] = g2;
             }
-        for (int i = 0; i < 4; i++) {      // ((2 G2) g) (24 G4)^T: columns (width)
+        for (int i = 0; i < 4; i++) {      // (N2 g) N4^T: columns (width)
             int16_t *ui = u + (ptrdiff_t)i * 6 * xi_stride + c0;
             int16_t *restrict u0 = ui, *restrict u1 = ui + xi_stride, *restrict u2 = ui + 2 * xi_stride;
             int16_t *restrict u3 = ui + 3 * xi_stride, *restrict u4 = ui + 4 * xi_stride, *restrict u5 = ui + 5 * xi_stride;
             for (int j = 0; j < cb; j++) {
                 const int16_t t0 = t[i][0][j], t1 = t[i][1][j], t2 = t[i][2][j];
-                u0[j] = (int16_t)(6 * t0);
-                u1[j] = (int16_t)(-4 * (t0 + t1 + t2));
-                u2[j] = (int16_t)(-4 * (t0 - t1 + t2));
+                u0[j] = t0;
+                u1[j] = (int16_t)(-(t0 + t1 + t2));
+                u2[j] = (int16_t)(-(t0 - t1 + t2));
                 u3[j] = (int16_t)(t0 + 2 * t1 + 4 * t2);
                 u4[j] = (int16_t)(t0 - 2 * t1 + 4 * t2);
-                u5[j] = (int16_t)(24 * t2);
+                u5[j] = t2;
             }
         }
     }
@@ -79,12 +89,12 @@ static int wf42_weights_use_simd = 1;
 void glide_wf42_weights_allow_simd(int on) { wf42_weights_use_simd = on != 0; }
 
 // Per panel: the MR channels' transforms into a scratch [MR][24][C] (rows >= O zero), then each (xi, K block)
-// panel in the GEMM's layout (as glide_winograd_weights_i16_packed). *max_l1: the largest sum of |48 U| over a
-// row's 256-long K block of one position, over the panels' rows.
+// panel in the GEMM's layout (as glide_winograd_weights_i16_packed). max_l1[xi]: the largest sum of |U'| over a
+// row's 256-long K block of position xi, over the panels' rows.
 static inline AI void wf42_weights_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                           uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8, int vbmi) {
     const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
-    int32_t mx = 0;
+    int32_t mx[WF42_XI] = {0};
     for (int p = p0; p < p1; p++) {
         const int m = p * MR, mr = O - m < MR ? O - m : MR;
         for (int r = 0; r < MR; r++) {
@@ -97,7 +107,7 @@ static inline AI void wf42_weights_packed(const int8_t *q, ptrdiff_t ldq, int O,
                         const int16_t *uk = ur + (size_t)xi * C + k0;
                         int32_t l1 = 0;
                         for (int k = 0; k < kc; k++) l1 += uk[k] < 0 ? -uk[k] : uk[k];
-                        mx = l1 > mx ? l1 : mx;
+                        mx[xi] = l1 > mx[xi] ? l1 : mx[xi];
                     }
             } else memset(ur, 0, sizeof(int16_t) * WF42_XI * (size_t)C);
         }
@@ -118,7 +128,7 @@ static inline AI void wf42_weights_packed(const int8_t *q, ptrdiff_t ldq, int O,
                         o[k2 * MR + r] = (uint32_t)(uint16_t)u[((size_t)r * WF42_XI + xi) * C + k0 + kc - 1];
             }
     }
-    if (max_l1) *max_l1 = mx;
+    if (max_l1) memcpy(max_l1, mx, sizeof mx);
 }
 
 #if defined(__x86_64__)
@@ -395,7 +405,7 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
 }
 #endif
 
-static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, const int *qmax,
                                        ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb,
                                        ptrdiff_t xs, uint32_t *mx, const glide_preact *pre, int isa) {
     const int tw = (W + 3) / 4;
@@ -413,10 +423,12 @@ static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int 
             else
 #endif
             wf42_transform_portable(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx, pre);
-            for (int xi = 0; xi < WF42_XI; xi++)
-                wi_quantize_block(tb + xi * xs, mx + xi * 64, kc, NB, qmax,
-                                  dst + xi * words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + p * kp * NB,
-                                  scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + p * NB);
+            for (int xi = 0; xi < WF42_XI; xi++) {
+                float *sc = scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + p * NB;
+                wi_quantize_block(tb + xi * xs, mx + xi * 64, kc, NB, qmax[xi],
+                                  dst + xi * words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + p * kp * NB, sc);
+                for (int j = 0; j < NB; j++) sc[j] *= wf42_factor[xi];
+            }
         }
     }
     (void)isa;
@@ -424,38 +436,39 @@ static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int 
 
 #if defined(__x86_64__)
 T512F static void wf42_pack_panels_avx512(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
-                                          int qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
+                                          const int *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
                                           float *tb, ptrdiff_t xs, uint32_t *mx, const glide_preact *pre) {
     wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, pre, GLIDE_WF42_AVX512);
 }
 TAVX2F static void wf42_pack_panels_avx2(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
-                                        int qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
+                                        const int *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
                                         float *tb, ptrdiff_t xs, uint32_t *mx, const glide_preact *pre) {
     wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, pre, GLIDE_WF42_AVX2);
 }
 #endif
 
-int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, const int *qmax,
                                 ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int isa) {
     return glide_wf42_input_i16_packed_preact(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, NULL, isa);
 }
 
 int glide_wf42_input_i16_packed_preact(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
-                                       int qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
+                                       const int *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
                                        const glide_preact *pre, int isa) {
     if (NB > 64 || NB < 8 || NB % 8) return -1;
-    qmax = qmax < 1 ? 1 : qmax > 32767 ? 32767 : qmax;
+    int q[WF42_XI];
+    for (int xi = 0; xi < WF42_XI; xi++) q[xi] = qmax[xi] < 1 ? 1 : qmax[xi] > 32767 ? 32767 : qmax[xi];
     const int kcap = C < WI_KC ? (C > 0 ? C : 1) : WI_KC;
     const ptrdiff_t xs = (ptrdiff_t)kcap * NB + 16;   // + 64 bytes: the positions' blocks on different L1 sets
     float *tb = wi_aligned(sizeof(float) * (size_t)(WF42_XI * xs));
     uint32_t *mx = wi_aligned(sizeof(uint32_t) * WF42_XI * 64);
     if (!tb || !mx) { free(tb); free(mx); return -1; }
 #if defined(__x86_64__)
-    if (isa == GLIDE_WF42_AVX512) wf42_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, pre);
-    else if (isa == GLIDE_WF42_AVX2) wf42_pack_panels_avx2(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, pre);
+    if (isa == GLIDE_WF42_AVX512) wf42_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, pre);
+    else if (isa == GLIDE_WF42_AVX2) wf42_pack_panels_avx2(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, pre);
     else
 #endif
-    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, pre, GLIDE_WF42_PORTABLE);
+    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, pre, GLIDE_WF42_PORTABLE);
     free(tb); free(mx);
     return 0;
 }

@@ -243,7 +243,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
                                                                 Int32(panels * b / weightBlocks),
                                                                 Int32(panels * (b + 1) / weightBlocks), u)
         }
-        return (0..<weightBlocks).allSatisfy { weightFailed[$0] == 0 } ? 0 : nil
+        return (0..<weightBlocks).allSatisfy { weightFailed[$0] == 0 } ? [] : nil
     }
     let u = weights.u
     defer { weights.deallocate(); uScales.deallocate() }
@@ -349,8 +349,8 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
 
 /// `conv2dWinogradInt8` with F(4x2, 3x3) tiles (winograd_f42.c): 24 products per tile of 4 x 2 outputs, the
 /// transformed input fused with its quantization and packing, the same GEMMs. The activation bound follows the
-/// layer's transformed weights: the largest sum of |48 U| over a row's 256-long K block times it stays < 2^31, so
-/// no K block can overflow int32 (deterministic per layer; 917 in the worst case).
+/// layer's transformed weights, per position: the largest sum of |U'| over a row's 256-long K block times it stays
+/// < 2^31, so no K block can overflow int32 (deterministic per layer; 3145 in the worst case).
 func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
                            rowStride: Int, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                            geometry g: Conv2dGeometry, accumulate: Bool, weightCache: WinogradWeightCache? = nil,
@@ -366,31 +366,33 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let panels = (o + mr - 1) / mr
     let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
     let uScales = UnsafeMutablePointer<Float>.allocate(capacity: o)
-    for i in 0..<o { uScales[i] = scales[i] / 48 }
+    for i in 0..<o { uScales[i] = scales[i] }
     let weights = WinogradWeightPanels(cache: weightCache, q: q, rowStride: rowStride, outChannels: o, inChannels: c,
                                        positions: positions, mr: mr, xiWords: xiWords) { u in
         let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(shape) \(c)->\(o)")
         defer { KernelProfiler.end(weightProbe) }
         let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
         let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
-        let weightMax = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
+        let weightMax = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks * positions)
         defer { weightFailed.deallocate(); weightMax.deallocate() }
         parallelFor(weightBlocks) { b in
             weightFailed[b] = glide_wf42_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
                                                             Int32(panels * b / weightBlocks),
-                                                            Int32(panels * (b + 1) / weightBlocks), u, weightMax + b)
+                                                            Int32(panels * (b + 1) / weightBlocks), u,
+                                                            weightMax + b * positions)
         }
-        var maxU: Int32 = 0
+        var maxL1 = [Int32](repeating: 0, count: positions)
         for b in 0..<weightBlocks {
             if weightFailed[b] != 0 { return nil }
-            maxU = max(maxU, weightMax[b])
+            for xi in 0..<positions { maxL1[xi] = max(maxL1[xi], weightMax[b * positions + xi]) }
         }
-        return maxU
+        return maxL1
     }
-    let u = weights.u, maxU = weights.maxU
+    let u = weights.u
     defer { weights.deallocate(); uScales.deallocate() }
-    let qmax = KernelSettings.int8WinogradF42ActivationMax.map { min(Int32($0), glide_wf42_qmax(maxU)) }
-        ?? glide_wf42_qmax(maxU)
+    let qmax: [Int32] = weights.maxL1.map { l1 in
+        KernelSettings.int8WinogradF42ActivationMax.map { min(Int32($0), glide_wf42_qmax(l1)) } ?? glide_wf42_qmax(l1)
+    }
     let run = kernel.gemm
     // Chunks of tile rows of the whole batch (the images' tile rows one after the other: small images give the
     // GEMMs more columns), of equal size, each's products taking ~8 MB at most.
@@ -442,7 +444,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
                 d.M = o; d.K = c; d.tiles = tiles
                 d.w_packed = UnsafePointer(u); d.w_words = xiWords; d.w_scales = UnsafePointer(uScales)
                 d.x_packed = UnsafePointer(bp); d.x_words = bWords; d.x_scales = UnsafePointer(bs)
-                d.act_qmax = qmax; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
+                d.act_qmax = qmax.max() ?? 1; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
                 d.bias = bias; d.y = y
                 let desc = d
                 if KernelSettings.int8WinogradF42FusedPanels > 0 {
@@ -465,7 +467,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
                 d.x_scales = UnsafePointer(bs + xi * kBlocks * panels * nb)
                 d.x_panels = panels
                 d.y = m + xi * mStride; d.y_rs = ld
-                d.act_qmax = qmax
+                d.act_qmax = qmax.max() ?? 1
                 failed[xi] = withUnsafePointer(to: d) { run($0, 0, o, 0, tiles) }
             }
             KernelProfiler.end(gemmProbe)

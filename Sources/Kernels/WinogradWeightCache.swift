@@ -33,7 +33,7 @@ public final class WinogradWeightCache: @unchecked Sendable {
     public let releasesSource: Bool
 
     struct Key: Hashable { var address: UInt, outChannels: Int, inChannels: Int, rowStride: Int, positions: Int, mr: Int }
-    private struct Entry { var base: UnsafeMutableRawPointer; var bytes: Int; var maxU: Int32 }
+    private struct Entry { var base: UnsafeMutableRawPointer; var bytes: Int; var maxL1: [Int32] }
     private var entries: [Key: Entry] = [:]
     private var held = 0
     private var _budget: Int
@@ -95,55 +95,57 @@ public final class WinogradWeightCache: @unchecked Sendable {
     }
 
     /// The cached panels of `key` (`words` uint32 words), transformed by `fill` (which writes them and returns
-    /// the F(4x2) bound `maxU`, or nil on failure) at the first use when they fit the budget: (panels, maxU), or
+    /// the per-position L1 maxima `maxL1` of F(4x2), or nil on failure) at the first use when they fit the budget:
+    /// (panels, maxL1), or
     /// nil when they do not fit or could not be made (the caller transforms into its own buffer).
     func panels(_ key: Key, words: Int, source: UnsafeRawPointer, sourceBytes: Int,
-                fill: (UnsafeMutablePointer<UInt32>) -> Int32?) -> (UnsafePointer<UInt32>, Int32)? {
+                fill: (UnsafeMutablePointer<UInt32>) -> [Int32]?) -> (UnsafePointer<UInt32>, [Int32])? {
         pthread_mutex_lock(mutex); defer { pthread_mutex_unlock(mutex) }
-        if let e = entries[key] { return (UnsafePointer(e.base.assumingMemoryBound(to: UInt32.self)), e.maxU) }
+        if let e = entries[key] { return (UnsafePointer(e.base.assumingMemoryBound(to: UInt32.self)), e.maxL1) }
         let bytes = max(1, 4 * words)
         guard held + bytes <= _budget else { return nil }
         // Anonymous pages of their own: returned to the system when the cache goes, whatever malloc keeps.
         guard let m = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), m != MAP_FAILED
         else { return nil }
         let u = m.bindMemory(to: UInt32.self, capacity: max(1, words))
-        guard let maxU = fill(u) else { munmap(m, bytes); return nil }
-        entries[key] = Entry(base: m, bytes: bytes, maxU: maxU)
+        guard let maxL1 = fill(u) else { munmap(m, bytes); return nil }
+        entries[key] = Entry(base: m, bytes: bytes, maxL1: maxL1)
         held += bytes
         Self.count(bytes)
         if releasesSource { releaseSourcePages(source, count: sourceBytes) }
-        return (UnsafePointer(u), maxU)
+        return (UnsafePointer(u), maxL1)
     }
 }
 
 /// The transformed weights of one integer Winograd call: cached panels, or a buffer of the call's own.
 struct WinogradWeightPanels {
     let u: UnsafePointer<UInt32>
-    let maxU: Int32
+    /// Per position, the largest sum of |U'| over a row's 256-long K block (F(4x2); empty for F(2x2)).
+    let maxL1: [Int32]
     private let owned: UnsafeMutablePointer<UInt32>?
 
     /// The panels of int8 weights `q` (`o` x `c` 3x3 kernels, row stride `rowStride`) for `positions` (16 or 24)
     /// transformed positions of `xiWords` words each, from `cache` when it holds them or admits them, else
     /// transformed by `fill` into a buffer of their own (freed by `deallocate()`).
     init(cache: WinogradWeightCache?, q: UnsafePointer<Int8>, rowStride: Int, outChannels o: Int, inChannels c: Int,
-         positions: Int, mr: Int, xiWords: Int, fill: (UnsafeMutablePointer<UInt32>) -> Int32?) {
+         positions: Int, mr: Int, xiWords: Int, fill: (UnsafeMutablePointer<UInt32>) -> [Int32]?) {
         let words = positions * xiWords
         if KernelSettings.winogradWeightCache, let cache {
             let key = WinogradWeightCache.Key(address: UInt(bitPattern: q), outChannels: o, inChannels: c,
                                               rowStride: rowStride, positions: positions, mr: mr)
             let sourceBytes = o > 0 && c > 0 ? (o - 1) * rowStride + c : 0
-            if let (u, maxU) = cache.panels(key, words: words, source: UnsafeRawPointer(q), sourceBytes: sourceBytes,
+            if let (u, maxL1) = cache.panels(key, words: words, source: UnsafeRawPointer(q), sourceBytes: sourceBytes,
                                             fill: fill) {
-                self.u = u; self.maxU = maxU; owned = nil
+                self.u = u; self.maxL1 = maxL1; owned = nil
                 return
             }
         }
         let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, words))
-        guard let maxU = fill(buffer) else {
+        guard let maxL1 = fill(buffer) else {
             buffer.deallocate()
             preconditionFailure("conv2d: out of memory for the Winograd weights")
         }
-        u = UnsafePointer(buffer); self.maxU = maxU; owned = buffer
+        u = UnsafePointer(buffer); self.maxL1 = maxL1; owned = buffer
     }
 
     /// Frees the call's own buffer (cached panels stay).

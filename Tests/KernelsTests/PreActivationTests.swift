@@ -68,6 +68,7 @@ final class PreActivationTests: XCTestCase {
     /// images in a chunk; 300 channels: two K blocks).
     func testFusedInputTransformMatchesMaterialised() throws {
         var rng = TestRNG(seed: 72)
+        let bounds: [Int32] = (0..<24).map { 300 + 137 * Int32($0) }   // a bound of its own per position
         for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (5, 6, 37, 32), (8, 1, 3, 16)] {
             let tw = (w + 3) / 4, th = (h + 1) / 2
             let x = rng.floats(2 * c * h * w, scale: 3)
@@ -88,9 +89,9 @@ final class PreActivationTests: XCTestCase {
                             var pre = glide_preact(a: ap.baseAddress, b: bp.baseAddress, silu: silu ? 1 : 0)
                             let rc = fused
                                 ? glide_wf42_input_i16_packed_preact(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
-                                                                     Int32(nb), 917, 0, panels, &d, &s, &pre, isa)
+                                                                     Int32(nb), bounds, 0, panels, &d, &s, &pre, isa)
                                 : glide_wf42_input_i16_packed(activated, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
-                                                              Int32(nb), 917, 0, panels, &d, &s, isa)
+                                                              Int32(nb), bounds, 0, panels, &d, &s, isa)
                             XCTAssertEqual(rc, 0)
                         } }
                         return (d, s.map(\.bitPattern))

@@ -52,11 +52,13 @@ final class WinogradF42Tests: XCTestCase {
         return y
     }
 
-    /// The int16 transformed weights are exactly 48 G2 g G4^T of the float F(2, 3) x F(4, 3) matrices.
+    /// The int16 transformed weights are exactly N2 g N4^T, and f2[i] f4[j] times them is G2 g G4^T of the float
+    /// F(2, 3) x F(4, 3) matrices.
     func testWeightTransformIsExact() {
         let g2: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
         let g4: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
                               [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
+        let f2 = [1, 0.5, 0.5, 1], f4 = [1.0 / 4, 1.0 / 6, 1.0 / 6, 1.0 / 24, 1.0 / 24, 1]
         var rng = TestRNG(seed: 42)
         for c in [1, 5, 32, 33, 70] {
             var k = (0..<(9 * c)).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) }
@@ -68,14 +70,15 @@ final class WinogradF42Tests: XCTestCase {
                     for j in 0..<6 {
                         var s = 0.0
                         for ky in 0..<3 { for kx in 0..<3 { s += g2[i][ky] * Double(k[ch * 9 + ky * 3 + kx]) * g4[j][kx] } }
-                        XCTAssertEqual(Double(u[(i * 6 + j) * c + ch]), (48 * s).rounded(), "c=\(c) ch=\(ch) xi=\(i * 6 + j)")
-                        XCTAssertEqual(48 * s, (48 * s).rounded(), accuracy: 1e-9)
+                        let scaled = s / (f2[i] * f4[j])
+                        XCTAssertEqual(Double(u[(i * 6 + j) * c + ch]), scaled.rounded(), "c=\(c) ch=\(ch) xi=\(i * 6 + j)")
+                        XCTAssertEqual(scaled, scaled.rounded(), accuracy: 1e-9)
                     }
                 }
             }
         }
-        XCTAssertEqual(glide_wf42_qmax(256 * 9144), Int32(GLIDE_WF42_QMAX))
-        XCTAssertLessThan(256 * 9144 * Int64(GLIDE_WF42_QMAX), Int64(Int32.max))
+        XCTAssertEqual(glide_wf42_qmax(256 * 2667), Int32(GLIDE_WF42_QMAX))
+        XCTAssertLessThan(256 * 2667 * Int64(GLIDE_WF42_QMAX), Int64(Int32.max))
         XCTAssertEqual(glide_wf42_qmax(1), 32767)
     }
 
@@ -87,7 +90,7 @@ final class WinogradF42Tests: XCTestCase {
             let words = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
             let panels = Int32((o + mr - 1) / mr)
             var p0 = [UInt32](repeating: 0, count: 24 * words), p1 = [UInt32](repeating: 1, count: 24 * words)
-            var l0: Int32 = 0, l1: Int32 = 0
+            var l0 = [Int32](repeating: 0, count: 24), l1 = [Int32](repeating: 1, count: 24)
             defer { glide_wf42_weights_allow_simd(1) }
             glide_wf42_weights_allow_simd(0)
             XCTAssertEqual(glide_wf42_weights_i16_packed(q, c * 9, Int32(o), Int32(c), Int32(mr), 0, panels, &p0, &l0), 0)
@@ -95,7 +98,8 @@ final class WinogradF42Tests: XCTestCase {
             XCTAssertEqual(glide_wf42_weights_i16_packed(q, c * 9, Int32(o), Int32(c), Int32(mr), 0, panels, &p1, &l1), 0)
             XCTAssertEqual(p0, p1, "O=\(o) C=\(c) MR=\(mr)")
             XCTAssertEqual(l0, l1)
-            XCTAssertLessThanOrEqual(Int(l0), min(c, 256) * 9144)
+            for xi in 0..<24 { XCTAssertLessThanOrEqual(Int(l0[xi]), min(c, 256) * 2667) }
+            XCTAssertGreaterThan(l0[9], l0[0], "rows (1 1 1) x (1 2 4) give larger transformed weights than (1 0 0)")
         }
     }
 
@@ -105,6 +109,7 @@ final class WinogradF42Tests: XCTestCase {
         var isas = [Int32(GLIDE_WF42_AVX2)]
         if KernelSettings.has(.avx512f) { isas.append(Int32(GLIDE_WF42_AVX512)) }
         var rng = TestRNG(seed: 9)
+        let bounds: [Int32] = (0..<24).map { 300 + 137 * Int32($0) }   // a bound of its own per position
         for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16), (5, 6, 37, 32)] {
             let tw = (w + 3) / 4, th = (h + 1) / 2
             // two images: chunks within the first, and one spanning both
@@ -116,7 +121,7 @@ final class WinogradF42Tests: XCTestCase {
                 func input(_ isa: Int32) -> ([UInt32], [UInt32]) {
                     var d = [UInt32](repeating: 1, count: 24 * words), s = [Float](repeating: 2, count: nScales)
                     XCTAssertEqual(glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb),
-                                                               917, 0, panels, &d, &s, isa), 0)
+                                                               bounds, 0, panels, &d, &s, isa), 0)
                     return (d, s.map(\.bitPattern))
                 }
                 let ref = input(Int32(GLIDE_WF42_PORTABLE))

@@ -246,17 +246,19 @@ int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
 
 /// The instruction set of the F(4x2) transforms (caller checked the CPU has it): all give the same bits.
 enum { GLIDE_WF42_PORTABLE = 0, GLIDE_WF42_AVX2 = 1, GLIDE_WF42_AVX512 = 2 };
-/// Largest activation bound for the worst case |48 U| <= 127 * 3 * 24 = 9144: 256 * 917 * 9144 < 2^31.
-enum { GLIDE_WF42_QMAX = 917 };
-/// Largest activation bound (<= 32767) for which no K block can overflow int32 when the largest sum of |48 U|
-/// over a row's K block is `max_l1`: |acc| <= qmax * max_l1 < 2^31 (worst case 256 * 9144 -> GLIDE_WF42_QMAX).
+/// Largest activation bound for the worst case |U'| <= 127 * 3 * 7 = 2667: 256 * 3145 * 2667 < 2^31.
+enum { GLIDE_WF42_QMAX = 3145 };
+/// Largest activation bound (<= 32767) for which no K block can overflow int32 when the largest sum of |U'|
+/// over a row's K block of a position is `max_l1`: |acc| <= qmax * max_l1 < 2^31 (worst case 256 * 2667 ->
+/// GLIDE_WF42_QMAX).
 int glide_wf42_qmax(int32_t max_l1);
 /// Exact F(4x2) weight transform of one output channel of int8 weights `g[C][3][3]`:
-/// `u[xi * xi_stride + c] = 48 U[xi]` with `U = G2 g G4^T` (row scale = int8 scale / 48).
+/// `u[xi * xi_stride + c] = U'[xi]` with `U' = N2 g N4^T`, the integer rows of G2 = diag(f2) N2 and G4 = diag(f4) N4
+/// (winograd_f42.c); position xi = i * 6 + j stands for f2[i] f4[j] U' (the factor goes with its activations).
 void glide_wf42_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
 /// The F(4x2) weight transform of output-channel panels [p0, p1) straight into the GEMM's panel layout (as
 /// glide_winograd_weights_i16_packed, 24 positions at `dst + xi * glide_wi16_packed_words(O, C, MR)`);
-/// `*max_l1` (optional) = the largest sum of |48 U| over one row's 256-long K block of one position, over these
+/// `max_l1[24]` (optional) = per position, the largest sum of |U'| over one row's 256-long K block, over these
 /// panels (the bound glide_wf42_qmax takes). 0, or -1 when its scratch could not be allocated.
 int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                   uint32_t *dst, int32_t *max_l1);
@@ -265,10 +267,12 @@ int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, 
 void glide_wf42_weights_allow_simd(int on);
 /// The F(4x2) input transform of a chunk of tile rows [ty0, ...) (`tiles` tiles, tw = (W + 3) / 4 a row) of the
 /// NCHW images `x` (C channels; the tile rows of all images in a row: global tile row gy is row gy % th of image
-/// gy / th, th = (H + 1) / 2, so a chunk may span images), quantized per column and 256-long K block to |q| <= qmax (<= 32767) and written
-/// in the GEMM's activation panels as glide_winograd_input_i16_packed does (24 positions). Panels [p0, p1).
+/// gy / th, th = (H + 1) / 2, so a chunk may span images), quantized per column and 256-long K block to
+/// |q| <= qmax[xi] (the position's bound, <= 32767) and written in the GEMM's activation panels as
+/// glide_winograd_input_i16_packed does (24 positions; each scale includes the position's factor f2[i] f4[j]).
+/// Panels [p0, p1).
 /// `isa`: GLIDE_WF42_* (AVX512: AVX-512F/BW/VL; AVX2: AVX2 + FMA). 0 or -1 (memory).
-int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, int qmax,
+int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, const int *qmax,
                                 ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int isa);
 /// A convolution's per-(image, channel) pre-activation applied to its input as it is read: `y = a[n * C + c] * x
 /// + b[n * C + c]` (one fused multiply-add), then SiLU when `silu` (`y / (1 + exp(-y))`, the same bits on every
@@ -281,7 +285,7 @@ typedef struct glide_preact {
 /// glide_wf42_input_i16_packed with the pre-activation `pre` (NULL: none) applied to each input value it loads.
 /// Same bits as glide_wf42_input_i16_packed on glide_preact_apply's output, for every `isa`.
 int glide_wf42_input_i16_packed_preact(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
-                                       int qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
+                                       const int *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
                                        const glide_preact *pre, int isa);
 /// The pre-activation of planes [c0, c1) (plane = n * C + c, `spatial` floats each) of `x` into `y` (may be x).
 /// `isa`: GLIDE_WF42_* (caller checked the CPU has it); all give the same bits.
