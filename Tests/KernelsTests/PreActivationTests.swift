@@ -69,7 +69,10 @@ final class PreActivationTests: XCTestCase {
     func testFusedInputTransformMatchesMaterialised() throws {
         var rng = TestRNG(seed: 72)
         let bounds: [Int32] = (0..<24).map { 300 + 137 * Int32($0) }   // a bound of its own per position
-        for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (5, 6, 37, 32), (8, 1, 3, 16)] {
+        // (256 and 128 wide: the AVX-512 body's row cache visits the panels one tile row apart in turn)
+        defer { glide_wf42_preact_row_cache(1) }
+        for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (5, 6, 37, 32), (8, 1, 3, 16),
+                              (4, 9, 256, 32), (3, 7, 128, 16), (2, 8, 32, 32)] {
             let tw = (w + 3) / 4, th = (h + 1) / 2
             let x = rng.floats(2 * c * h * w, scale: 3)
             let (a, b) = parameters(2 * c, rng: &rng)
@@ -87,9 +90,12 @@ final class PreActivationTests: XCTestCase {
                         var d = [UInt32](repeating: 1, count: 24 * words), s = [Float](repeating: 2, count: nScales)
                         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
                             var pre = glide_preact(a: ap.baseAddress, b: bp.baseAddress, silu: silu ? 1 : 0)
+                            // (fused: in two panel blocks, as threads split them)
                             let rc = fused
                                 ? glide_wf42_input_i16_packed_preact(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
-                                                                     Int32(nb), bounds, 0, panels, &d, &s, &pre, isa)
+                                                                     Int32(nb), bounds, 0, panels / 2, &d, &s, &pre, isa)
+                                  | glide_wf42_input_i16_packed_preact(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
+                                                                       Int32(nb), bounds, panels / 2, panels, &d, &s, &pre, isa)
                                 : glide_wf42_input_i16_packed(activated, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles,
                                                               Int32(nb), bounds, 0, panels, &d, &s, isa)
                             XCTAssertEqual(rc, 0)
@@ -98,9 +104,13 @@ final class PreActivationTests: XCTestCase {
                     }
                     let ref = input(Int32(GLIDE_WF42_PORTABLE), fused: false)
                     for isa in isas {
-                        let got = input(isa, fused: true)
-                        XCTAssertEqual(ref.0, got.0, "words isa=\(isa) c=\(c) \(h)x\(w) ty0=\(ty0) silu=\(silu)")
-                        XCTAssertEqual(ref.1, got.1, "scales isa=\(isa) c=\(c) \(h)x\(w) ty0=\(ty0) silu=\(silu)")
+                        for rowCache: Int32 in isa == Int32(GLIDE_WF42_AVX512) ? [1, 0] : [1] {
+                            glide_wf42_preact_row_cache(rowCache)
+                            let got = input(isa, fused: true)
+                            XCTAssertEqual(ref.0, got.0, "words isa=\(isa) cache=\(rowCache) c=\(c) \(h)x\(w) ty0=\(ty0) silu=\(silu)")
+                            XCTAssertEqual(ref.1, got.1, "scales isa=\(isa) cache=\(rowCache) c=\(c) \(h)x\(w) ty0=\(ty0) silu=\(silu)")
+                        }
+                        glide_wf42_preact_row_cache(1)
                     }
                 }
             }

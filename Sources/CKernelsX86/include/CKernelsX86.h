@@ -287,6 +287,9 @@ typedef struct glide_preact {
 int glide_wf42_input_i16_packed_preact(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
                                        const int *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
                                        const glide_preact *pre, int isa);
+/// Whether glide_wf42_input_i16_packed_preact's AVX-512 body keeps the activated rows a tile row below reads
+/// again (default on; the same bits either way; tests compare).
+void glide_wf42_preact_row_cache(int on);
 /// The pre-activation of planes [c0, c1) (plane = n * C + c, `spatial` floats each) of `x` into `y` (may be x).
 /// `isa`: GLIDE_WF42_* (caller checked the CPU has it); all give the same bits.
 void glide_preact_apply(const float *x, float *y, ptrdiff_t spatial, ptrdiff_t c0, ptrdiff_t c1,
