@@ -50,10 +50,14 @@ public struct ConvPreActivation: @unchecked Sendable {
 }
 
 extension KernelSettings {
-    /// When true (default; env `GLIDE_NO_FUSED_NORM` turns it off) `conv2dFusesPreActivation` reports the paths
-    /// that apply a pre-activation inside their input transform; when false it reports none, so callers
-    /// materialise the activation as before.
-    nonisolated(unsafe) public static var fusedPreActivation = getenv("GLIDE_NO_FUSED_NORM") == nil
+    /// When true `conv2dFusesPreActivation` reports the paths that apply a pre-activation inside their input
+    /// transform; when false (default) it reports none, so callers materialise the activation as before. Env
+    /// `GLIDE_FUSED_NORM=1` turns it on, `GLIDE_NO_FUSED_NORM=1` off. Off by default: on a Zen 5 (AVX-512) the
+    /// int8 base and upsampler steps measured 3-4 % slower with it at 1 thread (the SiLU, computed ~1.25 times per
+    /// element inside the transform, costs more than the group norm's write and re-read saves; BENCHMARKS.md,
+    /// "GroupNorm fused into the convolution").
+    nonisolated(unsafe) public static var fusedPreActivation =
+        getenv("GLIDE_FUSED_NORM").map { String(cString: $0) != "0" } == true && getenv("GLIDE_NO_FUSED_NORM") == nil
 }
 
 /// True when `conv2d` with `preActivation` applies it natively for these weights and geometry under the current

@@ -15,6 +15,10 @@ enum PreActivationTolerance {
 }
 
 final class PreActivationTests: XCTestCase {
+    private var savedFusion = KernelSettings.fusedPreActivation
+    override func setUp() { savedFusion = KernelSettings.fusedPreActivation; KernelSettings.fusedPreActivation = true }
+    override func tearDown() { KernelSettings.fusedPreActivation = savedFusion }
+
     var isas: [Int32] {
         var isas = [Int32(GLIDE_WF42_PORTABLE)]
         if KernelSettings.has(.avx2FMA) { isas.append(Int32(GLIDE_WF42_AVX2)) }
