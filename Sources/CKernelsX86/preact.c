@@ -12,7 +12,9 @@ static void preact_plane_portable(const float *x, float *y, ptrdiff_t n, float a
 __attribute__((target("avx512f"))) static void preact_plane_avx512(const float *x, float *y, ptrdiff_t n, float a,
                                                                     float b, int silu) {
     const __m512 av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
-    for (ptrdiff_t i = 0; i < n; i += 16) {
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, preact512(_mm512_loadu_ps(x + i), av, bv, silu));
+    for (; i < n; i += 16) {
         const __mmask16 k = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
         _mm512_mask_storeu_ps(y + i, k, preact512(_mm512_maskz_loadu_ps(k, x + i), av, bv, silu));
     }
