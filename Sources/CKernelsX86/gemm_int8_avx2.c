@@ -755,25 +755,29 @@ int glide_winograd_i16_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0,
     }
 }
 
-// ---------------------------------------------------------------- fused GEMM + output transform, F(4x2)
-// buf[(jj * 24 + xi) * MR * NB + r * NB + j]: position xi's product for channel m + r and tile j of the pass's
+// ---------------------------------------------------------------- fused GEMM + output transform, F(4x2) and F(4x4)
+// buf[(jj * XI + xi) * MR * NB + r * NB + j] (XI = 24 or 36 positions): position xi's product for channel m + r and tile j of the pass's
 // panel jj. Each weight tile (position, K block, channel panel) is loaded once per pass and used for the pass's
-// JB tile panels from L1; the pass's activation panels (24 positions x K x JB * NB tiles) stay in L2 while the
+// JB tile panels from L1; the pass's activation panels (XI positions x K x JB * NB tiles) stay in L2 while the
 // weights stream through. Per element the K blocks accumulate in order with the GEMM's float operations.
 static int wf42_fused_panels;
 void glide_wf42_gemm_output_set_panels(int panels) { wf42_fused_panels = panels > 0 ? panels : 0; }
 
-static inline AI int wf42o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
-                               wi_kernel_fn kernel, int isa) {
-    enum { XI = 24 };
+// The runner of the F(4x2) and F(4x4) passes: XI positions, `panel` the tile's output transform of a panel (as
+// glide_wf42_output_panel), `pass_bytes` the automatic bound on a pass's activation panels.
+typedef void (*wi_output_panel_fn)(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0, int nt,
+                                   int O, int OH, int OW, int ty0, const float *bias, float *y, int accumulate, int isa);
+static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
+                             wi_kernel_fn kernel, int isa, const int XI, wi_output_panel_fn panel,
+                             const ptrdiff_t pass_bytes) {
     const ptrdiff_t M = d->M, K = d->K, tiles = d->tiles;
     if (K <= 0 || M <= 0) return -1;
     const ptrdiff_t gp = (M + MR - 1) / MR, P = (tiles + NB - 1) / NB;
     const int nkb = (int)((K + WI_KC - 1) / WI_KC);
     int JB = wf42_fused_panels;
-    if (JB == 0) {   // activation panels of a pass <= ~640 KB (L2 1 MB and more)
+    if (JB == 0) {   // activation panels of a pass <= pass_bytes
         const ptrdiff_t panel_bytes = (ptrdiff_t)XI * K * NB * 2;
-        JB = (int)(640 * 1024 / panel_bytes);
+        JB = (int)(pass_bytes / panel_bytes);
         JB = JB < 1 ? 1 : JB > 4 ? 4 : JB;
     }
     float *buf = wi_aligned(sizeof(float) * (size_t)JB * XI * MR * NB);
@@ -800,13 +804,24 @@ static inline AI int wf42o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptr
             for (int jj = 0; jj < jn; jj++) {
                 const ptrdiff_t n = (jq + jj) * NB;
                 const int nr = (int)(tiles - n < NB ? tiles - n : NB);
-                glide_wf42_output_panel(buf + jj * XI * xs, xs, NB, (int)m, mr, n, nr, (int)M, d->OH, d->OW, d->ty0,
-                                        d->bias, d->y, d->accumulate, isa);
+                panel(buf + jj * XI * xs, xs, NB, (int)m, mr, n, nr, (int)M, d->OH, d->OW, d->ty0,
+                      d->bias, d->y, d->accumulate, isa);
             }
         }
     }
     free(buf);
     return 0;
+}
+
+static inline AI int wf42o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
+                               wi_kernel_fn kernel, int isa) {
+    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 24, glide_wf42_output_panel, 640 * 1024);   // (L2 1 MB and more)
+}
+static inline AI int wf44o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
+                               wi_kernel_fn kernel, int isa) {
+    // F(4x4): its 36 positions' panels of 192 channels (442 KB a panel) go two to a pass; measured faster than one on
+    // the upsampler's 192-channel layers (BENCHMARKS.md), though the pass outgrows a 1 MB L2
+    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 36, glide_wf44_output_panel, 1280 * 1024);
 }
 
 #if defined(__x86_64__)
@@ -831,6 +846,33 @@ int glide_wf42_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff
     case GLIDE_WI16_KERNEL_AVX2: return wf42o_run_avx2(d, p0, p1, isa);
     case GLIDE_WI16_KERNEL_AVXVNNI: return wf42o_run_avxvnni(d, p0, p1, isa);
     case GLIDE_WI16_KERNEL_AVX512VNNI: return wf42o_run_avx512vnni(d, p0, p1, isa);
+#endif
+    default: return -1;
+    }
+}
+
+#if defined(__x86_64__)
+TAVX2 static int wf44o_run_avx2(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
+    return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, isa);
+}
+TAVXVNNI static int wf44o_run_avxvnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
+    return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, isa);
+}
+T512 static int wf44o_run_avx512vnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
+    return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, isa);
+}
+#endif
+
+int glide_wf44_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa) {
+    switch (kernel) {
+    case GLIDE_WI16_KERNEL_EMULATED_YMM:
+        return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, isa);
+    case GLIDE_WI16_KERNEL_EMULATED_ZMM:
+        return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, isa);
+#if defined(__x86_64__)
+    case GLIDE_WI16_KERNEL_AVX2: return wf44o_run_avx2(d, p0, p1, isa);
+    case GLIDE_WI16_KERNEL_AVXVNNI: return wf44o_run_avxvnni(d, p0, p1, isa);
+    case GLIDE_WI16_KERNEL_AVX512VNNI: return wf44o_run_avx512vnni(d, p0, p1, isa);
 #endif
     default: return -1;
     }

@@ -100,5 +100,8 @@ void glide_wi_transpose9_vbmi(const int8_t *g, int cb, int16_t k[9][32]);
 // and tiles t0 .. t0 + nt - 1 of a chunk (as glide_wf42_output; `isa`: GLIDE_WF42_*).
 void glide_wf42_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0, int nt,
                              int O, int OH, int OW, int ty0, const float *bias, float *y, int accumulate, int isa);
+// winograd_f44.c's: the same for F(4x4) (36 positions).
+void glide_wf44_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0, int nt,
+                             int O, int OH, int OW, int ty0, const float *bias, float *y, int accumulate, int isa);
 
 #endif

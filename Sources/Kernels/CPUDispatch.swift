@@ -239,7 +239,7 @@ func fastGemmKernel(for kind: WeightElementKind, columns: Int) -> FastGemmKernel
 public func conv2dPath(_ g: Conv2dGeometry, kind: WeightElementKind) -> String {
     if conv2dUsesWinograd(g, kind: kind) {
         if kind == .int8 && KernelSettings.int8WinogradInIntegers {
-            let tile = KernelSettings.int8WinogradUsesF42(g) ? "F(4x2)" : "F(2x2)"
+            let tile = "F(\(KernelSettings.int8WinogradTile(for: g).rawValue))"
             return "winograd int8 integer \(tile) (\(KernelSettings.int8Path.rawValue))"
         }
         let tiles = ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)

@@ -121,9 +121,9 @@ public func conv2d(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Unsa
     precondition(weight.rows == g.outChannels && weight.cols == g.reductionLength,
                  "conv2d: weight is [\(weight.rows), \(weight.cols)], expected [\(g.outChannels), \(g.reductionLength)]")
     if let pre = preActivation, case .int8(let q, let scales) = weight.elements {
-        conv2dWinogradInt8F42(input: input, q: q, scales: scales, rowStride: weight.rowStride, bias: bias,
-                              output: output, geometry: g, accumulate: accumulate, weightCache: weight.winogradPanels,
-                              preActivation: pre)
+        conv2dWinogradInt8Tiled(.f4x2, input: input, q: q, scales: scales, rowStride: weight.rowStride, bias: bias,
+                                output: output, geometry: g, accumulate: accumulate,
+                                weightCache: weight.winogradPanels, preActivation: pre)
         return
     }
     if int8ConvolutionRunsInF32(weight, g) {

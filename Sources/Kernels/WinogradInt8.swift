@@ -1,6 +1,6 @@
-// Winograd F(2x2, 3x3) and F(4x2, 3x3) for int8 weights in integers (gemm_int8_avx2.c, winograd_f42.c): exact
-// int16 transformed weights, the transformed input quantized per column and 256-long K block, int16 x int16 ->
-// int32 products.
+// Winograd F(2x2, 3x3), F(4x2, 3x3) and F(4x4, 3x3) for int8 weights in integers (gemm_int8_avx2.c,
+// winograd_f42.c, winograd_f44.c): exact int16 transformed weights, the transformed input quantized per column and
+// 256-long K block, int16 x int16 -> int32 products.
 // `conv2dWinograd` hands int8 weights here; `conv2dScalar` is the twin.
 #if canImport(Glibc)
 import Glibc
@@ -57,12 +57,14 @@ extension Int8WinogradKernel {
 
 /// The tile of the integer int8 Winograd (`KernelSettings.int8WinogradTile`).
 public enum Int8WinogradTile: String, Sendable {
-    /// F(2x2, 3x3) or F(4x2, 3x3) per shape, whichever measured faster.
+    /// F(2x2, 3x3), F(4x2, 3x3) or F(4x4, 3x3) per shape, whichever measured faster (within the error gate).
     case auto
     /// F(2x2, 3x3): 16 positions per 4 outputs.
     case f2x2 = "2x2"
     /// F(4x2, 3x3): 24 positions per 8 outputs (winograd_f42.c).
     case f4x2 = "4x2"
+    /// F(4x4, 3x3): 36 positions per 16 outputs (winograd_f44.c).
+    case f4x4 = "4x4"
 }
 
 extension KernelSettings {
@@ -110,8 +112,8 @@ extension KernelSettings {
     nonisolated(unsafe) private static var _int8WinogradTile: Int8WinogradTile =
         getenv("GLIDE_INT8_WINOGRAD_TILE").flatMap { Int8WinogradTile(rawValue: String(cString: $0)) } ?? .auto
 
-    /// The tile of the integer int8 Winograd: F(2x2, 3x3), F(4x2, 3x3) or per shape (default; env
-    /// `GLIDE_INT8_WINOGRAD_TILE=2x2|4x2|auto`).
+    /// The tile of the integer int8 Winograd: F(2x2, 3x3), F(4x2, 3x3), F(4x4, 3x3) or per shape (default; env
+    /// `GLIDE_INT8_WINOGRAD_TILE=2x2|4x2|4x4|auto`).
     public static var int8WinogradTile: Int8WinogradTile {
         get { _int8WinogradTile }
         set { _int8WinogradTile = newValue }
@@ -122,18 +124,31 @@ extension KernelSettings {
     nonisolated(unsafe) static var int8WinogradF42MinimumSize =
         getenv("GLIDE_INT8_WINOGRAD_F42_MIN_SIZE").flatMap { Int(String(cString: $0)) } ?? 32
 
-    /// Whether the integer int8 Winograd of geometry `g` runs F(4x2, 3x3) (else F(2x2, 3x3)). Auto: outputs of
+    /// Whether the integer int8 Winograd of geometry `g` runs F(4x2, 3x3) (`int8WinogradTile(for:)`). Auto: outputs of
     /// at least `int8WinogradF42MinimumSize` in both directions (measured faster there on the AVX-512 and the
     /// AVX2 paths, slower at 16x16: the GEMMs get too few columns and the 24 transformed weights cost more). The
     /// F(2x2) opt-in fused output (`int8WinogradFusedOutput`) and the unfused input keep F(2x2); F(4x2) has its
     /// own fused output (`int8WinogradF42FusedOutput`).
-    static func int8WinogradUsesF42(_ g: Conv2dGeometry) -> Bool {
+    static func int8WinogradUsesF42(_ g: Conv2dGeometry) -> Bool { int8WinogradTile(for: g) == .f4x2 }
+
+    /// Smallest output height and width for which `int8WinogradTile == .auto` takes F(4x4) (measured, and within
+    /// the error gate; see BENCHMARKS.md). Env `GLIDE_INT8_WINOGRAD_F44_MIN_SIZE`.
+    nonisolated(unsafe) static var int8WinogradF44MinimumSize =
+        getenv("GLIDE_INT8_WINOGRAD_F44_MIN_SIZE").flatMap { Int(String(cString: $0)) } ?? 64
+
+    /// The tile the integer int8 Winograd of geometry `g` runs: `int8WinogradTile` when forced, else (auto)
+    /// F(4x4) from `int8WinogradF44MinimumSize` on the hardware kernels (measured faster there on AVX512-VNNI and
+    /// AVX2; the emulated kernels keep F(4x2)), F(4x2) from `int8WinogradF42MinimumSize` (`int8WinogradUsesF42`),
+    /// F(2x2) below.
+    static func int8WinogradTile(for g: Conv2dGeometry) -> Int8WinogradTile {
         switch int8WinogradTile {
-        case .f2x2: return false
-        case .f4x2: return true
+        case .f2x2, .f4x2, .f4x4: return int8WinogradTile
         case .auto:
-            if int8WinogradFusedOutput != false || int8WinogradFusedInput == false { return false }
-            return min(g.outHeight, g.outWidth) >= int8WinogradF42MinimumSize
+            if int8WinogradFusedOutput != false || int8WinogradFusedInput == false { return .f2x2 }
+            let size = min(g.outHeight, g.outWidth)
+            let hardware = int8WinogradKernel != .emulatedYMM && int8WinogradKernel != .emulatedZMM
+            if hardware && size >= int8WinogradF44MinimumSize { return .f4x4 }
+            return size >= int8WinogradF42MinimumSize ? .f4x2 : .f2x2
         }
     }
 
@@ -216,10 +231,16 @@ func forEachPanelBlock(_ panels: Int, failure: @autoclosure () -> String, _ body
 func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
                         rowStride: Int, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
                         geometry g: Conv2dGeometry, accumulate: Bool, weightCache: WinogradWeightCache? = nil) {
-    if KernelSettings.int8WinogradUsesF42(g) {
-        conv2dWinogradInt8F42(input: input, q: q, scales: scales, rowStride: rowStride, bias: bias, output: output,
-                              geometry: g, accumulate: accumulate, weightCache: weightCache)
+    switch KernelSettings.int8WinogradTile(for: g) {
+    case .f4x2:
+        conv2dWinogradInt8Tiled(.f4x2, input: input, q: q, scales: scales, rowStride: rowStride, bias: bias,
+                                output: output, geometry: g, accumulate: accumulate, weightCache: weightCache)
         return
+    case .f4x4:
+        conv2dWinogradInt8Tiled(.f4x4, input: input, q: q, scales: scales, rowStride: rowStride, bias: bias,
+                                output: output, geometry: g, accumulate: accumulate, weightCache: weightCache)
+        return
+    case .f2x2, .auto: break
     }
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 1) / 2, tileRows = (h + 1) / 2
@@ -347,20 +368,76 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     }
 }
 
-/// `conv2dWinogradInt8` with F(4x2, 3x3) tiles (winograd_f42.c): 24 products per tile of 4 x 2 outputs, the
-/// transformed input fused with its quantization and packing, the same GEMMs. The activation bound follows the
-/// layer's transformed weights, per position: the largest sum of |U'| over a row's 256-long K block times it stays
-/// < 2^31, so no K block can overflow int32 (deterministic per layer; 3145 in the worst case).
-func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, scales: UnsafePointer<Float>,
-                           rowStride: Int, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                           geometry g: Conv2dGeometry, accumulate: Bool, weightCache: WinogradWeightCache? = nil,
-                           preActivation: ConvPreActivation? = nil) {
-    let positions = 24
+/// The tile of the shared F(4x2) / F(4x4) driver (`conv2dWinogradInt8Tiled`): its positions, tile height and C
+/// entry points (winograd_f42.c, winograd_f44.c); both tiles give 4 outputs along the width.
+struct Int8WinogradTileKind: Sendable {
+    typealias Weights = @Sendable (_ q: UnsafePointer<Int8>, _ ldq: Int, _ o: Int32, _ c: Int32, _ mr: Int32, _ p0: Int32,
+                         _ p1: Int32, _ dst: UnsafeMutablePointer<UInt32>, _ maxL1: UnsafeMutablePointer<Int32>) -> Int32
+    typealias Input = @Sendable (_ x: UnsafePointer<Float>, _ h: Int32, _ w: Int32, _ c: Int32, _ ty0: Int32, _ tiles: Int,
+                       _ nb: Int32, _ qmax: UnsafePointer<Int32>, _ p0: Int, _ p1: Int, _ dst: UnsafeMutablePointer<UInt32>,
+                       _ scales: UnsafeMutablePointer<Float>, _ isa: Int32) -> Int32
+    typealias Output = @Sendable (_ m: UnsafePointer<Float>, _ ldm: Int, _ xiStride: Int, _ o: Int32, _ o0: Int32, _ o1: Int32,
+                        _ oh: Int32, _ ow: Int32, _ ty0: Int32, _ ty1: Int32, _ bias: UnsafePointer<Float>?,
+                        _ y: UnsafeMutablePointer<Float>, _ accumulate: Int32, _ isa: Int32) -> Void
+    typealias InputPreActivated = @Sendable (_ x: UnsafePointer<Float>, _ h: Int32, _ w: Int32, _ c: Int32, _ ty0: Int32,
+                                   _ tiles: Int, _ nb: Int32, _ qmax: UnsafePointer<Int32>, _ p0: Int, _ p1: Int,
+                                   _ dst: UnsafeMutablePointer<UInt32>, _ scales: UnsafeMutablePointer<Float>,
+                                   _ pre: UnsafePointer<glide_preact>?, _ isa: Int32) -> Int32
+    typealias GemmOutput = @Sendable (_ d: UnsafePointer<glide_wi16_fused_desc>, _ p0: Int, _ p1: Int, _ kernel: Int32,
+                            _ isa: Int32) -> Int32
+
+    /// "F(4x2)" or "F(4x4)" (profile labels).
+    let name: String
+    /// Transformed positions per tile (GEMMs per chunk).
+    let positions: Int
+    /// Outputs per tile along the height (2 or 4).
+    let tileHeight: Int
+    /// Writes the packed panels and per position the largest K-block L1 sum of |U| (`positions` entries).
+    let weights: Weights
+    /// Transform + quantize + pack, one activation bound per position.
+    let input: Input
+    /// `input` with a pre-activation applied to each value loaded (`ConvPreActivation`), or nil where the tile has
+    /// none (F(4x4): `conv2dFusesPreActivation` is false there).
+    let inputPreActivated: InputPreActivated?
+    /// The output transform from product planes.
+    let output: Output
+    /// The fused products + output transform.
+    let gemmOutput: GemmOutput
+
+    static let f4x2 = Int8WinogradTileKind(
+        name: "F(4x2)", positions: 24, tileHeight: 2,
+        weights: { glide_wf42_weights_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8) },
+        input: { glide_wf42_input_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) },
+        inputPreActivated: { glide_wf42_input_i16_packed_preact($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) },
+        output: { glide_wf42_output($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) },
+        gemmOutput: { glide_wf42_gemm_output($0, $1, $2, $3, $4) })
+
+    static let f4x4 = Int8WinogradTileKind(
+        name: "F(4x4)", positions: 36, tileHeight: 4,
+        weights: { glide_wf44_weights_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8) },
+        input: { glide_wf44_input_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) },
+        inputPreActivated: nil,
+        output: { glide_wf44_output($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) },
+        gemmOutput: { glide_wf44_gemm_output($0, $1, $2, $3, $4) })
+}
+
+/// `conv2dWinogradInt8` with F(4x2, 3x3) or F(4x4, 3x3) tiles (`tile`; winograd_f42.c, winograd_f44.c): the
+/// transformed input fused with its quantization and packing, the same GEMMs, fused with the output transform
+/// where that measured faster. The activation bound of each position follows the layer's transformed weights: the
+/// largest sum of |U| over a row's 256-long K block times it stays < 2^31, so no K block can overflow int32
+/// (deterministic per layer and position; worst cases: F(4x2) 3145, F(4x4) 1348). `preActivation` (the tile must
+/// have `inputPreActivated`): applied to each input value as the transform loads it.
+func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<Float>, q: UnsafePointer<Int8>,
+                             scales: UnsafePointer<Float>, rowStride: Int, bias: UnsafePointer<Float>?,
+                             output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool,
+                             weightCache: WinogradWeightCache? = nil, preActivation: ConvPreActivation? = nil) {
+    precondition(preActivation == nil || tile.inputPreActivated != nil, "conv2d: \(tile.name) has no pre-activation")
+    let positions = tile.positions
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
-    let tilesPerRow = (w + 3) / 4, tileRows = (h + 1) / 2
+    let tilesPerRow = (w + 3) / 4, tileRows = (h + tile.tileHeight - 1) / tile.tileHeight
     let kernel = KernelSettings.int8WinogradKernel
     let (mr, nb) = kernel.panelShape
-    let shape = "F(4x2)"
+    let shape = tile.name
     let kernelID = kernel.id
     // The transformed weights straight into the GEMM's panel layout, once per call.
     let panels = (o + mr - 1) / mr
@@ -376,10 +453,8 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
         let weightMax = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks * positions)
         defer { weightFailed.deallocate(); weightMax.deallocate() }
         parallelFor(weightBlocks) { b in
-            weightFailed[b] = glide_wf42_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
-                                                            Int32(panels * b / weightBlocks),
-                                                            Int32(panels * (b + 1) / weightBlocks), u,
-                                                            weightMax + b * positions)
+            weightFailed[b] = tile.weights(q, rowStride, Int32(o), Int32(c), Int32(mr), Int32(panels * b / weightBlocks),
+                                           Int32(panels * (b + 1) / weightBlocks), u, weightMax + b * positions)
         }
         var maxL1 = [Int32](repeating: 0, count: positions)
         for b in 0..<weightBlocks {
@@ -390,9 +465,10 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     }
     let u = weights.u
     defer { weights.deallocate(); uScales.deallocate() }
-    let qmax: [Int32] = weights.maxL1.map { l1 in
-        KernelSettings.int8WinogradF42ActivationMax.map { min(Int32($0), glide_wf42_qmax(l1)) } ?? glide_wf42_qmax(l1)
+    let qmax: [Int32] = weights.maxL1.map { bound in
+        KernelSettings.int8WinogradF42ActivationMax.map { min(Int32($0), glide_wf42_qmax(bound)) } ?? glide_wf42_qmax(bound)
     }
+    let actQmax = qmax.max() ?? 1
     let run = kernel.gemm
     // Chunks of tile rows of the whole batch (the images' tile rows one after the other: small images give the
     // GEMMs more columns), of equal size, each's products taking ~8 MB at most.
@@ -413,7 +489,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let bp = bpRaw.bindMemory(to: UInt32.self, capacity: max(1, positions * bWordsCap))
     let bs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, positions * kBlocks * panelCap * nb))
     let fusedOutput = KernelSettings.int8WinogradF42Fuses(kernel, inChannels: c, outChannels: o)
-    // + 16 floats: the 24 positions' planes do not all start at the same offset modulo 4 KB (L1 sets)
+    // + 16 floats: the positions' planes do not all start at the same offset modulo 4 KB (L1 sets)
     let mStride = o * ld + 16
     // The product planes (unfused only: fused, the products stay in the kernel's L1 buffer).
     let m = UnsafeMutablePointer<Float>.allocate(capacity: fusedOutput ? 1 : positions * mStride)
@@ -422,7 +498,8 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
     let failed = UnsafeMutablePointer<Int32>.allocate(capacity: positions)
     defer { failed.deallocate() }
     let x = input, y = output
-    do {
+    qmax.withUnsafeBufferPointer { qmaxBuffer in
+        let qp = qmaxBuffer.baseAddress!
         var ty0 = 0
         while ty0 < totalRows {
             let ty1 = min(totalRows, ty0 + rowsPerChunk)
@@ -432,8 +509,10 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
             let inputProbe = KernelProfiler.begin("winograd input transform+pack", "int8 \(shape) \(c) ch \(h)x\(w)")
             withCPreActivation(preActivation) { pre in   // (nil: none; else applied to each input value loaded)
                 forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd input") { p0, p1 in
-                    glide_wf42_input_i16_packed_preact(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb),
-                                                       qmax, p0, p1, bp, bs, pre, isa)
+                    if let pre, let fused = tile.inputPreActivated {
+                        return fused(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), qp, p0, p1, bp, bs, pre, isa)
+                    }
+                    return tile.input(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), qp, p0, p1, bp, bs, isa)
                 }
             }
             KernelProfiler.end(inputProbe)
@@ -444,14 +523,14 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
                 d.M = o; d.K = c; d.tiles = tiles
                 d.w_packed = UnsafePointer(u); d.w_words = xiWords; d.w_scales = UnsafePointer(uScales)
                 d.x_packed = UnsafePointer(bp); d.x_words = bWords; d.x_scales = UnsafePointer(bs)
-                d.act_qmax = qmax.max() ?? 1; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
+                d.act_qmax = actQmax; d.OH = Int32(h); d.OW = Int32(w); d.ty0 = Int32(ty0); d.accumulate = accumulate ? 1 : 0
                 d.bias = bias; d.y = y
                 let desc = d
                 if KernelSettings.int8WinogradF42FusedPanels > 0 {
                     glide_wf42_gemm_output_set_panels(Int32(KernelSettings.int8WinogradF42FusedPanels))
                 }
                 forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd buffers") { p0, p1 in
-                    withUnsafePointer(to: desc) { glide_wf42_gemm_output($0, p0, p1, kernelID, isa) }
+                    withUnsafePointer(to: desc) { tile.gemmOutput($0, p0, p1, kernelID, isa) }
                 }
                 KernelProfiler.end(probe)
                 ty0 = ty1
@@ -467,7 +546,7 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
                 d.x_scales = UnsafePointer(bs + xi * kBlocks * panels * nb)
                 d.x_panels = panels
                 d.y = m + xi * mStride; d.y_rs = ld
-                d.act_qmax = qmax.max() ?? 1
+                d.act_qmax = actQmax
                 failed[xi] = withUnsafePointer(to: d) { run($0, 0, o, 0, tiles) }
             }
             KernelProfiler.end(gemmProbe)
@@ -475,8 +554,8 @@ func conv2dWinogradInt8F42(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, 
             let outputProbe = KernelProfiler.begin("winograd output transform", "\(shape) \(o) ch \(h)x\(w)")
             parallelFor(outputBlocks) { b in
                 let o0 = o * b / outputBlocks, o1 = o * (b + 1) / outputBlocks
-                glide_wf42_output(m, ld, mStride, Int32(o), Int32(o0), Int32(o1), Int32(h), Int32(w), Int32(ty0), Int32(ty1),
-                                  bias, y, accumulate ? 1 : 0, isa)
+                tile.output(m, ld, mStride, Int32(o), Int32(o0), Int32(o1), Int32(h), Int32(w), Int32(ty0), Int32(ty1),
+                            bias, y, accumulate ? 1 : 0, isa)
             }
             KernelProfiler.end(outputProbe)
             ty0 = ty1

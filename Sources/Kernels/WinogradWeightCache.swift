@@ -1,5 +1,6 @@
 // Transformed Winograd weights kept across calls: a per-model cache of the integer int8 Winograd's exact int16
-// weight panels (glide_winograd_weights_i16_packed / glide_wf42_weights_i16_packed), under a byte budget.
+// weight panels (glide_winograd_weights_i16_packed / glide_wf42_weights_i16_packed / glide_wf44_weights_i16_packed),
+// under a byte budget.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -24,7 +25,8 @@ extension KernelSettings {
 /// as without a cache (weights are admitted in first-use order). Entries are keyed by the weight's address,
 /// shape, tile and GEMM panel height, so one cache serves every weight of a model.
 ///
-/// The panels take 32 (F(2x2)) or 48 (F(4x2)) bytes per input/output channel pair against the weights' 9. With
+/// The panels take 32 (F(2x2)), 48 (F(4x2)) or 72 (F(4x4)) bytes per input/output channel pair against the
+/// weights' 9. With
 /// `releasesSource` the int8 weight's own pages are dropped once transformed (`madvise(MADV_DONTNEED)` on the
 /// whole pages inside its byte range), so the cache costs the difference only. Only for weights in a read-only
 /// file mapping (`WeightFile`): the pages reload from the file if anything reads them again.
@@ -95,7 +97,7 @@ public final class WinogradWeightCache: @unchecked Sendable {
     }
 
     /// The cached panels of `key` (`words` uint32 words), transformed by `fill` (which writes them and returns
-    /// the per-position L1 maxima `maxL1` of F(4x2), or nil on failure) at the first use when they fit the budget:
+    /// the per-position L1 maxima `maxL1` of F(4x2) / F(4x4), or nil on failure) at the first use when they fit the budget:
     /// (panels, maxL1), or
     /// nil when they do not fit or could not be made (the caller transforms into its own buffer).
     func panels(_ key: Key, words: Int, source: UnsafeRawPointer, sourceBytes: Int,
@@ -120,11 +122,11 @@ public final class WinogradWeightCache: @unchecked Sendable {
 /// The transformed weights of one integer Winograd call: cached panels, or a buffer of the call's own.
 struct WinogradWeightPanels {
     let u: UnsafePointer<UInt32>
-    /// Per position, the largest sum of |U'| over a row's 256-long K block (F(4x2); empty for F(2x2)).
+    /// Per position, the largest sum of |U'| over a row's 256-long K block (F(4x2), F(4x4); empty for F(2x2)).
     let maxL1: [Int32]
     private let owned: UnsafeMutablePointer<UInt32>?
 
-    /// The panels of int8 weights `q` (`o` x `c` 3x3 kernels, row stride `rowStride`) for `positions` (16 or 24)
+    /// The panels of int8 weights `q` (`o` x `c` 3x3 kernels, row stride `rowStride`) for `positions` (16, 24 or 36)
     /// transformed positions of `xiWords` words each, from `cache` when it holds them or admits them, else
     /// transformed by `fill` into a buffer of their own (freed by `deallocate()`).
     init(cache: WinogradWeightCache?, q: UnsafePointer<Int8>, rowStride: Int, outChannels o: Int, inChannels c: Int,

@@ -279,8 +279,13 @@ final class WinogradF42Tests: XCTestCase {
 
     /// The tile switch: forced either way, auto by size, F(2x2) with the opt-in fused output.
     func testTileChoice() {
-        let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput)
-        defer { (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput) = saved }
+        let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput,
+                     KernelSettings.int8WinogradF44MinimumSize)
+        defer {
+            (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput,
+             KernelSettings.int8WinogradF44MinimumSize) = saved
+        }
+        KernelSettings.int8WinogradF44MinimumSize = Int.max   // (F(4x4) from its size on: WinogradF44Tests)
         func geometry(_ h: Int, _ w: Int) -> Conv2dGeometry {
             Conv2dGeometry(batch: 1, inChannels: 64, height: h, width: w, outChannels: 64, kernelSize: 3, stride: 1, padding: 1)
         }

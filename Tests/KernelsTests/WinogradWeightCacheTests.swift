@@ -64,12 +64,12 @@ final class WinogradWeightCacheTests: XCTestCase {
         return paths
     }
 
-    /// Cached panels give the bits of the per-call transform: both tiles, both panel heights, the intrinsic paths
+    /// Cached panels give the bits of the per-call transform: the three tiles, both panel heights, the intrinsic paths
     /// the CPU has, 1 and 3 threads, at the call that fills the cache and at the calls that reuse it.
     func testCachedPanelsBitIdentical() {
         var seed: UInt64 = 500
         for g in Self.geometries {
-            for tile in [Int8WinogradTile.f2x2, .f4x2] {
+            for tile in [Int8WinogradTile.f2x2, .f4x2, .f4x4] {
                 for path in paths {
                     seed += 1
                     let plain = run(g, tile: tile, path: path, cache: nil, seed: seed)[0]
@@ -79,20 +79,20 @@ final class WinogradWeightCacheTests: XCTestCase {
                         for (i, y) in ys.enumerated() { XCTAssertEqual(y, plain, "\(g) \(tile) \(path) threads=\(threads) use \(i)") }
                         XCTAssertEqual(cache.entryCount, 1, "\(g) \(tile) \(path)")
                         let mr = path == .avx512vnni || path == .emulatedZMM ? Int(GLIDE_WI16_ZMM_MR) : Int(GLIDE_WI16_YMM_MR)
-                        XCTAssertEqual(cache.byteCount, panelBytes(g, positions: tile == .f4x2 ? 24 : 16, mr: mr))
+                        XCTAssertEqual(cache.byteCount, panelBytes(g, positions: tile == .f4x4 ? 36 : tile == .f4x2 ? 24 : 16, mr: mr))
                     }
                 }
             }
         }
     }
 
-    /// One cache serves a weight under both tiles and both panel heights (separate entries), and the setting
+    /// One cache serves a weight under each tile and both panel heights (separate entries), and the setting
     /// off (`KernelSettings.winogradWeightCache`) caches nothing with the same bits.
     func testKeysAndSwitch() {
         let g = Self.geometries[1]
         let cache = WinogradWeightCache(budget: 1 << 30)
         var expected = 0
-        for (tile, positions) in [(Int8WinogradTile.f2x2, 16), (.f4x2, 24)] {
+        for (tile, positions) in [(Int8WinogradTile.f2x2, 16), (.f4x2, 24), (.f4x4, 36)] {
             for (path, mr) in [(Int8GEMMPath.emulatedZMM, Int(GLIDE_WI16_ZMM_MR)), (.emulatedYMM, Int(GLIDE_WI16_YMM_MR))] {
                 let plain = run(g, tile: tile, path: path, cache: nil, seed: 9)[0]
                 XCTAssertEqual(run(g, tile: tile, path: path, cache: cache, uses: 2, seed: 9), [plain, plain])
@@ -100,7 +100,7 @@ final class WinogradWeightCacheTests: XCTestCase {
                 XCTAssertEqual(cache.byteCount, expected, "\(tile) \(path)")
             }
         }
-        XCTAssertEqual(cache.entryCount, 4)
+        XCTAssertEqual(cache.entryCount, 6)
 
         let saved = KernelSettings.winogradWeightCache
         defer { KernelSettings.winogradWeightCache = saved }

@@ -306,8 +306,42 @@ void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O
 /// into planes followed by glide_wf42_output. Tile panels [p0, p1); `kernel`: GLIDE_WI16_KERNEL_*; `isa`:
 /// GLIDE_WF42_* of the output transform (caller checked the CPU has both). 0, or -1 (memory, or K or M < 1).
 int glide_wf42_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa);
-/// Tile panels per pass of glide_wf42_gemm_output (0: automatic; tuning).
+/// Tile panels per pass of glide_wf42_gemm_output and glide_wf44_gemm_output (0: automatic; tuning).
 void glide_wf42_gemm_output_set_panels(int panels);
+
+// ---------------------------------------------------------------- int8 Winograd F(4x4, 3x3) in integers (winograd_f44.c)
+// 4 x 4 outputs per tile of 6 x 6 inputs: 36 positions xi = i * 6 + j (i: height 0..5, j: width 0..5), each an
+// ordinary glide_gemm_wi16_* GEMM on packed panels. The weights are U' = Gn g Gn^T with F(4, 3)'s G rows
+// normalised to small integers (exact int16, |U'| <= 6223); position xi's factor f_i f_j
+// (glide_wf44_position_factor) rides on its activation scales. Transforms: GLIDE_WF42_* (same bits).
+
+/// f_i f_j of position xi = i * 6 + j, f = [1/4, -1/6, -1/6, 1/24, 1/24, 1] (0 outside 0 ..< 36).
+float glide_wf44_position_factor(int xi);
+/// Exact F(4x4) weight transform of one output channel of int8 weights `g[C][3][3]`:
+/// `u[xi * xi_stride + c] = U'[xi]` with `U' = Gn g Gn^T`.
+void glide_wf44_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride);
+/// The F(4x4) weight transform of output-channel panels [p0, p1) straight into the GEMM's panel layout (36
+/// positions at `dst + xi * glide_wi16_packed_words(O, C, MR)`); `max_l1[36]` (optional) = per position the largest
+/// sum of |U'| over one row's 256-long K block, over these panels (the bound glide_wf42_qmax takes). 0, or -1
+/// when its scratch could not be allocated.
+int glide_wf44_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                  uint32_t *dst, int32_t *max_l1);
+/// Whether glide_wf44_weights_i16_packed uses its AVX2 / AVX512-VBMI bodies where the CPU has them (default on).
+void glide_wf44_weights_allow_simd(int on);
+/// The F(4x4) input transform of a chunk of tile rows [ty0, ...) (`tiles` tiles, tw = (W + 3) / 4 a row, th =
+/// (H + 3) / 4 rows an image, global tile row gy = row gy % th of image gy / th), quantized per position, column and
+/// 256-long K block to |q| <= qmax[xi] (36 bounds, each clamped to 1 ... 32767), the scales times
+/// glide_wf44_position_factor(xi), in the GEMM's activation panels (as glide_wf42_input_i16_packed, 36
+/// positions). Panels [p0, p1). 0 or -1 (memory, bad NB).
+int glide_wf44_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
+                                const int32_t *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
+                                int isa);
+/// F(4x4) output transform of output channels [o0, o1) of O from the 36 product planes (as glide_wf42_output).
+void glide_wf44_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1, int OH, int OW,
+                       int ty0, int ty1, const float *bias, float *y, int accumulate, int isa);
+/// The 36 F(4x4) products and the output transform of one chunk in one pass (glide_wf42_gemm_output for 36
+/// positions; same bits as the 36 GEMMs into planes followed by glide_wf44_output).
+int glide_wf44_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa);
 
 /// Opt-in profiling counters (see Kernels' `KernelProfiler`). Slots of time spent inside the C GEMM:
 /// packing (and quantizing) the activation / im2col operand, and packing the weight operand.
