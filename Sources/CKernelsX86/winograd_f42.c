@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "wi16_internal.h"
+#include "preact_internal.h"
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -184,20 +185,25 @@ static inline AI int wf42_run(const float *x, int H, int W, int C, int tw, int t
 // tb[xi * xs + c * NB + j]: position xi of channel k0 + c for the panel's tile j; mx[xi * 64 + j]: running max |v|
 // of column j as a bit pattern (wi_abs_bits), as gemm_int8_avx2.c's fused packing keeps them.
 static void wf42_transform_portable(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
-                                    int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+                                    int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx,
+                                    const glide_preact *pre) {
     for (int c = 0; c < kc; c++) {
         float *tc = tb + (size_t)c * NB;
         for (int j = 0; j < nt; j++) {
             int tx, ty;
             const float *plane;
             wf42_run(x, H, W, C, tw, ty0, t0, j, nt, k0 + c, 1, &plane, &tx, &ty);
+            // the pre-activation of this (image, channel): plane = x + (n * C + ch) * H * W
+            const ptrdiff_t pc = (plane - x) / ((ptrdiff_t)H * W);
+            const float pa = pre ? pre->a[pc] : 0.f, pb = pre ? pre->b[pc] : 0.f;
             float r[4][6];
             for (int rr = 0; rr < 4; rr++) {
                 const int iy = 2 * ty - 1 + rr;
                 float d[6];
                 for (int k = 0; k < 6; k++) {
                     const int ix = 4 * tx - 1 + k;
-                    d[k] = iy < 0 || iy >= H || ix < 0 || ix >= W ? 0.f : plane[(size_t)iy * W + ix];
+                    d[k] = iy < 0 || iy >= H || ix < 0 || ix >= W ? 0.f
+                         : pre ? preact_scalar(plane[(size_t)iy * W + ix], pa, pb, pre->silu) : plane[(size_t)iy * W + ix];
                 }
                 const float a = d[4] - d[2], b = d[4] - 4.f * d[2], cc = d[3] - 4.f * d[1], e = 2.f * (d[3] - d[1]);
                 r[rr][0] = 4.f * (d[0] - d[2]) + a;
@@ -224,13 +230,24 @@ static void wf42_transform_portable(const float *x, int H, int W, int C, int tw,
     }
 }
 
+// The pre-activation's row cache of the AVX-512 body: per (channel, 16-tile column segment) the activated rows
+// 2 and 3 of the last run there, which are rows 0 and 1 of the run one tile row below (tiles overlap by 2 rows),
+// so each activation is computed about once instead of twice (the same values: no bits change).
+typedef struct {
+    ptrdiff_t pc;        // the (image, channel) plane, -1: empty
+    int tx, iy;          // the run's first tile column and the input row of z[0]
+    float z[2][5][16] __attribute__((aligned(64)));
+} wf42_cached_rows;
+typedef struct { wf42_cached_rows *slots; int nseg; } wf42_row_cache;
+
 #if defined(__x86_64__)
 enum { WF42_PREFETCH = 4 };
 
 // Runs of up to 16 tiles of one tile row, one tile a lane: the 66 input columns of a row as 5 masked loads,
 // split into the 4 column phases (d0 .. d3 of each tile) by permutes, d4 / d5 = d0 / d1 of the next tile.
 T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
-                                        int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+                                        int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx,
+                                        const glide_preact *pre, wf42_row_cache *cache) {
     const __m512i idx01 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
     const __m512i idx23 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
     const __m512 zero = _mm512_setzero_ps(), four = _mm512_set1_ps(4.f), two = _mm512_set1_ps(2.f);
@@ -251,11 +268,17 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
             __mmask16 lm[5];
             for (int q = 0; q < 5; q++) lm[q] = wi_range_mask16(s + 16 * q, W);
             lm[4] &= 3;
+            const ptrdiff_t pc = (plane - x) / ((ptrdiff_t)H * W);   // pre-activation of (image, channel)
+            const __m512 pa = _mm512_set1_ps(pre ? pre->a[pc] : 0.f), pb = _mm512_set1_ps(pre ? pre->b[pc] : 0.f);
+            wf42_cached_rows *slot = cache ? cache->slots + (size_t)(k0 + c) * cache->nseg + tx / 16 : NULL;
+            const int hit = slot && slot->pc == pc && slot->tx == tx && slot->iy == 2 * ty - 1;
             __m512 r[4][6];
             for (int rr = 0; rr < 4; rr++) {
                 const int iy = 2 * ty - 1 + rr;
                 __m512 z[5] = {zero, zero, zero, zero, zero};
-                if (iy >= 0 && iy < H) {
+                if (hit && rr < 2) {
+                    for (int q = 0; q < 5; q++) z[q] = _mm512_load_ps(slot->z[rr][q]);
+                } else if (iy >= 0 && iy < H) {
                     const float *pr = plane + (size_t)iy * W + s;
                     if (c + WF42_PREFETCH < kc) {
                         const char *f = (const char *)(pr + (size_t)WF42_PREFETCH * H * W);
@@ -264,7 +287,10 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
                         _mm_prefetch(f + 260, _MM_HINT_T0);
                     }
                     for (int q = 0; q < 5; q++) z[q] = _mm512_maskz_loadu_ps(lm[q], pr + 16 * q);
+                    if (pre)   // padding stays 0: the lanes outside the image are cleared after the activation
+                        for (int q = 0; q < 5; q++) z[q] = _mm512_maskz_mov_ps(lm[q], preact512(z[q], pa, pb, pre->silu));
                 }
+                if (slot && rr >= 2) for (int q = 0; q < 5; q++) _mm512_store_ps(slot->z[rr - 2][q], z[q]);
                 const __m512 a01 = _mm512_permutex2var_ps(z[0], idx01, z[1]), b01 = _mm512_permutex2var_ps(z[2], idx01, z[3]);
                 const __m512 a23 = _mm512_permutex2var_ps(z[0], idx23, z[1]), b23 = _mm512_permutex2var_ps(z[2], idx23, z[3]);
                 const __m512 d0 = _mm512_shuffle_f32x4(a01, b01, 0x44), d1 = _mm512_shuffle_f32x4(a01, b01, 0xee);
@@ -283,6 +309,7 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
                 r[rr][4] = _mm512_sub_ps(a, e);
                 r[rr][5] = _mm512_add_ps(_mm512_mul_ps(four, _mm512_sub_ps(d1, d3)), _mm512_sub_ps(d5, d3));
             }
+            if (slot) { slot->pc = pc; slot->tx = tx; slot->iy = 2 * ty + 1; }
             const __mmask16 sm = (__mmask16)(((uint32_t)1 << n) - 1);
             float *tj = tc + j0;
             uint32_t *mj = mx + j0;
@@ -316,7 +343,8 @@ static inline TAVX2F void wf42_store_max8(float *dst, uint32_t *mx, __m256i sm, 
 }
 
 TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
-                                      int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx) {
+                                      int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx,
+                                      const glide_preact *pre) {
     const __m256 zero = _mm256_setzero_ps(), four = _mm256_set1_ps(4.f), two = _mm256_set1_ps(2.f);
     const __m256i next = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
     for (int c = 0; c < kc; c++) {
@@ -335,6 +363,9 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
             const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
             __m256i lm[4];
             for (int q = 0; q < 4; q++) lm[q] = wf42_lane_mask8(s + 8 * q, W);
+            const ptrdiff_t pc = (plane - x) / ((ptrdiff_t)H * W);   // pre-activation of (image, channel)
+            const float pas = pre ? pre->a[pc] : 0.f, pbs = pre ? pre->b[pc] : 0.f;
+            const __m256 pa = _mm256_set1_ps(pas), pb = _mm256_set1_ps(pbs);
             __m256 r[4][6];
             for (int rr = 0; rr < 4; rr++) {
                 const int iy = 2 * ty - 1 + rr;
@@ -349,6 +380,12 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
                     for (int q = 0; q < 4; q++) y[q] = _mm256_maskload_ps(pr + 8 * q, lm[q]);
                     if (s + 32 >= 0 && s + 32 < W) e4 = pr[32];
                     if (s + 33 >= 0 && s + 33 < W) e5 = pr[33];
+                    if (pre) {   // padding stays 0: the lanes outside the image are cleared after the activation
+                        for (int q = 0; q < 4; q++)
+                            y[q] = _mm256_and_ps(preact256(y[q], pa, pb, pre->silu), _mm256_castsi256_ps(lm[q]));
+                        if (s + 32 >= 0 && s + 32 < W) e4 = preact_scalar(e4, pas, pbs, pre->silu);
+                        if (s + 33 >= 0 && s + 33 < W) e5 = preact_scalar(e5, pas, pbs, pre->silu);
+                    }
                 }
                 // [t0|t4], [t1|t5], [t2|t6], [t3|t7], then a 4x4 transpose per 128-bit lane
                 const __m256 z0 = _mm256_permute2f128_ps(y[0], y[2], 0x20), z1 = _mm256_permute2f128_ps(y[0], y[2], 0x31);
@@ -386,22 +423,26 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
 
 static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, const int *qmax,
                                        ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, float *tb,
-                                       ptrdiff_t xs, uint32_t *mx, int isa) {
+                                       ptrdiff_t xs, uint32_t *mx, const glide_preact *pre, wf42_row_cache *cache,
+                                       int isa) {
     const int tw = (W + 3) / 4;
     const ptrdiff_t P = (tiles + NB - 1) / NB, words = glide_wi16_packed_words((int)tiles, C, NB);
     const int nkb = (C + WI_KC - 1) / WI_KC;
-    for (ptrdiff_t p = p0; p < p1; p++) {
+    // With the row cache, the panels one tile row apart (stride S) one after the other.
+    const ptrdiff_t S = cache && tw > NB && tw % NB == 0 ? tw / NB : 1;
+    for (ptrdiff_t r = 0; r < S; r++)
+    for (ptrdiff_t p = p0 + ((r - p0 % S) + S) % S; p < p1; p += S) {
         const ptrdiff_t t0 = p * NB;
         const int nt = (int)(tiles - t0 < NB ? tiles - t0 : NB);
         for (int k0 = 0; k0 < C; k0 += WI_KC) {
             const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, kb = k0 / WI_KC;
             memset(mx, 0, sizeof(uint32_t) * WF42_XI * 64);
 #if defined(__x86_64__)
-            if (isa == GLIDE_WF42_AVX512) wf42_transform_avx512(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
-            else if (isa == GLIDE_WF42_AVX2) wf42_transform_avx2(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            if (isa == GLIDE_WF42_AVX512) wf42_transform_avx512(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx, pre, cache);
+            else if (isa == GLIDE_WF42_AVX2) wf42_transform_avx2(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx, pre);
             else
 #endif
-            wf42_transform_portable(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx);
+            wf42_transform_portable(x, H, W, C, tw, ty0, t0, nt, k0, kc, NB, tb, xs, mx, pre);
             for (int xi = 0; xi < WF42_XI; xi++) {
                 float *sc = scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + p * NB;
                 wi_quantize_block(tb + xi * xs, mx + xi * 64, kc, NB, qmax[xi],
@@ -416,18 +457,28 @@ static inline AI void wf42_pack_panels(const float *x, int H, int W, int C, int 
 #if defined(__x86_64__)
 T512F static void wf42_pack_panels_avx512(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
                                           const int *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
-                                          float *tb, ptrdiff_t xs, uint32_t *mx) {
-    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_AVX512);
+                                          float *tb, ptrdiff_t xs, uint32_t *mx, const glide_preact *pre,
+                                          wf42_row_cache *cache) {
+    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, pre, cache, GLIDE_WF42_AVX512);
 }
 TAVX2F static void wf42_pack_panels_avx2(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
                                         const int *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
-                                        float *tb, ptrdiff_t xs, uint32_t *mx) {
-    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_AVX2);
+                                        float *tb, ptrdiff_t xs, uint32_t *mx, const glide_preact *pre) {
+    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, pre, NULL, GLIDE_WF42_AVX2);
 }
 #endif
 
 int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, const int *qmax,
                                 ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int isa) {
+    return glide_wf42_input_i16_packed_preact(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, NULL, isa);
+}
+
+static int wf42_row_cache_on = 1;
+void glide_wf42_preact_row_cache(int on) { wf42_row_cache_on = on != 0; }
+
+int glide_wf42_input_i16_packed_preact(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
+                                       const int *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
+                                       const glide_preact *pre, int isa) {
     if (NB > 64 || NB < 8 || NB % 8) return -1;
     int q[WF42_XI];
     for (int xi = 0; xi < WF42_XI; xi++) q[xi] = qmax[xi] < 1 ? 1 : qmax[xi] > 32767 ? 32767 : qmax[xi];
@@ -437,11 +488,22 @@ int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, pt
     uint32_t *mx = wi_aligned(sizeof(uint32_t) * WF42_XI * 64);
     if (!tb || !mx) { free(tb); free(mx); return -1; }
 #if defined(__x86_64__)
-    if (isa == GLIDE_WF42_AVX512) wf42_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx);
-    else if (isa == GLIDE_WF42_AVX2) wf42_pack_panels_avx2(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx);
+    if (isa == GLIDE_WF42_AVX512) {
+        // the row cache (with a pre-activation)
+        wf42_row_cache cache = {NULL, (W + 63) / 64};
+        if (pre && wf42_row_cache_on) {
+            cache.slots = wi_aligned(sizeof(wf42_cached_rows) * (size_t)C * cache.nseg);
+            if (!cache.slots) { free(tb); free(mx); return -1; }
+            for (size_t i = 0; i < (size_t)C * cache.nseg; i++) cache.slots[i].pc = -1;
+        }
+        wf42_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, pre,
+                                cache.slots ? &cache : NULL);
+        free(cache.slots);
+    }
+    else if (isa == GLIDE_WF42_AVX2) wf42_pack_panels_avx2(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, pre);
     else
 #endif
-    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_PORTABLE);
+    wf42_pack_panels(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, pre, NULL, GLIDE_WF42_PORTABLE);
     free(tb); free(mx);
     return 0;
 }

@@ -43,6 +43,42 @@ public func groupNormScalar(input: UnsafePointer<Float>, output: UnsafeMutablePo
 /// with 3 operations fewer).
 enum NormVectorPath { case avx2, avx512 }
 
+/// The statistics of one group (`count` floats at `x`): mean and biased variance, as `groupNorm` computes them.
+@inline(__always)
+func groupStatistics(_ x: UnsafePointer<Float>, count: Int, vector: NormVectorPath?) -> (mean: Double, variance: Double) {
+    var sum = 0.0, sq = 0.0
+    if let vector {
+        // One pass over the group (it rarely fits in L2): sums of x - x[0] in f64, shifted so the variance
+        // E[(x-x0)^2] - E[x-x0]^2 does not cancel even when |mean| >> std.
+        let pivot = count > 0 ? Double(x[0]) : 0
+        if vector == .avx512 {
+            glide_sum_sq_avx512(x, count, pivot, &sum, &sq)
+        } else {
+            glide_sum_sq_avx2(x, count, pivot, &sum, &sq)
+        }
+        let shiftedMean = sum / Double(count)
+        return (pivot + shiftedMean, max(0, sq / Double(count) - shiftedMean * shiftedMean))
+    }
+    for i in 0..<count { sum += Double(x[i]) }
+    let mean = sum / Double(count)
+    for i in 0..<count { let d = Double(x[i]) - mean; sq += d * d }
+    return (mean, sq / Double(count))
+}
+
+/// `groupNorm`'s per-channel affine `y = a x + b` (before SiLU) of channel `c` of image `n`, from its group's
+/// statistics, gamma/beta and the scale-shift.
+@inline(__always)
+func groupNormAffine(mean: Double, variance: Double, eps: Float, n: Int, c: Int, channels: Int,
+                     gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+                     scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?) -> (a: Float, b: Float) {
+    let rstd = 1.0 / (variance + Double(eps)).squareRoot()
+    var a = Float(rstd) * (gamma?[c] ?? 1)
+    var b = (beta?[c] ?? 0) - Float(mean) * a
+    if let scale { let s = 1 + scale[n * channels + c]; a *= s; b *= s }
+    if let shift { b += shift[n * channels + c] }
+    return (a, b)
+}
+
 func groupNormImpl(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                    batch: Int, channels: Int, spatial: Int, groups: Int, eps: Float,
                    gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
@@ -57,33 +93,12 @@ func groupNormImpl(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Flo
         let n = item / groups, g = item % groups
         let base = (n * channels + g * cpg) * spatial
         let x = input + base
-        var sum = 0.0, sq = 0.0, mean = 0.0, variance = 0.0
-        if let vector {
-            // One pass over the group (it rarely fits in L2): sums of x - x[0] in f64, shifted so the variance
-            // E[(x-x0)^2] - E[x-x0]^2 does not cancel even when |mean| >> std.
-            let pivot = count > 0 ? Double(x[0]) : 0
-            if vector == .avx512 {
-                glide_sum_sq_avx512(x, count, pivot, &sum, &sq)
-            } else {
-                glide_sum_sq_avx2(x, count, pivot, &sum, &sq)
-            }
-            let shiftedMean = sum / Double(count)
-            mean = pivot + shiftedMean
-            variance = max(0, sq / Double(count) - shiftedMean * shiftedMean)
-        } else {
-            for i in 0..<count { sum += Double(x[i]) }
-            mean = sum / Double(count)
-            for i in 0..<count { let d = Double(x[i]) - mean; sq += d * d }
-            variance = sq / Double(count)
-        }
+        let (mean, variance) = groupStatistics(x, count: count, vector: vector)
         if let inputCopy { copyFloats(x, inputCopy + base, count: count, streaming: streamingCopy) }
-        let rstd = 1.0 / (variance + Double(eps)).squareRoot()
         for cc in 0..<cpg {
             let c = g * cpg + cc
-            var a = Float(rstd) * (gamma?[c] ?? 1)
-            var b = (beta?[c] ?? 0) - Float(mean) * a
-            if let scale { let s = 1 + scale[n * channels + c]; a *= s; b *= s }
-            if let shift { b += shift[n * channels + c] }
+            let (a, b) = groupNormAffine(mean: mean, variance: variance, eps: eps, n: n, c: c, channels: channels,
+                                         gamma: gamma, beta: beta, scale: scale, shift: shift)
             let xi = x + cc * spatial, yo = output + base + cc * spatial
             if vector == .avx512 {
                 glide_affine_silu_avx512(xi, yo, spatial, a, b, silu ? 1 : 0)
@@ -94,6 +109,59 @@ func groupNormImpl(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Flo
             } else {
                 for i in 0..<spatial { yo[i] = xi[i] * a + b }
             }
+        }
+    }
+}
+
+/// `groupNorm`'s statistics pass alone, folded with gamma/beta and the scale-shift into the per-(image, channel)
+/// affine `groupNorm` applies before its SiLU: `multiplier[n, c] * x + offset[n, c]` (`[batch, channels]` each, the
+/// same values `groupNorm` uses). With `silu`, `ConvPreActivation(multiplier:offset:silu:)` then gives `conv2d` the
+/// whole normalization as a pre-activation, so the normalized tensor is never written (`conv2dFusesPreActivation`).
+/// Arguments as `groupNorm`'s; `inputCopy` as there.
+public func groupNormStatistics(input: UnsafePointer<Float>, batch: Int, channels: Int, spatial: Int,
+                                groups: Int = 32, eps: Float = 1e-5,
+                                gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+                                scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil,
+                                multiplier: UnsafeMutablePointer<Float>, offset: UnsafeMutablePointer<Float>,
+                                inputCopy: UnsafeMutablePointer<Float>? = nil) {
+    let probe = KernelProfiler.begin("group norm statistics", "\(batch)x\(channels)x\(spatial)\(inputCopy != nil ? " +copy" : "")"); defer { KernelProfiler.end(probe) }
+    groupNormStatisticsImpl(input: input, batch: batch, channels: channels, spatial: spatial, groups: groups, eps: eps,
+                            gamma: gamma, beta: beta, scale: scale, shift: shift, multiplier: multiplier,
+                            offset: offset, inputCopy: inputCopy,
+                            vector: KernelSettings.cpuPath == .avx512 ? .avx512 : KernelSettings.useAVX2 ? .avx2 : nil)
+}
+
+/// Scalar twin of `groupNormStatistics` (the statistics of `groupNormScalar`).
+public func groupNormStatisticsScalar(input: UnsafePointer<Float>, batch: Int, channels: Int, spatial: Int,
+                                      groups: Int = 32, eps: Float = 1e-5,
+                                      gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+                                      scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil,
+                                      multiplier: UnsafeMutablePointer<Float>, offset: UnsafeMutablePointer<Float>,
+                                      inputCopy: UnsafeMutablePointer<Float>? = nil) {
+    groupNormStatisticsImpl(input: input, batch: batch, channels: channels, spatial: spatial, groups: groups, eps: eps,
+                            gamma: gamma, beta: beta, scale: scale, shift: shift, multiplier: multiplier,
+                            offset: offset, inputCopy: inputCopy, vector: nil)
+}
+
+func groupNormStatisticsImpl(input: UnsafePointer<Float>, batch: Int, channels: Int, spatial: Int, groups: Int,
+                             eps: Float, gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?,
+                             scale: UnsafePointer<Float>?, shift: UnsafePointer<Float>?,
+                             multiplier: UnsafeMutablePointer<Float>, offset: UnsafeMutablePointer<Float>,
+                             inputCopy: UnsafeMutablePointer<Float>?, vector: NormVectorPath?) {
+    precondition(groups > 0 && channels % groups == 0, "groupNorm: \(channels) channels not divisible by \(groups)")
+    let cpg = channels / groups
+    let count = cpg * spatial
+    let streamingCopy = vector != nil && batch * channels * spatial * 4 >= streamingCopyMinimumBytes
+    parallelFor(batch * groups) { item in
+        let n = item / groups, g = item % groups
+        let base = (n * channels + g * cpg) * spatial
+        let (mean, variance) = groupStatistics(input + base, count: count, vector: vector)
+        if let inputCopy { copyFloats(input + base, inputCopy + base, count: count, streaming: streamingCopy) }
+        for c in (g * cpg)..<((g + 1) * cpg) {
+            let (a, b) = groupNormAffine(mean: mean, variance: variance, eps: eps, n: n, c: c, channels: channels,
+                                         gamma: gamma, beta: beta, scale: scale, shift: shift)
+            multiplier[n * channels + c] = a
+            offset[n * channels + c] = b
         }
     }
 }

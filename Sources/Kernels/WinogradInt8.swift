@@ -379,6 +379,10 @@ struct Int8WinogradTileKind: Sendable {
     typealias Output = @Sendable (_ m: UnsafePointer<Float>, _ ldm: Int, _ xiStride: Int, _ o: Int32, _ o0: Int32, _ o1: Int32,
                         _ oh: Int32, _ ow: Int32, _ ty0: Int32, _ ty1: Int32, _ bias: UnsafePointer<Float>?,
                         _ y: UnsafeMutablePointer<Float>, _ accumulate: Int32, _ isa: Int32) -> Void
+    typealias InputPreActivated = @Sendable (_ x: UnsafePointer<Float>, _ h: Int32, _ w: Int32, _ c: Int32, _ ty0: Int32,
+                                   _ tiles: Int, _ nb: Int32, _ qmax: UnsafePointer<Int32>, _ p0: Int, _ p1: Int,
+                                   _ dst: UnsafeMutablePointer<UInt32>, _ scales: UnsafeMutablePointer<Float>,
+                                   _ pre: UnsafePointer<glide_preact>?, _ isa: Int32) -> Int32
     typealias GemmOutput = @Sendable (_ d: UnsafePointer<glide_wi16_fused_desc>, _ p0: Int, _ p1: Int, _ kernel: Int32,
                             _ isa: Int32) -> Int32
 
@@ -392,6 +396,9 @@ struct Int8WinogradTileKind: Sendable {
     let weights: Weights
     /// Transform + quantize + pack, one activation bound per position.
     let input: Input
+    /// `input` with a pre-activation applied to each value loaded (`ConvPreActivation`), or nil where the tile has
+    /// none (F(4x4): `conv2dFusesPreActivation` is false there).
+    let inputPreActivated: InputPreActivated?
     /// The output transform from product planes.
     let output: Output
     /// The fused products + output transform.
@@ -401,6 +408,7 @@ struct Int8WinogradTileKind: Sendable {
         name: "F(4x2)", positions: 24, tileHeight: 2,
         weights: { glide_wf42_weights_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8) },
         input: { glide_wf42_input_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) },
+        inputPreActivated: { glide_wf42_input_i16_packed_preact($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) },
         output: { glide_wf42_output($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) },
         gemmOutput: { glide_wf42_gemm_output($0, $1, $2, $3, $4) })
 
@@ -408,6 +416,7 @@ struct Int8WinogradTileKind: Sendable {
         name: "F(4x4)", positions: 36, tileHeight: 4,
         weights: { glide_wf44_weights_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8) },
         input: { glide_wf44_input_i16_packed($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) },
+        inputPreActivated: nil,
         output: { glide_wf44_output($0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) },
         gemmOutput: { glide_wf44_gemm_output($0, $1, $2, $3, $4) })
 }
@@ -416,11 +425,13 @@ struct Int8WinogradTileKind: Sendable {
 /// transformed input fused with its quantization and packing, the same GEMMs, fused with the output transform
 /// where that measured faster. The activation bound of each position follows the layer's transformed weights: the
 /// largest sum of |U| over a row's 256-long K block times it stays < 2^31, so no K block can overflow int32
-/// (deterministic per layer and position; worst cases: F(4x2) 3145, F(4x4) 1348).
+/// (deterministic per layer and position; worst cases: F(4x2) 3145, F(4x4) 1348). `preActivation` (the tile must
+/// have `inputPreActivated`): applied to each input value as the transform loads it.
 func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<Float>, q: UnsafePointer<Int8>,
                              scales: UnsafePointer<Float>, rowStride: Int, bias: UnsafePointer<Float>?,
                              output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool,
-                             weightCache: WinogradWeightCache? = nil) {
+                             weightCache: WinogradWeightCache? = nil, preActivation: ConvPreActivation? = nil) {
+    precondition(preActivation == nil || tile.inputPreActivated != nil, "conv2d: \(tile.name) has no pre-activation")
     let positions = tile.positions
     let c = g.inChannels, o = g.outChannels, h = g.height, w = g.width
     let tilesPerRow = (w + 3) / 4, tileRows = (h + tile.tileHeight - 1) / tile.tileHeight
@@ -496,8 +507,13 @@ func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<
             let panels = (tiles + nb - 1) / nb
             let bWords = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
             let inputProbe = KernelProfiler.begin("winograd input transform+pack", "int8 \(shape) \(c) ch \(h)x\(w)")
-            forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd input") { p0, p1 in
-                tile.input(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), qp, p0, p1, bp, bs, isa)
+            withCPreActivation(preActivation) { pre in   // (nil: none; else applied to each input value loaded)
+                forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd input") { p0, p1 in
+                    if let pre, let fused = tile.inputPreActivated {
+                        return fused(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), qp, p0, p1, bp, bs, pre, isa)
+                    }
+                    return tile.input(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), qp, p0, p1, bp, bs, isa)
+                }
             }
             KernelProfiler.end(inputProbe)
             if fusedOutput {

@@ -22,6 +22,10 @@ enum NetworkTolerance {
     /// `activation_bits`), f16 embeddings; measured on tiny_base (glw-policy-2, AVX-512 VNNI): 1.0e-2 with the
     /// default per-role bits, 8.2e-3 with 16 bits everywhere, 1.05e-2 with 8 bits everywhere.
     static let int8: Float = 4e-2
+    /// The int8 F(4x2) with the ResBlocks' norms folded into the convolutions' input transform vs materialised:
+    /// the same math up to the SiLU's last bits, which can flip an activation's quantization step (1/qmax of its
+    /// column's max); measured 3e-5 on tiny_base (Zen 5, AVX-512).
+    static let fusedNorm: Float = 1e-3
 }
 
 final class NetworkTests: XCTestCase {
@@ -260,6 +264,40 @@ final class NetworkTests: XCTestCase {
             print("tiny_base \(dtype): max error / scale = \(error)")
             XCTAssertLessThan(error, tolerance, "\(dtype)")
         }
+    }
+
+    /// GroupNorm (+ scale-shift + SiLU) folded into the next convolution's input (`conv2dFusesPreActivation`: the
+    /// int8 F(4x2), forced here on the 16x16 tiny model) against the materialised norm, 1 and 2 threads; both
+    /// within the int8 tolerance of the reference.
+    func testFusedGroupNormMatchesMaterialised() throws {
+        try XCTSkipUnless(KernelSettings.useAVX2, "CPU lacks avx2 (no integer Winograd: nothing fuses)")
+        let i = try inputs("tiny_base")
+        let reference = try tensor("tiny_base", "out")
+        let model = try Text2ImUNet(path: try convertedWeightFile("tiny_base", dtype: .int8))
+        let saved = (KernelSettings.fusedPreActivation, KernelSettings.int8WinogradTile, KernelSettings.threadCount)
+        defer { (KernelSettings.fusedPreActivation, KernelSettings.int8WinogradTile, KernelSettings.threadCount) = saved }
+        KernelSettings.int8WinogradTile = .f4x2
+        for threads in [1, 2] {
+            KernelSettings.threadCount = threads
+            KernelSettings.fusedPreActivation = false
+            let materialised = try run(model, i)
+            KernelSettings.fusedPreActivation = true
+            let fused = try run(model, i)
+            let difference = relativeError(fused, materialised)
+            print("tiny_base int8 F(4x2), norm fused vs materialised (\(threads) threads): \(difference)")
+            XCTAssertLessThanOrEqual(difference, NetworkTolerance.fusedNorm)
+            XCTAssertLessThan(relativeError(fused, reference), NetworkTolerance.int8)
+        }
+        // the fused run did fold norms: its profile has "group norm statistics" and "+preact" convolutions
+        KernelSettings.fusedPreActivation = true
+        KernelProfiler.reset()
+        KernelProfiler.start()
+        _ = try run(model, i)
+        KernelProfiler.stop()
+        let entries = KernelProfiler.entries
+        KernelProfiler.reset()
+        XCTAssertTrue(entries.contains { $0.kind == "group norm statistics" })
+        XCTAssertTrue(entries.contains { $0.shape.hasSuffix("+preact") })
     }
 
     /// The file's per-tensor `activation_bits` reach the int8 kernels: 8- and 16-bit files give different outputs

@@ -275,6 +275,26 @@ void glide_wf42_weights_allow_simd(int on);
 /// `isa`: GLIDE_WF42_* (AVX512: AVX-512F/BW/VL; AVX2: AVX2 + FMA). 0 or -1 (memory).
 int glide_wf42_input_i16_packed(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB, const int *qmax,
                                 ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales, int isa);
+/// A convolution's per-(image, channel) pre-activation applied to its input as it is read: `y = a[n * C + c] * x
+/// + b[n * C + c]` (one fused multiply-add), then SiLU when `silu` (`y / (1 + exp(-y))`, the same bits on every
+/// instruction set). Positions outside the image (zero padding) stay 0.
+typedef struct glide_preact {
+    const float *a;   // [batch * C]
+    const float *b;   // [batch * C]
+    int silu;
+} glide_preact;
+/// glide_wf42_input_i16_packed with the pre-activation `pre` (NULL: none) applied to each input value it loads.
+/// Same bits as glide_wf42_input_i16_packed on glide_preact_apply's output, for every `isa`.
+int glide_wf42_input_i16_packed_preact(const float *x, int H, int W, int C, int ty0, ptrdiff_t tiles, int NB,
+                                       const int *qmax, ptrdiff_t p0, ptrdiff_t p1, uint32_t *dst, float *scales,
+                                       const glide_preact *pre, int isa);
+/// Whether glide_wf42_input_i16_packed_preact's AVX-512 body keeps the activated rows a tile row below reads
+/// again (default on; the same bits either way; tests compare).
+void glide_wf42_preact_row_cache(int on);
+/// The pre-activation of planes [c0, c1) (plane = n * C + c, `spatial` floats each) of `x` into `y` (may be x).
+/// `isa`: GLIDE_WF42_* (caller checked the CPU has it); all give the same bits.
+void glide_preact_apply(const float *x, float *y, ptrdiff_t spatial, ptrdiff_t c0, ptrdiff_t c1,
+                        const glide_preact *pre, int isa);
 /// F(4x2) output transform of output channels [o0, o1) of O: the 24 products `m[xi * xi_stride + o * ldm + t]`
 /// (t = tile of the chunk, global tile rows [ty0, ty1) as in glide_wf42_input_i16_packed) into the NCHW images y
 /// (O planes of `OH x OW` each), + bias[o] (optional), added to y when `accumulate`. `isa`: GLIDE_WF42_*.

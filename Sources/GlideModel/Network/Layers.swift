@@ -52,6 +52,20 @@ struct Conv2d: @unchecked Sendable {
         conv2d(input: x.pointer, weight: weight, bias: bias, output: output.pointer, geometry: g)
     }
 
+    /// Whether the convolution of `x` applies a pre-activation natively (`conv2dFusesPreActivation`), so a
+    /// preceding group norm can be folded into it instead of written out.
+    func fusesPreActivation(for x: Activation) -> Bool {
+        conv2dFusesPreActivation(weight: weight, geometry: geometry(for: x))
+    }
+
+    /// `conv(preActivation(x))` without writing the activated input.
+    func callAsFunction(_ x: Activation, preActivation: ConvPreActivation?) -> Activation {
+        let g = geometry(for: x)
+        let y = Activation(shape: [x.batch, outChannels, g.outHeight, g.outWidth])
+        conv2d(input: x.pointer, weight: weight, bias: bias, output: y.pointer, geometry: g, preActivation: preActivation)
+        return y
+    }
+
     /// The output shape for input `x`.
     func outputShape(for x: Activation) -> [Int] {
         let g = geometry(for: x)
@@ -59,10 +73,11 @@ struct Conv2d: @unchecked Sendable {
     }
 
     /// `residual + conv(x)`, the result written over `residual` (which must have the output's shape).
-    func accumulate(_ x: Activation, into residual: Activation) {
+    func accumulate(_ x: Activation, into residual: Activation, preActivation: ConvPreActivation? = nil) {
         let g = geometry(for: x)
         precondition(residual.shape == [x.batch, outChannels, g.outHeight, g.outWidth])
-        conv2d(input: x.pointer, weight: weight, bias: bias, output: residual.pointer, geometry: g, accumulate: true)
+        conv2d(input: x.pointer, weight: weight, bias: bias, output: residual.pointer, geometry: g, accumulate: true,
+               preActivation: preActivation)
     }
 }
 
@@ -85,12 +100,37 @@ struct GroupNorm32: @unchecked Sendable {
         return y
     }
 
+    /// The norm (and its swish) folded into the next convolution's input: only the statistics pass over `x`
+    /// (`groupNormStatistics`; `inputCopy` as above); the result's `preActivation` goes to that convolution
+    /// (`Conv2d.fusesPreActivation`). Deallocate it after the convolution.
+    func folded(_ x: Activation, scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil,
+                inputCopy: Activation? = nil) -> FoldedGroupNorm {
+        if let inputCopy { precondition(inputCopy.shape == x.shape) }
+        let multiplier = UnsafeMutablePointer<Float>.allocate(capacity: x.batch * channels)
+        let offset = UnsafeMutablePointer<Float>.allocate(capacity: x.batch * channels)
+        groupNormStatistics(input: x.pointer, batch: x.batch, channels: channels, spatial: x.spatial, groups: 32,
+                            eps: 1e-5, gamma: gamma, beta: beta, scale: scale, shift: shift, multiplier: multiplier,
+                            offset: offset, inputCopy: inputCopy?.pointer)
+        return FoldedGroupNorm(multiplier: multiplier, offset: offset, silu: swish)
+    }
+
     /// The same, overwriting `x` (for temporaries no one reads again).
     func inPlace(_ x: Activation, scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil) -> Activation {
         groupNorm(input: x.pointer, output: x.pointer, batch: x.batch, channels: channels, spatial: x.spatial,
                   groups: 32, eps: 1e-5, gamma: gamma, beta: beta, scale: scale, shift: shift, silu: swish)
         return x
     }
+}
+
+// A GroupNorm32 folded into a convolution's input: its per-(image, channel) affine and swish.
+struct FoldedGroupNorm {
+    let multiplier: UnsafeMutablePointer<Float> // [batch, channels]
+    let offset: UnsafeMutablePointer<Float>     // [batch, channels]
+    let silu: Bool
+    var preActivation: ConvPreActivation {
+        ConvPreActivation(multiplier: multiplier, offset: offset, silu: silu)
+    }
+    func deallocate() { multiplier.deallocate(); offset.deallocate() }
 }
 
 // Port of glide_text2im.xf.LayerNorm (nn.LayerNorm computed in f32, eps 1e-5).

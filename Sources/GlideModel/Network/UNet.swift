@@ -45,20 +45,32 @@ struct ResBlock: @unchecked Sendable {
         // statistics pass (no separate pass over x).
         let copiedInput = skip == nil && resample == .none && (!consumesInput || output != nil)
             ? output ?? Activation(shape: x.shape) : nil
-        var h = earlySkip != nil ? inNorm.inPlace(x) : inNorm(x, inputCopy: copiedInput)
-        // The resampled input, needed only by the skip path (a skip convolution or the identity).
+        // Without resampling the norm can fold into the convolution's input where it applies it natively
+        // (statistics only; x stays intact): no normalized tensor is written.
+        var h: Activation
         var xs = x
-        switch resample {
-        case .none: break
-        case .up:
-            h = upsampled(h)
-            if skip != nil || output == nil { xs = upsampled(x) }
-        case .down:
-            h = downsampled(h)
-            if skip != nil || output == nil { xs = downsampled(x) }
+        if resample == .none && inConv.fusesPreActivation(for: x) {
+            let folded = inNorm.folded(x, inputCopy: copiedInput)
+            h = inConv(x, preActivation: folded.preActivation)
+            folded.deallocate()
+        } else {
+            h = earlySkip != nil ? inNorm.inPlace(x) : inNorm(x, inputCopy: copiedInput)
+            // The resampled input, needed only by the skip path (a skip convolution or the identity).
+            switch resample {
+            case .none: break
+            case .up:
+                h = upsampled(h)
+                if skip != nil || output == nil { xs = upsampled(x) }
+            case .down:
+                h = downsampled(h)
+                if skip != nil || output == nil { xs = downsampled(x) }
+            }
+            h = inConv(h)
         }
-        h = inConv(h)
 
+        // out_layers' norm folded into outConv's input (where it applies it natively), else applied in place.
+        var outFolded: FoldedGroupNorm? = nil
+        defer { outFolded?.deallocate() }
         let embWidth = embLinear.outFeatures
         let embOut = UnsafeMutablePointer<Float>.allocate(capacity: batch * embWidth)
         defer { embOut.deallocate() }
@@ -71,7 +83,11 @@ struct ResBlock: @unchecked Sendable {
                 (scale + n * outChannels).update(from: embOut + n * embWidth, count: outChannels)
                 (shift + n * outChannels).update(from: embOut + n * embWidth + outChannels, count: outChannels)
             }
-            h = outNorm.inPlace(h, scale: scale, shift: shift)
+            if outConv.fusesPreActivation(for: h) {
+                outFolded = outNorm.folded(h, scale: scale, shift: shift)
+            } else {
+                h = outNorm.inPlace(h, scale: scale, shift: shift)
+            }
         } else {
             addChannelBias(h.pointer, bias: embOut, biasBatchStride: embWidth, h.pointer,
                            batch: batch, channels: outChannels, spatial: h.spatial)
@@ -97,7 +113,7 @@ struct ResBlock: @unchecked Sendable {
         } else {
             result = xs   // resampled here, or consumed: no one else reads it
         }
-        outConv.accumulate(h, into: result)
+        outConv.accumulate(h, into: result, preActivation: outFolded?.preActivation)
         return result
     }
 }
@@ -317,6 +333,11 @@ struct UNetBody: @unchecked Sendable {
                 h = stage(input, embSilu: e, encoderKV: encoderKV, consumesInput: true,
                           output: { buffers.head(ofOutputBlock: i + 1, shape: $0) })
                 observe?("output_block\(i)", h)
+            }
+            if outConv.fusesPreActivation(for: h) {
+                let folded = outNorm.folded(h)
+                defer { folded.deallocate() }
+                return outConv(h, preActivation: folded.preActivation)
             }
             return outConv(outNorm.inPlace(h))
         }
