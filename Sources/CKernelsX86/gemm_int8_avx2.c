@@ -667,7 +667,8 @@ static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdif
     // the pass's activation panels (16 * nkb * JB of them) stay in L2
     const int JB = nkb == 1 ? 2 : 1;
     const int OH = d->OH, OW = d->OW, tw = (OW + 1) / 2;
-    float *buf = wi_aligned(sizeof(float) * 2 * 16 * MR * NB);
+    const size_t mark = glide_scratch_mark();   // scratch from the calling thread's stack (glide_scratch.h)
+    float *buf = glide_scratch_alloc(sizeof(float) * 2 * 16 * MR * NB);
     if (!buf) return -1;
     float ws[8], out[4][64];
     for (ptrdiff_t jq = p0; jq < p1; jq += JB) {
@@ -731,7 +732,7 @@ static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdif
             }
         }
     }
-    free(buf);
+    glide_scratch_release(mark);
     return 0;
 }
 
@@ -785,7 +786,8 @@ static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdi
         JB = (int)(pass_bytes / panel_bytes);
         JB = JB < 1 ? 1 : JB > 4 ? 4 : JB;
     }
-    float *buf = wi_aligned(sizeof(float) * (size_t)JB * XI * MR * NB);
+    const size_t mark = glide_scratch_mark();   // scratch from the calling thread's stack (glide_scratch.h)
+    float *buf = glide_scratch_alloc(sizeof(float) * (size_t)JB * XI * MR * NB);
     if (!buf) return -1;
     float ws[8];
     const ptrdiff_t xs = (ptrdiff_t)MR * NB;
@@ -814,7 +816,7 @@ static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdi
             }
         }
     }
-    free(buf);
+    glide_scratch_release(mark);
     return 0;
 }
 

@@ -11,12 +11,6 @@
 #define WI_KC 256
 #define AI __attribute__((always_inline))
 
-static inline void *wi_aligned(size_t bytes) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
-    return p;
-}
-
 // Round to nearest even (|x| < 2^22) and clamp to [-qmax, qmax]; no libm call, vectorises on plain SSE2.
 static inline AI int wi_round(float x, int qmax) {
     float t = x + 12582912.f;

@@ -14,6 +14,7 @@
 // 0 1 -1 8 -8 1] (Lavin & Gray's F(4, 3)). Every transform has AVX-512 and AVX2 bodies and a portable twin doing
 // the same float operations in the same order, so all give the same bits.
 #include "CKernelsX86.h"
+#include "include/glide_scratch.h"
 #include <stdlib.h>
 #include <string.h>
 #include "wi16_internal.h"
@@ -146,7 +147,8 @@ static void wf42_weights_packed_avx2(const int8_t *q, ptrdiff_t ldq, int O, int 
 
 int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                   uint32_t *dst, int32_t *max_l1) {
-    int16_t *u = malloc(sizeof(int16_t) * (size_t)MR * WF42_XI * (C > 0 ? C : 1));
+    const size_t mark = glide_scratch_mark();   // scratch from the calling thread's stack (glide_scratch.h)
+    int16_t *u = glide_scratch_alloc(sizeof(int16_t) * (size_t)MR * WF42_XI * (C > 0 ? C : 1));
     if (!u) return -1;
 #if defined(__x86_64__)
     const int avx2 = glide_cpu_has_avx2_fma();
@@ -158,7 +160,7 @@ int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, 
     else
 #endif
     wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, 0, 0);
-    free(u);
+    glide_scratch_release(mark);
     return 0;
 }
 
@@ -484,27 +486,27 @@ int glide_wf42_input_i16_packed_preact(const float *x, int H, int W, int C, int 
     for (int xi = 0; xi < WF42_XI; xi++) q[xi] = qmax[xi] < 1 ? 1 : qmax[xi] > 32767 ? 32767 : qmax[xi];
     const int kcap = C < WI_KC ? (C > 0 ? C : 1) : WI_KC;
     const ptrdiff_t xs = (ptrdiff_t)kcap * NB + 16;   // + 64 bytes: the positions' blocks on different L1 sets
-    float *tb = wi_aligned(sizeof(float) * (size_t)(WF42_XI * xs));
-    uint32_t *mx = wi_aligned(sizeof(uint32_t) * WF42_XI * 64);
-    if (!tb || !mx) { free(tb); free(mx); return -1; }
+    const size_t mark = glide_scratch_mark();   // scratch from the calling thread's stack (glide_scratch.h)
+    float *tb = glide_scratch_alloc(sizeof(float) * (size_t)(WF42_XI * xs));
+    uint32_t *mx = glide_scratch_alloc(sizeof(uint32_t) * WF42_XI * 64);
+    if (!tb || !mx) { glide_scratch_release(mark); return -1; }
 #if defined(__x86_64__)
     if (isa == GLIDE_WF42_AVX512) {
         // the row cache (with a pre-activation)
         wf42_row_cache cache = {NULL, (W + 63) / 64};
         if (pre && wf42_row_cache_on) {
-            cache.slots = wi_aligned(sizeof(wf42_cached_rows) * (size_t)C * cache.nseg);
-            if (!cache.slots) { free(tb); free(mx); return -1; }
+            cache.slots = glide_scratch_alloc(sizeof(wf42_cached_rows) * (size_t)C * cache.nseg);
+            if (!cache.slots) { glide_scratch_release(mark); return -1; }
             for (size_t i = 0; i < (size_t)C * cache.nseg; i++) cache.slots[i].pc = -1;
         }
         wf42_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, pre,
                                 cache.slots ? &cache : NULL);
-        free(cache.slots);
     }
     else if (isa == GLIDE_WF42_AVX2) wf42_pack_panels_avx2(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, pre);
     else
 #endif
     wf42_pack_panels(x, H, W, C, ty0, tiles, NB, q, p0, p1, dst, scales, tb, xs, mx, pre, NULL, GLIDE_WF42_PORTABLE);
-    free(tb); free(mx);
+    glide_scratch_release(mark);
     return 0;
 }
 

@@ -12,6 +12,7 @@
 // A4^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1] (Lavin & Gray's F(4, 3)). The transforms have
 // AVX-512 and AVX2 bodies and portable twins doing the same float operations in the same order (same bits).
 #include "CKernelsX86.h"
+#include "include/glide_scratch.h"
 #include <stdlib.h>
 #include <string.h>
 #include "wi16_internal.h"
@@ -142,7 +143,8 @@ static void wf44_weights_packed_avx2(const int8_t *q, ptrdiff_t ldq, int O, int 
 
 int glide_wf44_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                   uint32_t *dst, int32_t *max_l1) {
-    int16_t *u = malloc(sizeof(int16_t) * (size_t)MR * WF44_XI * (C > 0 ? C : 1));
+    const size_t mark = glide_scratch_mark();   // scratch from the calling thread's stack (glide_scratch.h)
+    int16_t *u = glide_scratch_alloc(sizeof(int16_t) * (size_t)MR * WF44_XI * (C > 0 ? C : 1));
     if (!u) return -1;
 #if defined(__x86_64__)
     const int avx2 = glide_cpu_has_avx2_fma();
@@ -154,7 +156,7 @@ int glide_wf44_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, 
     else
 #endif
     wf44_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, 0, 0);
-    free(u);
+    glide_scratch_release(mark);
     return 0;
 }
 
@@ -450,16 +452,17 @@ int glide_wf44_input_i16_packed(const float *x, int H, int W, int C, int ty0, pt
     if (NB > 64 || NB < 8 || NB % 8 || !qmax) return -1;
     const int kcap = C < WI_KC ? (C > 0 ? C : 1) : WI_KC;
     const ptrdiff_t xs = (ptrdiff_t)kcap * NB + 16;   // + 64 bytes: the positions' blocks on different L1 sets
-    float *tb = wi_aligned(sizeof(float) * (size_t)(WF44_XI * xs));
-    uint32_t *mx = wi_aligned(sizeof(uint32_t) * WF44_XI * 64);
-    if (!tb || !mx) { free(tb); free(mx); return -1; }
+    const size_t mark = glide_scratch_mark();   // scratch from the calling thread's stack (glide_scratch.h)
+    float *tb = glide_scratch_alloc(sizeof(float) * (size_t)(WF44_XI * xs));
+    uint32_t *mx = glide_scratch_alloc(sizeof(uint32_t) * WF44_XI * 64);
+    if (!tb || !mx) { glide_scratch_release(mark); return -1; }
 #if defined(__x86_64__)
     if (isa == GLIDE_WF42_AVX512) wf44_pack_panels_avx512(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
     else if (isa == GLIDE_WF42_AVX2) wf44_pack_panels_avx2(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx);
     else
 #endif
     wf44_pack_panels(x, H, W, C, ty0, tiles, NB, qmax, p0, p1, dst, scales, tb, xs, mx, GLIDE_WF42_PORTABLE);
-    free(tb); free(mx);
+    glide_scratch_release(mark);
     return 0;
 }
 

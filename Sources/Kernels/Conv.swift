@@ -84,11 +84,12 @@ func withCPreActivation<R>(_ pre: ConvPreActivation?, _ body: (UnsafePointer<gli
     return withUnsafePointer(to: c) { body($0) }
 }
 
-/// `input` (`[batch, inChannels, height, width]`) with `pre` applied, in a new buffer the caller deallocates.
+/// `input` (`[batch, inChannels, height, width]`) with `pre` applied, in a buffer of `frame` (the calling thread's
+/// scratch stack: valid until the frame is released).
 func preActivated(_ input: UnsafePointer<Float>, _ pre: ConvPreActivation, geometry g: Conv2dGeometry,
-                  portable: Bool) -> UnsafeMutablePointer<Float> {
+                  portable: Bool, in frame: ScratchFrame) -> UnsafeMutablePointer<Float> {
     let planes = g.batch * g.inChannels, spatial = g.height * g.width
-    let y = UnsafeMutablePointer<Float>.allocate(capacity: max(1, planes * spatial))
+    let y = frame.allocate(Float.self, count: planes * spatial)
     let isa = preActivationISA(portable: portable)
     withCPreActivation(pre) { cp in
         let blocks = portable ? 1 : max(1, min(planes, 4 * KernelSettings.threadCount))
@@ -112,8 +113,8 @@ public func conv2d(input: UnsafePointer<Float>, weight: WeightMatrix, bias: Unsa
                    output: UnsafeMutablePointer<Float>, geometry g: Conv2dGeometry, accumulate: Bool = false,
                    preActivation: ConvPreActivation? = nil) {
     if let pre = preActivation, !conv2dFusesPreActivation(weight: weight, geometry: g) {
-        let x = preActivated(input, pre, geometry: g, portable: false)
-        defer { x.deallocate() }
+        let scratch = ScratchFrame(); defer { scratch.release() }
+        let x = preActivated(input, pre, geometry: g, portable: false, in: scratch)
         conv2d(input: x, weight: weight, bias: bias, output: output, geometry: g, accumulate: accumulate)
         return
     }
@@ -158,8 +159,8 @@ public func conv2dScalar(input: UnsafePointer<Float>, weight: WeightMatrix, bias
                          preActivation: ConvPreActivation? = nil) {
     precondition(weight.rows == g.outChannels && weight.cols == g.reductionLength)
     if let pre = preActivation {
-        let x = preActivated(input, pre, geometry: g, portable: true)
-        defer { x.deallocate() }
+        let scratch = ScratchFrame(); defer { scratch.release() }
+        let x = preActivated(input, pre, geometry: g, portable: true, in: scratch)
         conv2dScalar(input: x, weight: weight, bias: bias, output: output, geometry: g, accumulate: accumulate)
         return
     }

@@ -220,8 +220,8 @@ typealias WinogradInt16Entry = @convention(c) (UnsafePointer<glide_wi16_gemm_des
 /// passes return 0, or nonzero when out of memory), and stops the process with `failure` if any block failed.
 func forEachPanelBlock(_ panels: Int, failure: @autoclosure () -> String, _ body: (_ p0: Int, _ p1: Int) -> Int32) {
     let blocks = max(1, min(panels, 4 * KernelSettings.threadCount))
-    let failed = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
-    defer { failed.deallocate() }
+    let scratch = ScratchFrame(); defer { scratch.release() }
+    let failed = scratch.allocate(Int32.self, count: blocks)
     parallelFor(blocks) { b in failed[b] = body(panels * b / blocks, panels * (b + 1) / blocks) }
     for b in 0..<blocks { precondition(failed[b] == 0, failure()) }
 }
@@ -250,15 +250,16 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     // and chunk (no [16][O][C] intermediate, no per-chunk panel packing; the same words either way).
     let panels = (o + mr - 1) / mr
     let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
-    let uScales = UnsafeMutablePointer<Float>.allocate(capacity: o)
+    let scratch = ScratchFrame(); defer { scratch.release() }   // the call's buffers (released last)
+    let uScales = scratch.allocate(Float.self, count: o)
     for i in 0..<o { uScales[i] = scales[i] * 0.25 }
     let weights = WinogradWeightPanels(cache: weightCache, q: q, rowStride: rowStride, outChannels: o, inChannels: c,
                                        positions: 16, mr: mr, xiWords: xiWords) { u in
         let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(c)->\(o)")
         defer { KernelProfiler.end(weightProbe) }
         let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
-        let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
-        defer { weightFailed.deallocate() }
+        let weightScratch = ScratchFrame(); defer { weightScratch.release() }
+        let weightFailed = weightScratch.allocate(Int32.self, count: weightBlocks)
         parallelFor(weightBlocks) { b in
             weightFailed[b] = glide_winograd_weights_i16_packed(q, rowStride, Int32(o), Int32(c), Int32(mr),
                                                                 Int32(panels * b / weightBlocks),
@@ -267,7 +268,7 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
         return (0..<weightBlocks).allSatisfy { weightFailed[$0] == 0 } ? [] : nil
     }
     let u = weights.u
-    defer { weights.deallocate(); uScales.deallocate() }
+    defer { weights.deallocate() }
     let run = kernel.gemm
     let qmax = Int32(KernelSettings.int8WinogradActivationMax)
     // Tile rows per chunk: the transformed input and the products of a chunk take ~8 MB each at most.
@@ -280,20 +281,16 @@ func conv2dWinogradInt8(input: UnsafePointer<Float>, q: UnsafePointer<Int8>, sca
     let panelCap = (ld + nb - 1) / nb, kBlocks = (c + 255) / 256
     let bWordsCap = glide_wi16_packed_words(Int32(panelCap * nb), Int32(c), Int32(nb))
     // 64-byte aligned: the kernels load the panels with aligned vector loads.
-    let bpRaw = UnsafeMutableRawPointer.allocate(byteCount: 4 * (fused ? max(1, 16 * bWordsCap) : 1), alignment: 64)
-    let bp = bpRaw.bindMemory(to: UInt32.self, capacity: fused ? max(1, 16 * bWordsCap) : 1)
-    let bs = UnsafeMutablePointer<Float>.allocate(capacity: fused ? max(1, 16 * kBlocks * panelCap * nb) : 1)
-    defer { bpRaw.deallocate(); bs.deallocate() }
-    let v = UnsafeMutablePointer<Float>.allocate(capacity: fused ? 1 : 16 * c * ld)
+    let bp = scratch.allocate(UInt32.self, count: fused ? 16 * bWordsCap : 1)
+    let bs = scratch.allocate(Float.self, count: fused ? 16 * kBlocks * panelCap * nb : 1)
+    let v = scratch.allocate(Float.self, count: fused ? 1 : 16 * c * ld)
     let fusedOutput = fused && (KernelSettings.int8WinogradFusedOutput ?? (c <= KernelSettings.int8WinogradFusedOutputMaxChannels))
     let kernelID = kernel.id
-    let m = UnsafeMutablePointer<Float>.allocate(capacity: fusedOutput ? 1 : 16 * o * ld)
-    defer { v.deallocate(); m.deallocate() }
+    let m = scratch.allocate(Float.self, count: fusedOutput ? 1 : 16 * o * ld)
     let vStride = c * ld, mStride = o * ld
     let channelBlocks = min(c, 4 * KernelSettings.threadCount)
     let outputBlocks = min(o, 4 * KernelSettings.threadCount)
-    let failed = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
-    defer { failed.deallocate() }
+    let failed = scratch.allocate(Int32.self, count: 16)
     let outputTransform = winogradOutputTransform()
     for n in 0..<g.batch {
         let x = input + n * c * h * w
@@ -442,16 +439,17 @@ func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<
     // The transformed weights straight into the GEMM's panel layout, once per call.
     let panels = (o + mr - 1) / mr
     let xiWords = glide_wi16_packed_words(Int32(o), Int32(c), Int32(mr))
-    let uScales = UnsafeMutablePointer<Float>.allocate(capacity: o)
+    let scratch = ScratchFrame(); defer { scratch.release() }   // the call's buffers (released last)
+    let uScales = scratch.allocate(Float.self, count: o)
     for i in 0..<o { uScales[i] = scales[i] }
     let weights = WinogradWeightPanels(cache: weightCache, q: q, rowStride: rowStride, outChannels: o, inChannels: c,
                                        positions: positions, mr: mr, xiWords: xiWords) { u in
         let weightProbe = KernelProfiler.begin("winograd weight transform", "int8 \(shape) \(c)->\(o)")
         defer { KernelProfiler.end(weightProbe) }
         let weightBlocks = max(1, min(panels, 4 * KernelSettings.threadCount))
-        let weightFailed = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks)
-        let weightMax = UnsafeMutablePointer<Int32>.allocate(capacity: weightBlocks * positions)
-        defer { weightFailed.deallocate(); weightMax.deallocate() }
+        let weightScratch = ScratchFrame(); defer { weightScratch.release() }
+        let weightFailed = weightScratch.allocate(Int32.self, count: weightBlocks)
+        let weightMax = weightScratch.allocate(Int32.self, count: weightBlocks * positions)
         parallelFor(weightBlocks) { b in
             weightFailed[b] = tile.weights(q, rowStride, Int32(o), Int32(c), Int32(mr), Int32(panels * b / weightBlocks),
                                            Int32(panels * (b + 1) / weightBlocks), u, weightMax + b * positions)
@@ -464,7 +462,7 @@ func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<
         return maxL1
     }
     let u = weights.u
-    defer { weights.deallocate(); uScales.deallocate() }
+    defer { weights.deallocate() }
     let qmax: [Int32] = weights.maxL1.map { bound in
         KernelSettings.int8WinogradF42ActivationMax.map { min(Int32($0), glide_wf42_qmax(bound)) } ?? glide_wf42_qmax(bound)
     }
@@ -485,18 +483,15 @@ func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<
     let panelCap = (ld + nb - 1) / nb, kBlocks = (c + 255) / 256
     let bWordsCap = glide_wi16_packed_words(Int32(panelCap * nb), Int32(c), Int32(nb))
     // 64-byte aligned: the kernels load the panels with aligned vector loads.
-    let bpRaw = UnsafeMutableRawPointer.allocate(byteCount: 4 * max(1, positions * bWordsCap), alignment: 64)
-    let bp = bpRaw.bindMemory(to: UInt32.self, capacity: max(1, positions * bWordsCap))
-    let bs = UnsafeMutablePointer<Float>.allocate(capacity: max(1, positions * kBlocks * panelCap * nb))
+    let bp = scratch.allocate(UInt32.self, count: positions * bWordsCap)
+    let bs = scratch.allocate(Float.self, count: positions * kBlocks * panelCap * nb)
     let fusedOutput = KernelSettings.int8WinogradF42Fuses(kernel, inChannels: c, outChannels: o)
     // + 16 floats: the positions' planes do not all start at the same offset modulo 4 KB (L1 sets)
     let mStride = o * ld + 16
     // The product planes (unfused only: fused, the products stay in the kernel's L1 buffer).
-    let m = UnsafeMutablePointer<Float>.allocate(capacity: fusedOutput ? 1 : positions * mStride)
-    defer { bpRaw.deallocate(); bs.deallocate(); m.deallocate() }
+    let m = scratch.allocate(Float.self, count: fusedOutput ? 1 : positions * mStride)
     let outputBlocks = min(o, 4 * KernelSettings.threadCount)
-    let failed = UnsafeMutablePointer<Int32>.allocate(capacity: positions)
-    defer { failed.deallocate() }
+    let failed = scratch.allocate(Int32.self, count: positions)
     let x = input, y = output
     qmax.withUnsafeBufferPointer { qmaxBuffer in
         let qp = qmaxBuffer.baseAddress!

@@ -148,8 +148,8 @@ final class PreActivationTests: XCTestCase {
                         conv2dScalar(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: true,
                                      preActivation: pre)
                     } else if materialise {
-                        let xa = preActivated(x, pre, geometry: g, portable: true)
-                        defer { xa.deallocate() }
+                        let scratch = ScratchFrame(); defer { scratch.release() }
+                        let xa = preActivated(x, pre, geometry: g, portable: true, in: scratch)
                         conv2d(input: xa, weight: wm, bias: bias, output: &y, geometry: g, accumulate: true)
                     } else {
                         if let expectFused { XCTAssertEqual(conv2dFusesPreActivation(weight: wm, geometry: g), expectFused, "\(g)") }
