@@ -1,13 +1,15 @@
 // A diffusion step after the first allocates nothing through the project's allocators (kernel scratch stacks and
 // the UNet's activation slab, `HeapAllocations`), and the replayed slab gives the same bits as the first step.
 import XCTest
-import Kernels
+@testable import Kernels
 import WeightFormat
 @testable import GlideModel
 
 extension NetworkTests {
+    /// `ranKernels`: the kernels of a last step (profile kind and shape), to check which paths ran.
     private func assertStepsAfterTheFirstAllocateNothing(_ variant: String, dtype: WeightDType, threads: Int,
-                                                         file: StaticString = #filePath, line: UInt = #line) throws {
+                                                         file: StaticString = #filePath, line: UInt = #line,
+                                                         ranKernels: (([String]) -> Void)? = nil) throws {
         let saved = KernelSettings.threadCount
         defer { KernelSettings.threadCount = saved }
         KernelSettings.threadCount = threads
@@ -32,6 +34,12 @@ extension NetworkTests {
         XCTAssertEqual(model.activationPoolByteCount, 0, file: file, line: line)
         let (afterRelease, _) = try step()
         XCTAssertEqual(afterRelease, first, file: file, line: line)
+        if let ranKernels {
+            KernelProfiler.start()
+            defer { KernelProfiler.stop(); KernelProfiler.reset() }
+            _ = try step()
+            ranKernels(KernelProfiler.entries.map { "\($0.kind) \($0.shape)" })
+        }
     }
 
     func testBaseStepsAfterTheFirstAllocateNothing() throws {
@@ -42,6 +50,45 @@ extension NetworkTests {
     func testUpsamplerStepsAfterTheFirstAllocateNothing() throws {
         try assertStepsAfterTheFirstAllocateNothing("tiny_super_res", dtype: .int8, threads: 1)
         try assertStepsAfterTheFirstAllocateNothing("tiny_super_res", dtype: .f32, threads: 2)
+    }
+
+    /// Every integer int8 Winograd path on the tiny models (below the tiles' automatic minimum sizes: forced), with
+    /// the fused and the materialised GroupNorm pre-activation.
+    func testInt8WinogradPathsAfterTheFirstStepAllocateNothing() throws {
+        let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride,
+                     KernelSettings.int8WinogradFusedOutput, KernelSettings.int8WinogradF42FusedOutput,
+                     KernelSettings.fusedPreActivation)
+        defer {
+            (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride,
+             KernelSettings.int8WinogradFusedOutput, KernelSettings.int8WinogradF42FusedOutput,
+             KernelSettings.fusedPreActivation) = saved
+        }
+        KernelSettings.int8WinogradMinimumTilesOverride = 1
+        let paths: [(Int8WinogradTile, f22FusedOutput: Bool?, f42FusedOutput: Bool?, fusedNorm: Bool)] = [
+            (.f4x4, nil, true, false), (.f4x4, nil, false, false),
+            (.f4x2, nil, true, true), (.f4x2, nil, false, true), (.f4x2, nil, nil, false),
+            (.f2x2, nil, nil, true), (.f2x2, false, nil, false),
+        ]
+        for (tile, f22, f42, fusedNorm) in paths {
+            KernelSettings.int8WinogradTile = tile
+            KernelSettings.int8WinogradFusedOutput = f22
+            KernelSettings.int8WinogradF42FusedOutput = f42
+            KernelSettings.fusedPreActivation = fusedNorm
+            let fusedOutput = tile == .f2x2 ? f22 != false : f42 ?? (KernelSettings.int8WinogradKernel == .avx512vnni)
+            let fusedPreActivation = fusedNorm && tile == .f4x2
+            for (variant, threads) in [("tiny_base", 2), ("tiny_super_res", 1)] {
+                try assertStepsAfterTheFirstAllocateNothing(variant, dtype: .int8, threads: threads) { kernels in
+                    let winograd = kernels.filter { $0.hasPrefix("winograd") }
+                    let name = tile == .f2x2 ? nil : "F(\(tile.rawValue))"
+                    XCTAssert(winograd.contains { $0.hasPrefix("winograd input transform") && (name.map($0.contains) ?? !$0.contains("F(")) },
+                              "\(variant) \(tile): \(winograd)")
+                    XCTAssertEqual(winograd.contains { $0.hasPrefix("winograd gemm+output") }, fusedOutput,
+                                   "\(variant) \(tile) fused output \(fusedOutput): \(winograd)")
+                    XCTAssertEqual(kernels.contains { $0.hasSuffix("+preact") }, fusedPreActivation,
+                                   "\(variant) \(tile) pre-activation: \(kernels)")
+                }
+            }
+        }
     }
 
     func testPassesOfChangingShapesGiveTheSameBitsAsAFreshModel() throws {
