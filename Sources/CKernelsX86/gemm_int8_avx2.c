@@ -766,6 +766,30 @@ int glide_winograd_i16_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0,
 // JB tile panels from L1; the pass's activation panels (XI positions x K x JB * NB tiles) stay in L2 while the
 // weights stream through. Per element the K blocks accumulate in order with the GEMM's float operations.
 static int wf42_fused_panels;
+static int wfo_prefetch = 1;
+void glide_wf_gemm_output_set_prefetch(int on) { wfo_prefetch = on != 0; }
+
+// Prefetches into L2 the output the pass's panels [jq, jq + jn) will add to for channels m .. m + mr - 1 (tiles of
+// TH rows by 4 columns): issued before the pass's products, it arrives while they run (the hardware prefetchers do
+// not follow runs of a few hundred bytes spread over many planes).
+static inline AI void wfo_prefetch_output(const glide_wi16_fused_desc *d, ptrdiff_t jq, int jn, const int NB, ptrdiff_t m,
+                                          int mr, const int TH) {
+    const int OH = d->OH, OW = d->OW, tw = (OW + 3) / 4, th = (OH + TH - 1) / TH;
+    const ptrdiff_t t1 = (jq + jn) * NB < d->tiles ? (jq + jn) * NB : d->tiles;
+    for (ptrdiff_t t = jq * NB; t < t1; ) {
+        const int gy = d->ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
+        const int run = (int)(t1 - t < tw - tx ? t1 - t : tw - tx);
+        const int c0 = 4 * tx, c1 = 4 * (tx + run) < OW ? 4 * (tx + run) : OW;
+        for (int r = 0; r < mr; r++) {
+            const float *plane = d->y + ((size_t)(gy / th) * d->M + m + r) * OH * OW;
+            for (int rr = 0; rr < TH && TH * ty + rr < OH; rr++) {
+                const char *row = (const char *)(plane + (size_t)(TH * ty + rr) * OW);
+                for (ptrdiff_t b = (ptrdiff_t)c0 * 4 & ~(ptrdiff_t)63; b < (ptrdiff_t)c1 * 4; b += 64) __builtin_prefetch(row + b, 1, 2);
+            }
+        }
+        t += run;
+    }
+}
 void glide_wf42_gemm_output_set_panels(int panels) { wf42_fused_panels = panels > 0 ? panels : 0; }
 
 // The runner of the F(4x2) and F(4x4) passes: XI positions, `panel` the tile's output transform of a panel (as
@@ -795,6 +819,7 @@ static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdi
             const ptrdiff_t m = ip * MR;
             const int mr = (int)(M - m < MR ? M - m : MR);
             for (int r = 0; r < MR; r++) ws[r] = r < mr ? d->w_scales[m + r] : 0.f;
+            if (d->accumulate && wfo_prefetch) wfo_prefetch_output(d, jq, jn, NB, m, mr, XI == 36 ? 4 : 2);
             for (int xi = 0; xi < XI; xi++)
                 for (int kb = 0; kb < nkb; kb++) {
                     const int kc = (int)(K - kb * WI_KC < WI_KC ? K - kb * WI_KC : WI_KC), kp = (kc + 1) / 2;
