@@ -274,7 +274,7 @@ T512F static void wf44_transform_avx512(const float *x, int H, int W, int C, int
                         const char *f = (const char *)(pr + (size_t)WF44_PREFETCH * H * W);
                         _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0);
                         _mm_prefetch(f + 128, _MM_HINT_T0); _mm_prefetch(f + 192, _MM_HINT_T0);
-                        _mm_prefetch(f + 260, _MM_HINT_T0);
+                        _mm_prefetch(f + 256, _MM_HINT_T0); _mm_prefetch(f + 263, _MM_HINT_T0);
                     }
                     for (int q = 0; q < 5; q++) z[q] = _mm512_maskz_loadu_ps(lm[q], pr + 16 * q);
                 }
