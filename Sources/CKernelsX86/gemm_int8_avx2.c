@@ -561,7 +561,8 @@ static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, p
                     const float *pr = plane + (size_t)iy * W + s;
                     if (c + WF_PREFETCH < kc) {   // the same run of a channel ahead: 768 row streams defeat the hardware prefetcher
                         const char *f = (const char *)(pr + (size_t)WF_PREFETCH * H * W);
-                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0); _mm_prefetch(f + 132, _MM_HINT_T0);
+                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0);   // every line of the 136 bytes
+                        _mm_prefetch(f + 128, _MM_HINT_T0); _mm_prefetch(f + 135, _MM_HINT_T0);
                     }
                     lo = _mm512_maskz_loadu_ps(m0, pr); hi = _mm512_maskz_loadu_ps(m1, pr + 16);
                     lo2 = _mm512_maskz_loadu_ps(m2, pr + 2); hi2 = _mm512_maskz_loadu_ps(m3, pr + 18);
