@@ -770,13 +770,15 @@ static int wf42_fused_panels;
 static int wfo_prefetch = 1;
 void glide_wf_gemm_output_set_prefetch(int on) { wfo_prefetch = on != 0; }
 
-// Prefetches into L2 the output the pass's panels [jq, jq + jn) will add to for channels m .. m + mr - 1 (tiles of
-// TH rows by 4 columns): issued before the pass's products, it arrives while they run (the hardware prefetchers do
-// not follow runs of a few hundred bytes spread over many planes).
-static inline AI void wfo_prefetch_output(const glide_wi16_fused_desc *d, ptrdiff_t jq, int jn, const int NB, ptrdiff_t m,
-                                          int mr, const int TH) {
+// The lines of output the pass's panels [jq, jq + jn) will add to for channels m .. m + mr - 1 (tiles of TH rows by
+// 4 columns), at most `cap` of them into `lines`; returns their count. The pass prefetches them a slice per position
+// while its products run (the hardware prefetchers do not follow runs of a few hundred bytes spread over many planes;
+// all at once, the burst of misses stalls the core).
+static inline AI int wfo_output_lines(const glide_wi16_fused_desc *d, ptrdiff_t jq, int jn, const int NB, ptrdiff_t m,
+                                      int mr, const int TH, const char **lines, int cap) {
     const int OH = d->OH, OW = d->OW, tw = (OW + 3) / 4, th = (OH + TH - 1) / TH;
     const ptrdiff_t t1 = (jq + jn) * NB < d->tiles ? (jq + jn) * NB : d->tiles;
+    int n = 0;
     for (ptrdiff_t t = jq * NB; t < t1; ) {
         const int gy = d->ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
         const int run = (int)(t1 - t < tw - tx ? t1 - t : tw - tx);
@@ -785,12 +787,14 @@ static inline AI void wfo_prefetch_output(const glide_wi16_fused_desc *d, ptrdif
             const float *plane = d->y + ((size_t)(gy / th) * d->M + m + r) * OH * OW;
             for (int rr = 0; rr < TH && TH * ty + rr < OH; rr++) {
                 const char *row = (const char *)(plane + (size_t)(TH * ty + rr) * OW);
-                for (ptrdiff_t b = (ptrdiff_t)c0 * 4 & ~(ptrdiff_t)63; b < (ptrdiff_t)c1 * 4; b += 64) __builtin_prefetch(row + b, 1, 2);
+                for (ptrdiff_t b = (ptrdiff_t)c0 * 4 & ~(ptrdiff_t)63; b < (ptrdiff_t)c1 * 4 && n < cap; b += 64) lines[n++] = row + b;
             }
         }
         t += run;
     }
+    return n;
 }
+
 void glide_wf42_gemm_output_set_panels(int panels) { wf42_fused_panels = panels > 0 ? panels : 0; }
 
 // The runner of the F(4x2) and F(4x4) passes: XI positions, `panel` the tile's output transform of a panel (as
@@ -814,14 +818,17 @@ static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdi
     if (!buf) return -1;
     float ws[8];
     const ptrdiff_t xs = (ptrdiff_t)MR * NB;
+    enum { WFO_LINES = 1024 };   // 8 channels x 4 rows x 4 panels x 8 lines
+    const char *lines[WFO_LINES];
     for (ptrdiff_t jq = p0; jq < p1; jq += JB) {
         const int jn = (int)(p1 - jq < JB ? p1 - jq : JB);
         for (ptrdiff_t ip = 0; ip < gp; ip++) {
             const ptrdiff_t m = ip * MR;
             const int mr = (int)(M - m < MR ? M - m : MR);
             for (int r = 0; r < MR; r++) ws[r] = r < mr ? d->w_scales[m + r] : 0.f;
-            if (d->accumulate && wfo_prefetch) wfo_prefetch_output(d, jq, jn, NB, m, mr, XI == 36 ? 4 : 2);
-            for (int xi = 0; xi < XI; xi++)
+            const int nlines = d->accumulate && wfo_prefetch ? wfo_output_lines(d, jq, jn, NB, m, mr, XI == 36 ? 4 : 2, lines, WFO_LINES) : 0;
+            for (int xi = 0; xi < XI; xi++) {
+                for (int l = nlines * xi / XI; l < nlines * (xi + 1) / XI; l++) __builtin_prefetch(lines[l], 1, 2);
                 for (int kb = 0; kb < nkb; kb++) {
                     const int kc = (int)(K - kb * WI_KC < WI_KC ? K - kb * WI_KC : WI_KC), kp = (kc + 1) / 2;
                     const uint32_t *a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
@@ -832,6 +839,7 @@ static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdi
                     for (int jj = 0; jj < jn; jj++)
                         wi_fused_tile(d, a, ws, xi, kb, nkb, kp, jq + jj, P, NB, mr, buf + (jj * XI + xi) * xs, kernel);
                 }
+            }
             for (int jj = 0; jj < jn; jj++) {
                 const ptrdiff_t n = (jq + jj) * NB;
                 const int nr = (int)(tiles - n < NB ? tiles - n : NB);
