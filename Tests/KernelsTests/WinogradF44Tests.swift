@@ -281,9 +281,10 @@ final class WinogradF44Tests: XCTestCase {
         try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
     }
 
-    /// The fused pass's non-temporal output stores (whole aligned lines, when it overwrites) and its output prefetch
-    /// (when it adds): the same bits as without them, on a 64-byte aligned output whose rows are whole lines.
-    func testFusedOutputStreamingBitExact() throws {
+    /// The fused pass's non-temporal output stores (whole aligned lines, when it overwrites), its output prefetch
+    /// (when it adds) and the zmm kernel's weight prefetch (fused and unfused GEMMs): the same bits as without them,
+    /// on a 64-byte aligned output whose rows are whole lines and on one whose rows are not.
+    func testPrefetchAndStreamingBitExact() throws {
         try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (the fused zmm pass streams its stores)")
         for width in [64, 68] {   // every row a whole number of lines; rows on and off line boundaries
         let g = Conv2dGeometry(batch: 2, inChannels: 24, height: 12, width: width, outChannels: 20, kernelSize: 3,
@@ -298,11 +299,13 @@ final class WinogradF44Tests: XCTestCase {
         defer {
             (KernelSettings.int8WinogradF42FusedOutput, KernelSettings.int8WinogradFusedOutputStreaming) = saved
             KernelSettings.resetInt8Path()
+            glide_wi16_set_kernel_prefetch(1)
         }
-        KernelSettings.int8WinogradF42FusedOutput = true
         KernelSettings.int8Path = .avx512vnni
-        func conv(accumulate: Bool, streaming: Bool, threads: Int) -> [Float] {
+        func conv(accumulate: Bool, streaming: Bool, threads: Int, fused: Bool = true) -> [Float] {
+            KernelSettings.int8WinogradF42FusedOutput = fused
             KernelSettings.int8WinogradFusedOutputStreaming = streaming
+            glide_wi16_set_kernel_prefetch(streaming ? 1 : 0)
             let y = UnsafeMutablePointer<Float>(OpaquePointer(UnsafeMutableRawPointer.allocate(
                 byteCount: 4 * start.count, alignment: 64)))
             defer { y.deallocate() }
@@ -319,6 +322,8 @@ final class WinogradF44Tests: XCTestCase {
                 let y = conv(accumulate: accumulate, streaming: true, threads: threads)
                 XCTAssertTrue(ref.map(\.bitPattern) == y.map(\.bitPattern), "\(g) acc=\(accumulate) threads=\(threads)")
             }
+            let unfused = conv(accumulate: accumulate, streaming: true, threads: 2, fused: false)
+            XCTAssertTrue(ref.map(\.bitPattern) == unfused.map(\.bitPattern), "\(g) acc=\(accumulate) unfused")
         }
         }
     }

@@ -238,6 +238,9 @@ int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t 
 int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
 /// The same with AVX512-VNNI vpdpwssd (caller checked glide_cpu_has_avx512_vnni()).
 int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// Whether the zmm int16 GEMMs (glide_gemm_wi16_avx512vnni, glide_wf42_gemm_output, glide_wf44_gemm_output) prefetch
+/// the next weight tile spread over the current one (default on; same bits either way; tuning).
+void glide_wi16_set_kernel_prefetch(int on);
 /// Portable emulation through the same packing and quantization (`layout`: GLIDE_I8_LAYOUT_*).
 int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
                              int layout);
