@@ -16,6 +16,11 @@
 
 #define WI_NC 1024
 #define WI_MC_PANELS 18
+// Whether the zmm GEMMs (glide_gemm_wi16_avx512vnni, the fused F(4x2) / F(4x4) passes) run wi_kernel_zmm_prefetch:
+// the next weight tile prefetched a line per two steps of the current one (measured 4-19 % faster GEMMs than one
+// burst of prefetches per tile or none, BENCHMARKS.md "F(4x4) fused pass (session 7)"; same bits).
+static int wf_kernel_prefetch = 1;
+void glide_wi16_set_kernel_prefetch(int on) { wf_kernel_prefetch = on != 0; }
 
 // Blocks of 32 channels: the 3x3 kernels are transposed to [9][32] first so that every step below is a
 // contiguous loop over the channels (vectorised), and each of the 16 outputs is stored as one run of 32.
@@ -248,6 +253,7 @@ typedef struct wi_tile {
     const float *ws, *xs;
     float *y; ptrdiff_t y_rs;
     int mr, nr, first;
+    const char *next_a;          // wi_kernel_zmm_prefetch: the next tile's weights, prefetched a line per two steps
 } wi_tile;
 typedef void (*wi_kernel_fn)(const wi_tile *t);
 
@@ -341,13 +347,16 @@ TAVXVNNI static void wi_kernel_avxvnni(const wi_tile *t) {
         for (int j = 0; j < t->nr; j++) wi_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], t->first);
 }
 
-// 8 rows x 32 columns, vpdpwssd into 16 zmm accumulators.
-T512 static void wi_kernel_zmm(const wi_tile *t) {
+// 8 rows x 32 columns, vpdpwssd into 16 zmm accumulators. `prefetch`: also t->next_a, a 64-byte line per 2 steps
+// (the 32-byte steps of the next tile's weights: spread over the tile instead of one burst of misses).
+static inline T512 AI void wi_kernel_zmm_body(const wi_tile *t, const int prefetch) {
     enum { MR = GLIDE_WI16_ZMM_MR, NB = GLIDE_WI16_ZMM_NB };
     __m512i c[MR][2];
     for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm512_setzero_si512();
     const uint32_t *a = t->a, *b = t->b;
+    const char *na = t->next_a;
     for (int p = 0; p < t->kp; p++) {
+        if (prefetch && !(p & 1)) _mm_prefetch(na + 32 * p, _MM_HINT_T0);
         __m512i b0 = _mm512_load_si512((const void *)b), b1 = _mm512_load_si512((const void *)(b + 16));
         for (int r = 0; r < MR; r++) {
             __m512i av = _mm512_set1_epi32((int)a[r]);
@@ -373,6 +382,8 @@ T512 static void wi_kernel_zmm(const wi_tile *t) {
     for (int r = 0; r < t->mr; r++)
         for (int j = 0; j < t->nr; j++) wi_update(t->y + r * t->y_rs + j, acc[r * NB + j], t->ws[r], t->xs[j], t->first);
 }
+T512 static void wi_kernel_zmm(const wi_tile *t) { wi_kernel_zmm_body(t, 0); }
+T512 static void wi_kernel_zmm_prefetch(const wi_tile *t) { wi_kernel_zmm_body(t, 1); }
 #endif
 
 static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
@@ -446,6 +457,7 @@ static inline AI int wi_gemm(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdif
                         t.ws = ws + ip * MR; t.xs = xsc + jp * NB;
                         t.y = d->y + m * d->y_rs + n; t.y_rs = d->y_rs;
                         t.mr = mr; t.nr = nr; t.first = first;
+                        t.next_a = (const char *)(apc + (ptrdiff_t)(ip + 1 < mp ? ip + 1 : 0) * kp * MR);
                         kernel(&t);
                     }
                 }
@@ -471,6 +483,8 @@ TAVXVNNI int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0
     return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, NULL);
 }
 T512 int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1) {
+    if (wf_kernel_prefetch)
+        return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm_prefetch, glide_dword_pack8_avx512);
     return wi_gemm(d, m0, m1, n0, n1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, glide_dword_pack8_avx512);
 }
 #else
@@ -561,7 +575,8 @@ static void wf_transform_avx512(const float *x, int H, int W, int tw, int ty0, p
                     const float *pr = plane + (size_t)iy * W + s;
                     if (c + WF_PREFETCH < kc) {   // the same run of a channel ahead: 768 row streams defeat the hardware prefetcher
                         const char *f = (const char *)(pr + (size_t)WF_PREFETCH * H * W);
-                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0); _mm_prefetch(f + 132, _MM_HINT_T0);
+                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0);   // every line of the 136 bytes
+                        _mm_prefetch(f + 128, _MM_HINT_T0); _mm_prefetch(f + 135, _MM_HINT_T0);
                     }
                     lo = _mm512_maskz_loadu_ps(m0, pr); hi = _mm512_maskz_loadu_ps(m1, pr + 16);
                     lo2 = _mm512_maskz_loadu_ps(m2, pr + 2); hi2 = _mm512_maskz_loadu_ps(m3, pr + 18);
@@ -645,10 +660,10 @@ int glide_winograd_input_i16_packed(const float *x, int H, int W, int C, int ty0
 // jp's activations of that position and block, into y (row stride NB; the first K block stores, later ones add).
 static inline AI void wi_fused_tile(const glide_wi16_fused_desc *d, const uint32_t *a, const float *ws, int xi, int kb,
                                     int nkb, int kp, ptrdiff_t jp, ptrdiff_t P, const int NB, int mr, float *y,
-                                    wi_kernel_fn kernel) {
+                                    wi_kernel_fn kernel, const uint32_t *next_a) {
     const ptrdiff_t n = jp * NB;
     wi_tile t;
-    t.kp = kp; t.a = a;
+    t.kp = kp; t.a = a; t.next_a = (const char *)next_a;
     t.b = d->x_packed + xi * d->x_words + (ptrdiff_t)kb * (WI_KC / 2) * NB * P + jp * kp * NB;
     t.ws = ws; t.xs = d->x_scales + ((ptrdiff_t)xi * nkb + kb) * P * NB + jp * NB;
     t.y = y; t.y_rs = NB;
@@ -682,7 +697,7 @@ static inline AI int wo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdif
                 for (int xi = 0; xi < 16; xi++) {
                     const uint32_t *a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
                     for (int jj = 0; jj < jn; jj++)
-                        wi_fused_tile(d, a, ws, xi, kb, nkb, kp, jq + jj, P, NB, mr, buf + (jj * 16 + xi) * MR * NB, kernel);
+                        wi_fused_tile(d, a, ws, xi, kb, nkb, kp, jq + jj, P, NB, mr, buf + (jj * 16 + xi) * MR * NB, kernel, a);
                 }
             }
             // glide_winograd_output_avx2's operations per tile, from buf
@@ -767,6 +782,34 @@ int glide_winograd_i16_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0,
 // JB tile panels from L1; the pass's activation panels (XI positions x K x JB * NB tiles) stay in L2 while the
 // weights stream through. Per element the K blocks accumulate in order with the GEMM's float operations.
 static int wf42_fused_panels;
+static int wfo_prefetch = 1;
+void glide_wf_gemm_output_set_prefetch(int on) { wfo_prefetch = on != 0; }
+
+// The lines of output the pass's panels [jq, jq + jn) will add to for channels m .. m + mr - 1 (tiles of TH rows by
+// 4 columns), at most `cap` of them into `lines`; returns their count. The pass prefetches them a slice per position
+// while its products run (the hardware prefetchers do not follow runs of a few hundred bytes spread over many planes;
+// all at once, the burst of misses stalls the core).
+static inline AI int wfo_output_lines(const glide_wi16_fused_desc *d, ptrdiff_t jq, int jn, const int NB, ptrdiff_t m,
+                                      int mr, const int TH, const char **lines, int cap) {
+    const int OH = d->OH, OW = d->OW, tw = (OW + 3) / 4, th = (OH + TH - 1) / TH;
+    const ptrdiff_t t1 = (jq + jn) * NB < d->tiles ? (jq + jn) * NB : d->tiles;
+    int n = 0;
+    for (ptrdiff_t t = jq * NB; t < t1; ) {
+        const int gy = d->ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
+        const int run = (int)(t1 - t < tw - tx ? t1 - t : tw - tx);
+        const int c0 = 4 * tx, c1 = 4 * (tx + run) < OW ? 4 * (tx + run) : OW;
+        for (int r = 0; r < mr; r++) {
+            const float *plane = d->y + ((size_t)(gy / th) * d->M + m + r) * OH * OW;
+            for (int rr = 0; rr < TH && TH * ty + rr < OH; rr++) {
+                const char *row = (const char *)(plane + (size_t)(TH * ty + rr) * OW);
+                for (ptrdiff_t b = (ptrdiff_t)c0 * 4 & ~(ptrdiff_t)63; b < (ptrdiff_t)c1 * 4 && n < cap; b += 64) lines[n++] = row + b;
+            }
+        }
+        t += run;
+    }
+    return n;
+}
+
 void glide_wf42_gemm_output_set_panels(int panels) { wf42_fused_panels = panels > 0 ? panels : 0; }
 
 // The runner of the F(4x2) and F(4x4) passes: XI positions, `panel` the tile's output transform of a panel (as
@@ -775,7 +818,7 @@ typedef void (*wi_output_panel_fn)(const float *buf, ptrdiff_t xs, ptrdiff_t rs,
                                    int O, int OH, int OW, int ty0, const float *bias, float *y, int accumulate, int isa);
 static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
                              wi_kernel_fn kernel, int isa, const int XI, wi_output_panel_fn panel,
-                             const ptrdiff_t pass_bytes) {
+                             const ptrdiff_t pass_bytes, wi_kernel_fn kernel_plain, const int kernel_prefetches) {
     const ptrdiff_t M = d->M, K = d->K, tiles = d->tiles;
     if (K <= 0 || M <= 0) return -1;
     const ptrdiff_t gp = (M + MR - 1) / MR, P = (tiles + NB - 1) / NB;
@@ -791,23 +834,28 @@ static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdi
     if (!buf) return -1;
     float ws[8];
     const ptrdiff_t xs = (ptrdiff_t)MR * NB;
+    enum { WFO_LINES = 1024 };   // 8 channels x 4 rows x 4 panels x 8 lines
+    const char *lines[WFO_LINES];
     for (ptrdiff_t jq = p0; jq < p1; jq += JB) {
         const int jn = (int)(p1 - jq < JB ? p1 - jq : JB);
         for (ptrdiff_t ip = 0; ip < gp; ip++) {
             const ptrdiff_t m = ip * MR;
             const int mr = (int)(M - m < MR ? M - m : MR);
             for (int r = 0; r < MR; r++) ws[r] = r < mr ? d->w_scales[m + r] : 0.f;
-            for (int xi = 0; xi < XI; xi++)
+            const int nlines = d->accumulate && wfo_prefetch ? wfo_output_lines(d, jq, jn, NB, m, mr, XI == 36 ? 4 : 2, lines, WFO_LINES) : 0;
+            for (int xi = 0; xi < XI; xi++) {
+                for (int l = nlines * xi / XI; l < nlines * (xi + 1) / XI; l++) __builtin_prefetch(lines[l], 1, 2);
                 for (int kb = 0; kb < nkb; kb++) {
                     const int kc = (int)(K - kb * WI_KC < WI_KC ? K - kb * WI_KC : WI_KC), kp = (kc + 1) / 2;
                     const uint32_t *a = d->w_packed + xi * d->w_words + (ptrdiff_t)kb * (WI_KC / 2) * MR * gp + ip * kp * MR;
-                    if (xi + 1 < XI) {   // the next position's weight tile (streams from L3)
-                        const char *na = (const char *)(a + d->w_words);
-                        for (int l = 0; l < kp * MR * 4; l += 64) __builtin_prefetch(na + l, 0, 3);
-                    }
-                    for (int jj = 0; jj < jn; jj++)
-                        wi_fused_tile(d, a, ws, xi, kb, nkb, kp, jq + jj, P, NB, mr, buf + (jj * XI + xi) * xs, kernel);
+                    const uint32_t *na = xi + 1 < XI ? a + d->w_words : a;   // the next position's weight tile (from L3)
+                    if (!kernel_prefetches && xi + 1 < XI)
+                        for (int l = 0; l < kp * MR * 4; l += 64) __builtin_prefetch((const char *)na + l, 0, 3);
+                    for (int jj = 0; jj < jn; jj++)   // (the kernel prefetches during the last panel's tile)
+                        wi_fused_tile(d, a, ws, xi, kb, nkb, kp, jq + jj, P, NB, mr, buf + (jj * XI + xi) * xs,
+                                      kernel_prefetches && jj + 1 < jn ? kernel_plain : kernel, na);
                 }
+            }
             for (int jj = 0; jj < jn; jj++) {
                 const ptrdiff_t n = (jq + jj) * NB;
                 const int nr = (int)(tiles - n < NB ? tiles - n : NB);
@@ -821,34 +869,37 @@ static inline AI int wfo_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdi
 }
 
 static inline AI int wf42o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
-                               wi_kernel_fn kernel, int isa) {
-    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 24, glide_wf42_output_panel, 640 * 1024);   // (L2 1 MB and more)
+                               wi_kernel_fn kernel, int isa, wi_kernel_fn kernel_plain, const int kernel_prefetches) {
+    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 24, glide_wf42_output_panel, 640 * 1024, kernel_plain, kernel_prefetches);   // (L2 1 MB and more)
 }
 static inline AI int wf44o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
-                               wi_kernel_fn kernel, int isa) {
+                               wi_kernel_fn kernel, int isa, wi_kernel_fn kernel_plain, const int kernel_prefetches) {
     // F(4x4): its 36 positions' panels of 192 channels (442 KB a panel) go two to a pass; measured faster than one on
     // the upsampler's 192-channel layers (BENCHMARKS.md), though the pass outgrows a 1 MB L2
-    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 36, glide_wf44_output_panel, 1280 * 1024);
+    return wfo_run(d, p0, p1, MR, NB, kernel, isa, 36, glide_wf44_output_panel, 1280 * 1024, kernel_plain,
+                   kernel_prefetches);
 }
 
 #if defined(__x86_64__)
 TAVX2 static int wf42o_run_avx2(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, isa);
+    return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, isa, wi_kernel_avx2, 0);
 }
 TAVXVNNI static int wf42o_run_avxvnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, isa);
+    return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, isa, wi_kernel_avxvnni, 0);
 }
 T512 static int wf42o_run_avx512vnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, isa);
+    if (wf_kernel_prefetch)
+        return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm_prefetch, isa, wi_kernel_zmm, 1);
+    return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, isa, wi_kernel_zmm, 0);
 }
 #endif
 
 int glide_wf42_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa) {
     switch (kernel) {
     case GLIDE_WI16_KERNEL_EMULATED_YMM:
-        return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, isa);
+        return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, isa, wi_kernel_emulated_ymm, 0);
     case GLIDE_WI16_KERNEL_EMULATED_ZMM:
-        return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, isa);
+        return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, isa, wi_kernel_emulated_zmm, 0);
 #if defined(__x86_64__)
     case GLIDE_WI16_KERNEL_AVX2: return wf42o_run_avx2(d, p0, p1, isa);
     case GLIDE_WI16_KERNEL_AVXVNNI: return wf42o_run_avxvnni(d, p0, p1, isa);
@@ -860,22 +911,24 @@ int glide_wf42_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff
 
 #if defined(__x86_64__)
 TAVX2 static int wf44o_run_avx2(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, isa);
+    return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, isa, wi_kernel_avx2, 0);
 }
 TAVXVNNI static int wf44o_run_avxvnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, isa);
+    return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, isa, wi_kernel_avxvnni, 0);
 }
 T512 static int wf44o_run_avx512vnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, isa);
+    if (wf_kernel_prefetch)
+        return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm_prefetch, isa, wi_kernel_zmm, 1);
+    return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, isa, wi_kernel_zmm, 0);
 }
 #endif
 
 int glide_wf44_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa) {
     switch (kernel) {
     case GLIDE_WI16_KERNEL_EMULATED_YMM:
-        return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, isa);
+        return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, isa, wi_kernel_emulated_ymm, 0);
     case GLIDE_WI16_KERNEL_EMULATED_ZMM:
-        return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, isa);
+        return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, isa, wi_kernel_emulated_zmm, 0);
 #if defined(__x86_64__)
     case GLIDE_WI16_KERNEL_AVX2: return wf44o_run_avx2(d, p0, p1, isa);
     case GLIDE_WI16_KERNEL_AVXVNNI: return wf44o_run_avxvnni(d, p0, p1, isa);

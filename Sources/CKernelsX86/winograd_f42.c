@@ -286,7 +286,7 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
                         const char *f = (const char *)(pr + (size_t)WF42_PREFETCH * H * W);
                         _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0);
                         _mm_prefetch(f + 128, _MM_HINT_T0); _mm_prefetch(f + 192, _MM_HINT_T0);
-                        _mm_prefetch(f + 260, _MM_HINT_T0);
+                        _mm_prefetch(f + 256, _MM_HINT_T0); _mm_prefetch(f + 263, _MM_HINT_T0);   // every line of the 264 bytes
                     }
                     for (int q = 0; q < 5; q++) z[q] = _mm512_maskz_loadu_ps(lm[q], pr + 16 * q);
                     if (pre)   // padding stays 0: the lanes outside the image are cleared after the activation
@@ -377,7 +377,8 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
                     const float *pr = plane + (size_t)iy * W + s;
                     if (c + WF42_PREFETCH < kc) {   // as on zmm: the row streams of many channels defeat the hardware prefetcher
                         const char *f = (const char *)(pr + (size_t)WF42_PREFETCH * H * W);
-                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0); _mm_prefetch(f + 132, _MM_HINT_T0);
+                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0);
+                        _mm_prefetch(f + 128, _MM_HINT_T0); _mm_prefetch(f + 135, _MM_HINT_T0);   // every line of the 136 bytes
                     }
                     for (int q = 0; q < 4; q++) y[q] = _mm256_maskload_ps(pr + 8 * q, lm[q]);
                     if (s + 32 >= 0 && s + 32 < W) e4 = pr[32];

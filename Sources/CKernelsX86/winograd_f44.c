@@ -276,7 +276,7 @@ T512F static void wf44_transform_avx512(const float *x, int H, int W, int C, int
                         const char *f = (const char *)(pr + (size_t)WF44_PREFETCH * H * W);
                         _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0);
                         _mm_prefetch(f + 128, _MM_HINT_T0); _mm_prefetch(f + 192, _MM_HINT_T0);
-                        _mm_prefetch(f + 260, _MM_HINT_T0);
+                        _mm_prefetch(f + 256, _MM_HINT_T0); _mm_prefetch(f + 263, _MM_HINT_T0);   // every line of the 264 bytes
                     }
                     for (int q = 0; q < 5; q++) z[q] = _mm512_maskz_loadu_ps(lm[q], pr + 16 * q);
                 }
@@ -365,7 +365,8 @@ TAVX2F static void wf44_transform_avx2(const float *x, int H, int W, int C, int 
                     const float *pr = plane + (size_t)iy * W + s;
                     if (c + WF44_PREFETCH < kc) {
                         const char *f = (const char *)(pr + (size_t)WF44_PREFETCH * H * W);
-                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0); _mm_prefetch(f + 132, _MM_HINT_T0);
+                        _mm_prefetch(f, _MM_HINT_T0); _mm_prefetch(f + 64, _MM_HINT_T0);
+                        _mm_prefetch(f + 128, _MM_HINT_T0); _mm_prefetch(f + 135, _MM_HINT_T0);   // every line of the 136 bytes
                     }
                     for (int q = 0; q < 4; q++) y[q] = _mm256_maskload_ps(pr + 8 * q, lm[q]);
                     if (s + 32 >= 0 && s + 32 < W) e4 = pr[32];
@@ -508,7 +509,7 @@ static inline AI void wf44_out_run_portable(const float *mt, ptrdiff_t xs, int n
 #if defined(__x86_64__)
 // Up to 16 tiles, one tile a lane; the 4 outputs of each tile row interleaved into 64 columns by permutes.
 T512F static void wf44_out_run_avx512(const float *mt, ptrdiff_t xs, int n, float bias, float *plane,
-                                      int OH, int OW, int ty, int tx, int accumulate) {
+                                      int OH, int OW, int ty, int tx, int accumulate, int stream) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     const __m512i q0 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
@@ -550,7 +551,8 @@ T512F static void wf44_out_run_avx512(const float *mt, ptrdiff_t xs, int n, floa
             const __mmask16 sm = left >= 16 ? (__mmask16)0xffff : (__mmask16)(((uint32_t)1 << left) - 1);
             __m512 v = out[k];
             if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(sm, dst + 16 * k), v);
-            _mm512_mask_storeu_ps(dst + 16 * k, sm, v);
+            if (stream && sm == 0xffff && ((uintptr_t)(dst + 16 * k) & 63) == 0) _mm512_stream_ps(dst + 16 * k, v);
+            else _mm512_mask_storeu_ps(dst + 16 * k, sm, v);
         }
     }
 }
@@ -623,7 +625,7 @@ static inline AI void wf44_output_rows(const float *m, ptrdiff_t ldm, ptrdiff_t 
             for (int tx = 0; tx < tw; tx += step) {
                 const int n = tw - tx < step ? tw - tx : step;
 #if defined(__x86_64__)
-                if (isa == GLIDE_WF42_AVX512) wf44_out_run_avx512(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
+                if (isa == GLIDE_WF42_AVX512) wf44_out_run_avx512(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate, 0);
                 else if (isa == GLIDE_WF42_AVX2) wf44_out_run_avx2(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
                 else
 #endif
@@ -633,6 +635,10 @@ static inline AI void wf44_output_rows(const float *m, ptrdiff_t ldm, ptrdiff_t 
     }
 }
 
+// Whether the fused pass's output panels store with non-temporal stores where they overwrite whole aligned lines
+// (the 16 output rows of a chunk are not read again before the chunk ends: no read for ownership of each line).
+static int wf44_stream = 1;
+void glide_wf44_gemm_output_set_streaming(int on) { wf44_stream = on != 0; }
 // Output channels m .. m + mr - 1, tiles t0 .. t0 + nt - 1 of the chunk, products buf[xi * xs + r * rs + j]
 // (channel m + r, tile t0 + j): runs within one tile row.
 static inline AI void wf44_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0,
@@ -652,7 +658,7 @@ static inline AI void wf44_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_
             if (n > step) n = step;
             const float *mt = buf + r * rs + j0;
 #if defined(__x86_64__)
-            if (isa == GLIDE_WF42_AVX512) wf44_out_run_avx512(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
+            if (isa == GLIDE_WF42_AVX512) wf44_out_run_avx512(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate, wf44_stream && !accumulate);
             else if (isa == GLIDE_WF42_AVX2) wf44_out_run_avx2(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
             else
 #endif
@@ -680,6 +686,7 @@ T512F static void wf44_output_panel_avx512(const float *buf, ptrdiff_t xs, ptrdi
                                            int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
                                            int accumulate) {
     wf44_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, GLIDE_WF42_AVX512);
+    if (wf44_stream && !accumulate) _mm_sfence();   // the streamed lines visible before the pass returns
 }
 #endif
 

@@ -164,6 +164,13 @@ extension KernelSettings {
     nonisolated(unsafe) static var int8WinogradF42FusedPanels: Int =
         getenv("GLIDE_INT8_WINOGRAD_F42_FUSED_PANELS").flatMap { Int(String(cString: $0)) } ?? 0
 
+    /// Whether the fused F(4x2) / F(4x4) passes prefetch the output they add to (accumulating convolutions) and the
+    /// F(4x4) pass stores whole output lines non-temporally when it overwrites them (default true: measured faster,
+    /// BENCHMARKS.md "F(4x4) fused pass (session 7)"; same bits either way). Env
+    /// `GLIDE_INT8_WINOGRAD_OUTPUT_STREAMING=0` turns both off (tuning).
+    nonisolated(unsafe) static var int8WinogradFusedOutputStreaming: Bool =
+        getenv("GLIDE_INT8_WINOGRAD_OUTPUT_STREAMING").map { String(cString: $0) != "0" } ?? true
+
     nonisolated(unsafe) private static var _int8WinogradF42FusedOutput: Bool? =
         getenv("GLIDE_INT8_WINOGRAD_F42_FUSED").map { String(cString: $0) != "0" }
 
@@ -524,6 +531,9 @@ func conv2dWinogradInt8Tiled(_ tile: Int8WinogradTileKind, input: UnsafePointer<
                 if KernelSettings.int8WinogradF42FusedPanels > 0 {
                     glide_wf42_gemm_output_set_panels(Int32(KernelSettings.int8WinogradF42FusedPanels))
                 }
+                let streaming: Int32 = KernelSettings.int8WinogradFusedOutputStreaming ? 1 : 0
+                glide_wf_gemm_output_set_prefetch(streaming)
+                glide_wf44_gemm_output_set_streaming(streaming)
                 forEachPanelBlock(panels, failure: "conv2d: out of memory for the Winograd buffers") { p0, p1 in
                     withUnsafePointer(to: desc) { tile.gemmOutput($0, p0, p1, kernelID, isa) }
                 }

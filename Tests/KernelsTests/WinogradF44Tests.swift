@@ -281,6 +281,53 @@ final class WinogradF44Tests: XCTestCase {
         try XCTSkipUnless(KernelSettings.hasAVXVNNI, "CPU lacks avx_vnni (ymm vpdpwssd kernel not compared)")
     }
 
+    /// The fused pass's non-temporal output stores (whole aligned lines, when it overwrites), its output prefetch
+    /// (when it adds) and the zmm kernel's weight prefetch (fused and unfused GEMMs): the same bits as without them,
+    /// on a 64-byte aligned output whose rows are whole lines and on one whose rows are not.
+    func testPrefetchAndStreamingBitExact() throws {
+        try XCTSkipUnless(KernelSettings.hasAVX512VNNI, "CPU lacks avx512_vnni (the fused zmm pass streams its stores)")
+        for width in [64, 68] {   // every row a whole number of lines; rows on and off line boundaries
+        let g = Conv2dGeometry(batch: 2, inChannels: 24, height: 12, width: width, outChannels: 20, kernelSize: 3,
+                               stride: 1, padding: 1)
+        var rng = TestRNG(seed: 9900 + UInt64(width))
+        let q = (0..<(g.outChannels * g.reductionLength)).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) }
+        let scales = rng.floats(g.outChannels).map { abs($0) * 0.01 + 0.001 }
+        let bias = rng.floats(g.outChannels)
+        let x = rng.floats(g.batch * g.inChannels * g.height * g.width, scale: 2)
+        let start = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
+        let saved = (KernelSettings.int8WinogradF42FusedOutput, KernelSettings.int8WinogradFusedOutputStreaming)
+        defer {
+            (KernelSettings.int8WinogradF42FusedOutput, KernelSettings.int8WinogradFusedOutputStreaming) = saved
+            KernelSettings.resetInt8Path()
+            glide_wi16_set_kernel_prefetch(1)
+        }
+        KernelSettings.int8Path = .avx512vnni
+        func conv(accumulate: Bool, streaming: Bool, threads: Int, fused: Bool = true) -> [Float] {
+            KernelSettings.int8WinogradF42FusedOutput = fused
+            KernelSettings.int8WinogradFusedOutputStreaming = streaming
+            glide_wi16_set_kernel_prefetch(streaming ? 1 : 0)
+            let y = UnsafeMutablePointer<Float>(OpaquePointer(UnsafeMutableRawPointer.allocate(
+                byteCount: 4 * start.count, alignment: 64)))
+            defer { y.deallocate() }
+            y.initialize(from: start, count: start.count)
+            withSettings(threads: threads, winograd: true) {
+                conv2dWinogradInt8Tiled(.f4x4, input: x, q: q, scales: scales, rowStride: g.reductionLength, bias: bias,
+                                        output: y, geometry: g, accumulate: accumulate)
+            }
+            return Array(UnsafeBufferPointer(start: y, count: start.count))
+        }
+        for accumulate in [false, true] {
+            let ref = conv(accumulate: accumulate, streaming: false, threads: 1)
+            for threads in [1, 2] {
+                let y = conv(accumulate: accumulate, streaming: true, threads: threads)
+                XCTAssertTrue(ref.map(\.bitPattern) == y.map(\.bitPattern), "\(g) acc=\(accumulate) threads=\(threads)")
+            }
+            let unfused = conv(accumulate: accumulate, streaming: true, threads: 2, fused: false)
+            XCTAssertTrue(ref.map(\.bitPattern) == unfused.map(\.bitPattern), "\(g) acc=\(accumulate) unfused")
+        }
+        }
+    }
+
     /// The tile switch: forced F(4x4), auto F(4x4) from the minimum size on the hardware kernels only.
     func testTileChoice() {
         let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradFusedOutput)

@@ -238,6 +238,9 @@ int glide_gemm_wi16_avx2(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t 
 int glide_gemm_wi16_avxvnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
 /// The same with AVX512-VNNI vpdpwssd (caller checked glide_cpu_has_avx512_vnni()).
 int glide_gemm_wi16_avx512vnni(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1);
+/// Whether the zmm int16 GEMMs (glide_gemm_wi16_avx512vnni, glide_wf42_gemm_output, glide_wf44_gemm_output) prefetch
+/// the next weight tile spread over the current one (default on; same bits either way; tuning).
+void glide_wi16_set_kernel_prefetch(int on);
 /// Portable emulation through the same packing and quantization (`layout`: GLIDE_I8_LAYOUT_*).
 int glide_gemm_wi16_emulated(const glide_wi16_gemm_desc *d, ptrdiff_t m0, ptrdiff_t m1, ptrdiff_t n0, ptrdiff_t n1,
                              int layout);
@@ -309,6 +312,9 @@ void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O
 int glide_wf42_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa);
 /// Tile panels per pass of glide_wf42_gemm_output and glide_wf44_gemm_output (0: automatic; tuning).
 void glide_wf42_gemm_output_set_panels(int panels);
+/// Whether glide_wf42_gemm_output and glide_wf44_gemm_output prefetch into L2 the output an accumulating pass adds
+/// to, before each panel's products (default on; same bits either way; tuning).
+void glide_wf_gemm_output_set_prefetch(int on);
 
 // ---------------------------------------------------------------- int8 Winograd F(4x4, 3x3) in integers (winograd_f44.c)
 // 4 x 4 outputs per tile of 6 x 6 inputs: 36 positions xi = i * 6 + j (i: height 0..5, j: width 0..5), each an
@@ -343,6 +349,9 @@ void glide_wf44_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O
 /// The 36 F(4x4) products and the output transform of one chunk in one pass (glide_wf42_gemm_output for 36
 /// positions; same bits as the 36 GEMMs into planes followed by glide_wf44_output).
 int glide_wf44_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa);
+/// Whether glide_wf44_gemm_output's AVX-512 output stores whole aligned 64-byte lines with non-temporal stores when it
+/// does not accumulate (default on; same bits either way; tuning).
+void glide_wf44_gemm_output_set_streaming(int on);
 
 /// Opt-in profiling counters (see Kernels' `KernelProfiler`). Slots of time spent inside the C GEMM:
 /// packing (and quantizing) the activation / im2col operand, and packing the weight operand.
