@@ -34,6 +34,54 @@ static inline AI int wf4_run(const float *x, int H, int W, int C, int tile_h, in
     return n < lanes ? n : lanes;
 }
 
+// The weight transform of one output channel (3x3 int8 kernels of C channels) into u[xi * xi_stride + c].
+typedef void (*wf4_weights_fn)(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride, int vbmi);
+
+// Per panel: the MR channels' transforms (`weights`, XI positions) into a scratch [MR][XI][C] (rows >= O zero), then
+// each (xi, K block) panel in the GEMM's layout (as glide_winograd_weights_i16_packed). max_l1[xi]: the largest sum
+// of |U'| over a row's 256-long K block of position xi, over the panels' rows.
+static inline AI void wf4_weights_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                         uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8, int vbmi,
+                                         int XI, wf4_weights_fn weights) {
+    const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
+    int32_t mx[36];
+    for (int xi = 0; xi < XI; xi++) mx[xi] = 0;
+    for (int p = p0; p < p1; p++) {
+        const int m = p * MR, mr = O - m < MR ? O - m : MR;
+        for (int r = 0; r < MR; r++) {
+            int16_t *ur = u + (size_t)r * XI * C;
+            if (r < mr) {
+                weights(q + (ptrdiff_t)(m + r) * ldq, C, ur, C, vbmi);
+                for (int xi = 0; xi < XI; xi++)
+                    for (int k0 = 0; k0 < C; k0 += WI_KC) {
+                        const int kc = C - k0 < WI_KC ? C - k0 : WI_KC;
+                        const int16_t *uk = ur + (size_t)xi * C + k0;
+                        int32_t l1 = 0;
+                        for (int k = 0; k < kc; k++) l1 += uk[k] < 0 ? -uk[k] : uk[k];
+                        mx[xi] = l1 > mx[xi] ? l1 : mx[xi];
+                    }
+            } else memset(ur, 0, sizeof(int16_t) * XI * (size_t)C);
+        }
+        for (int xi = 0; xi < XI; xi++)
+            for (int k0 = 0; k0 < C; k0 += WI_KC) {
+                const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, k2 = kc / 2;
+                uint32_t *o = dst + xi * words + (ptrdiff_t)(k0 / WI_KC) * (WI_KC / 2) * MR * P + (ptrdiff_t)p * kp * MR;
+                if (transpose8)
+                    glide_dword_pack8_avx512((const char *)(u + (size_t)xi * C + k0), (ptrdiff_t)XI * C * 2, k2, o);
+                else
+                    for (int pp = 0; pp < k2; pp++)
+                        for (int r = 0; r < MR; r++) {
+                            const int16_t *ur = u + ((size_t)r * XI + xi) * C + k0 + 2 * pp;
+                            o[pp * MR + r] = (uint32_t)(uint16_t)ur[0] | (uint32_t)(uint16_t)ur[1] << 16;
+                        }
+                if (k2 < kp)
+                    for (int r = 0; r < MR; r++)
+                        o[k2 * MR + r] = (uint32_t)(uint16_t)u[((size_t)r * XI + xi) * C + k0 + kc - 1];
+            }
+    }
+    if (max_l1) for (int xi = 0; xi < XI; xi++) max_l1[xi] = mx[xi];
+}
+
 // The output rows oy0 .. oy0 + rows - 1 of one tile (column tx) from its height-transformed rows h.
 static inline AI void wf4_out_tile_portable(const float (*h)[6], int rows, float bo, float *plane, int OH, int OW,
                                             int oy0, int tx, int accumulate) {

@@ -83,59 +83,16 @@ void glide_wf42_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_str
 static int wf42_weights_use_simd = 1;
 void glide_wf42_weights_allow_simd(int on) { wf42_weights_use_simd = on != 0; }
 
-// Per panel: the MR channels' transforms into a scratch [MR][24][C] (rows >= O zero), then each (xi, K block)
-// panel in the GEMM's layout (as glide_winograd_weights_i16_packed). max_l1[xi]: the largest sum of |U'| over a
-// row's 256-long K block of position xi, over the panels' rows.
-static inline AI void wf42_weights_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
-                                          uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8, int vbmi) {
-    const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
-    int32_t mx[WF42_XI] = {0};
-    for (int p = p0; p < p1; p++) {
-        const int m = p * MR, mr = O - m < MR ? O - m : MR;
-        for (int r = 0; r < MR; r++) {
-            int16_t *ur = u + (size_t)r * WF42_XI * C;
-            if (r < mr) {
-                wf42_weights(q + (ptrdiff_t)(m + r) * ldq, C, ur, C, vbmi);
-                for (int xi = 0; xi < WF42_XI; xi++)
-                    for (int k0 = 0; k0 < C; k0 += WI_KC) {
-                        const int kc = C - k0 < WI_KC ? C - k0 : WI_KC;
-                        const int16_t *uk = ur + (size_t)xi * C + k0;
-                        int32_t l1 = 0;
-                        for (int k = 0; k < kc; k++) l1 += uk[k] < 0 ? -uk[k] : uk[k];
-                        mx[xi] = l1 > mx[xi] ? l1 : mx[xi];
-                    }
-            } else memset(ur, 0, sizeof(int16_t) * WF42_XI * (size_t)C);
-        }
-        for (int xi = 0; xi < WF42_XI; xi++)
-            for (int k0 = 0; k0 < C; k0 += WI_KC) {
-                const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, k2 = kc / 2;
-                uint32_t *o = dst + xi * words + (ptrdiff_t)(k0 / WI_KC) * (WI_KC / 2) * MR * P + (ptrdiff_t)p * kp * MR;
-                if (transpose8)
-                    glide_dword_pack8_avx512((const char *)(u + (size_t)xi * C + k0), (ptrdiff_t)WF42_XI * C * 2, k2, o);
-                else
-                    for (int pp = 0; pp < k2; pp++)
-                        for (int r = 0; r < MR; r++) {
-                            const int16_t *ur = u + ((size_t)r * WF42_XI + xi) * C + k0 + 2 * pp;
-                            o[pp * MR + r] = (uint32_t)(uint16_t)ur[0] | (uint32_t)(uint16_t)ur[1] << 16;
-                        }
-                if (k2 < kp)
-                    for (int r = 0; r < MR; r++)
-                        o[k2 * MR + r] = (uint32_t)(uint16_t)u[((size_t)r * WF42_XI + xi) * C + k0 + kc - 1];
-            }
-    }
-    if (max_l1) memcpy(max_l1, mx, sizeof mx);
-}
-
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2")))
 static void wf42_weights_packed_vbmi(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                      uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8) {
-    wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 1);
+    wf4_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 1, WF42_XI, wf42_weights);
 }
 __attribute__((target("avx2,fma")))
 static void wf42_weights_packed_avx2(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                      uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8) {
-    wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 0);
+    wf4_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 0, WF42_XI, wf42_weights);
 }
 #endif
 
@@ -153,7 +110,7 @@ int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, 
         wf42_weights_packed_avx2(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8);
     else
 #endif
-    wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, 0, 0);
+    wf4_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, 0, 0, WF42_XI, wf42_weights);
     glide_scratch_release(mark);
     return 0;
 }
