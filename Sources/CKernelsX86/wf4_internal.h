@@ -9,6 +9,7 @@
 #define GLIDE_WF4_INTERNAL_H
 #include "CKernelsX86.h"
 #include "wi16_internal.h"
+#include "include/glide_scratch.h"
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -16,6 +17,9 @@
 #include <immintrin.h>
 #define T512F __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define TAVX2F __attribute__((target("avx2,fma")))
+#define WF4_X86(f) f   // a body that exists on x86 only, else NULL
+#else
+#define WF4_X86(f) NULL
 #endif
 
 // The run of tiles of one tile row starting at column j0 of the chunk (tile t0 + j0, at most `lanes` tiles, not past
@@ -80,6 +84,34 @@ static inline AI void wf4_weights_packed(const int8_t *q, ptrdiff_t ldq, int O, 
             }
     }
     if (max_l1) for (int xi = 0; xi < XI; xi++) max_l1[xi] = mx[xi];
+}
+
+// The AVX-512 VBMI / AVX2 bodies of a file's wf4_weights_packed (target-specific wrappers in the file).
+typedef void (*wf4_weights_packed_fn)(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                      uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8);
+
+// glide_wf4x_weights_i16_packed: scratch from the calling thread's stack (glide_scratch.h), then the body the CPU
+// (and `use_simd`) allows; -1 when the scratch is exhausted.
+static inline AI int wf4_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
+                                            uint32_t *dst, int32_t *max_l1, int XI, int use_simd,
+                                            wf4_weights_packed_fn vbmi_body, wf4_weights_packed_fn avx2_body,
+                                            wf4_weights_fn weights) {
+    const size_t mark = glide_scratch_mark();
+    int16_t *u = glide_scratch_alloc(sizeof(int16_t) * (size_t)MR * XI * (C > 0 ? C : 1));
+    if (!u) return -1;
+#if defined(__x86_64__)
+    const int avx2 = glide_cpu_has_avx2_fma();
+    const int transpose8 = MR == 8 && avx2;
+    if (use_simd && glide_cpu_has_avx512_vbmi())
+        vbmi_body(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8);
+    else if (use_simd && avx2)
+        avx2_body(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8);
+    else
+#endif
+    wf4_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, 0, 0, XI, weights);
+    (void)vbmi_body; (void)avx2_body;
+    glide_scratch_release(mark);
+    return 0;
 }
 
 // The output rows oy0 .. oy0 + rows - 1 of one tile (column tx) from its height-transformed rows h.

@@ -98,21 +98,8 @@ static void wf42_weights_packed_avx2(const int8_t *q, ptrdiff_t ldq, int O, int 
 
 int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                   uint32_t *dst, int32_t *max_l1) {
-    const size_t mark = glide_scratch_mark();   // scratch from the calling thread's stack (glide_scratch.h)
-    int16_t *u = glide_scratch_alloc(sizeof(int16_t) * (size_t)MR * WF42_XI * (C > 0 ? C : 1));
-    if (!u) return -1;
-#if defined(__x86_64__)
-    const int avx2 = glide_cpu_has_avx2_fma();
-    const int transpose8 = MR == 8 && avx2;
-    if (wf42_weights_use_simd && glide_cpu_has_avx512_vbmi())
-        wf42_weights_packed_vbmi(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8);
-    else if (wf42_weights_use_simd && avx2)
-        wf42_weights_packed_avx2(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8);
-    else
-#endif
-    wf4_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, 0, 0, WF42_XI, wf42_weights);
-    glide_scratch_release(mark);
-    return 0;
+    return wf4_weights_i16_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, WF42_XI, wf42_weights_use_simd,
+                                  WF4_X86(wf42_weights_packed_vbmi), WF4_X86(wf42_weights_packed_avx2), wf42_weights);
 }
 
 // ---------------------------------------------------------------- input transform + quantization + packing
