@@ -19,39 +19,8 @@ final class WinogradF44Tests: XCTestCase {
     /// conv2d through the integer F(4x4) Winograd on `kernel` (nil: the scalar twin).
     func run(_ g: Conv2dGeometry, kernel: Int8GEMMPath?, accumulate: Bool, threads: Int = 1, seed: UInt64,
              chunk: Int? = nil, cap: CPUPath? = nil, fused: Bool? = false) -> [Float] {
-        var rng = TestRNG(seed: seed)
-        let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
-        let bias = rng.floats(g.outChannels)
-        let x = rng.floats(g.batch * g.inChannels * g.height * g.width, scale: 2)
-        var y = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
-        let saved = (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
-                     KernelSettings.int8WinogradTile, KernelSettings.cpuCap)
-        let savedFused = KernelSettings.int8WinogradF42FusedOutput
-        KernelSettings.int8WinogradF42FusedOutput = fused
-        defer {
-            KernelSettings.int8WinogradF42FusedOutput = savedFused
-            KernelSettings.resetInt8Path()
-            (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
-             KernelSettings.int8WinogradTile, KernelSettings.cpuCap) = saved
-        }
-        w.with("int8") { wm in
-            withSettings(threads: threads, winograd: true) {
-                if let kernel {
-                    if let cap { KernelSettings.cpuCap = cap }
-                    KernelSettings.int8Path = kernel
-                    KernelSettings.int8WinogradTile = .f4x4
-                    KernelSettings.int8WinogradMinimumTilesOverride = 1
-                    if let chunk { KernelSettings.winogradChunkElements = chunk }
-                    XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true), "\(g)")
-                    XCTAssertEqual(KernelSettings.int8WinogradTile(for: g), .f4x4)
-                    XCTAssertFalse(int8ConvolutionRunsInF32(wm, g), "\(g) runs on widened weights")
-                    conv2d(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
-                } else {
-                    conv2dScalar(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
-                }
-            }
-        }
-        return y
+        runInt8WinogradTile(.f4x4, g, kernel: kernel, accumulate: accumulate, threads: threads, seed: seed, chunk: chunk,
+                            cap: cap, fused: fused)
     }
 
     /// The int16 transformed weights are exactly Gn g Gn^T, and f_i f_j times them is G g G^T of the float F(4, 3)
@@ -191,17 +160,8 @@ final class WinogradF44Tests: XCTestCase {
     /// F(4x4) against the scalar int8 convolution: odd sizes, few channels, batch 1 and 2, small chunks.
     func testMatchesScalarConvolution() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
-        var seed: UInt64 = 8400
-        for g in Self.geometries {
-            for accumulate in [false, true] {
-                seed += 1
-                let ref = run(g, kernel: nil, accumulate: accumulate, seed: seed)
-                for chunk in [nil, 36 * 40 * 12] as [Int?] {
-                    let y = run(g, kernel: .emulatedZMM, accumulate: accumulate, seed: seed, chunk: chunk)
-                    XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8WinogradF44, "\(g) acc=\(accumulate) chunk=\(String(describing: chunk))")
-                }
-            }
-        }
+        assertInt8WinogradTileMatchesScalar(.f4x4, geometries: Self.geometries, seed: 8400, chunk: 36 * 40 * 12,
+                                            tolerance: Tolerance.int8WinogradF44)
     }
 
     /// The worst case of the int32 bound: every kernel +127 (|U'| = 127 * 7 * 7 = 6223 at position (3, 3) in all 256
@@ -209,33 +169,7 @@ final class WinogradF44Tests: XCTestCase {
     /// 2^31, and must not wrap.
     func testWorstCaseAccumulatorDoesNotOverflow() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
-        let g = Conv2dGeometry(batch: 1, inChannels: 256, height: 12, width: 12, outChannels: 16, kernelSize: 3, stride: 1, padding: 1)
-        let q = [Int8](repeating: 127, count: g.outChannels * g.reductionLength)
-        let scales = [Float](repeating: 1.0 / 127, count: g.outChannels)
-        var rng = TestRNG(seed: 3)
-        let plane = rng.floats(g.height * g.width).map { abs($0) + 0.5 }
-        let x = (0..<g.inChannels).flatMap { _ in plane }
-        var hardware: [Int8GEMMPath] = [.emulatedZMM, .avx2]
-        if KernelSettings.hasAVX512VNNI { hardware.append(.avx512vnni) }
-        let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride)
-        defer { (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride) = saved; KernelSettings.resetInt8Path() }
-        q.withUnsafeBufferPointer { qp in
-            scales.withUnsafeBufferPointer { sp in
-                let wm = WeightMatrix(rows: g.outChannels, cols: g.reductionLength, elements: .int8(qp.baseAddress!, scales: sp.baseAddress!))
-                var ref = [Float](repeating: 0, count: g.outChannels * g.outHeight * g.outWidth)
-                conv2dScalar(input: x, weight: wm, bias: nil, output: &ref, geometry: g, accumulate: false)
-                for kernel in hardware {
-                    withSettings(threads: 1, winograd: true) {
-                        KernelSettings.int8Path = kernel
-                        KernelSettings.int8WinogradTile = .f4x4
-                        KernelSettings.int8WinogradMinimumTilesOverride = 1
-                        var y = [Float](repeating: 0, count: ref.count)
-                        conv2d(input: x, weight: wm, bias: nil, output: &y, geometry: g, accumulate: false)
-                        XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8WinogradF44, "\(kernel)")
-                    }
-                }
-            }
-        }
+        assertInt8WinogradTileWorstCase(.f4x4, tolerance: Tolerance.int8WinogradF44)
         XCTAssertEqual(glide_wf42_qmax(256 * 6223), 1348)
         XCTAssertLessThan(256 * 1348 * 6223, Int(Int32.max))
     }
