@@ -81,46 +81,11 @@ final class WinogradF44Tests: XCTestCase {
     /// The zmm and ymm input transforms + quantization + packing and output transforms give the portable bits.
     func testSIMDTransformsMatchPortable() throws {
         try XCTSkipUnless(KernelSettings.has(.avx2FMA), "CPU lacks avx2 (SIMD transforms not compared)")
-        var isas = [Int32(GLIDE_WF42_AVX2)]
-        if KernelSettings.has(.avx512f) { isas.append(Int32(GLIDE_WF42_AVX512)) }
         var rng = TestRNG(seed: 10)
         let qmax: [Int32] = (0..<36).map { Int32([917, 1348, 32767, 5000, 3][$0 % 5]) }
-        for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16), (5, 13, 10, 32)] {
-            let tw = (w + 3) / 4, th = (h + 3) / 4
-            // two images: chunks within the first, and one spanning both
-            for (ty0, rows) in [(0, th), (th / 2, th - th / 2), (th / 2, th + 1)] where rows > 0 {
-                let tiles = rows * tw, panels = (tiles + nb - 1) / nb
-                let x = rng.floats(2 * c * h * w, scale: 3)
-                let words = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
-                let nScales = 36 * ((c + 255) / 256) * panels * nb
-                func input(_ isa: Int32) -> ([UInt32], [UInt32]) {
-                    var d = [UInt32](repeating: 1, count: 36 * words), s = [Float](repeating: 2, count: nScales)
-                    XCTAssertEqual(glide_wf44_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb),
-                                                               qmax, 0, panels, &d, &s, isa), 0)
-                    return (d, s.map(\.bitPattern))
-                }
-                let ref = input(Int32(GLIDE_WF42_PORTABLE))
-                for isa in isas {
-                    let got = input(isa)
-                    XCTAssertEqual(ref.0, got.0, "input isa=\(isa) c=\(c) \(h)x\(w) nb=\(nb) ty0=\(ty0)")
-                    XCTAssertEqual(ref.1, got.1, "scales isa=\(isa) c=\(c) \(h)x\(w) ty0=\(ty0)")
-                }
-                let o = 5
-                let m = rng.floats(36 * o * tiles, scale: 10)
-                let bias = rng.floats(o)
-                for accumulate: Int32 in [0, 1] {
-                    let y = rng.floats(2 * o * h * w)
-                    func output(_ isa: Int32) -> [UInt32] {
-                        var out = y
-                        glide_wf44_output(m, tiles, o * tiles, Int32(o), 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
-                                          Int32(ty0 + rows), bias, &out, accumulate, isa)
-                        return out.map(\.bitPattern)
-                    }
-                    let ref = output(Int32(GLIDE_WF42_PORTABLE))
-                    for isa in isas { XCTAssertEqual(ref, output(isa), "output isa=\(isa) \(h)x\(w) acc=\(accumulate)") }
-                }
-            }
-        }
+        assertWF4TransformsMatchPortable(positions: 36, tileHeight: 4,
+                                         cases: [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16), (5, 13, 10, 32)],
+                                         bounds: qmax, rng: &rng, input: glide_wf44_input_i16_packed, output: glide_wf44_output)
         try XCTSkipUnless(KernelSettings.has(.avx512f), "CPU lacks avx512f (zmm transforms not compared)")
     }
 

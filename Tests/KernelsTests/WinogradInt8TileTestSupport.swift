@@ -1,6 +1,7 @@
 // Shared by WinogradF42Tests and WinogradF44Tests: the integer int8 Winograd of one tile (F(4x2) or F(4x4)) run
 // through conv2d, its comparison with the scalar int8 convolution, and the int32 bound's worst case.
 import XCTest
+import CKernelsX86
 @testable import Kernels
 
 /// conv2d through the integer Winograd of `tile` on `kernel` (nil: the scalar twin), on random weights, bias, input
@@ -89,6 +90,56 @@ func assertInt8WinogradTileWorstCase(_ tile: Int8WinogradTile, tolerance: Float)
                     conv2d(input: x, weight: wm, bias: nil, output: &y, geometry: g, accumulate: false)
                     XCTAssertLessThanOrEqual(relativeError(y, ref), tolerance, "\(kernel)")
                 }
+            }
+        }
+    }
+}
+
+/// A tile's input transform + quantization + packing (glide_wf42_input_i16_packed's signature).
+typealias WF4InputTransform = (UnsafePointer<Float>?, Int32, Int32, Int32, Int32, Int, Int32, UnsafePointer<Int32>?, Int, Int,
+                               UnsafeMutablePointer<UInt32>?, UnsafeMutablePointer<Float>?, Int32) -> Int32
+/// A tile's output transform (glide_wf42_output's signature).
+typealias WF4OutputTransform = (UnsafePointer<Float>?, Int, Int, Int32, Int32, Int32, Int32, Int32, Int32, Int32,
+                                UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int32, Int32) -> Void
+
+/// The zmm and ymm input and output transforms of a tile `tileHeight` outputs tall with `positions` positions give the
+/// portable bits, on images of (channels, height, width, panel width) `cases`, two images, chunks within the first and
+/// one spanning both.
+func assertWF4TransformsMatchPortable(positions: Int, tileHeight: Int, cases: [(Int, Int, Int, Int)], bounds: [Int32],
+                                      rng: inout TestRNG, input: WF4InputTransform, output: WF4OutputTransform) {
+    var isas = [Int32(GLIDE_WF42_AVX2)]
+    if KernelSettings.has(.avx512f) { isas.append(Int32(GLIDE_WF42_AVX512)) }
+    for (c, h, w, nb) in cases {
+        let tw = (w + 3) / 4, th = (h + tileHeight - 1) / tileHeight
+        for (ty0, rows) in [(0, th), (th / 2, th - th / 2), (th / 2, th + 1)] where rows > 0 {
+            let tiles = rows * tw, panels = (tiles + nb - 1) / nb
+            let x = rng.floats(2 * c * h * w, scale: 3)
+            let words = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
+            let nScales = positions * ((c + 255) / 256) * panels * nb
+            func transformed(_ isa: Int32) -> ([UInt32], [UInt32]) {
+                var d = [UInt32](repeating: 1, count: positions * words), s = [Float](repeating: 2, count: nScales)
+                XCTAssertEqual(input(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb), bounds, 0, panels, &d, &s, isa), 0)
+                return (d, s.map(\.bitPattern))
+            }
+            let ref = transformed(Int32(GLIDE_WF42_PORTABLE))
+            for isa in isas {
+                let got = transformed(isa)
+                XCTAssertEqual(ref.0, got.0, "input isa=\(isa) c=\(c) \(h)x\(w) nb=\(nb) ty0=\(ty0)")
+                XCTAssertEqual(ref.1, got.1, "scales isa=\(isa) c=\(c) \(h)x\(w) ty0=\(ty0)")
+            }
+            let o = 5
+            let m = rng.floats(positions * o * tiles, scale: 10)
+            let bias = rng.floats(o)
+            for accumulate: Int32 in [0, 1] {
+                let y = rng.floats(2 * o * h * w)
+                func outputs(_ isa: Int32) -> [UInt32] {
+                    var out = y
+                    output(m, tiles, o * tiles, Int32(o), 1, Int32(o), Int32(h), Int32(w), Int32(ty0), Int32(ty0 + rows),
+                           bias, &out, accumulate, isa)
+                    return out.map(\.bitPattern)
+                }
+                let ref = outputs(Int32(GLIDE_WF42_PORTABLE))
+                for isa in isas { XCTAssertEqual(ref, outputs(isa), "output isa=\(isa) \(h)x\(w) acc=\(accumulate)") }
             }
         }
     }
