@@ -38,6 +38,21 @@ static inline AI int wf4_run(const float *x, int H, int W, int C, int tile_h, in
     return n < lanes ? n : lanes;
 }
 
+// The 3x3 kernels of channels c0 .. c0 + cb - 1 (cb <= 32) transposed to k[9][32] (zero past cb), so that each
+// step of a weight transform is a loop over channels (`vbmi`: with byte permutes).
+static inline AI void wf4_kernel_block(const int8_t *g, int c0, int cb, int16_t k[9][32], int vbmi) {
+#if defined(__x86_64__)
+    if (vbmi) glide_wi_transpose9_vbmi(g + (size_t)c0 * 9, cb, k);
+    else
+#endif
+    {
+        for (int i = 0; i < 9; i++) for (int j = 0; j < 32; j++) k[i][j] = 0;
+        for (int j = 0; j < cb; j++)
+            for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
+    }
+    (void)vbmi;
+}
+
 // The weight transform of one output channel (3x3 int8 kernels of C channels) into u[xi * xi_stride + c].
 typedef void (*wf4_weights_fn)(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_stride, int vbmi);
 

@@ -43,15 +43,7 @@ static inline AI void wf42_weights(const int8_t *g, int C, int16_t *u, ptrdiff_t
     for (int c0 = 0; c0 < C; c0 += CB) {
         const int cb = C - c0 < CB ? C - c0 : CB;
         int16_t k[9][CB] __attribute__((aligned(64))), t[4][3][CB] __attribute__((aligned(64)));
-#if defined(__x86_64__)
-        if (vbmi) glide_wi_transpose9_vbmi(g + (size_t)c0 * 9, cb, k);
-        else
-#endif
-        {
-            for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
-            for (int j = 0; j < cb; j++)
-                for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
-        }
+        wf4_kernel_block(g, c0, cb, k, vbmi);
         for (int x = 0; x < 3; x++)        // N2 g: rows of the kernel (height)
             for (int j = 0; j < CB; j++) {
                 int16_t g0 = k[x][j], g1 = k[3 + x][j], g2 = k[6 + x][j];
