@@ -880,60 +880,46 @@ static inline AI int wf44o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptr
                    kernel_prefetches);
 }
 
+// F(4x2) (`f44` 0) or F(4x4) (1) on each GEMM kernel.
+static inline AI int wf4o_run(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, const int MR, const int NB,
+                              wi_kernel_fn kernel, int isa, wi_kernel_fn kernel_plain, const int kernel_prefetches,
+                              int f44) {
+    if (f44) return wf44o_run(d, p0, p1, MR, NB, kernel, isa, kernel_plain, kernel_prefetches);
+    return wf42o_run(d, p0, p1, MR, NB, kernel, isa, kernel_plain, kernel_prefetches);
+}
+
 #if defined(__x86_64__)
-TAVX2 static int wf42o_run_avx2(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, isa, wi_kernel_avx2, 0);
+TAVX2 static int wf4o_run_avx2(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa, int f44) {
+    return wf4o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, isa, wi_kernel_avx2, 0, f44);
 }
-TAVXVNNI static int wf42o_run_avxvnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, isa, wi_kernel_avxvnni, 0);
+TAVXVNNI static int wf4o_run_avxvnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa, int f44) {
+    return wf4o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, isa, wi_kernel_avxvnni, 0, f44);
 }
-T512 static int wf42o_run_avx512vnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
+T512 static int wf4o_run_avx512vnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa, int f44) {
     if (wf_kernel_prefetch)
-        return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm_prefetch, isa, wi_kernel_zmm, 1);
-    return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, isa, wi_kernel_zmm, 0);
+        return wf4o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm_prefetch, isa, wi_kernel_zmm, 1, f44);
+    return wf4o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, isa, wi_kernel_zmm, 0, f44);
 }
 #endif
+
+static int wf4_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa, int f44) {
+    switch (kernel) {
+    case GLIDE_WI16_KERNEL_EMULATED_YMM:
+        return wf4o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, isa, wi_kernel_emulated_ymm, 0, f44);
+    case GLIDE_WI16_KERNEL_EMULATED_ZMM:
+        return wf4o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, isa, wi_kernel_emulated_zmm, 0, f44);
+#if defined(__x86_64__)
+    case GLIDE_WI16_KERNEL_AVX2: return wf4o_run_avx2(d, p0, p1, isa, f44);
+    case GLIDE_WI16_KERNEL_AVXVNNI: return wf4o_run_avxvnni(d, p0, p1, isa, f44);
+    case GLIDE_WI16_KERNEL_AVX512VNNI: return wf4o_run_avx512vnni(d, p0, p1, isa, f44);
+#endif
+    default: return -1;
+    }
+}
 
 int glide_wf42_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa) {
-    switch (kernel) {
-    case GLIDE_WI16_KERNEL_EMULATED_YMM:
-        return wf42o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, isa, wi_kernel_emulated_ymm, 0);
-    case GLIDE_WI16_KERNEL_EMULATED_ZMM:
-        return wf42o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, isa, wi_kernel_emulated_zmm, 0);
-#if defined(__x86_64__)
-    case GLIDE_WI16_KERNEL_AVX2: return wf42o_run_avx2(d, p0, p1, isa);
-    case GLIDE_WI16_KERNEL_AVXVNNI: return wf42o_run_avxvnni(d, p0, p1, isa);
-    case GLIDE_WI16_KERNEL_AVX512VNNI: return wf42o_run_avx512vnni(d, p0, p1, isa);
-#endif
-    default: return -1;
-    }
+    return wf4_gemm_output(d, p0, p1, kernel, isa, 0);
 }
-
-#if defined(__x86_64__)
-TAVX2 static int wf44o_run_avx2(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avx2, isa, wi_kernel_avx2, 0);
-}
-TAVXVNNI static int wf44o_run_avxvnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_avxvnni, isa, wi_kernel_avxvnni, 0);
-}
-T512 static int wf44o_run_avx512vnni(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int isa) {
-    if (wf_kernel_prefetch)
-        return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm_prefetch, isa, wi_kernel_zmm, 1);
-    return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_zmm, isa, wi_kernel_zmm, 0);
-}
-#endif
-
 int glide_wf44_gemm_output(const glide_wi16_fused_desc *d, ptrdiff_t p0, ptrdiff_t p1, int kernel, int isa) {
-    switch (kernel) {
-    case GLIDE_WI16_KERNEL_EMULATED_YMM:
-        return wf44o_run(d, p0, p1, GLIDE_WI16_YMM_MR, GLIDE_WI16_YMM_NB, wi_kernel_emulated_ymm, isa, wi_kernel_emulated_ymm, 0);
-    case GLIDE_WI16_KERNEL_EMULATED_ZMM:
-        return wf44o_run(d, p0, p1, GLIDE_WI16_ZMM_MR, GLIDE_WI16_ZMM_NB, wi_kernel_emulated_zmm, isa, wi_kernel_emulated_zmm, 0);
-#if defined(__x86_64__)
-    case GLIDE_WI16_KERNEL_AVX2: return wf44o_run_avx2(d, p0, p1, isa);
-    case GLIDE_WI16_KERNEL_AVXVNNI: return wf44o_run_avxvnni(d, p0, p1, isa);
-    case GLIDE_WI16_KERNEL_AVX512VNNI: return wf44o_run_avx512vnni(d, p0, p1, isa);
-#endif
-    default: return -1;
-    }
+    return wf4_gemm_output(d, p0, p1, kernel, isa, 1);
 }

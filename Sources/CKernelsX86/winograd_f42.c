@@ -17,16 +17,10 @@
 #include "include/glide_scratch.h"
 #include <stdlib.h>
 #include <string.h>
-#include "wi16_internal.h"
+#include "wf4_internal.h"
 #include "preact_internal.h"
 
 #pragma STDC FP_CONTRACT OFF
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define T512F __attribute__((target("avx512f,avx512bw,avx512vl")))
-#define TAVX2F __attribute__((target("avx2,fma")))
-#endif
 
 enum { WF42_XI = 24 };
 
@@ -49,15 +43,7 @@ static inline AI void wf42_weights(const int8_t *g, int C, int16_t *u, ptrdiff_t
     for (int c0 = 0; c0 < C; c0 += CB) {
         const int cb = C - c0 < CB ? C - c0 : CB;
         int16_t k[9][CB] __attribute__((aligned(64))), t[4][3][CB] __attribute__((aligned(64)));
-#if defined(__x86_64__)
-        if (vbmi) glide_wi_transpose9_vbmi(g + (size_t)c0 * 9, cb, k);
-        else
-#endif
-        {
-            for (int i = 0; i < 9; i++) for (int j = 0; j < CB; j++) k[i][j] = 0;
-            for (int j = 0; j < cb; j++)
-                for (int i = 0; i < 9; i++) k[i][j] = g[(size_t)(c0 + j) * 9 + i];
-        }
+        wf4_kernel_block(g, c0, cb, k, vbmi);
         for (int x = 0; x < 3; x++)        // N2 g: rows of the kernel (height)
             for (int j = 0; j < CB; j++) {
                 int16_t g0 = k[x][j], g1 = k[3 + x][j], g2 = k[6 + x][j];
@@ -89,97 +75,26 @@ void glide_wf42_weights_i16(const int8_t *g, int C, int16_t *u, ptrdiff_t xi_str
 static int wf42_weights_use_simd = 1;
 void glide_wf42_weights_allow_simd(int on) { wf42_weights_use_simd = on != 0; }
 
-// Per panel: the MR channels' transforms into a scratch [MR][24][C] (rows >= O zero), then each (xi, K block)
-// panel in the GEMM's layout (as glide_winograd_weights_i16_packed). max_l1[xi]: the largest sum of |U'| over a
-// row's 256-long K block of position xi, over the panels' rows.
-static inline AI void wf42_weights_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
-                                          uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8, int vbmi) {
-    const ptrdiff_t P = (O + MR - 1) / MR, words = glide_wi16_packed_words(O, C, MR);
-    int32_t mx[WF42_XI] = {0};
-    for (int p = p0; p < p1; p++) {
-        const int m = p * MR, mr = O - m < MR ? O - m : MR;
-        for (int r = 0; r < MR; r++) {
-            int16_t *ur = u + (size_t)r * WF42_XI * C;
-            if (r < mr) {
-                wf42_weights(q + (ptrdiff_t)(m + r) * ldq, C, ur, C, vbmi);
-                for (int xi = 0; xi < WF42_XI; xi++)
-                    for (int k0 = 0; k0 < C; k0 += WI_KC) {
-                        const int kc = C - k0 < WI_KC ? C - k0 : WI_KC;
-                        const int16_t *uk = ur + (size_t)xi * C + k0;
-                        int32_t l1 = 0;
-                        for (int k = 0; k < kc; k++) l1 += uk[k] < 0 ? -uk[k] : uk[k];
-                        mx[xi] = l1 > mx[xi] ? l1 : mx[xi];
-                    }
-            } else memset(ur, 0, sizeof(int16_t) * WF42_XI * (size_t)C);
-        }
-        for (int xi = 0; xi < WF42_XI; xi++)
-            for (int k0 = 0; k0 < C; k0 += WI_KC) {
-                const int kc = C - k0 < WI_KC ? C - k0 : WI_KC, kp = (kc + 1) / 2, k2 = kc / 2;
-                uint32_t *o = dst + xi * words + (ptrdiff_t)(k0 / WI_KC) * (WI_KC / 2) * MR * P + (ptrdiff_t)p * kp * MR;
-                if (transpose8)
-                    glide_dword_pack8_avx512((const char *)(u + (size_t)xi * C + k0), (ptrdiff_t)WF42_XI * C * 2, k2, o);
-                else
-                    for (int pp = 0; pp < k2; pp++)
-                        for (int r = 0; r < MR; r++) {
-                            const int16_t *ur = u + ((size_t)r * WF42_XI + xi) * C + k0 + 2 * pp;
-                            o[pp * MR + r] = (uint32_t)(uint16_t)ur[0] | (uint32_t)(uint16_t)ur[1] << 16;
-                        }
-                if (k2 < kp)
-                    for (int r = 0; r < MR; r++)
-                        o[k2 * MR + r] = (uint32_t)(uint16_t)u[((size_t)r * WF42_XI + xi) * C + k0 + kc - 1];
-            }
-    }
-    if (max_l1) memcpy(max_l1, mx, sizeof mx);
-}
-
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2")))
 static void wf42_weights_packed_vbmi(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                      uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8) {
-    wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 1);
+    wf4_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 1, WF42_XI, wf42_weights);
 }
 __attribute__((target("avx2,fma")))
 static void wf42_weights_packed_avx2(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                      uint32_t *dst, int32_t *max_l1, int16_t *u, int transpose8) {
-    wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 0);
+    wf4_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8, 0, WF42_XI, wf42_weights);
 }
 #endif
 
 int glide_wf42_weights_i16_packed(const int8_t *q, ptrdiff_t ldq, int O, int C, int MR, int p0, int p1,
                                   uint32_t *dst, int32_t *max_l1) {
-    const size_t mark = glide_scratch_mark();   // scratch from the calling thread's stack (glide_scratch.h)
-    int16_t *u = glide_scratch_alloc(sizeof(int16_t) * (size_t)MR * WF42_XI * (C > 0 ? C : 1));
-    if (!u) return -1;
-#if defined(__x86_64__)
-    const int avx2 = glide_cpu_has_avx2_fma();
-    const int transpose8 = MR == 8 && avx2;
-    if (wf42_weights_use_simd && glide_cpu_has_avx512_vbmi())
-        wf42_weights_packed_vbmi(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8);
-    else if (wf42_weights_use_simd && avx2)
-        wf42_weights_packed_avx2(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, transpose8);
-    else
-#endif
-    wf42_weights_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, u, 0, 0);
-    glide_scratch_release(mark);
-    return 0;
+    return wf4_weights_i16_packed(q, ldq, O, C, MR, p0, p1, dst, max_l1, WF42_XI, wf42_weights_use_simd,
+                                  WF4_X86(wf42_weights_packed_vbmi), WF4_X86(wf42_weights_packed_avx2), wf42_weights);
 }
 
 // ---------------------------------------------------------------- input transform + quantization + packing
-// The run of tiles of one tile row starting at column j0 of the chunk (tile t0 + j0, at most `lanes` tiles, not past
-// the chunk's nt): its length; *plane = channel ch's input plane of its image, *tx / *ty its tile column / row there.
-static inline AI int wf42_run(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int j0, int nt, int ch,
-                              int lanes, const float **plane, int *tx, int *ty) {
-    const int th = (H + 1) / 2;
-    const ptrdiff_t t = t0 + j0;
-    const int gy = ty0 + (int)(t / tw);
-    *tx = (int)(t % tw);
-    *ty = gy % th;
-    *plane = x + ((size_t)(gy / th) * C + ch) * H * W;
-    int n = tw - *tx;
-    if (n > nt - j0) n = nt - j0;
-    return n < lanes ? n : lanes;
-}
-
 // The F(4, 3) row transform B4^T d of one input row of 6, in this order (x4 and x2 are exact):
 //   a = d4 - d2, b = d4 - 4 d2, c = d3 - 4 d1, e = 2 (d3 - d1)
 //   v0 = 4 (d0 - d2) + a, v1 = b + c, v2 = b - c, v3 = a + e, v4 = a - e, v5 = 4 (d1 - d3) + (d5 - d3)
@@ -194,7 +109,7 @@ static void wf42_transform_portable(const float *x, int H, int W, int C, int tw,
         for (int j = 0; j < nt; j++) {
             int tx, ty;
             const float *plane;
-            wf42_run(x, H, W, C, tw, ty0, t0, j, nt, k0 + c, 1, &plane, &tx, &ty);
+            wf4_run(x, H, W, C, 2, tw, ty0, t0, j, nt, k0 + c, 1, &plane, &tx, &ty);
             // the pre-activation of this (image, channel): plane = x + (n * C + ch) * H * W
             const ptrdiff_t pc = (plane - x) / ((ptrdiff_t)H * W);
             const float pa = pre ? pre->a[pc] : 0.f, pb = pre ? pre->b[pc] : 0.f;
@@ -265,7 +180,7 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
             }
             int tx, ty;
             const float *plane;
-            const int n = wf42_run(x, H, W, C, tw, ty0, t0, j0, nt, k0 + c, 16, &plane, &tx, &ty);
+            const int n = wf4_run(x, H, W, C, 2, tw, ty0, t0, j0, nt, k0 + c, 16, &plane, &tx, &ty);
             const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
             __mmask16 lm[5];
             for (int q = 0; q < 5; q++) lm[q] = wi_range_mask16(s + 16 * q, W);
@@ -328,22 +243,6 @@ T512F static void wf42_transform_avx512(const float *x, int H, int W, int C, int
 
 // The same on ymm: runs of up to 8 tiles, one tile a lane; the 34 input columns of a row as 4 masked loads
 // (two tiles each) transposed to the column phases d0 .. d3, d4 / d5 = d0 / d1 of the next tile.
-static inline TAVX2F __m256i wf42_lane_mask8(ptrdiff_t s, int W) {
-    const __m256i i = _mm256_add_epi32(_mm256_set1_epi32((int)s), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), i), _mm256_cmpgt_epi32(_mm256_set1_epi32(W), i));
-}
-
-// Stores all 8 lanes (vmaskmovps stores are slow on AMD): lanes past the run land on columns a later run of the
-// same channel, the next channel or the block's 16 floats of padding rewrite; only the max is masked.
-static inline TAVX2F void wf42_store_max8(float *dst, uint32_t *mx, __m256i sm, __m256 v) {
-    _mm256_storeu_ps(dst, v);
-    __m256i b = _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff));
-    b = _mm256_and_si256(b, _mm256_cmpgt_epi32(_mm256_set1_epi32(0x7f800001), b));   // NaN counts as 0
-    b = _mm256_and_si256(b, sm);
-    const __m256i m = _mm256_loadu_si256((const __m256i *)mx);
-    _mm256_storeu_si256((__m256i *)mx, _mm256_max_epu32(m, b));
-}
-
 TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int tw, int ty0, ptrdiff_t t0, int nt,
                                       int k0, int kc, int NB, float *tb, ptrdiff_t xs, uint32_t *mx,
                                       const glide_preact *pre) {
@@ -354,17 +253,17 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
         for (int j0 = 0; j0 < NB; ) {
             if (j0 >= nt) {   // columns past the chunk: zero
                 const int n = NB - j0 < 8 ? NB - j0 : 8;
-                const __m256i sm = wf42_lane_mask8(0, n);
+                const __m256i sm = wf4_lane_mask8(0, n);
                 for (int xi = 0; xi < WF42_XI; xi++) _mm256_maskstore_ps(tc + xi * xs + j0, sm, zero);
                 j0 += n;
                 continue;
             }
             int tx, ty;
             const float *plane;
-            const int n = wf42_run(x, H, W, C, tw, ty0, t0, j0, nt, k0 + c, 8, &plane, &tx, &ty);
+            const int n = wf4_run(x, H, W, C, 2, tw, ty0, t0, j0, nt, k0 + c, 8, &plane, &tx, &ty);
             const ptrdiff_t s = 4 * (ptrdiff_t)tx - 1;
             __m256i lm[4];
-            for (int q = 0; q < 4; q++) lm[q] = wf42_lane_mask8(s + 8 * q, W);
+            for (int q = 0; q < 4; q++) lm[q] = wf4_lane_mask8(s + 8 * q, W);
             const ptrdiff_t pc = (plane - x) / ((ptrdiff_t)H * W);   // pre-activation of (image, channel)
             const float pas = pre ? pre->a[pc] : 0.f, pbs = pre ? pre->b[pc] : 0.f;
             const __m256 pa = _mm256_set1_ps(pas), pb = _mm256_set1_ps(pbs);
@@ -409,14 +308,14 @@ TAVX2F static void wf42_transform_avx2(const float *x, int H, int W, int C, int 
                 r[rr][4] = _mm256_sub_ps(a, e);
                 r[rr][5] = _mm256_add_ps(_mm256_mul_ps(four, _mm256_sub_ps(d1, d3)), _mm256_sub_ps(d5, d3));
             }
-            const __m256i sm = wf42_lane_mask8(0, n);
+            const __m256i sm = wf4_lane_mask8(0, n);
             float *tj = tc + j0;
             uint32_t *mj = mx + j0;
             for (int jj = 0; jj < 6; jj++) {
-                wf42_store_max8(tj + (0 * 6 + jj) * xs, mj + (0 * 6 + jj) * 64, sm, _mm256_sub_ps(r[0][jj], r[2][jj]));
-                wf42_store_max8(tj + (1 * 6 + jj) * xs, mj + (1 * 6 + jj) * 64, sm, _mm256_add_ps(r[1][jj], r[2][jj]));
-                wf42_store_max8(tj + (2 * 6 + jj) * xs, mj + (2 * 6 + jj) * 64, sm, _mm256_sub_ps(r[2][jj], r[1][jj]));
-                wf42_store_max8(tj + (3 * 6 + jj) * xs, mj + (3 * 6 + jj) * 64, sm, _mm256_sub_ps(r[1][jj], r[3][jj]));
+                wf4_store_max8(tj + (0 * 6 + jj) * xs, mj + (0 * 6 + jj) * 64, sm, _mm256_sub_ps(r[0][jj], r[2][jj]));
+                wf4_store_max8(tj + (1 * 6 + jj) * xs, mj + (1 * 6 + jj) * 64, sm, _mm256_add_ps(r[1][jj], r[2][jj]));
+                wf4_store_max8(tj + (2 * 6 + jj) * xs, mj + (2 * 6 + jj) * 64, sm, _mm256_sub_ps(r[2][jj], r[1][jj]));
+                wf4_store_max8(tj + (3 * 6 + jj) * xs, mj + (3 * 6 + jj) * 64, sm, _mm256_sub_ps(r[1][jj], r[3][jj]));
             }
             j0 += n;
         }
@@ -519,10 +418,9 @@ int glide_wf42_input_i16_packed_preact(const float *x, int H, int W, int C, int 
 // then y is stored, or added to y when accumulate (dst + y).
 // One run of n tiles of one tile row (tile row ty of an image, first tile tx; `plane` = the output channel's
 // plane): products mt[xi * xs + k] for tile tx + k. Every body below does these operations per tile.
-static inline AI void wf42_out_run_portable(const float *mt, ptrdiff_t xs, int n, float bo, float *plane, int OH,
-                                            int OW, int ty, int tx0, int accumulate) {
+static void wf42_out_run_portable(const float *mt, ptrdiff_t xs, int n, float bo, float *plane, int OH, int OW,
+                             int ty, int tx0, int accumulate, int stream) {
     for (int k0 = 0; k0 < n; k0++) {
-        const int tx = tx0 + k0;
         float h[2][6];
         for (int j = 0; j < 6; j++) {
             const float m0 = mt[(0 * 6 + j) * xs + k0], m1 = mt[(1 * 6 + j) * xs + k0];
@@ -530,32 +428,15 @@ static inline AI void wf42_out_run_portable(const float *mt, ptrdiff_t xs, int n
             h[0][j] = (m0 + m1) + m2;
             h[1][j] = (m1 - m2) - m3;
         }
-        for (int rr = 0; rr < 2; rr++) {
-            const int oy = 2 * ty + rr;
-            if (oy >= OH) break;
-            const float *q = h[rr];
-            const float s1 = q[1] + q[2], d1 = q[1] - q[2], s2 = q[3] + q[4], d2 = q[3] - q[4];
-            float v[4];
-            v[0] = ((q[0] + s1) + s2) + bo;
-            v[1] = (d1 + 2.f * d2) + bo;
-            v[2] = (s1 + 4.f * s2) + bo;
-            v[3] = ((d1 + 8.f * d2) + q[5]) + bo;
-            float *dst = plane + (size_t)oy * OW + 4 * tx;
-            for (int k = 0; k < 4 && 4 * tx + k < OW; k++) dst[k] = accumulate ? dst[k] + v[k] : v[k];
-        }
+        wf4_out_tile_portable((const float (*)[6])h, 2, bo, plane, OH, OW, 2 * ty, tx0 + k0, accumulate);
     }
+    (void)stream;
 }
 
 #if defined(__x86_64__)
-// Up to 16 tiles, one tile a lane; the 4 outputs of each tile interleaved into 64 columns by permutes.
+// Up to 16 tiles, one tile a lane (wf4_out_rows_avx512).
 T512F static void wf42_out_run_avx512(const float *mt, ptrdiff_t xs, int n, float bias, float *plane,
-                                int OH, int OW, int ty, int tx, int accumulate) {
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    const __m512i q0 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
-    const __m512i q1 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
-    const __m512 two = _mm512_set1_ps(2.f), four = _mm512_set1_ps(4.f), eight = _mm512_set1_ps(8.f);
-    const __m512 bo = _mm512_set1_ps(bias);
+                                      int OH, int OW, int ty, int tx, int accumulate, int stream) {
     const __mmask16 lm = (__mmask16)(((uint32_t)1 << n) - 1);
     __m512 h[2][6];
     for (int j = 0; j < 6; j++) {
@@ -566,40 +447,13 @@ T512F static void wf42_out_run_avx512(const float *mt, ptrdiff_t xs, int n, floa
         h[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
         h[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
     }
-    int cols = OW - 4 * tx < 4 * n ? OW - 4 * tx : 4 * n;
-    for (int rr = 0; rr < 2; rr++) {
-        const int oy = 2 * ty + rr;
-        if (oy >= OH) break;
-        const __m512 *q = h[rr];
-        const __m512 s1 = _mm512_add_ps(q[1], q[2]), d1 = _mm512_sub_ps(q[1], q[2]);
-        const __m512 s2 = _mm512_add_ps(q[3], q[4]), d2 = _mm512_sub_ps(q[3], q[4]);
-        const __m512 v0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q[0], s1), s2), bo);
-        const __m512 v1 = _mm512_add_ps(_mm512_add_ps(d1, _mm512_mul_ps(two, d2)), bo);
-        const __m512 v2 = _mm512_add_ps(_mm512_add_ps(s1, _mm512_mul_ps(four, s2)), bo);
-        const __m512 v3 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(d1, _mm512_mul_ps(eight, d2)), q[5]), bo);
-        const __m512 t01l = _mm512_permutex2var_ps(v0, lo, v1), t01h = _mm512_permutex2var_ps(v0, hi, v1);
-        const __m512 t23l = _mm512_permutex2var_ps(v2, lo, v3), t23h = _mm512_permutex2var_ps(v2, hi, v3);
-        __m512 out[4];
-        out[0] = _mm512_permutex2var_ps(t01l, q0, t23l); out[1] = _mm512_permutex2var_ps(t01l, q1, t23l);
-        out[2] = _mm512_permutex2var_ps(t01h, q0, t23h); out[3] = _mm512_permutex2var_ps(t01h, q1, t23h);
-        float *dst = plane + (size_t)oy * OW + 4 * tx;
-        for (int k = 0; k < 4; k++) {
-            const int left = cols - 16 * k;
-            if (left <= 0) break;
-            const __mmask16 sm = left >= 16 ? (__mmask16)0xffff : (__mmask16)(((uint32_t)1 << left) - 1);
-            __m512 v = out[k];
-            if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(sm, dst + 16 * k), v);
-            _mm512_mask_storeu_ps(dst + 16 * k, sm, v);
-        }
-    }
+    wf4_out_rows_avx512((const __m512 (*)[6])h, 2, n, bias, plane, OH, OW, 2 * ty, tx, accumulate, stream);
 }
 
-// The same on ymm: up to 8 tiles; the 4 outputs of each tile interleaved by a 4x4 transpose per 128-bit lane.
+// The same on ymm: up to 8 tiles (wf4_out_rows_avx2).
 TAVX2F static void wf42_out_run_avx2(const float *mt, ptrdiff_t xs, int n, float bias, float *plane,
-                               int OH, int OW, int ty, int tx, int accumulate) {
-    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), eight = _mm256_set1_ps(8.f);
-    const __m256 bo = _mm256_set1_ps(bias);
-    const __m256i lm = wf42_lane_mask8(0, n);
+                                    int OH, int OW, int ty, int tx, int accumulate, int stream) {
+    const __m256i lm = wf4_lane_mask8(0, n);
     __m256 h[2][6];
     for (int j = 0; j < 6; j++) {
         const __m256 m0 = _mm256_maskload_ps(mt + (0 * 6 + j) * xs, lm);
@@ -609,114 +463,31 @@ TAVX2F static void wf42_out_run_avx2(const float *mt, ptrdiff_t xs, int n, float
         h[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
         h[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
     }
-    const int cols = OW - 4 * tx < 4 * n ? OW - 4 * tx : 4 * n;
-    for (int rr = 0; rr < 2; rr++) {
-        const int oy = 2 * ty + rr;
-        if (oy >= OH) break;
-        const __m256 *q = h[rr];
-        const __m256 s1 = _mm256_add_ps(q[1], q[2]), d1 = _mm256_sub_ps(q[1], q[2]);
-        const __m256 s2 = _mm256_add_ps(q[3], q[4]), d2 = _mm256_sub_ps(q[3], q[4]);
-        const __m256 v0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(q[0], s1), s2), bo);
-        const __m256 v1 = _mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(two, d2)), bo);
-        const __m256 v2 = _mm256_add_ps(_mm256_add_ps(s1, _mm256_mul_ps(four, s2)), bo);
-        const __m256 v3 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(d1, _mm256_mul_ps(eight, d2)), q[5]), bo);
-        const __m256 u0 = _mm256_unpacklo_ps(v0, v1), u1 = _mm256_unpackhi_ps(v0, v1);
-        const __m256 u2 = _mm256_unpacklo_ps(v2, v3), u3 = _mm256_unpackhi_ps(v2, v3);
-        const __m256 r0 = _mm256_shuffle_ps(u0, u2, 0x44), r1 = _mm256_shuffle_ps(u0, u2, 0xee);
-        const __m256 r2 = _mm256_shuffle_ps(u1, u3, 0x44), r3 = _mm256_shuffle_ps(u1, u3, 0xee);
-        __m256 out[4];   // r_k = [tile k | tile k + 4]
-        out[0] = _mm256_permute2f128_ps(r0, r1, 0x20); out[1] = _mm256_permute2f128_ps(r2, r3, 0x20);
-        out[2] = _mm256_permute2f128_ps(r0, r1, 0x31); out[3] = _mm256_permute2f128_ps(r2, r3, 0x31);
-        float *dst = plane + (size_t)oy * OW + 4 * tx;
-        for (int k = 0; k < 4; k++) {
-            const int left = cols - 8 * k;
-            if (left <= 0) break;
-            __m256 v = out[k];
-            if (left >= 8) {   // (vmaskmovps stores are slow on AMD: the edge only)
-                if (accumulate) v = _mm256_add_ps(_mm256_loadu_ps(dst + 8 * k), v);
-                _mm256_storeu_ps(dst + 8 * k, v);
-                continue;
-            }
-            const __m256i sm = wf42_lane_mask8(0, left);
-            if (accumulate) v = _mm256_add_ps(_mm256_maskload_ps(dst + 8 * k, sm), v);
-            _mm256_maskstore_ps(dst + 8 * k, sm, v);
-        }
-    }
+    wf4_out_rows_avx2((const __m256 (*)[6])h, 2, n, bias, plane, OH, OW, 2 * ty, tx, accumulate);
+    (void)stream;
 }
 #endif
-
-// Channels [o0, o1), tile rows [ty0, ty1) of the planes m (whole tile rows); `step`: tiles per run.
-static inline AI void wf42_output_rows(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O, int o0, int o1,
-                                       int OH, int OW, int ty0, int ty1, const float *bias, float *y, int accumulate,
-                                       int isa) {
-    const int tw = (OW + 3) / 4, th = (OH + 1) / 2;
-    const int step = isa == GLIDE_WF42_AVX512 ? 16 : isa == GLIDE_WF42_AVX2 ? 8 : tw;
-    for (int o = o0; o < o1; o++) {
-        const float bo = bias ? bias[o] : 0.f;
-        for (int gy = ty0; gy < ty1; gy++) {
-            const int ty = gy % th;
-            float *plane = y + ((size_t)(gy / th) * O + o) * OH * OW;
-            const float *mt = m + (size_t)o * ldm + (size_t)(gy - ty0) * tw;
-            for (int tx = 0; tx < tw; tx += step) {
-                const int n = tw - tx < step ? tw - tx : step;
-#if defined(__x86_64__)
-                if (isa == GLIDE_WF42_AVX512) wf42_out_run_avx512(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
-                else if (isa == GLIDE_WF42_AVX2) wf42_out_run_avx2(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
-                else
-#endif
-                wf42_out_run_portable(mt + tx, xi_stride, n, bo, plane, OH, OW, ty, tx, accumulate);
-            }
-        }
-    }
-}
-
-// Output channels m .. m + mr - 1, tiles t0 .. t0 + nt - 1 of the chunk, products buf[xi * xs + r * rs + j]
-// (channel m + r, tile t0 + j): runs within one tile row.
-static inline AI void wf42_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0,
-                                        int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
-                                        int accumulate, int isa) {
-    const int tw = (OW + 3) / 4, th = (OH + 1) / 2;
-    const int step = isa == GLIDE_WF42_AVX512 ? 16 : isa == GLIDE_WF42_AVX2 ? 8 : nt;
-    for (int r = 0; r < mr; r++) {
-        const int o = m + r;
-        const float bo = bias ? bias[o] : 0.f;
-        for (int j0 = 0; j0 < nt; ) {
-            const ptrdiff_t t = t0 + j0;
-            const int gy = ty0 + (int)(t / tw), tx = (int)(t % tw), ty = gy % th;
-            float *plane = y + ((size_t)(gy / th) * O + o) * OH * OW;
-            int n = tw - tx;
-            if (n > nt - j0) n = nt - j0;
-            if (n > step) n = step;
-            const float *mt = buf + r * rs + j0;
-#if defined(__x86_64__)
-            if (isa == GLIDE_WF42_AVX512) wf42_out_run_avx512(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
-            else if (isa == GLIDE_WF42_AVX2) wf42_out_run_avx2(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
-            else
-#endif
-            wf42_out_run_portable(mt, xs, n, bo, plane, OH, OW, ty, tx, accumulate);
-            j0 += n;
-        }
-    }
-}
 
 #if defined(__x86_64__)
 T512F static void wf42_output_avx512(const float *m, ptrdiff_t ldm, ptrdiff_t xs, int O, int o0, int o1, int OH,
                                      int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
-    wf42_output_rows(m, ldm, xs, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, GLIDE_WF42_AVX512);
+    wf4_output_rows(m, ldm, xs, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, 2, GLIDE_WF42_AVX512, wf42_out_run_avx512);
 }
 TAVX2F static void wf42_output_avx2(const float *m, ptrdiff_t ldm, ptrdiff_t xs, int O, int o0, int o1, int OH,
                                     int OW, int ty0, int ty1, const float *bias, float *y, int accumulate) {
-    wf42_output_rows(m, ldm, xs, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, GLIDE_WF42_AVX2);
+    wf4_output_rows(m, ldm, xs, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, 2, GLIDE_WF42_AVX2, wf42_out_run_avx2);
 }
 T512F static void wf42_output_panel_avx512(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0,
                                            int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
                                            int accumulate) {
-    wf42_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, GLIDE_WF42_AVX512);
+    wf4_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, 2, GLIDE_WF42_AVX512,
+                     wf42_out_run_avx512, 0);
 }
 TAVX2F static void wf42_output_panel_avx2(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0,
                                           int nt, int O, int OH, int OW, int ty0, const float *bias, float *y,
                                           int accumulate) {
-    wf42_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, GLIDE_WF42_AVX2);
+    wf4_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, 2, GLIDE_WF42_AVX2,
+                     wf42_out_run_avx2, 0);
 }
 #endif
 
@@ -726,7 +497,8 @@ void glide_wf42_output(const float *m, ptrdiff_t ldm, ptrdiff_t xi_stride, int O
     if (isa == GLIDE_WF42_AVX512) { wf42_output_avx512(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
     if (isa == GLIDE_WF42_AVX2) { wf42_output_avx2(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate); return; }
 #endif
-    wf42_output_rows(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, GLIDE_WF42_PORTABLE);
+    wf4_output_rows(m, ldm, xi_stride, O, o0, o1, OH, OW, ty0, ty1, bias, y, accumulate, 2, GLIDE_WF42_PORTABLE,
+                    wf42_out_run_portable);
 }
 
 void glide_wf42_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m, int mr, ptrdiff_t t0, int nt,
@@ -735,5 +507,6 @@ void glide_wf42_output_panel(const float *buf, ptrdiff_t xs, ptrdiff_t rs, int m
     if (isa == GLIDE_WF42_AVX512) { wf42_output_panel_avx512(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate); return; }
     if (isa == GLIDE_WF42_AVX2) { wf42_output_panel_avx2(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate); return; }
 #endif
-    wf42_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, GLIDE_WF42_PORTABLE);
+    wf4_output_panel(buf, xs, rs, m, mr, t0, nt, O, OH, OW, ty0, bias, y, accumulate, 2, GLIDE_WF42_PORTABLE,
+                     wf42_out_run_portable, 0);
 }

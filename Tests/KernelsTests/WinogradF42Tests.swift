@@ -17,39 +17,8 @@ final class WinogradF42Tests: XCTestCase {
     /// conv2d through the integer F(4x2) Winograd on `kernel` (nil: the scalar twin).
     func run(_ g: Conv2dGeometry, kernel: Int8GEMMPath?, accumulate: Bool, threads: Int = 1, seed: UInt64,
              chunk: Int? = nil, cap: CPUPath? = nil, fused: Bool? = false) -> [Float] {
-        var rng = TestRNG(seed: seed)
-        let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
-        let bias = rng.floats(g.outChannels)
-        let x = rng.floats(g.batch * g.inChannels * g.height * g.width, scale: 2)
-        var y = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
-        let saved = (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
-                     KernelSettings.int8WinogradTile, KernelSettings.cpuCap)
-        let savedFused = KernelSettings.int8WinogradF42FusedOutput
-        KernelSettings.int8WinogradF42FusedOutput = fused
-        defer {
-            KernelSettings.int8WinogradF42FusedOutput = savedFused
-            KernelSettings.resetInt8Path()
-            (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
-             KernelSettings.int8WinogradTile, KernelSettings.cpuCap) = saved
-        }
-        w.with("int8") { wm in
-            withSettings(threads: threads, winograd: true) {
-                if let kernel {
-                    if let cap { KernelSettings.cpuCap = cap }
-                    KernelSettings.int8Path = kernel
-                    KernelSettings.int8WinogradTile = .f4x2
-                    KernelSettings.int8WinogradMinimumTilesOverride = 1
-                    if let chunk { KernelSettings.winogradChunkElements = chunk }
-                    XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true), "\(g)")
-                    XCTAssertTrue(KernelSettings.int8WinogradUsesF42(g))
-                    XCTAssertFalse(int8ConvolutionRunsInF32(wm, g), "\(g) runs on widened weights")
-                    conv2d(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
-                } else {
-                    conv2dScalar(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
-                }
-            }
-        }
-        return y
+        runInt8WinogradTile(.f4x2, g, kernel: kernel, accumulate: accumulate, threads: threads, seed: seed, chunk: chunk,
+                            cap: cap, fused: fused)
     }
 
     /// The int16 transformed weights are exactly N2 g N4^T, and f2[i] f4[j] times them is G2 g G4^T of the float
@@ -106,63 +75,19 @@ final class WinogradF42Tests: XCTestCase {
     /// The zmm and ymm input transforms + quantization + packing and output transforms give the portable bits.
     func testSIMDTransformsMatchPortable() throws {
         try XCTSkipUnless(KernelSettings.has(.avx2FMA), "CPU lacks avx2 (SIMD transforms not compared)")
-        var isas = [Int32(GLIDE_WF42_AVX2)]
-        if KernelSettings.has(.avx512f) { isas.append(Int32(GLIDE_WF42_AVX512)) }
         var rng = TestRNG(seed: 9)
         let bounds: [Int32] = (0..<24).map { 300 + 137 * Int32($0) }   // a bound of its own per position
-        for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16), (5, 6, 37, 32)] {
-            let tw = (w + 3) / 4, th = (h + 1) / 2
-            // two images: chunks within the first, and one spanning both
-            for (ty0, rows) in [(0, th), (th / 2, th - th / 2), (th / 2, th + 1)] where rows > 0 {
-                let tiles = rows * tw, panels = (tiles + nb - 1) / nb
-                let x = rng.floats(2 * c * h * w, scale: 3)
-                let words = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
-                let nScales = 24 * ((c + 255) / 256) * panels * nb
-                func input(_ isa: Int32) -> ([UInt32], [UInt32]) {
-                    var d = [UInt32](repeating: 1, count: 24 * words), s = [Float](repeating: 2, count: nScales)
-                    XCTAssertEqual(glide_wf42_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb),
-                                                               bounds, 0, panels, &d, &s, isa), 0)
-                    return (d, s.map(\.bitPattern))
-                }
-                let ref = input(Int32(GLIDE_WF42_PORTABLE))
-                for isa in isas {
-                    let got = input(isa)
-                    XCTAssertEqual(ref.0, got.0, "input isa=\(isa) c=\(c) \(h)x\(w) nb=\(nb) ty0=\(ty0)")
-                    XCTAssertEqual(ref.1, got.1, "scales isa=\(isa) c=\(c) \(h)x\(w) ty0=\(ty0)")
-                }
-                let o = 5
-                let m = rng.floats(24 * o * tiles, scale: 10)
-                let bias = rng.floats(o)
-                for accumulate: Int32 in [0, 1] {
-                    let y = rng.floats(2 * o * h * w)
-                    func output(_ isa: Int32) -> [UInt32] {
-                        var out = y
-                        glide_wf42_output(m, tiles, o * tiles, Int32(o), 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
-                                          Int32(ty0 + rows), bias, &out, accumulate, isa)
-                        return out.map(\.bitPattern)
-                    }
-                    let ref = output(Int32(GLIDE_WF42_PORTABLE))
-                    for isa in isas { XCTAssertEqual(ref, output(isa), "output isa=\(isa) \(h)x\(w) acc=\(accumulate)") }
-                }
-            }
-        }
+        assertWF4TransformsMatchPortable(positions: 24, tileHeight: 2,
+                                         cases: [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16), (5, 6, 37, 32)],
+                                         bounds: bounds, rng: &rng, input: glide_wf42_input_i16_packed, output: glide_wf42_output)
         try XCTSkipUnless(KernelSettings.has(.avx512f), "CPU lacks avx512f (zmm transforms not compared)")
     }
 
     /// F(4x2) against the scalar int8 convolution: odd sizes, few channels, batch 1 and 2, small chunks.
     func testMatchesScalarConvolution() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
-        var seed: UInt64 = 8000
-        for g in Self.geometries {
-            for accumulate in [false, true] {
-                seed += 1
-                let ref = run(g, kernel: nil, accumulate: accumulate, seed: seed)
-                for chunk in [nil, 24 * 40 * 12] as [Int?] {
-                    let y = run(g, kernel: .emulatedZMM, accumulate: accumulate, seed: seed, chunk: chunk)
-                    XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8WinogradF42, "\(g) acc=\(accumulate) chunk=\(String(describing: chunk))")
-                }
-            }
-        }
+        assertInt8WinogradTileMatchesScalar(.f4x2, geometries: Self.geometries, seed: 8000, chunk: 24 * 40 * 12,
+                                            tolerance: Tolerance.int8WinogradF42)
     }
 
     /// The worst case of the int32 bound: every kernel +127 (|48 U| = 9144 at position (1, 5) in all 256 channels,
@@ -170,33 +95,7 @@ final class WinogradF42Tests: XCTestCase {
     /// in all channels): |acc| reaches 256 * 917 * 9144 = 2 146 572 288, just under 2^31, and must not wrap.
     func testWorstCaseAccumulatorDoesNotOverflow() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
-        let g = Conv2dGeometry(batch: 1, inChannels: 256, height: 12, width: 12, outChannels: 16, kernelSize: 3, stride: 1, padding: 1)
-        let q = [Int8](repeating: 127, count: g.outChannels * g.reductionLength)
-        let scales = [Float](repeating: 1.0 / 127, count: g.outChannels)
-        var rng = TestRNG(seed: 3)
-        let plane = rng.floats(g.height * g.width).map { abs($0) + 0.5 }
-        let x = (0..<g.inChannels).flatMap { _ in plane }
-        var hardware: [Int8GEMMPath] = [.emulatedZMM, .avx2]
-        if KernelSettings.hasAVX512VNNI { hardware.append(.avx512vnni) }
-        let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride)
-        defer { (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride) = saved; KernelSettings.resetInt8Path() }
-        q.withUnsafeBufferPointer { qp in
-            scales.withUnsafeBufferPointer { sp in
-                let wm = WeightMatrix(rows: g.outChannels, cols: g.reductionLength, elements: .int8(qp.baseAddress!, scales: sp.baseAddress!))
-                var ref = [Float](repeating: 0, count: g.outChannels * g.outHeight * g.outWidth)
-                conv2dScalar(input: x, weight: wm, bias: nil, output: &ref, geometry: g, accumulate: false)
-                for kernel in hardware {
-                    withSettings(threads: 1, winograd: true) {
-                        KernelSettings.int8Path = kernel
-                        KernelSettings.int8WinogradTile = .f4x2
-                        KernelSettings.int8WinogradMinimumTilesOverride = 1
-                        var y = [Float](repeating: 0, count: ref.count)
-                        conv2d(input: x, weight: wm, bias: nil, output: &y, geometry: g, accumulate: false)
-                        XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8WinogradF42, "\(kernel)")
-                    }
-                }
-            }
-        }
+        assertInt8WinogradTileWorstCase(.f4x2, tolerance: Tolerance.int8WinogradF42)
         XCTAssertLessThan(256 * 917 * 9144, Int(Int32.max))
     }
 

@@ -19,39 +19,8 @@ final class WinogradF44Tests: XCTestCase {
     /// conv2d through the integer F(4x4) Winograd on `kernel` (nil: the scalar twin).
     func run(_ g: Conv2dGeometry, kernel: Int8GEMMPath?, accumulate: Bool, threads: Int = 1, seed: UInt64,
              chunk: Int? = nil, cap: CPUPath? = nil, fused: Bool? = false) -> [Float] {
-        var rng = TestRNG(seed: seed)
-        let w = TypedWeights(rows: g.outChannels, cols: g.reductionLength, rng: &rng)
-        let bias = rng.floats(g.outChannels)
-        let x = rng.floats(g.batch * g.inChannels * g.height * g.width, scale: 2)
-        var y = rng.floats(g.batch * g.outChannels * g.outHeight * g.outWidth)
-        let saved = (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
-                     KernelSettings.int8WinogradTile, KernelSettings.cpuCap)
-        let savedFused = KernelSettings.int8WinogradF42FusedOutput
-        KernelSettings.int8WinogradF42FusedOutput = fused
-        defer {
-            KernelSettings.int8WinogradF42FusedOutput = savedFused
-            KernelSettings.resetInt8Path()
-            (KernelSettings.winogradChunkElements, KernelSettings.int8WinogradMinimumTilesOverride,
-             KernelSettings.int8WinogradTile, KernelSettings.cpuCap) = saved
-        }
-        w.with("int8") { wm in
-            withSettings(threads: threads, winograd: true) {
-                if let kernel {
-                    if let cap { KernelSettings.cpuCap = cap }
-                    KernelSettings.int8Path = kernel
-                    KernelSettings.int8WinogradTile = .f4x4
-                    KernelSettings.int8WinogradMinimumTilesOverride = 1
-                    if let chunk { KernelSettings.winogradChunkElements = chunk }
-                    XCTAssertTrue(conv2dUsesWinograd(g, int8Weights: true), "\(g)")
-                    XCTAssertEqual(KernelSettings.int8WinogradTile(for: g), .f4x4)
-                    XCTAssertFalse(int8ConvolutionRunsInF32(wm, g), "\(g) runs on widened weights")
-                    conv2d(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
-                } else {
-                    conv2dScalar(input: x, weight: wm, bias: bias, output: &y, geometry: g, accumulate: accumulate)
-                }
-            }
-        }
-        return y
+        runInt8WinogradTile(.f4x4, g, kernel: kernel, accumulate: accumulate, threads: threads, seed: seed, chunk: chunk,
+                            cap: cap, fused: fused)
     }
 
     /// The int16 transformed weights are exactly Gn g Gn^T, and f_i f_j times them is G g G^T of the float F(4, 3)
@@ -112,46 +81,11 @@ final class WinogradF44Tests: XCTestCase {
     /// The zmm and ymm input transforms + quantization + packing and output transforms give the portable bits.
     func testSIMDTransformsMatchPortable() throws {
         try XCTSkipUnless(KernelSettings.has(.avx2FMA), "CPU lacks avx2 (SIMD transforms not compared)")
-        var isas = [Int32(GLIDE_WF42_AVX2)]
-        if KernelSettings.has(.avx512f) { isas.append(Int32(GLIDE_WF42_AVX512)) }
         var rng = TestRNG(seed: 10)
         let qmax: [Int32] = (0..<36).map { Int32([917, 1348, 32767, 5000, 3][$0 % 5]) }
-        for (c, h, w, nb) in [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16), (5, 13, 10, 32)] {
-            let tw = (w + 3) / 4, th = (h + 3) / 4
-            // two images: chunks within the first, and one spanning both
-            for (ty0, rows) in [(0, th), (th / 2, th - th / 2), (th / 2, th + 1)] where rows > 0 {
-                let tiles = rows * tw, panels = (tiles + nb - 1) / nb
-                let x = rng.floats(2 * c * h * w, scale: 3)
-                let words = glide_wi16_packed_words(Int32(tiles), Int32(c), Int32(nb))
-                let nScales = 36 * ((c + 255) / 256) * panels * nb
-                func input(_ isa: Int32) -> ([UInt32], [UInt32]) {
-                    var d = [UInt32](repeating: 1, count: 36 * words), s = [Float](repeating: 2, count: nScales)
-                    XCTAssertEqual(glide_wf44_input_i16_packed(x, Int32(h), Int32(w), Int32(c), Int32(ty0), tiles, Int32(nb),
-                                                               qmax, 0, panels, &d, &s, isa), 0)
-                    return (d, s.map(\.bitPattern))
-                }
-                let ref = input(Int32(GLIDE_WF42_PORTABLE))
-                for isa in isas {
-                    let got = input(isa)
-                    XCTAssertEqual(ref.0, got.0, "input isa=\(isa) c=\(c) \(h)x\(w) nb=\(nb) ty0=\(ty0)")
-                    XCTAssertEqual(ref.1, got.1, "scales isa=\(isa) c=\(c) \(h)x\(w) ty0=\(ty0)")
-                }
-                let o = 5
-                let m = rng.floats(36 * o * tiles, scale: 10)
-                let bias = rng.floats(o)
-                for accumulate: Int32 in [0, 1] {
-                    let y = rng.floats(2 * o * h * w)
-                    func output(_ isa: Int32) -> [UInt32] {
-                        var out = y
-                        glide_wf44_output(m, tiles, o * tiles, Int32(o), 1, Int32(o), Int32(h), Int32(w), Int32(ty0),
-                                          Int32(ty0 + rows), bias, &out, accumulate, isa)
-                        return out.map(\.bitPattern)
-                    }
-                    let ref = output(Int32(GLIDE_WF42_PORTABLE))
-                    for isa in isas { XCTAssertEqual(ref, output(isa), "output isa=\(isa) \(h)x\(w) acc=\(accumulate)") }
-                }
-            }
-        }
+        assertWF4TransformsMatchPortable(positions: 36, tileHeight: 4,
+                                         cases: [(3, 5, 70, 32), (300, 7, 9, 16), (17, 4, 64, 32), (40, 33, 1, 32), (2, 3, 130, 16), (5, 13, 10, 32)],
+                                         bounds: qmax, rng: &rng, input: glide_wf44_input_i16_packed, output: glide_wf44_output)
         try XCTSkipUnless(KernelSettings.has(.avx512f), "CPU lacks avx512f (zmm transforms not compared)")
     }
 
@@ -191,17 +125,8 @@ final class WinogradF44Tests: XCTestCase {
     /// F(4x4) against the scalar int8 convolution: odd sizes, few channels, batch 1 and 2, small chunks.
     func testMatchesScalarConvolution() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
-        var seed: UInt64 = 8400
-        for g in Self.geometries {
-            for accumulate in [false, true] {
-                seed += 1
-                let ref = run(g, kernel: nil, accumulate: accumulate, seed: seed)
-                for chunk in [nil, 36 * 40 * 12] as [Int?] {
-                    let y = run(g, kernel: .emulatedZMM, accumulate: accumulate, seed: seed, chunk: chunk)
-                    XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8WinogradF44, "\(g) acc=\(accumulate) chunk=\(String(describing: chunk))")
-                }
-            }
-        }
+        assertInt8WinogradTileMatchesScalar(.f4x4, geometries: Self.geometries, seed: 8400, chunk: 36 * 40 * 12,
+                                            tolerance: Tolerance.int8WinogradF44)
     }
 
     /// The worst case of the int32 bound: every kernel +127 (|U'| = 127 * 7 * 7 = 6223 at position (3, 3) in all 256
@@ -209,33 +134,7 @@ final class WinogradF44Tests: XCTestCase {
     /// 2^31, and must not wrap.
     func testWorstCaseAccumulatorDoesNotOverflow() throws {
         try XCTSkipUnless(KernelSettings.hasAVX2FMA, "CPU lacks avx2")
-        let g = Conv2dGeometry(batch: 1, inChannels: 256, height: 12, width: 12, outChannels: 16, kernelSize: 3, stride: 1, padding: 1)
-        let q = [Int8](repeating: 127, count: g.outChannels * g.reductionLength)
-        let scales = [Float](repeating: 1.0 / 127, count: g.outChannels)
-        var rng = TestRNG(seed: 3)
-        let plane = rng.floats(g.height * g.width).map { abs($0) + 0.5 }
-        let x = (0..<g.inChannels).flatMap { _ in plane }
-        var hardware: [Int8GEMMPath] = [.emulatedZMM, .avx2]
-        if KernelSettings.hasAVX512VNNI { hardware.append(.avx512vnni) }
-        let saved = (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride)
-        defer { (KernelSettings.int8WinogradTile, KernelSettings.int8WinogradMinimumTilesOverride) = saved; KernelSettings.resetInt8Path() }
-        q.withUnsafeBufferPointer { qp in
-            scales.withUnsafeBufferPointer { sp in
-                let wm = WeightMatrix(rows: g.outChannels, cols: g.reductionLength, elements: .int8(qp.baseAddress!, scales: sp.baseAddress!))
-                var ref = [Float](repeating: 0, count: g.outChannels * g.outHeight * g.outWidth)
-                conv2dScalar(input: x, weight: wm, bias: nil, output: &ref, geometry: g, accumulate: false)
-                for kernel in hardware {
-                    withSettings(threads: 1, winograd: true) {
-                        KernelSettings.int8Path = kernel
-                        KernelSettings.int8WinogradTile = .f4x4
-                        KernelSettings.int8WinogradMinimumTilesOverride = 1
-                        var y = [Float](repeating: 0, count: ref.count)
-                        conv2d(input: x, weight: wm, bias: nil, output: &y, geometry: g, accumulate: false)
-                        XCTAssertLessThanOrEqual(relativeError(y, ref), Tolerance.int8WinogradF44, "\(kernel)")
-                    }
-                }
-            }
-        }
+        assertInt8WinogradTileWorstCase(.f4x4, tolerance: Tolerance.int8WinogradF44)
         XCTAssertEqual(glide_wf42_qmax(256 * 6223), 1348)
         XCTAssertLessThan(256 * 1348 * 6223, Int(Int32.max))
     }
